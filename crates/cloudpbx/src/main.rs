@@ -1,0 +1,5 @@
+//! CloudPBX command-line entry point.
+
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! CloudPBX domain types: ids, tenants, users, devices, numbers, trunks.

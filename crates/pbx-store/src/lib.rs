@@ -1,0 +1,1 @@
+//! Storage: sqlx repositories on SQLite (default) and PostgreSQL, with migrations.

@@ -1,0 +1,1 @@
+//! Virtual clock for sans-IO tests (filled in with the transaction engine).

@@ -1,0 +1,1 @@
+//! Locating and loading the shared SIP conformance corpora (filled in with the parser).
