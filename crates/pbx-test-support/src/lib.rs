@@ -2,6 +2,16 @@
 //! in-memory network for driving sans-IO engines, and SIP message builders.
 //!
 //! Only test code and benchmarks depend on this crate.
+//!
+//! - [`clock::VirtualClock`]: an `Instant` base plus an offset the test moves; sans-IO crates
+//!   take `now` from it instead of reading the real clock.
+//! - [`network::Network`] / [`network::Pair`]: endpoints implementing [`network::Node`] joined
+//!   by an in-memory datagram network that drops, duplicates or delays on request and jumps the
+//!   clock to the next deadline, so timer paths run in milliseconds.
 
 pub mod clock;
 pub mod conformance;
+pub mod network;
+
+pub use clock::VirtualClock;
+pub use network::{Datagram, Network, Node, Outgoing, Pair};
