@@ -81,6 +81,8 @@ pub use client::{ClientError, DigestClient};
 pub use credentials::{Credentials, NonceCount, UnknownAlgorithm};
 pub use error::{Answer, AuthError, AuthRole};
 pub use nonce::{IssuedNonce, KeyTooShort, NONCE_LEN, NonceError, NonceInfo, NonceIssuer};
-pub use server::{RequestContext, VerifiedIdentity, Verifier, VerifierConfig, digest_uri_matches};
+pub use server::{
+    ConfigError, RequestContext, VerifiedIdentity, Verifier, VerifierConfig, digest_uri_matches,
+};
 pub use syntax::{AuthParam, MAX_EXTRA_PARAMS, MAX_VALUE_LEN, ParseError};
 pub use tracker::NonceCountTracker;
