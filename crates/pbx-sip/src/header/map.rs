@@ -1,0 +1,358 @@
+//! The ordered header list. Received fields point into the message buffer (no copy, no
+//! per-field allocation); fields that are added or changed own their value.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::HeaderName;
+use crate::error::ValueError;
+use crate::scan::{ListSplit, slice_of};
+
+/// The header fields of a message, in order.
+///
+/// Values are the field value after line unfolding, with leading and trailing whitespace
+/// removed. Fields that were received and not changed are printed back byte-identical
+/// (original name spelling, spacing and folding).
+#[derive(Debug, Clone, Default)]
+pub struct Headers {
+    /// Buffer the received fields point into.
+    buf: Bytes,
+    fields: Vec<Field>,
+}
+
+#[derive(Debug, Clone)]
+struct Field {
+    name: HeaderName,
+    /// Original line (name through end of value, excluding the final CRLF) in `buf`.
+    raw: Option<Span>,
+    value: Value,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+#[derive(Debug, Clone)]
+enum Value {
+    /// Value range in `buf`.
+    Span(Span),
+    /// Owned value (folded on the wire, or set by the application).
+    Owned(Bytes),
+}
+
+impl Headers {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn with_buffer(buf: Bytes, capacity: usize) -> Self {
+        Self {
+            buf,
+            fields: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Appends a received field. `line` and `value` are ranges in the buffer.
+    pub(crate) fn push_received(
+        &mut self,
+        name: HeaderName,
+        line: (usize, usize),
+        value: (usize, usize),
+    ) {
+        self.fields.push(Field {
+            name,
+            raw: Some(span(line)),
+            value: Value::Span(span(value)),
+        });
+    }
+
+    /// Appends a received folded field with its unfolded value.
+    pub(crate) fn push_received_unfolded(
+        &mut self,
+        name: HeaderName,
+        line: (usize, usize),
+        value: Bytes,
+    ) {
+        self.fields.push(Field {
+            name,
+            raw: Some(span(line)),
+            value: Value::Owned(value),
+        });
+    }
+
+    /// Number of header fields (lines, not comma-separated values).
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Whether there are no header fields.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// All fields in order as (name, value).
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            headers: self,
+            index: 0,
+        }
+    }
+
+    /// The value of the first field named `name`.
+    pub fn get(&self, name: &HeaderName) -> Option<&[u8]> {
+        self.fields
+            .iter()
+            .find(|f| f.name == *name)
+            .map(|f| self.value_of(f))
+    }
+
+    /// The value of the first field named `name` as `Bytes` (refcount only).
+    pub fn get_bytes(&self, name: &HeaderName) -> Option<Bytes> {
+        self.fields
+            .iter()
+            .find(|f| f.name == *name)
+            .map(|f| self.bytes_of(f))
+    }
+
+    /// The values of every field named `name`, in order (one per field, not split).
+    pub fn get_all(&self, name: &HeaderName) -> impl Iterator<Item = &[u8]> + '_ {
+        let name = name.clone();
+        self.fields
+            .iter()
+            .filter(move |f| f.name == name)
+            .map(|f| self.value_of(f))
+    }
+
+    /// Every comma-separated value of every field named `name`, in order (quote- and
+    /// `<>`-aware). Empty elements are returned as errors.
+    pub fn values(
+        &self,
+        name: &HeaderName,
+    ) -> impl Iterator<Item = Result<&[u8], ValueError>> + '_ {
+        self.get_all(name)
+            .flat_map(ListSplit::new)
+            .map(|r| match r {
+                Ok([]) => Err(ValueError::EmptyElement),
+                other => other,
+            })
+    }
+
+    /// Like [`Headers::values`], with each value paired with the buffer that owns it, for
+    /// zero-copy typed parsing.
+    pub(crate) fn sourced(&self, name: &HeaderName) -> impl Iterator<Item = (&Bytes, &[u8])> + '_ {
+        let name = name.clone();
+        self.fields
+            .iter()
+            .filter(move |f| f.name == name)
+            .map(|f| match &f.value {
+                Value::Span(s) => (&self.buf, &self.buf[s.start as usize..s.end as usize]),
+                Value::Owned(b) => (b, &b[..]),
+            })
+    }
+
+    /// How many fields are named `name`.
+    pub fn count(&self, name: &HeaderName) -> usize {
+        self.fields.iter().filter(|f| f.name == *name).count()
+    }
+
+    /// Whether a field named `name` exists.
+    pub fn contains(&self, name: &HeaderName) -> bool {
+        self.fields.iter().any(|f| f.name == *name)
+    }
+
+    /// Appends a field.
+    pub fn push(&mut self, name: HeaderName, value: impl Into<Bytes>) {
+        self.fields.push(Field {
+            name,
+            raw: None,
+            value: Value::Owned(value.into()),
+        });
+    }
+
+    /// Inserts a field before the first field of the same name (the top of the list, as
+    /// for a new Via or Record-Route), or at the very top when there is none.
+    pub fn insert_first(&mut self, name: HeaderName, value: impl Into<Bytes>) {
+        let at = self.fields.iter().position(|f| f.name == name).unwrap_or(0);
+        self.fields.insert(
+            at,
+            Field {
+                name,
+                raw: None,
+                value: Value::Owned(value.into()),
+            },
+        );
+    }
+
+    /// Removes every field named `name`; returns how many were removed.
+    pub fn remove(&mut self, name: &HeaderName) -> usize {
+        let before = self.fields.len();
+        self.fields.retain(|f| f.name != *name);
+        before - self.fields.len()
+    }
+
+    /// Replaces every field named `name` by one field with `value`, at the position of the
+    /// first one (or at the end).
+    pub fn set(&mut self, name: HeaderName, value: impl Into<Bytes>) {
+        let field = Field {
+            name,
+            raw: None,
+            value: Value::Owned(value.into()),
+        };
+        match self.fields.iter().position(|f| f.name == field.name) {
+            Some(at) => {
+                let name = field.name.clone();
+                self.fields[at] = field;
+                let mut index = 0;
+                self.fields.retain(|f| {
+                    let keep = index <= at || f.name != name;
+                    index += 1;
+                    keep
+                });
+            }
+            None => self.fields.push(field),
+        }
+    }
+
+    /// Removes the topmost *value* of `name` (for Via: the top Via, even when several
+    /// values share one field line) and returns it.
+    pub fn remove_first_value(&mut self, name: &HeaderName) -> Option<Bytes> {
+        let at = self.fields.iter().position(|f| f.name == *name)?;
+        let owner = self.bytes_of(&self.fields[at]);
+        let mut split = ListSplit::new(&owner);
+        let first = match split.next() {
+            Some(Ok(first)) => slice_of(&owner, first),
+            _ => owner.clone(),
+        };
+        let rest: Vec<&[u8]> = split.filter_map(Result::ok).collect();
+        if rest.is_empty() {
+            self.fields.remove(at);
+        } else {
+            let joined = rest.join(&b", "[..]);
+            self.fields[at].raw = None;
+            self.fields[at].value = Value::Owned(Bytes::from(joined));
+        }
+        Some(first)
+    }
+
+    /// Prints every field followed by CRLF.
+    pub fn write_to(&self, out: &mut BytesMut) {
+        for f in &self.fields {
+            match f.raw {
+                Some(s) => out.put_slice(&self.buf[s.start as usize..s.end as usize]),
+                None => {
+                    out.put_slice(f.name.as_bytes());
+                    out.put_slice(b": ");
+                    out.put_slice(self.value_of(f));
+                }
+            }
+            out.put_slice(b"\r\n");
+        }
+    }
+
+    /// Octets [`Headers::write_to`] will print (for buffer sizing).
+    pub(crate) fn printed_len(&self) -> usize {
+        self.fields
+            .iter()
+            .map(|f| match f.raw {
+                Some(s) => (s.end - s.start) as usize + 2,
+                None => f.name.as_bytes().len() + 4 + self.value_of(f).len(),
+            })
+            .sum()
+    }
+
+    fn value_of<'a>(&'a self, f: &'a Field) -> &'a [u8] {
+        match &f.value {
+            Value::Span(s) => &self.buf[s.start as usize..s.end as usize],
+            Value::Owned(b) => b,
+        }
+    }
+
+    fn bytes_of(&self, f: &Field) -> Bytes {
+        match &f.value {
+            Value::Span(s) => self.buf.slice(s.start as usize..s.end as usize),
+            Value::Owned(b) => b.clone(),
+        }
+    }
+}
+
+fn span((start, end): (usize, usize)) -> Span {
+    // Message size is capped far below 4 GiB by `Limits`, so offsets fit u32.
+    Span {
+        start: start as u32,
+        end: end as u32,
+    }
+}
+
+/// Iterator over (name, value) of all header fields.
+#[derive(Debug)]
+pub struct Iter<'a> {
+    headers: &'a Headers,
+    index: usize,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a HeaderName, &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        let f = self.headers.fields.get(self.index)?;
+        self.index += 1;
+        Some((&f.name, self.headers.value_of(f)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Headers {
+        let mut h = Headers::new();
+        h.push(
+            HeaderName::Via,
+            "SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2",
+        );
+        h.push(HeaderName::To, "<sip:b@x>");
+        h.push(HeaderName::Via, "SIP/2.0/UDP c;branch=z9hG4bK3");
+        h
+    }
+
+    #[test]
+    fn get_push_insert_set_remove() {
+        let mut h = sample();
+        assert_eq!(h.len(), 3);
+        assert_eq!(h.get(&HeaderName::To), Some(&b"<sip:b@x>"[..]));
+        assert_eq!(h.values(&HeaderName::Via).count(), 3);
+        h.insert_first(HeaderName::Via, "SIP/2.0/TCP top;branch=z9hG4bK0");
+        assert_eq!(
+            h.get(&HeaderName::Via),
+            Some(&b"SIP/2.0/TCP top;branch=z9hG4bK0"[..])
+        );
+        assert_eq!(
+            h.remove_first_value(&HeaderName::Via).unwrap(),
+            "SIP/2.0/TCP top;branch=z9hG4bK0"
+        );
+        assert_eq!(
+            h.remove_first_value(&HeaderName::Via).unwrap(),
+            "SIP/2.0/UDP a;branch=z9hG4bK1"
+        );
+        assert_eq!(
+            h.get(&HeaderName::Via),
+            Some(&b"SIP/2.0/UDP b;branch=z9hG4bK2"[..])
+        );
+        h.set(HeaderName::Via, "SIP/2.0/UDP only");
+        assert_eq!(h.count(&HeaderName::Via), 1);
+        assert_eq!(h.remove(&HeaderName::Via), 1);
+        assert!(!h.contains(&HeaderName::Via));
+        h.insert_first(HeaderName::Route, "<sip:r;lr>");
+        assert_eq!(h.iter().next().unwrap().0, &HeaderName::Route);
+    }
+
+    #[test]
+    fn printing_uses_canonical_names_for_new_fields() {
+        let mut out = BytesMut::new();
+        sample().write_to(&mut out);
+        assert!(out.starts_with(b"Via: SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b"));
+        assert!(out.ends_with(b"To: <sip:b@x>\r\nVia: SIP/2.0/UDP c;branch=z9hG4bK3\r\n"));
+        assert_eq!(out.len(), sample().printed_len());
+    }
+}

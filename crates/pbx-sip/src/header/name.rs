@@ -1,0 +1,227 @@
+//! Header field names: the known ones (long and compact forms) and opaque others.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use bytes::Bytes;
+
+macro_rules! header_names {
+    ($( $variant:ident => $canonical:literal $(, $compact:literal)?; )*) => {
+        /// A header field name. Known names (matched case-insensitively, compact forms
+        /// included) are variants; anything else is [`HeaderName::Other`] with the name as
+        /// received. Equality of `Other` names is case-insensitive.
+        #[derive(Debug, Clone)]
+        #[non_exhaustive]
+        pub enum HeaderName {
+            $(
+                #[doc = concat!("`", $canonical, "`", $(" (compact `", $compact, "`)")?)]
+                $variant,
+            )*
+            /// Any other header, name bytes as received.
+            Other(Bytes),
+        }
+
+        impl HeaderName {
+            /// The canonical (long) spelling. For `Other` the raw name (lossy UTF-8 is not
+            /// applied; see [`HeaderName::as_bytes`]).
+            pub fn as_bytes(&self) -> &[u8] {
+                match self {
+                    $( HeaderName::$variant => $canonical.as_bytes(), )*
+                    HeaderName::Other(raw) => raw,
+                }
+            }
+
+            /// The compact form, if the header has one.
+            pub fn compact(&self) -> Option<u8> {
+                match self {
+                    $( $( HeaderName::$variant => Some($compact.as_bytes()[0]), )? )*
+                    _ => None,
+                }
+            }
+
+            fn known(name: &[u8]) -> Option<HeaderName> {
+                if name.len() == 1 {
+                    let c = name[0].to_ascii_lowercase();
+                    $( $( if c == $compact.as_bytes()[0] { return Some(HeaderName::$variant); } )? )*
+                    return None;
+                }
+                $(
+                    if name.len() == $canonical.len() && name.eq_ignore_ascii_case($canonical.as_bytes()) {
+                        return Some(HeaderName::$variant);
+                    }
+                )*
+                None
+            }
+        }
+    };
+}
+
+header_names! {
+    Via => "Via", "v";
+    From => "From", "f";
+    To => "To", "t";
+    CallId => "Call-ID", "i";
+    CSeq => "CSeq";
+    MaxForwards => "Max-Forwards";
+    Contact => "Contact", "m";
+    ContentLength => "Content-Length", "l";
+    ContentType => "Content-Type", "c";
+    Route => "Route";
+    RecordRoute => "Record-Route";
+    Path => "Path";
+    Authorization => "Authorization";
+    ProxyAuthorization => "Proxy-Authorization";
+    WwwAuthenticate => "WWW-Authenticate";
+    ProxyAuthenticate => "Proxy-Authenticate";
+    AuthenticationInfo => "Authentication-Info";
+    Expires => "Expires";
+    MinExpires => "Min-Expires";
+    Supported => "Supported", "k";
+    Require => "Require";
+    ProxyRequire => "Proxy-Require";
+    Unsupported => "Unsupported";
+    Allow => "Allow";
+    AllowEvents => "Allow-Events", "u";
+    UserAgent => "User-Agent";
+    Server => "Server";
+    SessionExpires => "Session-Expires", "x";
+    MinSe => "Min-SE";
+    RetryAfter => "Retry-After";
+    Reason => "Reason";
+    Event => "Event", "o";
+    SubscriptionState => "Subscription-State";
+    ReferTo => "Refer-To", "r";
+    ReferredBy => "Referred-By", "b";
+    Replaces => "Replaces";
+    Accept => "Accept";
+    AcceptEncoding => "Accept-Encoding";
+    AcceptLanguage => "Accept-Language";
+    AcceptContact => "Accept-Contact", "a";
+    RejectContact => "Reject-Contact", "j";
+    RequestDisposition => "Request-Disposition", "d";
+    AlertInfo => "Alert-Info";
+    CallInfo => "Call-Info";
+    ContentDisposition => "Content-Disposition";
+    ContentEncoding => "Content-Encoding", "e";
+    ContentLanguage => "Content-Language";
+    Date => "Date";
+    ErrorInfo => "Error-Info";
+    InReplyTo => "In-Reply-To";
+    MimeVersion => "MIME-Version";
+    Organization => "Organization";
+    Priority => "Priority";
+    Privacy => "Privacy";
+    PAssertedIdentity => "P-Asserted-Identity";
+    PPreferredIdentity => "P-Preferred-Identity";
+    RAck => "RAck";
+    RSeq => "RSeq";
+    ReplyTo => "Reply-To";
+    Subject => "Subject", "s";
+    Timestamp => "Timestamp";
+    Warning => "Warning";
+    Identity => "Identity", "y";
+    IdentityInfo => "Identity-Info", "n";
+    SipETag => "SIP-ETag";
+    SipIfMatch => "SIP-If-Match";
+    ServiceRoute => "Service-Route";
+    FlowTimer => "Flow-Timer";
+}
+
+impl HeaderName {
+    /// Classifies a name from the wire; unknown names are copied into `Other`.
+    pub fn from_bytes(name: &[u8]) -> HeaderName {
+        Self::known(name).unwrap_or_else(|| HeaderName::Other(Bytes::copy_from_slice(name)))
+    }
+
+    /// Classifies a name that lies inside `owner`, slicing unknown names without copying.
+    pub(crate) fn from_bytes_in(owner: &Bytes, name: &[u8]) -> HeaderName {
+        Self::known(name).unwrap_or_else(|| HeaderName::Other(crate::scan::slice_of(owner, name)))
+    }
+
+    /// Whether RFC 3261 allows only one value of this header in a message.
+    pub fn is_singleton(&self) -> bool {
+        matches!(
+            self,
+            HeaderName::From
+                | HeaderName::To
+                | HeaderName::CallId
+                | HeaderName::CSeq
+                | HeaderName::MaxForwards
+                | HeaderName::ContentLength
+                | HeaderName::ContentType
+                | HeaderName::Expires
+                | HeaderName::MinExpires
+        )
+    }
+}
+
+impl PartialEq for HeaderName {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (HeaderName::Other(a), HeaderName::Other(b)) => a.eq_ignore_ascii_case(b),
+            (HeaderName::Other(_), _) | (_, HeaderName::Other(_)) => false,
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
+    }
+}
+
+impl Eq for HeaderName {}
+
+impl Hash for HeaderName {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match self {
+            HeaderName::Other(raw) => {
+                for b in raw.iter() {
+                    state.write_u8(b.to_ascii_lowercase());
+                }
+            }
+            known => std::mem::discriminant(known).hash(state),
+        }
+    }
+}
+
+impl fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+impl From<&str> for HeaderName {
+    fn from(name: &str) -> Self {
+        HeaderName::from_bytes(name.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_and_case_insensitive() {
+        assert_eq!(HeaderName::from_bytes(b"v"), HeaderName::Via);
+        assert_eq!(HeaderName::from_bytes(b"V"), HeaderName::Via);
+        assert_eq!(HeaderName::from_bytes(b"ViA"), HeaderName::Via);
+        assert_eq!(
+            HeaderName::from_bytes(b"MaX-fOrWaRdS"),
+            HeaderName::MaxForwards
+        );
+        assert_eq!(HeaderName::from_bytes(b"l"), HeaderName::ContentLength);
+        assert_eq!(HeaderName::from_bytes(b"i"), HeaderName::CallId);
+        assert_eq!(HeaderName::from_bytes(b"k"), HeaderName::Supported);
+        assert_eq!(HeaderName::from_bytes(b"x"), HeaderName::SessionExpires);
+        assert_eq!(HeaderName::CallId.as_bytes(), b"Call-ID");
+        assert_eq!(HeaderName::Via.compact(), Some(b'v'));
+    }
+
+    #[test]
+    fn other_names_compare_case_insensitively() {
+        let a = HeaderName::from_bytes(b"X-Foo");
+        assert_eq!(a, HeaderName::from_bytes(b"x-foo"));
+        assert_ne!(a, HeaderName::Via);
+        assert_eq!(
+            HeaderName::from_bytes(b"C%6Fntact").as_bytes(),
+            b"C%6Fntact"
+        );
+        assert_ne!(HeaderName::from_bytes(b"C%6Fntact"), HeaderName::Contact);
+    }
+}

@@ -1,0 +1,280 @@
+//! Byte-level scanning helpers shared by the grammars: character classes, trimming,
+//! quote-aware list splitting and zero-copy slicing.
+
+use bytes::Bytes;
+
+use crate::error::ValueError;
+
+const fn token_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        i += 1;
+    }
+    t
+}
+
+static TOKEN: [bool; 256] = token_table();
+
+/// RFC 3261 `token` character.
+#[inline]
+pub(crate) fn is_token(b: u8) -> bool {
+    TOKEN[b as usize]
+}
+
+/// Whether `s` is a non-empty token.
+#[inline]
+pub(crate) fn is_token_str(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&b| is_token(b))
+}
+
+/// Space or horizontal tab (also CR/LF, which survive only in malformed folded input).
+#[inline]
+pub(crate) fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Trims leading and trailing whitespace.
+#[inline]
+pub(crate) fn trim(s: &[u8]) -> &[u8] {
+    trim_end(trim_start(s))
+}
+
+/// Trims leading whitespace.
+#[inline]
+pub(crate) fn trim_start(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|&b| !is_ws(b)).unwrap_or(s.len());
+    &s[start..]
+}
+
+/// Trims trailing whitespace.
+#[inline]
+pub(crate) fn trim_end(s: &[u8]) -> &[u8] {
+    let end = s.iter().rposition(|&b| !is_ws(b)).map_or(0, |i| i + 1);
+    &s[..end]
+}
+
+/// A `Bytes` for `part`, which should lie inside `owner` (refcount only). Copies when it
+/// does not, so a wrong call can never panic.
+#[inline]
+pub(crate) fn slice_of(owner: &Bytes, part: &[u8]) -> Bytes {
+    if part.is_empty() {
+        return Bytes::new();
+    }
+    let base = owner.as_ptr() as usize;
+    let start = (part.as_ptr() as usize).wrapping_sub(base);
+    match start.checked_add(part.len()) {
+        Some(end) if start <= owner.len() && end <= owner.len() => owner.slice(start..end),
+        _ => Bytes::copy_from_slice(part),
+    }
+}
+
+/// Given `s[0] == b'"'`, the index just past the closing quote, honouring `\` escapes.
+pub(crate) fn quoted_end(s: &[u8]) -> Result<usize, ValueError> {
+    let mut i = 1;
+    while i < s.len() {
+        match s[i] {
+            b'\\' => i += 2,
+            b'"' => return Ok(i + 1),
+            _ => i += 1,
+        }
+    }
+    Err(ValueError::UnterminatedQuote)
+}
+
+/// Position of the first `needle` in `s` that is outside quoted strings and `<...>`.
+pub(crate) fn find_unquoted(s: &[u8], needle: u8) -> Result<Option<usize>, ValueError> {
+    let mut i = 0;
+    while i < s.len() {
+        let b = s[i];
+        if b == needle {
+            return Ok(Some(i));
+        }
+        match b {
+            b'"' => i += quoted_end(&s[i..])?,
+            b'<' => match memchr::memchr(b'>', &s[i..]) {
+                Some(off) => i += off + 1,
+                None => return Err(ValueError::UnterminatedAngle),
+            },
+            _ => i += 1,
+        }
+    }
+    Ok(None)
+}
+
+/// Splits a header value at top-level commas (outside quotes and `<>`), trimming each
+/// element. Empty elements are yielded as empty slices so callers can reject them.
+#[derive(Debug, Clone)]
+pub(crate) struct ListSplit<'a> {
+    rest: Option<&'a [u8]>,
+}
+
+impl<'a> ListSplit<'a> {
+    pub(crate) fn new(s: &'a [u8]) -> Self {
+        Self { rest: Some(s) }
+    }
+}
+
+impl<'a> Iterator for ListSplit<'a> {
+    type Item = Result<&'a [u8], ValueError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let s = self.rest?;
+        match find_unquoted(s, b',') {
+            Ok(Some(i)) => {
+                self.rest = Some(&s[i + 1..]);
+                Some(Ok(trim(&s[..i])))
+            }
+            Ok(None) => {
+                self.rest = None;
+                Some(Ok(trim(s)))
+            }
+            Err(e) => {
+                self.rest = None;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Splits off a leading token; returns (token, rest). The token may be empty.
+#[inline]
+pub(crate) fn take_token(s: &[u8]) -> (&[u8], &[u8]) {
+    let n = s.iter().position(|&b| !is_token(b)).unwrap_or(s.len());
+    s.split_at(n)
+}
+
+/// Parses decimal digits (no sign) into a u64, failing on non-digits or overflow of u64.
+pub(crate) fn parse_u64(s: &[u8]) -> Result<u64, ValueError> {
+    if s.is_empty() {
+        return Err(ValueError::InvalidNumber);
+    }
+    let mut v: u64 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return Err(ValueError::InvalidNumber);
+        }
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(b - b'0')))
+            .ok_or(ValueError::OutOfRange)?;
+    }
+    Ok(v)
+}
+
+/// Parses a decimal u32 (delta-seconds, CSeq numbers).
+pub(crate) fn parse_u32(s: &[u8]) -> Result<u32, ValueError> {
+    u32::try_from(parse_u64(s)?).map_err(|_| ValueError::OutOfRange)
+}
+
+/// Removes surrounding quotes and `\` escapes of a quoted string; other input is returned
+/// unchanged. Borrowed when nothing needed unescaping.
+pub fn unquote(s: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    use std::borrow::Cow;
+    if s.len() < 2 || s[0] != b'"' || s[s.len() - 1] != b'"' {
+        return Cow::Borrowed(s);
+    }
+    let inner = &s[1..s.len() - 1];
+    if memchr::memchr(b'\\', inner).is_none() {
+        return Cow::Borrowed(inner);
+    }
+    let mut out = Vec::with_capacity(inner.len());
+    let mut i = 0;
+    while i < inner.len() {
+        if inner[i] == b'\\' && i + 1 < inner.len() {
+            out.push(inner[i + 1]);
+            i += 2;
+        } else {
+            out.push(inner[i]);
+            i += 1;
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Decodes `%HH` escapes once (never recursively). Invalid escapes are kept literally.
+pub fn percent_decode(s: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    use std::borrow::Cow;
+    if memchr::memchr(b'%', s).is_none() {
+        return Cow::Borrowed(s);
+    }
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%'
+            && i + 2 < s.len()
+            && let (Some(h), Some(l)) = (hex(s[i + 1]), hex(s[i + 2]))
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_split_respects_quotes_and_angles() {
+        let v: Vec<_> = ListSplit::new(b"\"a,b\" <sip:x,y@h>;p=1 , c")
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(v, vec![&b"\"a,b\" <sip:x,y@h>;p=1"[..], &b"c"[..]]);
+        let v: Vec<_> = ListSplit::new(b"a,,b").map(|r| r.unwrap()).collect();
+        assert_eq!(v, vec![&b"a"[..], &b""[..], &b"b"[..]]);
+        assert!(ListSplit::new(b"\"open, x").any(|r| r.is_err()));
+    }
+
+    #[test]
+    fn percent_decode_once() {
+        assert_eq!(&*percent_decode(b"v%61lue%25%34%31"), b"value%41");
+        assert_eq!(&*percent_decode(b"null-%00-null"), b"null-\0-null");
+        assert_eq!(&*percent_decode(b"%Z%45"), b"%ZE");
+        assert_eq!(&*percent_decode(b"ab%4"), b"ab%4");
+        assert_eq!(&*percent_decode(b"ab%"), b"ab%");
+    }
+
+    #[test]
+    fn unquote_handles_escapes() {
+        assert_eq!(&*unquote(br#""J Rosenberg \\\"""#), br#"J Rosenberg \""#);
+        assert_eq!(&*unquote(b"plain"), b"plain");
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_u32(b"0009"), Ok(9));
+        assert_eq!(
+            parse_u32(b"36893488147419103232"),
+            Err(ValueError::OutOfRange)
+        );
+        assert_eq!(parse_u32(b"4294967296"), Err(ValueError::OutOfRange));
+        assert_eq!(parse_u32(b"-1"), Err(ValueError::InvalidNumber));
+        assert_eq!(parse_u32(b""), Err(ValueError::InvalidNumber));
+    }
+
+    #[test]
+    fn slice_of_out_of_owner_copies() {
+        let owner = Bytes::from_static(b"hello world");
+        assert_eq!(slice_of(&owner, &owner[6..]), "world");
+        assert_eq!(slice_of(&owner, b"other"), "other");
+    }
+}

@@ -1,0 +1,355 @@
+//! name-addr / addr-spec values: From, To, Contact, Route, Record-Route, Path, Refer-To.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::error::ValueError;
+use crate::params::Params;
+use crate::scan::{is_token, is_ws, quoted_end, slice_of, trim, unquote};
+use crate::uri::Uri;
+
+/// `[display-name] <uri> *(;param)` or `addr-spec *(;param)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameAddr {
+    /// Display name as received (quoted strings keep their quotes and escapes; see
+    /// [`NameAddr::display_name_unquoted`]).
+    pub display_name: Option<Bytes>,
+    /// The URI.
+    pub uri: Uri,
+    /// `tag` parameter (From/To).
+    pub tag: Option<Bytes>,
+    /// Header parameters after the URI, as received (the tag included).
+    pub params: Params,
+}
+
+impl NameAddr {
+    /// `<uri>` with no display name and no parameters.
+    pub fn new(uri: Uri) -> NameAddr {
+        NameAddr {
+            display_name: None,
+            uri,
+            tag: None,
+            params: Params::new(),
+        }
+    }
+
+    /// Parses one value.
+    pub fn parse(value: &[u8]) -> Result<NameAddr, ValueError> {
+        Self::parse_in(&Bytes::copy_from_slice(value), value)
+    }
+
+    pub(crate) fn parse_in(owner: &Bytes, s: &[u8]) -> Result<NameAddr, ValueError> {
+        let s = trim(s);
+        if s.is_empty() {
+            return Err(ValueError::Empty);
+        }
+        let (display_name, uri, params) = if s[0] == b'"' {
+            let end = quoted_end(s)?;
+            let rest = trim(&s[end..]);
+            if rest.first() != Some(&b'<') {
+                return Err(ValueError::InvalidDisplayName);
+            }
+            let (uri, params) = angle(owner, rest)?;
+            (Some(slice_of(owner, &s[..end])), uri, params)
+        } else if let Some(lt) = memchr::memchr(b'<', s) {
+            let name = trim(&s[..lt]);
+            if !name.iter().all(|&b| is_token(b) || is_ws(b)) {
+                return Err(ValueError::InvalidDisplayName);
+            }
+            let (uri, params) = angle(owner, &s[lt..])?;
+            let display = (!name.is_empty()).then(|| slice_of(owner, name));
+            (display, uri, params)
+        } else {
+            // addr-spec: parameters after the URI belong to the header (RFC 3261 §20.10).
+            let end = memchr::memchr(b';', s).unwrap_or(s.len());
+            let uri_text = trim(&s[..end]);
+            if uri_text
+                .iter()
+                .any(|&b| matches!(b, b'?' | b',' | b' ' | b'\t'))
+            {
+                return Err(ValueError::InvalidUri);
+            }
+            (None, Uri::parse_in(owner, uri_text)?, &s[end..])
+        };
+        Params::validate(params)?;
+        let params = Params::from_raw(slice_of(owner, trim(params)));
+        let tag = params.value_bytes("tag");
+        Ok(NameAddr {
+            display_name,
+            uri,
+            tag,
+            params,
+        })
+    }
+
+    /// The display name without quotes and `\` escapes.
+    pub fn display_name_unquoted(&self) -> Option<Cow<'_, [u8]>> {
+        self.display_name.as_deref().map(unquote)
+    }
+
+    /// Sets the tag (replacing any existing one).
+    pub fn set_tag(&mut self, tag: impl Into<Bytes>) {
+        let tag = tag.into();
+        self.params.remove("tag");
+        self.params.push("tag", Some(&tag));
+        self.tag = Some(tag);
+    }
+
+    /// Prints in name-addr form (`"name" <uri>;params`).
+    pub fn write_to(&self, out: &mut BytesMut) {
+        if let Some(name) = &self.display_name {
+            out.put_slice(name);
+            out.put_u8(b' ');
+        }
+        out.put_u8(b'<');
+        self.uri.write_to(out);
+        out.put_u8(b'>');
+        out.put_slice(self.params.as_bytes());
+    }
+
+    /// The printed value.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(96);
+        self.write_to(&mut out);
+        out.freeze()
+    }
+}
+
+/// `<uri>rest` → (uri, rest). No whitespace allowed just inside the brackets.
+fn angle<'a>(owner: &Bytes, s: &'a [u8]) -> Result<(Uri, &'a [u8]), ValueError> {
+    let gt = memchr::memchr(b'>', s).ok_or(ValueError::UnterminatedAngle)?;
+    let inner = &s[1..gt];
+    if inner.is_empty() || inner.iter().any(|&b| is_ws(b)) {
+        return Err(ValueError::InvalidUri);
+    }
+    Ok((Uri::parse_in(owner, inner)?, &s[gt + 1..]))
+}
+
+impl fmt::Display for NameAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.to_bytes()))
+    }
+}
+
+/// A q-value in thousandths (0..=1000).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QValue(pub u16);
+
+impl QValue {
+    /// Parses `0`, `1`, `0.5`, `0.333`, `1.000`.
+    pub fn parse(s: &[u8]) -> Result<QValue, ValueError> {
+        let (int, frac) = match memchr::memchr(b'.', s) {
+            Some(i) => (&s[..i], &s[i + 1..]),
+            None => (s, &b""[..]),
+        };
+        if int.len() != 1 || frac.len() > 3 || !frac.iter().all(u8::is_ascii_digit) {
+            return Err(ValueError::InvalidQValue);
+        }
+        let mut thousandths: u16 = match int[0] {
+            b'0' => 0,
+            b'1' => 1000,
+            _ => return Err(ValueError::InvalidQValue),
+        };
+        let mut scale = 100;
+        for &d in frac {
+            thousandths += u16::from(d - b'0') * scale;
+            scale /= 10;
+        }
+        if thousandths > 1000 {
+            return Err(ValueError::InvalidQValue);
+        }
+        Ok(QValue(thousandths))
+    }
+}
+
+/// One Contact value: `*` or an address with its registration parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+// Boxing the address would cost an allocation per Contact on the registration path; a
+// wildcard is rare and short-lived, so the size difference is the cheaper trade.
+#[allow(clippy::large_enum_variant)]
+pub enum Contact {
+    /// `Contact: *` (remove all bindings, with `Expires: 0`).
+    Wildcard,
+    /// An address.
+    Address(ContactAddress),
+}
+
+/// A Contact address and the parameters registrars care about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactAddress {
+    /// The address (display name, URI, header params).
+    pub name_addr: NameAddr,
+    /// `expires` parameter.
+    pub expires: Option<u32>,
+    /// `q` parameter.
+    pub q: Option<QValue>,
+    /// `+sip.instance` (RFC 5626), quotes removed, e.g. `<urn:uuid:...>`.
+    pub instance: Option<Bytes>,
+    /// `reg-id` (RFC 5626).
+    pub reg_id: Option<u32>,
+    /// RFC 8599 push parameters (read from the URI, else from the header params).
+    pub push: PushParams,
+}
+
+/// RFC 8599 push notification parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushParams {
+    /// `pn-provider` (e.g. `apns`, `fcm`).
+    pub provider: Option<Bytes>,
+    /// `pn-prid` (the device token).
+    pub prid: Option<Bytes>,
+    /// `pn-param`.
+    pub param: Option<Bytes>,
+}
+
+impl PushParams {
+    /// Whether a push provider is given.
+    pub fn is_present(&self) -> bool {
+        self.provider.is_some()
+    }
+}
+
+impl Contact {
+    /// Parses one Contact value.
+    pub fn parse(value: &[u8]) -> Result<Contact, ValueError> {
+        Self::parse_in(&Bytes::copy_from_slice(value), value)
+    }
+
+    pub(crate) fn parse_in(owner: &Bytes, s: &[u8]) -> Result<Contact, ValueError> {
+        if trim(s) == b"*" {
+            return Ok(Contact::Wildcard);
+        }
+        let name_addr = NameAddr::parse_in(owner, s)?;
+        let p = &name_addr.params;
+        let expires = p.value("expires").map(crate::scan::parse_u32).transpose()?;
+        let q = p.value("q").map(QValue::parse).transpose()?;
+        let instance = p.value("+sip.instance").map(|v| match unquote(v) {
+            Cow::Borrowed(inner) => slice_of(owner, inner),
+            Cow::Owned(o) => Bytes::from(o),
+        });
+        let reg_id = p.value("reg-id").map(crate::scan::parse_u32).transpose()?;
+        let uri_params = name_addr.uri.as_sip().map(|u| &u.params);
+        let pn = |name: &str| {
+            uri_params
+                .and_then(|up| up.value_bytes(name))
+                .or_else(|| p.value_bytes(name))
+        };
+        let push = PushParams {
+            provider: pn("pn-provider"),
+            prid: pn("pn-prid"),
+            param: pn("pn-param"),
+        };
+        Ok(Contact::Address(ContactAddress {
+            name_addr,
+            expires,
+            q,
+            instance,
+            reg_id,
+            push,
+        }))
+    }
+
+    /// Whether this is `*`.
+    pub fn is_wildcard(&self) -> bool {
+        matches!(self, Contact::Wildcard)
+    }
+
+    /// The address, unless this is `*`.
+    pub fn address(&self) -> Option<&ContactAddress> {
+        match self {
+            Contact::Address(a) => Some(a),
+            Contact::Wildcard => None,
+        }
+    }
+
+    /// The URI, unless this is `*`.
+    pub fn uri(&self) -> Option<&Uri> {
+        self.address().map(|a| &a.name_addr.uri)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::uri::Host;
+
+    #[test]
+    fn forms() {
+        let n =
+            NameAddr::parse(b"\"Alice \\\"A\\\"\" <sip:alice@example.com>;tag=1928301774").unwrap();
+        assert_eq!(n.display_name_unquoted().unwrap().as_ref(), b"Alice \"A\"");
+        assert_eq!(n.tag.as_deref(), Some(&b"1928301774"[..]));
+        let n = NameAddr::parse(b"caller<sip:caller@example.com>;tag=323").unwrap();
+        assert_eq!(n.display_name.as_deref(), Some(&b"caller"[..]));
+        let n = NameAddr::parse(b"sip:user@example.com;tag=x;foo").unwrap();
+        assert_eq!(n.tag.as_deref(), Some(&b"x"[..]));
+        assert!(n.params.contains("foo"));
+        assert!(n.uri.as_sip().unwrap().params.is_empty());
+        let n = NameAddr::parse(b" <tel:+31201234567>;tag=a").unwrap();
+        assert!(matches!(n.uri, Uri::Tel(_)));
+        let n =
+            NameAddr::parse(b"token1~` token2'+_ token3*%!.- <sip:mundane@example.com>").unwrap();
+        assert!(n.display_name.is_some());
+    }
+
+    #[test]
+    fn rejects() {
+        assert_eq!(
+            NameAddr::parse(b"\"Mr. J. User <sip:j.user@example.com>"),
+            Err(ValueError::UnterminatedQuote)
+        );
+        assert_eq!(
+            NameAddr::parse(b"\"W, T\" < sip:t@example.org >"),
+            Err(ValueError::InvalidUri)
+        );
+        assert_eq!(
+            NameAddr::parse(b"Bell, Alexander <sip:a@b>"),
+            Err(ValueError::InvalidDisplayName)
+        );
+        assert!(NameAddr::parse(b"sip:user@example.com?Route=%3Csip:x%3E").is_err());
+        assert!(NameAddr::parse(b"\"Joe\" <sip:joe@example.org>;;;;").is_err());
+        assert!(NameAddr::parse(b"<sip:joe@example.org").is_err());
+    }
+
+    #[test]
+    fn contact_params() {
+        let c = Contact::parse(
+            b"<sip:a@192.0.2.1;transport=tcp;pn-provider=apns;pn-prid=tok;pn-param=x.voip>;expires=3600;q=0.7;+sip.instance=\"<urn:uuid:f81d4fae>\";reg-id=1",
+        )
+        .unwrap();
+        let a = c.address().unwrap();
+        assert_eq!(a.expires, Some(3600));
+        assert_eq!(a.q, Some(QValue(700)));
+        assert_eq!(a.instance.as_deref(), Some(&b"<urn:uuid:f81d4fae>"[..]));
+        assert_eq!(a.reg_id, Some(1));
+        assert_eq!(a.push.provider.as_deref(), Some(&b"apns"[..]));
+        assert_eq!(a.push.prid.as_deref(), Some(&b"tok"[..]));
+        assert_eq!(a.push.param.as_deref(), Some(&b"x.voip"[..]));
+        assert_eq!(
+            a.name_addr.uri.as_sip().unwrap().host,
+            Host::Ipv4([192, 0, 2, 1].into())
+        );
+        assert!(Contact::parse(b" * ").unwrap().is_wildcard());
+        assert!(Contact::parse(b"<sip:a@b>;expires=280297596632815").is_err());
+        assert!(Contact::parse(b"<sip:a@b>;q=1.5").is_err());
+    }
+
+    #[test]
+    fn qvalues() {
+        assert_eq!(QValue::parse(b"0.33"), Ok(QValue(330)));
+        assert_eq!(QValue::parse(b"1"), Ok(QValue(1000)));
+        assert_eq!(QValue::parse(b"1.000"), Ok(QValue(1000)));
+        assert!(QValue::parse(b"1.001").is_err());
+        assert!(QValue::parse(b"0.1234").is_err());
+    }
+
+    #[test]
+    fn set_tag_and_print() {
+        let mut n = NameAddr::parse(b"<sip:bob@example.com>").unwrap();
+        n.set_tag("abc");
+        assert_eq!(&n.to_bytes()[..], b"<sip:bob@example.com>;tag=abc");
+        assert_eq!(NameAddr::parse(&n.to_bytes()).unwrap(), n);
+    }
+}

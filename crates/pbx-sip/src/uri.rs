@@ -1,0 +1,382 @@
+//! URIs: `sip:`/`sips:` (RFC 3261 §19.1), `tel:` (RFC 3966) and any other absolute URI kept
+//! opaque. Components are zero-copy slices of the received text, escapes kept as received.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::error::ValueError;
+use crate::params::Params;
+use crate::scan::{percent_decode, slice_of};
+
+/// A URI as found in a Request-URI or a name-addr.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Uri {
+    /// `sip:` or `sips:`.
+    Sip(SipUri),
+    /// `tel:`.
+    Tel(TelUri),
+    /// Any other scheme, kept as received (e.g. `isbn:...`, `http://...`).
+    Absolute(Bytes),
+}
+
+/// `sip` or `sips`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// `sip:`.
+    Sip,
+    /// `sips:`.
+    Sips,
+}
+
+/// A SIP or SIPS URI.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SipUri {
+    /// `sip` or `sips`.
+    pub scheme: Scheme,
+    /// User part, escapes kept as received (see [`SipUri::user_unescaped`]).
+    pub user: Option<Bytes>,
+    /// Password part (deprecated, but kept).
+    pub password: Option<Bytes>,
+    /// Host.
+    pub host: Host,
+    /// Port, if given.
+    pub port: Option<u16>,
+    /// URI parameters (`;transport=tcp;lr`), as received.
+    pub params: Params,
+    /// Headers part after `?`, as received (without the `?`).
+    pub headers: Option<Bytes>,
+}
+
+/// A `tel:` URI.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TelUri {
+    /// The number (global `+...` or local), as received.
+    pub number: Bytes,
+    /// Parameters (`;phone-context=...`).
+    pub params: Params,
+}
+
+/// A host: domain name or IP address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Host {
+    /// A domain name, as received.
+    Domain(Bytes),
+    /// An IPv4 address.
+    Ipv4(Ipv4Addr),
+    /// An IPv6 address (written `[...]` in URIs and Via).
+    Ipv6(Ipv6Addr),
+}
+
+impl Uri {
+    /// Parses a URI (no surrounding `<>`, no whitespace).
+    pub fn parse(raw: impl Into<Bytes>) -> Result<Uri, ValueError> {
+        let raw = raw.into();
+        Self::parse_in(&raw, &raw)
+    }
+
+    /// Parses `s`, which lies in `owner`, slicing components from `owner`.
+    pub(crate) fn parse_in(owner: &Bytes, s: &[u8]) -> Result<Uri, ValueError> {
+        let colon = memchr::memchr(b':', s).ok_or(ValueError::InvalidUri)?;
+        let scheme = &s[..colon];
+        if scheme.is_empty()
+            || !scheme[0].is_ascii_alphabetic()
+            || !scheme
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        {
+            return Err(ValueError::InvalidUri);
+        }
+        let rest = &s[colon + 1..];
+        if rest.is_empty()
+            || rest
+                .iter()
+                .any(|&b| b <= b' ' || b == 0x7f || matches!(b, b'<' | b'>' | b'"'))
+        {
+            return Err(ValueError::InvalidUri);
+        }
+        if scheme.eq_ignore_ascii_case(b"sip") {
+            SipUri::parse_rest(owner, Scheme::Sip, rest).map(Uri::Sip)
+        } else if scheme.eq_ignore_ascii_case(b"sips") {
+            SipUri::parse_rest(owner, Scheme::Sips, rest).map(Uri::Sip)
+        } else if scheme.eq_ignore_ascii_case(b"tel") {
+            let semi = memchr::memchr(b';', rest).unwrap_or(rest.len());
+            if semi == 0 {
+                return Err(ValueError::InvalidUri);
+            }
+            Ok(Uri::Tel(TelUri {
+                number: slice_of(owner, &rest[..semi]),
+                params: Params::from_raw(slice_of(owner, &rest[semi..])),
+            }))
+        } else {
+            Ok(Uri::Absolute(slice_of(owner, s)))
+        }
+    }
+
+    /// The SIP URI, if this is one.
+    pub fn as_sip(&self) -> Option<&SipUri> {
+        match self {
+            Uri::Sip(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// Whether the scheme is `sip` or `sips`.
+    pub fn is_sip(&self) -> bool {
+        matches!(self, Uri::Sip(_))
+    }
+
+    /// Prints the URI.
+    pub fn write_to(&self, out: &mut BytesMut) {
+        match self {
+            Uri::Sip(u) => u.write_to(out),
+            Uri::Tel(t) => {
+                out.put_slice(b"tel:");
+                out.put_slice(&t.number);
+                out.put_slice(t.params.as_bytes());
+            }
+            Uri::Absolute(raw) => out.put_slice(raw),
+        }
+    }
+
+    /// The printed URI.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(64);
+        self.write_to(&mut out);
+        out.freeze()
+    }
+}
+
+impl SipUri {
+    /// A `sip:` URI for `host` with nothing else set.
+    pub fn new(host: Host) -> Self {
+        Self {
+            scheme: Scheme::Sip,
+            user: None,
+            password: None,
+            host,
+            port: None,
+            params: Params::new(),
+            headers: None,
+        }
+    }
+
+    fn parse_rest(owner: &Bytes, scheme: Scheme, rest: &[u8]) -> Result<SipUri, ValueError> {
+        let (user, password, hostpart) = match memchr::memchr(b'@', rest) {
+            Some(at) => {
+                let userinfo = &rest[..at];
+                let (user, password) = match memchr::memchr(b':', userinfo) {
+                    Some(c) => (&userinfo[..c], Some(slice_of(owner, &userinfo[c + 1..]))),
+                    None => (userinfo, None),
+                };
+                if user.is_empty() {
+                    return Err(ValueError::InvalidUri);
+                }
+                (Some(slice_of(owner, user)), password, &rest[at + 1..])
+            }
+            None => (None, None, rest),
+        };
+        let (host, after) = split_host(owner, hostpart)?;
+        let (port, after) = match after.first() {
+            Some(b':') => {
+                let end = after[1..]
+                    .iter()
+                    .position(|&b| matches!(b, b';' | b'?'))
+                    .map_or(after.len(), |p| p + 1);
+                (Some(parse_port(&after[1..end])?), &after[end..])
+            }
+            _ => (None, after),
+        };
+        let (params, headers) = match memchr::memchr(b'?', after) {
+            Some(q) => (&after[..q], Some(slice_of(owner, &after[q + 1..]))),
+            None => (after, None),
+        };
+        if !params.is_empty() && params[0] != b';' {
+            return Err(ValueError::InvalidUri);
+        }
+        if params.windows(2).any(|w| w == b";;") || params.ends_with(b";") {
+            return Err(ValueError::EmptyElement);
+        }
+        Ok(SipUri {
+            scheme,
+            user,
+            password,
+            host,
+            port,
+            params: Params::from_raw(slice_of(owner, params)),
+            headers,
+        })
+    }
+
+    /// The user part with `%HH` escapes decoded once (a `%00` stays a NUL octet).
+    pub fn user_unescaped(&self) -> Option<Cow<'_, [u8]>> {
+        self.user.as_deref().map(percent_decode)
+    }
+
+    /// The port, or the default for the scheme (5060 / 5061).
+    pub fn port_or_default(&self) -> u16 {
+        self.port.unwrap_or(match self.scheme {
+            Scheme::Sip => 5060,
+            Scheme::Sips => 5061,
+        })
+    }
+
+    /// Prints the URI.
+    pub fn write_to(&self, out: &mut BytesMut) {
+        out.put_slice(match self.scheme {
+            Scheme::Sip => b"sip:",
+            Scheme::Sips => b"sips:",
+        });
+        if let Some(user) = &self.user {
+            out.put_slice(user);
+            if let Some(password) = &self.password {
+                out.put_u8(b':');
+                out.put_slice(password);
+            }
+            out.put_u8(b'@');
+        }
+        self.host.write_to(out);
+        if let Some(port) = self.port {
+            out.put_u8(b':');
+            out.put_slice(port.to_string().as_bytes());
+        }
+        out.put_slice(self.params.as_bytes());
+        if let Some(headers) = &self.headers {
+            out.put_u8(b'?');
+            out.put_slice(headers);
+        }
+    }
+}
+
+impl Host {
+    /// Parses a host: `[v6]`, dotted IPv4, or a domain name. Tolerates the RFC 3261 ABNF
+    /// three-colon IPv6 form (RFC 5118 §4.10).
+    pub fn parse(s: &[u8]) -> Result<Host, ValueError> {
+        Self::parse_in(&Bytes::copy_from_slice(s), s)
+    }
+
+    pub(crate) fn parse_in(owner: &Bytes, s: &[u8]) -> Result<Host, ValueError> {
+        if s.first() == Some(&b'[') {
+            return match s.last() {
+                Some(b']') if s.len() > 2 => parse_ipv6(&s[1..s.len() - 1]).map(Host::Ipv6),
+                _ => Err(ValueError::InvalidHost),
+            };
+        }
+        if s.is_empty() {
+            return Err(ValueError::InvalidHost);
+        }
+        if s.iter().all(|&b| b.is_ascii_digit() || b == b'.')
+            && let Some(ip) = std::str::from_utf8(s)
+                .ok()
+                .and_then(|t| t.parse::<Ipv4Addr>().ok())
+        {
+            return Ok(Host::Ipv4(ip));
+        }
+        if s.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+        {
+            Ok(Host::Domain(slice_of(owner, s)))
+        } else {
+            Err(ValueError::InvalidHost)
+        }
+    }
+
+    /// Parses a bare (unbracketed) IPv6 address, IPv4 address or domain, as in Via
+    /// `received=` (RFC 5118 §4.5 accepts both forms).
+    pub(crate) fn parse_param_in(owner: &Bytes, s: &[u8]) -> Result<Host, ValueError> {
+        if s.first() != Some(&b'[') && memchr::memchr(b':', s).is_some() {
+            return parse_ipv6(s).map(Host::Ipv6);
+        }
+        Self::parse_in(owner, s)
+    }
+
+    /// The address, when the host is an IP address.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Host::Ipv4(a) => Some(IpAddr::V4(*a)),
+            Host::Ipv6(a) => Some(IpAddr::V6(*a)),
+            Host::Domain(_) => None,
+        }
+    }
+
+    /// Prints the host (`[...]` around IPv6).
+    pub fn write_to(&self, out: &mut BytesMut) {
+        match self {
+            Host::Domain(d) => out.put_slice(d),
+            Host::Ipv4(a) => out.put_slice(a.to_string().as_bytes()),
+            Host::Ipv6(a) => {
+                out.put_u8(b'[');
+                out.put_slice(a.to_string().as_bytes());
+                out.put_u8(b']');
+            }
+        }
+    }
+}
+
+impl From<IpAddr> for Host {
+    fn from(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(a) => Host::Ipv4(a),
+            IpAddr::V6(a) => Host::Ipv6(a),
+        }
+    }
+}
+
+/// Splits `host` off the front of `s`; returns the host and what follows it.
+pub(crate) fn split_host<'a>(owner: &Bytes, s: &'a [u8]) -> Result<(Host, &'a [u8]), ValueError> {
+    if s.first() == Some(&b'[') {
+        let close = memchr::memchr(b']', s).ok_or(ValueError::InvalidHost)?;
+        return Ok((Host::parse_in(owner, &s[..=close])?, &s[close + 1..]));
+    }
+    let end = s
+        .iter()
+        .position(|&b| matches!(b, b':' | b';' | b'?' | b' ' | b'\t'))
+        .unwrap_or(s.len());
+    Ok((Host::parse_in(owner, &s[..end])?, &s[end..]))
+}
+
+pub(crate) fn parse_port(s: &[u8]) -> Result<u16, ValueError> {
+    if s.is_empty() || s.len() > 5 {
+        return Err(ValueError::InvalidPort);
+    }
+    let v = crate::scan::parse_u64(s).map_err(|_| ValueError::InvalidPort)?;
+    u16::try_from(v).map_err(|_| ValueError::InvalidPort)
+}
+
+fn parse_ipv6(s: &[u8]) -> Result<Ipv6Addr, ValueError> {
+    let text = std::str::from_utf8(s).map_err(|_| ValueError::InvalidHost)?;
+    if let Ok(a) = text.parse::<Ipv6Addr>() {
+        return Ok(a);
+    }
+    // RFC 5118 §4.10: tolerate `2001:db8:::192.0.2.1` (RFC 3261's ABNF bug).
+    if text.contains(":::") {
+        return text
+            .replacen(":::", "::", 1)
+            .parse()
+            .map_err(|_| ValueError::InvalidHost);
+    }
+    Err(ValueError::InvalidHost)
+}
+
+impl fmt::Display for Uri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.to_bytes()))
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = BytesMut::new();
+        self.write_to(&mut out);
+        f.write_str(&String::from_utf8_lossy(&out))
+    }
+}
+
+impl std::str::FromStr for Uri {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uri::parse(Bytes::copy_from_slice(s.as_bytes()))
+    }
+}
