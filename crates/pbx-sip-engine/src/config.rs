@@ -1,0 +1,65 @@
+//! Engine configuration: the RFC 3261 timer base values and the admission bounds.
+
+use std::time::Duration;
+
+/// What the endpoint does with a new request when it already holds
+/// [`Config::max_transactions`] live transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Overload {
+    /// Answer `503 Service Unavailable` statelessly (no transaction is created).
+    #[default]
+    Reject503,
+    /// Drop the request silently (the client retransmits, then times out).
+    Drop,
+}
+
+/// Timer base values (RFC 3261 §17.1.1.1, table 4) and limits.
+///
+/// Every derived timer follows from these: Timer B/F/H/J/L/M are `64 * t1`, A/E/G start at
+/// `t1` (E and G capped at `t2`), I and K are `t4`, D is `timer_d`. On reliable transports
+/// the retransmission timers (A, E, G) are not used and D, I, J, K are zero.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// RTT estimate, 500 ms by default.
+    pub t1: Duration,
+    /// Maximum retransmission interval for non-INVITE requests and INVITE responses, 4 s.
+    pub t2: Duration,
+    /// Maximum time a message stays in the network, 5 s.
+    pub t4: Duration,
+    /// Timer D: wait time for response retransmissions on unreliable transports (≥ 32 s).
+    pub timer_d: Duration,
+    /// The most transactions (client and server) alive at once. New requests beyond it are
+    /// handled per [`Config::overload`]; new client transactions fail.
+    pub max_transactions: usize,
+    /// What to do with new requests when `max_transactions` is reached.
+    pub overload: Overload,
+    /// Whether accepting an INVITE sends `100 Trying` at once (RFC 3261 §17.2.1 allows the
+    /// TU to send its own provisional within 200 ms instead).
+    pub send_100_trying: bool,
+    /// Whether the engine retransmits a 2xx to INVITE until the ACK arrives (RFC 3261
+    /// §13.3.1.4, the UAS core's job; a stateful proxy turns this off).
+    pub retransmit_2xx: bool,
+}
+
+impl Config {
+    /// 64 × T1: Timers B, F, H, J (unreliable), L and M.
+    pub fn timeout_64_t1(&self) -> Duration {
+        self.t1.saturating_mul(64)
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+            timer_d: Duration::from_secs(32),
+            max_transactions: 100_000,
+            overload: Overload::Reject503,
+            send_100_trying: true,
+            retransmit_2xx: true,
+        }
+    }
+}
