@@ -48,7 +48,13 @@ fn verify(c: &mut Criterion) {
                 |tracker| {
                     let credentials = Credentials::parse(black_box(header.as_bytes())).unwrap();
                     let identity = verifier
-                        .verify(&request, &credentials, |_| Some(stored.clone()), tracker, NOW)
+                        .verify(
+                            &request,
+                            &credentials,
+                            |_| Some(stored.clone()),
+                            tracker,
+                            NOW,
+                        )
                         .unwrap();
                     black_box(identity.nonce_count);
                 },

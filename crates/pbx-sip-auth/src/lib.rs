@@ -80,7 +80,9 @@ pub use challenge::{Challenge, MAX_CHALLENGES};
 pub use client::{ClientError, DigestClient};
 pub use credentials::{Credentials, NonceCount, UnknownAlgorithm};
 pub use error::{Answer, AuthError, AuthRole};
-pub use nonce::{IssuedNonce, KeyTooShort, NONCE_LEN, NonceError, NonceInfo, NonceIssuer};
+pub use nonce::{
+    IssuedNonce, KeyTooShort, NONCE_LEN, NonceError, NonceInfo, NonceIssuer, unix_secs,
+};
 pub use server::{
     ConfigError, RequestContext, VerifiedIdentity, Verifier, VerifierConfig, digest_uri_matches,
 };

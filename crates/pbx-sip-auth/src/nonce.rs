@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -21,6 +22,13 @@ const RAW_LEN: usize = 32;
 const TAG_LEN: usize = 16;
 /// How far in the future an issue time may lie (clock differences between cluster nodes).
 const MAX_FUTURE_SKEW_SECS: u64 = 30;
+
+/// Converts a time the caller read from its clock into the seconds this crate takes as `now`
+/// (times before the epoch become 0).
+pub fn unix_secs(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
 
 /// The nonce key is shorter than [`NonceIssuer::MIN_KEY_LEN`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

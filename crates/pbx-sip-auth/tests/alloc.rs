@@ -80,7 +80,13 @@ fn verify_does_not_allocate() {
         let before = ALLOCATIONS.load(Ordering::SeqCst);
         let credentials = Credentials::parse(header.as_bytes()).unwrap();
         let identity = verifier
-            .verify(&request, &credentials, |_| Some(stored.clone()), &mut tracker, NOW)
+            .verify(
+                &request,
+                &credentials,
+                |_| Some(stored.clone()),
+                &mut tracker,
+                NOW,
+            )
             .unwrap();
         let after = ALLOCATIONS.load(Ordering::SeqCst);
         assert_eq!(identity.nonce_count, Some(index as u32 + 1));

@@ -131,6 +131,22 @@ proptest! {
     }
 
     #[test]
+    fn issued_nonces_check_until_they_expire(
+        now in 0u64..(u64::MAX / 2), salt in any::<[u8; 8]>(), realm in quotable(),
+        ip in proptest::option::of(any::<[u8; 16]>()), age in 0u64..600,
+    ) {
+        let issuer = pbx_sip_auth::NonceIssuer::new(&[9; 40], 300).unwrap();
+        let client = ip.map(std::net::IpAddr::from);
+        let nonce = issuer.issue(&realm, client, now, salt);
+        let checked = issuer.check(nonce.as_str(), &realm, client, now + age);
+        if age < 300 {
+            prop_assert_eq!(checked.map(|info| info.issued_at), Ok(now));
+        } else {
+            prop_assert!(matches!(checked, Err(pbx_sip_auth::NonceError::Expired(_))));
+        }
+    }
+
+    #[test]
     fn random_nonces_are_never_authentic(nonce in "[A-Za-z0-9_-]{43}") {
         let verifier = verifier();
         prop_assert!(verifier.issuer().check(&nonce, verifier.realm(), None, NOW).is_err());

@@ -134,3 +134,16 @@ fn ha1_stored_values_are_hex_of_the_hash() {
         "Debug hides HA1"
     );
 }
+
+#[test]
+fn unix_secs_converts_caller_supplied_times() {
+    use std::time::{Duration, UNIX_EPOCH};
+    assert_eq!(
+        pbx_sip_auth::unix_secs(UNIX_EPOCH + Duration::from_millis(1_500)),
+        1
+    );
+    assert_eq!(
+        pbx_sip_auth::unix_secs(UNIX_EPOCH - Duration::from_secs(5)),
+        0
+    );
+}
