@@ -201,8 +201,9 @@ impl Verifier {
             None if self.config.allow_rfc2069 && !algorithm.is_session() => None,
             None => return Err(AuthError::QopRequired),
         };
-        if qop.is_some() || algorithm.is_session() {
-            if credentials.nc.is_none() && qop.is_some() {
+        // Every path that reaches here with a `-sess` algorithm has qop (checked above).
+        if qop.is_some() {
+            if credentials.nc.is_none() {
                 return Err(AuthError::MissingNonceCount);
             }
             if credentials.cnonce.as_deref().is_none_or(str::is_empty) {

@@ -7,6 +7,11 @@
 //! client gets `stale=true` and a fresh nonce), so eviction never reopens a replay window.
 //! Entries are only added after a response verified, so a flood of forged or wrong credentials
 //! cannot fill the table.
+//!
+//! Size it above the number of nonces in use during one nonce lifetime (about one per
+//! registering device per lifetime): while it evicts, nonces issued in the watermark's second
+//! are refused too, so clients may see a few `stale=true` round trips. [`NonceCountTracker::evictions`]
+//! counts evictions for telemetry.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -20,6 +25,7 @@ pub struct NonceCountTracker {
     order: VecDeque<[u8; 16]>,
     capacity: usize,
     watermark: Option<u64>,
+    evictions: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +48,7 @@ impl NonceCountTracker {
             order: VecDeque::with_capacity(capacity.min(4096)),
             capacity,
             watermark: None,
+            evictions: 0,
         }
     }
 
@@ -53,6 +60,11 @@ impl NonceCountTracker {
     /// Whether no nonce is tracked.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// How many live entries were evicted because the tracker was full.
+    pub fn evictions(&self) -> u64 {
+        self.evictions
     }
 
     /// The highest count accepted for a nonce, if tracked.
@@ -95,6 +107,7 @@ impl NonceCountTracker {
             if let Some(evicted) = self.entries.remove(&tag)
                 && evicted.expires_at > now
             {
+                self.evictions += 1;
                 let mark = self.watermark.unwrap_or(0).max(evicted.issued_at);
                 self.watermark = Some(mark);
             }

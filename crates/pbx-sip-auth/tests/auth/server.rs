@@ -548,6 +548,7 @@ fn tracker_is_bounded_and_eviction_never_reopens_replay() {
         );
     }
     assert_eq!(tracker.len(), 2);
+    assert_eq!(tracker.evictions(), 1);
     // The evicted nonce (the oldest) cannot be replayed.
     assert_eq!(
         verify_header(&verifier, &replays[0], &mut tracker, NOW + 6),
