@@ -250,11 +250,17 @@ impl Connection {
     }
 }
 
+/// A DNS host name: labels of 1–63 letters, digits or `-` (not at either end), 253 bytes at most.
 fn is_host(bytes: &[u8]) -> bool {
-    !bytes.is_empty()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'))
+    bytes.len() <= 253
+        && bytes.split(|b| *b == b'.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+                && !label.starts_with(b"-")
+                && !label.ends_with(b"-")
+        })
 }
 
 fn parse_address(addr_type: AddrType, host: &[u8]) -> Option<ConnectionAddress> {

@@ -73,3 +73,6 @@ pub use negotiate::{AnswerOptions, negotiate_answer};
 pub use origin::LegOrigin;
 pub use parse::MAX_SDP_LEN;
 pub use session::SessionDescription;
+
+#[cfg(test)]
+mod tests;

@@ -248,20 +248,22 @@ impl MediaDescription {
     }
 
     /// Rewrites every `c=` and `a=rtcp` address in the section to `address`, leaving
-    /// `0.0.0.0`/`::` (RFC 2543 hold) as it is.
-    pub(crate) fn rewrite_addresses(&mut self, address: std::net::IpAddr) {
+    /// `0.0.0.0`/`::` (RFC 2543 hold) as it is when `keep_hold`.
+    pub(crate) fn rewrite_addresses(&mut self, address: std::net::IpAddr, keep_hold: bool) {
         for line in &mut self.lines {
             let replacement = match line.value() {
-                LineValue::Connection(c) if !c.is_unspecified() => {
+                LineValue::Connection(c) if !(keep_hold && c.is_unspecified()) => {
                     Line::from_connection(Connection::new(address))
                 }
                 LineValue::Attribute(Attribute::Rtcp(Rtcp {
                     port,
                     connection: Some(c),
-                })) if !c.is_unspecified() => Line::from_attribute(Attribute::Rtcp(Rtcp {
-                    port: *port,
-                    connection: Some(Connection::new(address)),
-                })),
+                })) if !(keep_hold && c.is_unspecified()) => {
+                    Line::from_attribute(Attribute::Rtcp(Rtcp {
+                        port: *port,
+                        connection: Some(Connection::new(address)),
+                    }))
+                }
                 _ => continue,
             };
             if let Ok(replacement) = replacement {

@@ -177,13 +177,17 @@ impl SessionDescription {
     }
 
     /// Whether a media section asks for hold: `sendonly`/`inactive` in force, or the RFC 2543
-    /// style `c=0.0.0.0`. `None` for a missing or rejected (port 0) section.
+    /// style `c=0.0.0.0` (unless ICE is in use, where 0.0.0.0 only means "no candidate yet").
+    /// `None` for a missing or rejected (port 0) section.
     pub fn is_media_hold(&self, index: usize) -> Option<bool> {
-        self.media.get(index).filter(|m| !m.is_rejected())?;
+        let media = self.media.get(index).filter(|m| !m.is_rejected())?;
         let direction = self.effective_direction(index)?;
-        let legacy = self
-            .effective_connection(index)
-            .is_some_and(Connection::is_unspecified);
+        // With ICE (RFC 8839) 0.0.0.0 is a placeholder for candidates still to come, not a hold.
+        let ice = media.attribute("ice-ufrag").is_some() || self.attribute("ice-ufrag").is_some();
+        let legacy = !ice
+            && self
+                .effective_connection(index)
+                .is_some_and(Connection::is_unspecified);
         Some(legacy || !direction.receives())
     }
 
@@ -200,8 +204,9 @@ impl SessionDescription {
     /// `o=` address at `address` (our relay). Adds a session `c=` when there is none.
     ///
     /// `0.0.0.0`/`::` connection lines (RFC 2543 hold) are left as they are, so the hold still
-    /// reaches the other leg and no address leaks. ICE candidates are not touched; remove them
-    /// with [`MediaDescription::remove_attributes`] when anchoring media.
+    /// reaches the other leg and no address leaks; with ICE (`a=ice-ufrag`) they are ICE
+    /// placeholders and are rewritten too. ICE candidates themselves are not touched: call this
+    /// first, then drop them with [`MediaDescription::remove_attributes`] when anchoring media.
     pub fn rewrite_connection(&mut self, address: IpAddr) {
         let mut origin = self.origin.value.clone();
         origin.addr_type = crate::fields::AddrType::of(address).as_str().to_owned();
@@ -211,12 +216,19 @@ impl SessionDescription {
         {
             self.origin = raw;
         }
-        let session_hold = self.connection().is_some_and(Connection::is_unspecified);
+        let session_ice = self.attribute("ice-ufrag").is_some();
+        let any_ice = session_ice
+            || self
+                .media
+                .iter()
+                .any(|m| m.attribute("ice-ufrag").is_some());
+        let session_hold = !any_ice && self.connection().is_some_and(Connection::is_unspecified);
         if !session_hold && let Ok(line) = Line::from_connection(Connection::new(address)) {
             replace_first(&mut self.lines, |l| l.kind() == 'c', Some(line));
         }
         for media in &mut self.media {
-            media.rewrite_addresses(address);
+            let keep_hold = !session_ice && media.attribute("ice-ufrag").is_none();
+            media.rewrite_addresses(address, keep_hold);
         }
     }
 
