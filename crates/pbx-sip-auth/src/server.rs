@@ -97,8 +97,8 @@ pub struct VerifiedIdentity<'c> {
 }
 
 /// Issues challenges and verifies credentials for one realm. Cheap to share (`&self`); the
-/// replay tracker is the caller's.
-#[derive(Debug, Clone)]
+/// replay tracker is the caller's. `Debug` prints no secret.
+#[derive(Clone)]
 pub struct Verifier {
     config: VerifierConfig,
     issuer: NonceIssuer,
@@ -273,6 +273,15 @@ impl Verifier {
 
     fn binding(&self, client: Option<IpAddr>) -> Option<IpAddr> {
         client.filter(|_| self.config.bind_client_address)
+    }
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("config", &self.config)
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
     }
 }
 

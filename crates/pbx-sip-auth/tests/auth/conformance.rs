@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use pbx_sip_auth::{Answer, AuthError, AuthRole, Credentials, ParseError};
 
 fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("CLOUDPBX_CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance")
-        });
+    // Relative paths (the env var's and the default) are relative to the repository root.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = root.join(
+        std::env::var_os("CLOUDPBX_CONFORMANCE_DIR")
+            .map_or_else(|| PathBuf::from("../shared/conformance"), PathBuf::from),
+    );
     if dir.join("rfc4475").is_dir() {
         return Some(dir);
     }

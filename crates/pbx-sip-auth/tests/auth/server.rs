@@ -134,6 +134,11 @@ fn decoy_ha1_is_deterministic_per_user() {
         64
     );
     let verifier = verifier();
+    let debug = format!("{verifier:?}");
+    assert!(
+        debug.contains(REALM) && !debug.contains("decoy_secret"),
+        "{debug}"
+    );
     assert_eq!(
         verifier.decoy_ha1(HashFunction::Md5, "ghost"),
         verifier.decoy_ha1(HashFunction::Md5, "ghost")
