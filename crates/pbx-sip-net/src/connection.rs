@@ -163,7 +163,7 @@ impl Connections {
     }
 
     /// Open connections from (inbound) one source IP.
-    pub(crate) fn from_source(&self, ip: IpAddr) -> usize {
+    pub(crate) fn count_from(&self, ip: IpAddr) -> usize {
         self.lock().per_source.get(&ip).copied().unwrap_or(0)
     }
 
@@ -256,7 +256,7 @@ mod tests {
             .reserve(Transport::Tcp, addr("10.0.0.1:5060"), false)
             .unwrap();
         drop(a);
-        assert_eq!(connections.from_source("10.0.0.1".parse().unwrap()), 1);
+        assert_eq!(connections.count_from("10.0.0.1".parse().unwrap()), 1);
         assert!(
             connections
                 .reserve(Transport::Tcp, addr("10.0.0.1:1003"), true)

@@ -81,6 +81,14 @@ pub enum SendError {
         #[source]
         source: io::Error,
     },
+    /// No open connection to the destination, and the non-blocking send does not open one.
+    #[error("no open {transport} connection to {addr}")]
+    NoConnection {
+        /// The transport asked for.
+        transport: Transport,
+        /// The destination.
+        addr: SocketAddr,
+    },
     /// The connection limit (total) is reached.
     #[error("connection limit reached")]
     TooManyConnections,

@@ -1,26 +1,188 @@
-//! One TCP or TLS connection: reads frames into the inbound queue, writes queued messages,
-//! answers CRLF keep-alive pings (RFC 5626 §4.4.1), closes when idle.
+//! TCP and TLS connections: the accept loop, outbound connects, and the task of one
+//! connection (reads frames into the inbound queue, writes queued messages, answers CRLF
+//! keep-alive pings per RFC 5626 §4.4.1, closes when idle).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use pbx_sip::framing::{Frame, FramingError, Side, StreamDecoder};
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::Inbound;
 use crate::connection::ConnectionGuard;
-use crate::flow::Flow;
-use crate::framing::{Frame, FramingError, StreamFramer};
+use crate::error::SendError;
+use crate::flow::{Flow, Transport};
+use crate::socket;
 use crate::transports::Shared;
+
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    transport: Transport,
+    listen_addr: SocketAddr,
+    shared: Arc<Shared>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = shared.accepting.cancelled() => break,
+        };
+        let (stream, remote) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!(%listen_addr, %error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if !shared.filter.0.admit(remote, transport) {
+            shared.stats.dropped_banned.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%remote, %transport, "connection from refused source closed");
+            continue;
+        }
+        let guard = match shared.connections.reserve(transport, remote, true) {
+            Ok(guard) => guard,
+            Err(limit) => {
+                shared
+                    .stats
+                    .connections_refused
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%remote, %transport, %limit, "connection refused");
+                continue;
+            }
+        };
+        socket::tune_stream(&stream);
+        let local = stream.local_addr().unwrap_or(listen_addr);
+        let flow = Flow {
+            transport,
+            remote,
+            local,
+            connection: Some(guard.id()),
+        };
+        let task_shared = Arc::clone(&shared);
+        shared.tasks.spawn(async move {
+            let shared = task_shared;
+            if transport == Transport::Tls {
+                let Some(server) = shared.tls_server.clone() else {
+                    return;
+                };
+                let acceptor = TlsAcceptor::from(server);
+                let timeout = shared.limits.tls_handshake_timeout;
+                match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => start(tls, flow, shared, guard).await,
+                    Ok(Err(error)) => tracing::info!(%flow, %error, "TLS handshake failed"),
+                    Err(_) => tracing::info!(%flow, "TLS handshake timed out"),
+                }
+            } else {
+                start(stream, flow, shared, guard).await;
+            }
+        });
+    }
+    tracing::debug!(%listen_addr, %transport, "accept loop stopped");
+}
+
+/// Register an established connection and run it to its end.
+async fn start<S>(stream: S, flow: Flow, shared: Arc<Shared>, guard: ConnectionGuard)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (sender, receiver) = mpsc::channel(shared.limits.outbound_queue_per_connection.max(1));
+    shared.connections.establish(flow, sender);
+    run_connection(
+        stream,
+        flow,
+        Arc::clone(&shared),
+        receiver,
+        guard,
+        Side::Inbound,
+    )
+    .await;
+}
+
+/// Open an outbound connection, register it and spawn its task; returns its flow.
+pub(crate) async fn connect(
+    shared: &Arc<Shared>,
+    transport: Transport,
+    remote: SocketAddr,
+) -> Result<Flow, SendError> {
+    let guard = shared
+        .connections
+        .reserve(transport, remote, false)
+        .map_err(|_| SendError::TooManyConnections)?;
+    let connect_error = |source| SendError::Connect {
+        transport,
+        addr: remote,
+        source,
+    };
+    let timeout = shared.limits.connect_timeout;
+    let stream = tokio::time::timeout(timeout, TcpStream::connect(remote))
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+        .map_err(connect_error)?;
+    socket::tune_stream(&stream);
+    let local = stream.local_addr().map_err(connect_error)?;
+    let flow = Flow {
+        transport,
+        remote,
+        local,
+        connection: Some(guard.id()),
+    };
+    let (sender, receiver) = mpsc::channel(shared.limits.outbound_queue_per_connection.max(1));
+    match transport {
+        Transport::Tls => {
+            let Some(connector) = shared.tls_client.clone().map(TlsConnector::from) else {
+                return Err(SendError::NoSocket {
+                    transport,
+                    addr: remote,
+                });
+            };
+            let name = ServerName::IpAddress(remote.ip().into());
+            let tls = tokio::time::timeout(timeout, connector.connect(name, stream))
+                .await
+                .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+                .map_err(connect_error)?;
+            shared.connections.establish(flow, sender);
+            let task_shared = Arc::clone(shared);
+            shared.tasks.spawn(run_connection(
+                tls,
+                flow,
+                task_shared,
+                receiver,
+                guard,
+                Side::Outbound,
+            ));
+        }
+        _ => {
+            shared.connections.establish(flow, sender);
+            let task_shared = Arc::clone(shared);
+            shared.tasks.spawn(run_connection(
+                stream,
+                flow,
+                task_shared,
+                receiver,
+                guard,
+                Side::Outbound,
+            ));
+        }
+    }
+    tracing::debug!(%flow, "outbound connection open");
+    Ok(flow)
+}
 
 /// Why a connection ended (logged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CloseReason {
     PeerClosed,
     Idle,
-    Framing(FramingError),
+    Framing,
     ReadError,
     WriteError,
     Banned,
@@ -35,11 +197,12 @@ pub(crate) async fn run_connection<S>(
     shared: Arc<Shared>,
     mut outbound: mpsc::Receiver<Bytes>,
     guard: ConnectionGuard,
+    side: Side,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let limits = shared.limits;
-    let mut framer = StreamFramer::new(limits.max_header_bytes, limits.max_message_bytes);
+    let mut framer = StreamDecoder::for_side(side, decoder_limits(&limits));
     let mut buffer = BytesMut::with_capacity(4096);
     let idle = limits.idle_timeout;
     let mut deadline = Instant::now() + idle;
@@ -94,7 +257,7 @@ pub(crate) async fn run_connection<S>(
 }
 
 async fn drain_frames<S>(
-    framer: &mut StreamFramer,
+    framer: &mut StreamDecoder,
     buffer: &mut BytesMut,
     stream: &mut S,
     flow: Flow,
@@ -104,9 +267,9 @@ where
     S: AsyncWrite + Unpin,
 {
     loop {
-        match framer.next_frame(buffer) {
+        match framer.decode(buffer) {
             Ok(None) => return None,
-            Ok(Some(Frame::Ping)) => {
+            Ok(Some(Frame::KeepAlivePing)) => {
                 tracing::trace!(%flow, "CRLF keep-alive ping, sending pong");
                 if write(stream, b"\r\n", shared.limits.idle_timeout)
                     .await
@@ -115,7 +278,7 @@ where
                     return Some(CloseReason::WriteError);
                 }
             }
-            Ok(Some(Frame::Pong)) => {}
+            Ok(Some(Frame::KeepAlivePong)) => {}
             Ok(Some(Frame::Message(data))) => {
                 let inbound = Inbound { flow, data };
                 // Back-pressure: a slow driver slows the reading of this connection only.
@@ -129,8 +292,8 @@ where
                 }
             }
             Err(error) => {
-                tracing::info!(%flow, %error, "stream framing error");
-                return Some(CloseReason::Framing(error));
+                log_framing_error(flow, &error);
+                return Some(CloseReason::Framing);
             }
         }
     }
@@ -146,4 +309,19 @@ where
     })
     .await;
     written.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+}
+
+fn log_framing_error(flow: Flow, error: &FramingError) {
+    // The stream position is lost: nothing can be answered reliably, the connection closes.
+    tracing::info!(%flow, %error, status = error.status().0, "stream framing error, closing");
+}
+
+/// pbx-sip's framing limits from ours.
+fn decoder_limits(limits: &crate::config::Limits) -> pbx_sip::Limits {
+    pbx_sip::Limits {
+        max_message_size: limits.max_message_bytes,
+        max_header_block: limits.max_header_bytes,
+        max_body_size: limits.max_message_bytes,
+        ..pbx_sip::Limits::DEFAULT
+    }
 }

@@ -6,20 +6,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use rustls_pki_types::{CertificateDer, ServerName};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use rustls_pki_types::CertificateDer;
+use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::Inbound;
 use crate::admission::{AdmitAll, FilterRef, SourceFilter};
 use crate::config::{Limits, ListenerConfig, TransportConfig};
-use crate::connection::{ConnectionGuard, Connections};
+use crate::connection::Connections;
 use crate::error::{BindError, SendError};
-use crate::flow::{Destination, Flow, Transport};
+use crate::flow::{ConnectionId, Destination, Flow, Transport};
 use crate::{socket, stream, tls, udp};
 
 /// Counters of traffic the transports dropped (read with [`TransportHandle::stats`]).
@@ -58,8 +56,8 @@ pub(crate) struct Shared {
     pub(crate) stats: Stats,
     pub(crate) tasks: TaskTracker,
     udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
-    tls_server: Option<Arc<rustls::ServerConfig>>,
-    tls_client: Option<Arc<rustls::ClientConfig>>,
+    pub(crate) tls_server: Option<Arc<rustls::ServerConfig>>,
+    pub(crate) tls_client: Option<Arc<rustls::ClientConfig>>,
     tls_certificate: Option<CertificateDer<'static>>,
 }
 
@@ -165,9 +163,12 @@ impl Transports {
                 .spawn(udp::receive_loop(socket, local, Arc::clone(&shared)));
         }
         for (transport, local, listener) in tcp_listeners {
-            shared
-                .tasks
-                .spawn(accept_loop(listener, transport, local, Arc::clone(&shared)));
+            shared.tasks.spawn(stream::accept_loop(
+                listener,
+                transport,
+                local,
+                Arc::clone(&shared),
+            ));
         }
         for listener in &bound {
             tracing::info!(transport = %listener.transport, addr = %listener.addr, "SIP listener bound");
@@ -255,7 +256,7 @@ impl TransportHandle {
     /// Open connections from one source IP (inbound).
     #[must_use]
     pub fn connections_from(&self, ip: std::net::IpAddr) -> usize {
-        self.shared.connections.from_source(ip)
+        self.shared.connections.count_from(ip)
     }
 
     /// Send `bytes` (one complete SIP message) to `destination`. A flow is used as is; an
@@ -291,6 +292,102 @@ impl TransportHandle {
         }
     }
 
+    /// Send without waiting: UDP datagrams are sent only if the socket is writable now, stream
+    /// messages are queued on an open connection. Fails with [`SendError::NoConnection`]
+    /// when a connection would have to be opened (use [`Self::send`] for that).
+    ///
+    /// # Errors
+    /// [`SendError`] as for [`Self::send`], plus `NoConnection` and a `Datagram` error with
+    /// `WouldBlock` when the UDP socket buffer is full.
+    pub fn try_send(
+        &self,
+        destination: impl Into<Destination>,
+        bytes: Bytes,
+    ) -> Result<Flow, SendError> {
+        if self.shared.shutdown.is_cancelled() {
+            return Err(SendError::ShuttingDown);
+        }
+        match destination.into() {
+            Destination::Flow(flow) => match (flow.transport, flow.connection) {
+                (Transport::Udp, _) => {
+                    self.try_send_datagram(Some(flow.local), flow.remote, &bytes)
+                }
+                (_, Some(id)) => self.shared.connections.send_on(id, bytes),
+                (transport, None) => self.try_send_stream(transport, flow.remote, bytes),
+            },
+            Destination::Address {
+                transport: Transport::Udp,
+                addr,
+            } => self.try_send_datagram(None, addr, &bytes),
+            Destination::Address { transport, addr } => {
+                self.try_send_stream(transport, addr, bytes)
+            }
+        }
+    }
+
+    fn try_send_stream(
+        &self,
+        transport: Transport,
+        remote: SocketAddr,
+        bytes: Bytes,
+    ) -> Result<Flow, SendError> {
+        self.shared
+            .connections
+            .send_to_peer(transport, remote, bytes)
+            .unwrap_or(Err(SendError::NoConnection {
+                transport,
+                addr: remote,
+            }))
+    }
+
+    fn try_send_datagram(
+        &self,
+        local: Option<SocketAddr>,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) -> Result<Flow, SendError> {
+        let (local, socket) = self.udp_socket_for(local, remote)?;
+        socket
+            .try_send_to(bytes, remote)
+            .map_err(|source| SendError::Datagram {
+                addr: remote,
+                source,
+            })?;
+        Ok(Flow {
+            transport: Transport::Udp,
+            remote,
+            local,
+            connection: None,
+        })
+    }
+
+    fn udp_socket_for(
+        &self,
+        local: Option<SocketAddr>,
+        remote: SocketAddr,
+    ) -> Result<(SocketAddr, &Arc<UdpSocket>), SendError> {
+        let udp = &self.shared.udp;
+        let socket = local
+            .and_then(|local| udp.iter().find(|(addr, _)| *addr == local))
+            .or_else(|| {
+                udp.iter().find(|(addr, _)| {
+                    addr.is_ipv6() == remote.is_ipv6()
+                        && (addr.ip().is_unspecified()
+                            || addr.ip().is_loopback() == remote.ip().is_loopback())
+                })
+            })
+            .or_else(|| {
+                udp.iter()
+                    .find(|(addr, _)| addr.is_ipv6() == remote.is_ipv6())
+            });
+        socket
+            .map(|(addr, socket)| (*addr, socket))
+            .ok_or(SendError::NoSocket {
+                transport: Transport::Udp,
+                addr: remote,
+            })
+    }
+
     /// Whether sending to `destination` would need a new connection (so the caller may want
     /// to do it off its hot loop).
     #[must_use]
@@ -305,6 +402,20 @@ impl TransportHandle {
                 !self.shared.connections.has_peer(*transport, *addr)
             }
         }
+    }
+
+    /// Queue `bytes` on connection `id` (the flow a message arrived on).
+    ///
+    /// # Errors
+    /// `ConnectionClosed` or `QueueFull`.
+    pub fn send_on_connection(&self, id: ConnectionId, bytes: Bytes) -> Result<Flow, SendError> {
+        self.shared.connections.send_on(id, bytes)
+    }
+
+    /// The limits in force.
+    #[must_use]
+    pub fn limits(&self) -> Limits {
+        self.shared.limits
     }
 
     /// Stop accepting new connections; UDP and open connections keep running.
@@ -379,7 +490,7 @@ impl TransportHandle {
         {
             return sent;
         }
-        let flow = connect(&self.shared, transport, remote).await?;
+        let flow = stream::connect(&self.shared, transport, remote).await?;
         let Some(id) = flow.connection else {
             return Err(SendError::NoSocket {
                 transport,
@@ -388,148 +499,4 @@ impl TransportHandle {
         };
         self.shared.connections.send_on(id, bytes)
     }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    transport: Transport,
-    listen_addr: SocketAddr,
-    shared: Arc<Shared>,
-) {
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = shared.accepting.cancelled() => break,
-        };
-        let (stream, remote) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // EMFILE and friends: back off briefly instead of spinning.
-                tracing::warn!(%listen_addr, %error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        if !shared.filter.0.admit(remote, transport) {
-            shared.stats.dropped_banned.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(%remote, %transport, "connection from refused source closed");
-            continue;
-        }
-        let guard = match shared.connections.reserve(transport, remote, true) {
-            Ok(guard) => guard,
-            Err(limit) => {
-                shared
-                    .stats
-                    .connections_refused
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::info!(%remote, %transport, %limit, "connection refused");
-                continue;
-            }
-        };
-        socket::tune_stream(&stream);
-        let local = stream.local_addr().unwrap_or(listen_addr);
-        let flow = Flow {
-            transport,
-            remote,
-            local,
-            connection: Some(guard.id()),
-        };
-        let task_shared = Arc::clone(&shared);
-        shared.tasks.spawn(async move {
-            let shared = task_shared;
-            if transport == Transport::Tls {
-                let Some(server) = shared.tls_server.clone() else {
-                    return;
-                };
-                let acceptor = TlsAcceptor::from(server);
-                let timeout = shared.limits.tls_handshake_timeout;
-                match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => start(tls, flow, shared, guard).await,
-                    Ok(Err(error)) => tracing::info!(%flow, %error, "TLS handshake failed"),
-                    Err(_) => tracing::info!(%flow, "TLS handshake timed out"),
-                }
-            } else {
-                start(stream, flow, shared, guard).await;
-            }
-        });
-    }
-    tracing::debug!(%listen_addr, %transport, "accept loop stopped");
-}
-
-/// Register an established connection and run it to its end.
-async fn start<S>(stream: S, flow: Flow, shared: Arc<Shared>, guard: ConnectionGuard)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let (sender, receiver) = mpsc::channel(shared.limits.outbound_queue_per_connection.max(1));
-    shared.connections.establish(flow, sender);
-    stream::run_connection(stream, flow, Arc::clone(&shared), receiver, guard).await;
-}
-
-/// Open an outbound connection, register it and spawn its task; returns its flow.
-async fn connect(
-    shared: &Arc<Shared>,
-    transport: Transport,
-    remote: SocketAddr,
-) -> Result<Flow, SendError> {
-    let guard = shared
-        .connections
-        .reserve(transport, remote, false)
-        .map_err(|_| SendError::TooManyConnections)?;
-    let connect_error = |source| SendError::Connect {
-        transport,
-        addr: remote,
-        source,
-    };
-    let timeout = shared.limits.connect_timeout;
-    let stream = tokio::time::timeout(timeout, TcpStream::connect(remote))
-        .await
-        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
-        .map_err(connect_error)?;
-    socket::tune_stream(&stream);
-    let local = stream.local_addr().map_err(connect_error)?;
-    let flow = Flow {
-        transport,
-        remote,
-        local,
-        connection: Some(guard.id()),
-    };
-    let (sender, receiver) = mpsc::channel(shared.limits.outbound_queue_per_connection.max(1));
-    match transport {
-        Transport::Tls => {
-            let Some(connector) = shared.tls_client.clone().map(TlsConnector::from) else {
-                return Err(SendError::NoSocket {
-                    transport,
-                    addr: remote,
-                });
-            };
-            let name = ServerName::IpAddress(remote.ip().into());
-            let tls = tokio::time::timeout(timeout, connector.connect(name, stream))
-                .await
-                .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
-                .map_err(connect_error)?;
-            shared.connections.establish(flow, sender);
-            let task_shared = Arc::clone(shared);
-            shared.tasks.spawn(stream::run_connection(
-                tls,
-                flow,
-                task_shared,
-                receiver,
-                guard,
-            ));
-        }
-        _ => {
-            shared.connections.establish(flow, sender);
-            let task_shared = Arc::clone(shared);
-            shared.tasks.spawn(stream::run_connection(
-                stream,
-                flow,
-                task_shared,
-                receiver,
-                guard,
-            ));
-        }
-    }
-    tracing::debug!(%flow, "outbound connection open");
-    Ok(flow)
 }

@@ -1,0 +1,424 @@
+//! The endpoint driver: one tokio task owning the pbx-sip-engine endpoint and the TU, fed by
+//! the transports' inbound queue, a timer and a bounded command queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pbx_sip::StatusCode;
+use pbx_sip_engine::{Endpoint as Engine, Event, FlowId, TransactionId, Transmit, TransportInfo};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::Inbound;
+use crate::error::SendError;
+use crate::flow::{ConnectionId, Destination, Flow, Transport};
+use crate::transports::{BoundTransports, TransportHandle};
+use crate::tu::{Context, TransactionUser};
+
+/// Sends that must wait (a connection to open, a full UDP socket buffer) run on their own
+/// tasks; at most this many at once, beyond that the transaction gets a transport error.
+const MAX_PENDING_SENDS: usize = 256;
+
+/// A deferred piece of TU work, run on the driver task with the TU and a [`Context`].
+pub type Command<T> = Box<dyn FnOnce(&mut T, &mut Context<'_>) + Send>;
+
+/// The command queue was closed: the endpoint has stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EndpointError {
+    /// The driver task has ended.
+    #[error("the endpoint has stopped")]
+    Stopped,
+    /// The command queue is full (only from `try_execute`).
+    #[error("the endpoint command queue is full")]
+    Busy,
+}
+
+/// The driver, before it is spawned.
+pub struct Endpoint<T: TransactionUser> {
+    engine: Engine,
+    tu: T,
+    transports: TransportHandle,
+    inbound: mpsc::Receiver<Inbound>,
+    commands: mpsc::Receiver<Command<T>>,
+    handle: EndpointHandle<T>,
+    grace: Duration,
+}
+
+impl<T: TransactionUser> std::fmt::Debug for Endpoint<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("transports", &self.transports)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: TransactionUser> Endpoint<T> {
+    /// A driver for `engine` on `transports`, handing requests and events to `tu`.
+    #[must_use]
+    pub fn new(transports: BoundTransports, engine: Engine, tu: T) -> Self {
+        let (transports, inbound) = transports.into_parts();
+        let limits = transports.limits();
+        let (command_tx, commands) = mpsc::channel(limits.command_queue.max(1));
+        let handle = EndpointHandle {
+            commands: command_tx,
+            shutdown: CancellationToken::new(),
+            transports: transports.clone(),
+        };
+        Self {
+            engine,
+            tu,
+            transports,
+            inbound,
+            commands,
+            handle,
+            grace: limits.shutdown_grace,
+        }
+    }
+
+    /// A handle to send commands and to shut the endpoint down.
+    #[must_use]
+    pub fn handle(&self) -> EndpointHandle<T> {
+        self.handle.clone()
+    }
+
+    /// Spawn the driver on the current tokio runtime.
+    #[must_use]
+    pub fn spawn(self) -> RunningEndpoint<T> {
+        let handle = self.handle();
+        let task = tokio::spawn(self.run());
+        RunningEndpoint { handle, task }
+    }
+
+    /// Run the driver until shutdown; returns the TU.
+    pub async fn run(mut self) -> T {
+        let shutdown = self.handle.shutdown.clone();
+        let send_slots = Arc::new(Semaphore::new(MAX_PENDING_SENDS));
+        let mut drain_deadline: Option<Instant> = None;
+        tracing::info!(listeners = ?self.transports.local_addrs(), "SIP endpoint running");
+        loop {
+            let timer = self.engine.poll_timeout().map(Instant::from_std);
+            tokio::select! {
+                () = shutdown.cancelled(), if drain_deadline.is_none() => {
+                    self.transports.stop_accepting();
+                    drain_deadline = Some(Instant::now() + self.grace);
+                    tracing::info!(
+                        transactions = self.engine.transaction_count(),
+                        grace_ms = self.grace.as_millis(),
+                        "SIP endpoint draining"
+                    );
+                }
+                Some(inbound) = self.inbound.recv() => {
+                    self.handle_inbound(inbound, drain_deadline.is_some());
+                }
+                Some(command) = self.commands.recv() => {
+                    let (tu, mut ctx) = self.parts(None, drain_deadline.is_some());
+                    command(tu, &mut ctx);
+                }
+                () = sleep_until(timer) => {
+                    self.engine.handle_timeout(now());
+                }
+                () = sleep_until(drain_deadline) => {
+                    tracing::warn!(
+                        transactions = self.engine.transaction_count(),
+                        "SIP endpoint grace period over, stopping with transactions left"
+                    );
+                    break;
+                }
+            }
+            self.pump(drain_deadline.is_some(), &send_slots);
+            if drain_deadline.is_some() && self.engine.transaction_count() == 0 {
+                break;
+            }
+        }
+        self.transports.shutdown();
+        if tokio::time::timeout(Duration::from_secs(2), self.transports.wait_closed())
+            .await
+            .is_err()
+        {
+            tracing::warn!("transport tasks did not stop within 2 s");
+        }
+        tracing::info!("SIP endpoint stopped");
+        self.tu
+    }
+
+    /// The TU and a context for one callback (split borrows of `self`).
+    fn parts(&mut self, flow: Option<Flow>, draining: bool) -> (&mut T, Context<'_>) {
+        let ctx = Context {
+            engine: &mut self.engine,
+            now: now(),
+            flow,
+            transports: &self.transports,
+            draining,
+        };
+        (&mut self.tu, ctx)
+    }
+
+    fn handle_inbound(&mut self, inbound: Inbound, draining: bool) {
+        let Inbound { flow, data } = inbound;
+        let info = TransportInfo {
+            transport: to_sip(flow.transport),
+            source: flow.remote,
+            flow: flow.connection.map(|id| FlowId(id.0)),
+        };
+        let now = now();
+        let Some(incoming) = self.engine.handle_datagram(now, info, data) else {
+            return;
+        };
+        if draining {
+            self.engine
+                .reject(now, incoming, StatusCode::SERVICE_UNAVAILABLE);
+            return;
+        }
+        let (tu, mut ctx) = self.parts(Some(flow), draining);
+        tu.on_incoming(&mut ctx, incoming);
+    }
+
+    /// Hand every event to the TU and send every transmit, until the engine is quiet (TU
+    /// callbacks may produce more of both).
+    fn pump(&mut self, draining: bool, send_slots: &Arc<Semaphore>) {
+        loop {
+            let mut progressed = false;
+            while let Some(event) = self.engine.poll_event() {
+                progressed = true;
+                log_event(&event);
+                let (tu, mut ctx) = self.parts(None, draining);
+                tu.on_event(&mut ctx, event);
+            }
+            while let Some(transmit) = self.engine.poll_transmit() {
+                progressed = true;
+                if let Err(transaction) = self.dispatch(transmit, send_slots) {
+                    self.engine.handle_transport_error(now(), transaction);
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    /// Send one transmit without waiting; hand it to a task when it must wait. `Err` names
+    /// a transaction whose send failed at once.
+    fn dispatch(
+        &self,
+        transmit: Transmit,
+        send_slots: &Arc<Semaphore>,
+    ) -> Result<(), TransactionId> {
+        let Transmit {
+            transport,
+            destination,
+            flow,
+            contents,
+            transaction,
+            ..
+        } = transmit;
+        let fail = || transaction.map_or(Ok(()), Err);
+        let Some(transport) = from_sip(&transport) else {
+            tracing::debug!(?transport, %destination, "no such transport, message dropped");
+            return fail();
+        };
+        let first_try = match flow {
+            Some(id) => self
+                .transports
+                .send_on_connection(ConnectionId(id.0), contents.clone()),
+            None => self.transports.try_send(
+                Destination::Address {
+                    transport,
+                    addr: destination,
+                },
+                contents.clone(),
+            ),
+        };
+        let error = match first_try {
+            Ok(_) => return Ok(()),
+            Err(error) => error,
+        };
+        let must_wait = match &error {
+            // RFC 3261 §18.2.2: the connection is gone, open a new one to the source.
+            SendError::ConnectionClosed(_) | SendError::NoConnection { .. } => true,
+            SendError::Datagram { source, .. } => source.kind() == std::io::ErrorKind::WouldBlock,
+            _ => false,
+        };
+        if !must_wait {
+            tracing::debug!(%destination, %error, "send failed");
+            return fail();
+        }
+        let Ok(permit) = Arc::clone(send_slots).try_acquire_owned() else {
+            tracing::warn!(%destination, "too many pending sends, message dropped");
+            return fail();
+        };
+        let transports = self.transports.clone();
+        let handle = self.handle.clone();
+        tokio::spawn(async move {
+            let destination = Destination::Address {
+                transport,
+                addr: destination,
+            };
+            let sent = transports.send(destination, contents).await;
+            drop(permit);
+            if let Err(error) = sent {
+                tracing::debug!(?destination, %error, "deferred send failed");
+                if let Some(transaction) = transaction {
+                    let report: Command<T> = Box::new(move |_, ctx| {
+                        let now = ctx.now();
+                        ctx.engine().handle_transport_error(now, transaction);
+                    });
+                    let _ = handle.commands.try_send(report);
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+/// A spawned endpoint.
+#[derive(Debug)]
+pub struct RunningEndpoint<T: TransactionUser> {
+    handle: EndpointHandle<T>,
+    task: JoinHandle<T>,
+}
+
+impl<T: TransactionUser> RunningEndpoint<T> {
+    /// A handle to send commands and to shut the endpoint down.
+    #[must_use]
+    pub fn handle(&self) -> EndpointHandle<T> {
+        self.handle.clone()
+    }
+
+    /// Whether the driver task is still running (it ends only on shutdown, or on a panic).
+    #[must_use]
+    pub fn is_running(&self) -> bool {
+        !self.task.is_finished()
+    }
+
+    /// Shut down gracefully and wait for the driver; returns the TU (`None` if the driver
+    /// panicked).
+    pub async fn shutdown(self) -> Option<T> {
+        self.handle.shutdown();
+        self.task.await.ok()
+    }
+}
+
+/// Cloneable handle to a running endpoint.
+pub struct EndpointHandle<T: TransactionUser> {
+    commands: mpsc::Sender<Command<T>>,
+    shutdown: CancellationToken,
+    transports: TransportHandle,
+}
+
+impl<T: TransactionUser> Clone for EndpointHandle<T> {
+    fn clone(&self) -> Self {
+        Self {
+            commands: self.commands.clone(),
+            shutdown: self.shutdown.clone(),
+            transports: self.transports.clone(),
+        }
+    }
+}
+
+impl<T: TransactionUser> std::fmt::Debug for EndpointHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointHandle")
+            .field("transports", &self.transports)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: TransactionUser> EndpointHandle<T> {
+    /// Run `command` on the driver task (waits while the command queue is full).
+    ///
+    /// # Errors
+    /// [`EndpointError::Stopped`] when the endpoint has stopped.
+    pub async fn execute(
+        &self,
+        command: impl FnOnce(&mut T, &mut Context<'_>) + Send + 'static,
+    ) -> Result<(), EndpointError> {
+        self.commands
+            .send(Box::new(command))
+            .await
+            .map_err(|_| EndpointError::Stopped)
+    }
+
+    /// Run `command` on the driver task if the queue has room.
+    ///
+    /// # Errors
+    /// [`EndpointError::Busy`] when the queue is full, `Stopped` when the endpoint stopped.
+    pub fn try_execute(
+        &self,
+        command: impl FnOnce(&mut T, &mut Context<'_>) + Send + 'static,
+    ) -> Result<(), EndpointError> {
+        self.commands
+            .try_send(Box::new(command))
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => EndpointError::Busy,
+                mpsc::error::TrySendError::Closed(_) => EndpointError::Stopped,
+            })
+    }
+
+    /// Start a graceful shutdown: stop accepting connections, answer new requests 503, let
+    /// live transactions finish within `Limits::shutdown_grace`, then close everything.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// The transports.
+    #[must_use]
+    pub fn transports(&self) -> &TransportHandle {
+        &self.transports
+    }
+}
+
+/// The driver's clock (tokio's, so paused-time tests work), as the engine's `Instant`.
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn log_event(event: &Event) {
+    match event {
+        Event::Malformed { source, error } => {
+            tracing::debug!(%source, %error, "malformed SIP message");
+        }
+        Event::TimedOut { transaction, timer } => {
+            tracing::debug!(
+                transaction = transaction.as_u64(),
+                ?timer,
+                "client transaction timed out"
+            );
+        }
+        Event::TransportError { transaction } => {
+            tracing::debug!(
+                transaction = transaction.as_u64(),
+                "transaction transport error"
+            );
+        }
+        _ => {}
+    }
+}
+
+/// Our transport as pbx-sip's Via transport.
+pub(crate) fn to_sip(transport: Transport) -> pbx_sip::Transport {
+    match transport {
+        Transport::Udp => pbx_sip::Transport::Udp,
+        Transport::Tcp => pbx_sip::Transport::Tcp,
+        Transport::Tls => pbx_sip::Transport::Tls,
+    }
+}
+
+/// pbx-sip's transport as ours, if we serve it.
+pub(crate) fn from_sip(transport: &pbx_sip::Transport) -> Option<Transport> {
+    match transport {
+        pbx_sip::Transport::Udp => Some(Transport::Udp),
+        pbx_sip::Transport::Tcp => Some(Transport::Tcp),
+        pbx_sip::Transport::Tls => Some(Transport::Tls),
+        _ => None,
+    }
+}

@@ -1,0 +1,1 @@
+//! PROTOS c07-sip over UDP.

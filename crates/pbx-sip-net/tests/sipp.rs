@@ -1,0 +1,1 @@
+//! SIPp scenarios against the running transport.
