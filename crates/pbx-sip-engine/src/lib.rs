@@ -2,6 +2,7 @@
 
 mod build;
 pub mod config;
+pub mod dialog;
 mod endpoint;
 pub mod error;
 pub mod event;
@@ -14,6 +15,7 @@ pub mod transaction;
 pub mod transport;
 
 pub use config::{Config, Overload};
+pub use dialog::{Dialog, DialogError, DialogId, DialogState, Role};
 pub use endpoint::{CancelOutcome, Endpoint, Stats};
 pub use error::{AcceptError, AckError, CancelError, ResponseError, SendError};
 pub use event::Event;
