@@ -43,6 +43,14 @@ pub struct Config {
 }
 
 impl Config {
+    /// The configuration with degenerate values made safe: T1 at least 1 ms (a zero T1
+    /// would re-arm retransmission timers at the same instant for ever) and T2 at least T1.
+    pub fn sanitized(mut self) -> Self {
+        self.t1 = self.t1.max(Duration::from_millis(1));
+        self.t2 = self.t2.max(self.t1);
+        self
+    }
+
     /// 64 × T1: Timers B, F, H, J (unreliable), L and M.
     pub fn timeout_64_t1(&self) -> Duration {
         self.t1.saturating_mul(64)

@@ -125,10 +125,10 @@ struct ServerEntry<M> {
 
 impl Endpoint {
     /// A new endpoint. `seed` must be random (the driver reads the entropy source): branches,
-    /// tags and Call-IDs derive from it.
+    /// tags and Call-IDs derive from it. The config is [sanitized](Config::sanitized).
     pub fn new(config: Config, seed: u64) -> Self {
         Self {
-            config,
+            config: config.sanitized(),
             ids: IdGenerator::new(seed),
             next_id: 0,
             transactions: HashMap::new(),

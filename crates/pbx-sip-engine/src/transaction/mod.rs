@@ -6,8 +6,8 @@
 //! endpoint owns the messages, the matching indexes and the timer queue. Keeping the
 //! machines message-free makes every transition testable on its own (see the unit tests in
 //! each module) and keeps the kind of transaction in the type: only
-//! [`client_invite::ClientInvite`] can produce an ACK for a non-2xx response, only
-//! [`server_invite::ServerInvite`] has an ACK wait.
+//! the INVITE client machine can produce an ACK for a non-2xx response, only
+//! the INVITE server machine has an ACK wait.
 //!
 //! Handles given to the transaction user carry the kind as a type parameter
 //! ([`ClientTransaction<Invite>`], [`ServerTransaction<NonInvite>`], …), so commands that only
