@@ -263,27 +263,36 @@ impl Attribute {
         if let Some(direction) = Direction::from_name(name) {
             return flag(Attribute::Direction(direction));
         }
-        let lower = name.to_ascii_lowercase();
+        // The typed names are at most 8 bytes: lower-case them on the stack, no allocation.
+        let mut buffer = [0u8; 8];
+        let lower: &[u8] = match buffer.get_mut(..name.len()) {
+            Some(slot) => {
+                slot.copy_from_slice(name.as_bytes());
+                slot.make_ascii_lowercase();
+                slot
+            }
+            None => b"",
+        };
         let value_bytes = value.as_deref();
-        match lower.as_str() {
-            "rtcp-mux" => flag(Attribute::RtcpMux),
-            "rtpmap" => value_bytes
+        match lower {
+            b"rtcp-mux" => flag(Attribute::RtcpMux),
+            b"rtpmap" => value_bytes
                 .and_then(Rtpmap::parse)
                 .map(Attribute::Rtpmap)
                 .ok_or(AttributeFault::Rtpmap),
-            "fmtp" => value_bytes
+            b"fmtp" => value_bytes
                 .and_then(Fmtp::parse)
                 .map(Attribute::Fmtp)
                 .ok_or(AttributeFault::Fmtp),
-            "ptime" => value_bytes
+            b"ptime" => value_bytes
                 .and_then(|v| number(v.trim_ascii()))
                 .map(Attribute::Ptime)
                 .ok_or(AttributeFault::Ptime),
-            "maxptime" => value_bytes
+            b"maxptime" => value_bytes
                 .and_then(|v| number(v.trim_ascii()))
                 .map(Attribute::MaxPtime)
                 .ok_or(AttributeFault::Ptime),
-            "rtcp" => value_bytes
+            b"rtcp" => value_bytes
                 .and_then(Rtcp::parse)
                 .map(Attribute::Rtcp)
                 .ok_or(AttributeFault::Rtcp),

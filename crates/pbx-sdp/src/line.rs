@@ -189,6 +189,18 @@ impl Line {
         Ok(Line { kind, raw, value })
     }
 
+    /// An `a=` line whose typed value did not parse, kept as an unknown attribute (byte-exact).
+    pub(crate) fn demoted_attribute(raw: Bytes) -> Option<Line> {
+        let colon = raw.iter().position(|b| *b == b':')?;
+        let name = crate::fields::token(&raw[..colon])?.to_owned();
+        let value = Some(raw.slice(colon + 1..));
+        Some(Line {
+            kind: b'a',
+            raw,
+            value: LineValue::Attribute(Attribute::Other { name, value }),
+        })
+    }
+
     /// Position in the RFC 8866 line order, used to insert new lines where they belong.
     pub(crate) fn rank(kind: u8) -> usize {
         b"iuepcbtrzka"

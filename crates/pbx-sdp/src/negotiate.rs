@@ -282,7 +282,7 @@ impl MediaDescription {
     }
 }
 
-/// The payload type an `a=rtpmap`, `a=fmtp` or `a=rtcp-fb` line is about.
+/// The payload type an `a=rtpmap`, `a=fmtp` or `a=rtcp-fb` line is about (`*` is about none).
 fn format_of(attribute: &Attribute) -> Option<u8> {
     match attribute {
         Attribute::Rtpmap(rtpmap) => Some(rtpmap.payload_type),
@@ -290,7 +290,11 @@ fn format_of(attribute: &Attribute) -> Option<u8> {
         Attribute::Other {
             name,
             value: Some(value),
-        } if name.eq_ignore_ascii_case("rtcp-fb") => {
+        } if ["rtcp-fb", "rtpmap", "fmtp"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n)) =>
+        {
+            // rtcp-fb, or an rtpmap/fmtp kept untyped by `parse_lenient`.
             let first = value.split(|b| *b == b' ').next()?;
             std::str::from_utf8(first).ok()?.parse().ok()
         }

@@ -27,7 +27,19 @@ impl SessionDescription {
     /// Like [`Self::parse`], but shares `input` instead of copying it (e.g. a SIP body).
     pub fn parse_bytes(input: Bytes) -> Result<Self, SdpError> {
         check_len(input.len())?;
-        Parser::new(input).run()
+        Parser::new(input, false).run().map(|(sdp, _)| sdp)
+    }
+
+    /// Like [`Self::parse`], except that a known attribute with a malformed value (e.g.
+    /// `a=rtpmap:31 LPC`, found in RFC 4475's messages) is kept byte-exact as an
+    /// [`crate::Attribute::Other`] instead of failing the whole description; the errors it
+    /// would have raised come back alongside, for logging. Everything else stays strict.
+    ///
+    /// The typed accessors then do not see that line: a dynamic payload type whose `a=rtpmap`
+    /// was malformed has no codec and is never negotiated.
+    pub fn parse_lenient(input: &[u8]) -> Result<(Self, Vec<SdpError>), SdpError> {
+        check_len(input.len())?;
+        Parser::new(Bytes::copy_from_slice(input), true).run()
     }
 }
 
@@ -45,6 +57,9 @@ struct Parser {
     input: Bytes,
     pos: usize,
     line: usize,
+    /// Demote malformed known attributes to unknown ones instead of failing.
+    lenient: bool,
+    demoted: Vec<SdpError>,
 }
 
 /// One line: its number, type letter and value bytes.
@@ -55,11 +70,32 @@ struct RawLine {
 }
 
 impl Parser {
-    fn new(input: Bytes) -> Self {
+    fn new(input: Bytes, lenient: bool) -> Self {
         Parser {
             input,
             pos: 0,
             line: 0,
+            lenient,
+            demoted: Vec::new(),
+        }
+    }
+
+    /// Parses a line below the header; in lenient mode a malformed attribute value is demoted.
+    fn typed_line(&mut self, line: RawLine) -> Result<Line, SdpError> {
+        let raw = line.value.clone();
+        match Line::parse(line.kind, line.value, line.number) {
+            Err(
+                error @ (SdpError::InvalidRtpmap { .. }
+                | SdpError::InvalidFmtp { .. }
+                | SdpError::InvalidPtime { .. }
+                | SdpError::InvalidRtcp { .. }
+                | SdpError::UnexpectedAttributeValue { .. }),
+            ) if self.lenient => {
+                let demoted = Line::demoted_attribute(raw).ok_or_else(|| error.clone())?;
+                self.demoted.push(error);
+                Ok(demoted)
+            }
+            other => other,
         }
     }
 
@@ -112,7 +148,7 @@ impl Parser {
         }))
     }
 
-    fn run(mut self) -> Result<SessionDescription, SdpError> {
+    fn run(mut self) -> Result<(SessionDescription, Vec<SdpError>), SdpError> {
         let version = self.next_line()?.ok_or(SdpError::Empty)?;
         if version.kind != b'v' {
             return Err(SdpError::MissingVersion);
@@ -174,9 +210,7 @@ impl Parser {
                     });
                 }
                 (b'i' | b'c' | b'b' | b'k' | b'a', Some(media)) => {
-                    media
-                        .lines
-                        .push(Line::parse(line.kind, line.value, line.number)?);
+                    media.lines.push(self.typed_line(line)?);
                 }
                 (_, Some(_)) => return Err(out_of_place),
                 (b'r', None) if !seen_timing => return Err(out_of_place),
@@ -191,9 +225,7 @@ impl Parser {
                         seen_connection = true;
                     }
                     seen_timing |= kind == b't';
-                    session
-                        .lines
-                        .push(Line::parse(kind, line.value, line.number)?);
+                    session.lines.push(self.typed_line(line)?);
                 }
             }
         }
@@ -205,7 +237,7 @@ impl Parser {
                 return Err(SdpError::MissingConnection { line: number });
             }
         }
-        Ok(session)
+        Ok((session, self.demoted))
     }
 }
 

@@ -233,11 +233,13 @@ impl SessionDescription {
     }
 
     /// Sets the port of a media section; an `a=rtcp` in it follows to `port + 1` (our relay
-    /// puts RTCP on the next port), keeping its address part.
+    /// puts RTCP on the next port), keeping its address part. Port 0 leaves `a=rtcp` alone;
+    /// port 65535 with an `a=rtcp` is refused (no next port) and changes nothing.
     pub fn set_media_port(&mut self, index: usize, port: u16) -> Result<(), EditError> {
         let media = self.media_mut(index)?;
-        media.set_port(port);
-        if let Some(rtcp) = media.rtcp().cloned() {
+        if port != 0
+            && let Some(rtcp) = media.rtcp().cloned()
+        {
             let rtcp_port = port
                 .checked_add(1)
                 .ok_or(EditError::InvalidValue { what: "RTCP port" })?;
@@ -246,13 +248,15 @@ impl SessionDescription {
                 connection: rtcp.connection,
             }))?;
         }
+        media.set_port(port);
         Ok(())
     }
 
-    /// Sets the direction of every media section, removing any session-level direction.
+    /// Sets the direction of every active media section, removing any session-level direction
+    /// (rejected, port 0, sections are left alone).
     pub fn set_direction(&mut self, direction: Direction) {
         replace_direction(&mut self.lines, None);
-        for media in &mut self.media {
+        for media in self.media.iter_mut().filter(|m| !m.is_rejected()) {
             media.set_direction(direction);
         }
     }

@@ -132,6 +132,18 @@ fn rfc4475_sdp_bodies() {
         };
         assert_eq!(error, &expected, "{name}");
     }
+    // The lenient parse takes the LPC ones, keeping the broken line byte-exact and untyped.
+    let wsinv = std::fs::read(dir.join("rfc4475/wsinv.dat")).unwrap();
+    let body = sdp_body(&wsinv).unwrap();
+    let (sdp, demoted) = SessionDescription::parse_lenient(body).unwrap();
+    assert_eq!(demoted, [SdpError::InvalidRtpmap { line: 8 }]);
+    assert_eq!(&sdp.to_bytes()[..], body);
+    assert_eq!(sdp.media()[1].rtpmap(31), None);
+    assert_eq!(
+        sdp.media()[1].codecs()[0].encoding,
+        "H261",
+        "static table still applies"
+    );
 }
 
 #[test]

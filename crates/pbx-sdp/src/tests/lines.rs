@@ -1,29 +1,9 @@
-//! Unit tests: one group per line type, then the structural errors.
+//! One group of tests per line type.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::{audio, first_attribute, sdp};
 use crate::*;
-
-/// A minimal valid description with `extra` session lines and `media` appended (LF ends).
-fn sdp(session_extra: &str, media: &str) -> Result<SessionDescription, SdpError> {
-    let text = format!(
-        "v=0\no=- 1 2 IN IP4 192.0.2.1\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\n{session_extra}{media}"
-    );
-    SessionDescription::parse(text.as_bytes())
-}
-
-fn audio(attributes: &str) -> Result<SessionDescription, SdpError> {
-    sdp("", &format!("m=audio 4000 RTP/AVP 0 8 101\n{attributes}"))
-}
-
-fn first_attribute(attributes: &str) -> Result<Attribute, SdpError> {
-    let parsed = audio(attributes)?;
-    Ok(parsed.media()[0]
-        .attributes()
-        .next()
-        .cloned()
-        .expect("one attribute"))
-}
 
 #[test]
 fn origin_fields() {
@@ -296,113 +276,5 @@ fn unknown_attributes_keep_order_and_bytes() {
     assert_eq!(
         audio("a=na me\n").unwrap_err(),
         SdpError::InvalidAttribute { line: 7 }
-    );
-}
-
-#[test]
-fn effective_direction_levels() {
-    let parsed = sdp(
-        "a=sendonly\n",
-        "m=audio 1 RTP/AVP 0\nm=audio 2 RTP/AVP 0\na=inactive\n",
-    )
-    .unwrap();
-    assert_eq!(parsed.direction(), Some(Direction::SendOnly));
-    assert_eq!(parsed.effective_direction(0), Some(Direction::SendOnly));
-    assert_eq!(parsed.effective_direction(1), Some(Direction::Inactive));
-    assert_eq!(parsed.effective_direction(2), None);
-    let plain = audio("").unwrap();
-    assert_eq!(plain.effective_direction(0), Some(Direction::SendRecv));
-}
-
-#[test]
-fn structure_errors() {
-    let parse = |t: &str| SessionDescription::parse(t.as_bytes());
-    assert_eq!(parse(""), Err(SdpError::Empty));
-    assert_eq!(parse("\r\n\r\n"), Err(SdpError::Empty));
-    assert_eq!(parse("o=- 1 1 IN IP4 a\n"), Err(SdpError::MissingVersion));
-    assert_eq!(
-        parse("v=1\n"),
-        Err(SdpError::UnsupportedVersion { line: 1 })
-    );
-    assert_eq!(
-        parse("v=0\ns=-\n"),
-        Err(SdpError::MissingOrigin { line: 2 })
-    );
-    assert_eq!(parse("v=0\n"), Err(SdpError::MissingOrigin { line: 2 }));
-    assert_eq!(
-        parse("v=0\no=- 1 1 IN IP4 a\nt=0 0\n"),
-        Err(SdpError::MissingSessionName { line: 3 })
-    );
-    assert_eq!(
-        parse("v=0\no=- 1 1 IN IP4 a\ns=-\n"),
-        Err(SdpError::MissingTiming)
-    );
-    assert_eq!(
-        parse("v=0\no=- 1 1 IN IP4 a\ns=-\nc=IN IP4 192.0.2.1\nm=audio 1 RTP/AVP 0\nt=0 0\n"),
-        Err(SdpError::MissingTiming)
-    );
-    assert_eq!(
-        sdp("", "m=audio 1 RTP/AVP 0\nt=0 0\n"),
-        Err(SdpError::LineOutOfPlace { line: 7, kind: 't' })
-    );
-    assert_eq!(
-        sdp("x=1\n", ""),
-        Err(SdpError::UnknownLineType { line: 6, kind: 'x' })
-    );
-    assert_eq!(
-        sdp("c=IN IP4 192.0.2.2\n", ""),
-        Err(SdpError::DuplicateLine { line: 6, kind: 'c' })
-    );
-    assert_eq!(
-        sdp("o=- 1 1 IN IP4 a\n", ""),
-        Err(SdpError::DuplicateLine { line: 6, kind: 'o' })
-    );
-    assert_eq!(sdp("\na=x\n", ""), Err(SdpError::BlankLine { line: 6 }));
-    assert_eq!(sdp("A=x\n", ""), Err(SdpError::MalformedLine { line: 6 }));
-    assert_eq!(sdp("a x\n", ""), Err(SdpError::MalformedLine { line: 6 }));
-    assert_eq!(
-        sdp("a=x\ry\n", ""),
-        Err(SdpError::InvalidCharacter { line: 6 })
-    );
-    assert_eq!(
-        sdp("a=x\0\n", ""),
-        Err(SdpError::InvalidCharacter { line: 6 })
-    );
-    let no_c =
-        parse("v=0\no=- 1 1 IN IP4 a\ns=-\nt=0 0\nm=audio 1 RTP/AVP 0\nm=video 0 RTP/AVP 31\n");
-    assert_eq!(no_c, Err(SdpError::MissingConnection { line: 5 }));
-    let rejected_without_c = parse("v=0\no=- 1 1 IN IP4 a\ns=-\nt=0 0\nm=video 0 RTP/AVP 31\n");
-    assert!(rejected_without_c.is_ok());
-    let big = vec![b'a'; MAX_SDP_LEN + 1];
-    assert!(matches!(
-        SessionDescription::parse(&big),
-        Err(SdpError::TooLarge { .. })
-    ));
-}
-
-#[test]
-fn line_ends_and_trailing_blank_lines() {
-    let lf = sdp("", "m=audio 4000 RTP/AVP 0\n").unwrap();
-    let crlf_text = lf.to_bytes();
-    assert!(crlf_text.windows(2).filter(|w| w == b"\r\n").count() == 6);
-    assert_eq!(SessionDescription::parse(&crlf_text).unwrap(), lf);
-    let no_final_eol =
-        SessionDescription::parse(b"v=0\r\no=- 1 1 IN IP4 a\r\ns=-\r\nt=0 0").unwrap();
-    assert_eq!(
-        &no_final_eol.to_bytes()[..],
-        b"v=0\r\no=- 1 1 IN IP4 a\r\ns=-\r\nt=0 0\r\n"
-    );
-    assert!(SessionDescription::parse(b"v=0\r\no=- 1 1 IN IP4 a\r\ns=-\r\nt=0 0\r\n\r\n").is_ok());
-    assert_eq!(lf.encoded_len(), lf.to_bytes().len());
-    assert_eq!(lf.to_string().as_bytes(), &lf.to_bytes()[..]);
-}
-
-#[test]
-fn sip_status_of_negotiation_errors() {
-    assert_eq!(NegotiationError::NoCommonCodec.sip_status(), 488);
-    assert_eq!(NegotiationError::NoAcceptableMedia.sip_status(), 488);
-    assert_eq!(
-        NegotiationError::MissingLocalPort { index: 0 }.sip_status(),
-        500
     );
 }
