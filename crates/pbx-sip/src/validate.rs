@@ -35,10 +35,18 @@ const SINGLETONS: [HeaderName; 9] = [
 
 impl Request {
     /// RFC 3261 §8.2 checks every element makes: Via, From, To, Call-ID and CSeq present and
-    /// well formed; no duplicated singleton; CSeq method equal to the request method;
+    /// well formed; no duplicated singleton; CSeq method equal to the request method; no
+    /// `?headers` in a SIP Request-URI;
     /// Max-Forwards, Expires and Contact values in range. Max-Forwards may be absent (RFC
     /// 2543 peers). Errors map to 400 through [`ParseError::status`].
     pub fn validate(&self) -> Result<(), ParseError> {
+        // RFC 3261 §19.1.1: headers are not allowed in a Request-URI; a proxy must never
+        // forward them (RFC 4475 §3.1.2.11), so reject rather than guess.
+        if let Uri::Sip(uri) = self.uri()
+            && uri.headers.is_some()
+        {
+            return Err(ParseError::InvalidRequestUri);
+        }
         check_common(self.headers())?;
         let cseq = self.cseq()?;
         if cseq.method != *self.method() {

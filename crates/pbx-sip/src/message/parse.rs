@@ -35,6 +35,14 @@ pub(super) fn parse(
     }
     let (start_line, mut pos) = line_at(b, pos).ok_or(ParseError::UnterminatedHeaders)?;
     let start_range = (start_line.0, start_line.1);
+    let line = &b[start_range.0..start_range.1];
+    let start = if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"SIP/") {
+        let (status, reason) = status_line(&buf, line)?;
+        StartLine::Status(status, reason)
+    } else {
+        let (method, uri) = request_line(&buf, line)?;
+        StartLine::Request(method, uri)
+    };
 
     let mut headers = Headers::with_buffer(buf.clone(), 20);
     let mut content_length: Option<usize> = None;
@@ -123,27 +131,28 @@ pub(super) fn parse(
     } else {
         buf.slice(body_start..body_start + body_len)
     };
-    let line = &b[start_range.0..start_range.1];
     let raw_line = buf.slice(start_range.0..start_range.1);
-    if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"SIP/") {
-        let (status, reason) = status_line(&buf, line)?;
-        Ok(Message::Response(Response::from_parts(
+    Ok(match start {
+        StartLine::Status(status, reason) => Message::Response(Response::from_parts(
             status,
             reason,
             headers,
             body,
             Some(raw_line),
-        )))
-    } else {
-        let (method, uri) = request_line(&buf, line)?;
-        Ok(Message::Request(Request::from_parts(
+        )),
+        StartLine::Request(method, uri) => Message::Request(Request::from_parts(
             method,
             uri,
             headers,
             body,
             Some(raw_line),
-        )))
-    }
+        )),
+    })
+}
+
+enum StartLine {
+    Request(Method, Uri),
+    Status(StatusCode, Bytes),
 }
 
 /// The line starting at `pos`: ((start, end excluding CR LF), index after LF).
