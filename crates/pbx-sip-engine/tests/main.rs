@@ -7,6 +7,7 @@
 mod support;
 
 mod cancel;
+mod chaos;
 mod client_invite;
 mod client_non_invite;
 mod dialog;

@@ -37,6 +37,11 @@ pub struct Ua {
     pub incoming: VecDeque<Incoming>,
     pub accepted: Vec<(AcceptedTransaction, Request)>,
     pub events: Vec<(Instant, Event)>,
+    /// A TU that answers every accepted request at once with this status (2xx to INVITE
+    /// with a Contact).
+    pub answer: Option<fn(&Request) -> StatusCode>,
+    /// A TU that ACKs every 2xx to its INVITEs through a dialog.
+    pub auto_ack: bool,
 }
 
 impl Ua {
@@ -49,13 +54,45 @@ impl Ua {
             incoming: VecDeque::new(),
             accepted: Vec::new(),
             events: Vec::new(),
+            answer: None,
+            auto_ack: false,
         }
     }
 
     fn drain_events(&mut self, now: Instant) {
         while let Some(event) = self.endpoint.poll_event() {
+            if self.auto_ack
+                && let Event::Response {
+                    transaction,
+                    response,
+                } = &event
+                && response.status().is_success()
+                && response.cseq().unwrap().method == Method::Invite
+            {
+                self.ack(now, *transaction, response);
+            }
             self.events.push((now, event));
         }
+    }
+
+    /// The TU's ACK for a 2xx: through a dialog, to the dialog's next hop.
+    fn ack(
+        &mut self,
+        now: Instant,
+        transaction: pbx_sip_engine::TransactionId,
+        response: &pbx_sip::Response,
+    ) {
+        let Some(invite) = self.endpoint.client_invite(transaction) else {
+            return; // Timer M already ended it: a real TU would ACK from its dialog.
+        };
+        let dialog =
+            pbx_sip_engine::Dialog::uac(self.endpoint.request(invite).unwrap(), response).unwrap();
+        let via = self.via();
+        let ack = dialog.ack(&via).unwrap();
+        let sip = dialog.next_hop().as_sip().unwrap();
+        let next_hop = SocketAddr::new(sip.host.ip().unwrap(), sip.port_or_default());
+        let target = self.target(next_hop);
+        self.endpoint.send_ack(now, invite, ack, target).unwrap();
     }
 
     /// Events other than `Terminated`, without times.
@@ -147,6 +184,17 @@ impl Node for Ua {
                 Policy::Accept => {
                     let request = incoming.request().clone();
                     let accepted = self.endpoint.accept(now, incoming).unwrap();
+                    if let Some(answer) = self.answer {
+                        let status = answer(&request);
+                        let mut response = self.endpoint.response(accepted, status).unwrap();
+                        response.set_header(
+                            pbx_sip::HeaderName::Contact,
+                            format!("<sip:bob@{}>", self.address),
+                        );
+                        self.endpoint
+                            .send_response(now, accepted, response)
+                            .unwrap();
+                    }
                     self.accepted.push((accepted, request));
                 }
             }

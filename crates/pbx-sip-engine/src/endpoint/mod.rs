@@ -24,7 +24,8 @@ use crate::transaction::client_non_invite::ClientNonInvite;
 use crate::transaction::server_invite::ServerInvite;
 use crate::transaction::server_non_invite::ServerNonInvite;
 use crate::transaction::{
-    Invite, ServerTransaction, TimerVerdict, Timers, TransactionId, TransactionState,
+    ClientTransaction, Invite, ServerTransaction, TimerVerdict, Timers, TransactionId,
+    TransactionState,
 };
 use crate::transport::{Target, Transmit};
 
@@ -267,6 +268,24 @@ impl Endpoint {
         self.transactions
             .get(&transaction.into())
             .map(|e| &e.request)
+    }
+
+    /// The typed handle of an INVITE client transaction from its id (as carried by
+    /// [`Event::Response`]), if it is one and still alive.
+    pub fn client_invite(&self, transaction: TransactionId) -> Option<ClientTransaction<Invite>> {
+        match self.transactions.get(&transaction)?.kind {
+            EntryKind::ClientInvite(_) => Some(ClientTransaction::new(transaction)),
+            _ => None,
+        }
+    }
+
+    /// The typed handle of an INVITE server transaction from its id, if it is one and still
+    /// alive.
+    pub fn server_invite(&self, transaction: TransactionId) -> Option<ServerTransaction<Invite>> {
+        match self.transactions.get(&transaction)?.kind {
+            EntryKind::ServerInvite(_) => Some(ServerTransaction::new(transaction)),
+            _ => None,
+        }
     }
 
     /// The deadline of one timer of a transaction, if armed (for diagnostics and tests).

@@ -12,7 +12,7 @@ use crate::key::AckKey;
 use crate::transaction::server_invite::ServerInvite;
 use crate::transaction::server_non_invite::ServerNonInvite;
 use crate::transaction::{
-    AcceptedTransaction, Kind, SendVerdict, ServerTransaction, Timers, TransactionId,
+    AcceptedTransaction, SendVerdict, ServerTransaction, Timers, TransactionId,
 };
 
 impl Endpoint {
@@ -103,24 +103,24 @@ impl Endpoint {
 
     /// A response to the request of `transaction` with `status`, carrying the transaction's
     /// To tag (except for 100). Add headers and body, then pass it to `send_response`.
-    pub fn response<K: Kind>(
+    pub fn response(
         &self,
-        transaction: ServerTransaction<K>,
+        transaction: impl Into<TransactionId>,
         status: StatusCode,
     ) -> Result<Response, ResponseError> {
-        self.build_response(transaction.id(), status)
+        self.build_response(transaction.into(), status)
     }
 
     /// Send `response` on a server transaction. Provisional responses and one final response
     /// are allowed (for INVITE, further 2xx after a 2xx). A 2xx to INVITE is retransmitted
     /// until its ACK arrives when [`crate::Config::retransmit_2xx`] is on.
-    pub fn send_response<K: Kind>(
+    pub fn send_response(
         &mut self,
         now: Instant,
-        transaction: ServerTransaction<K>,
+        transaction: impl Into<TransactionId>,
         response: Response,
     ) -> Result<(), ResponseError> {
-        self.send_on(now, transaction.id(), response)
+        self.send_on(now, transaction.into(), response)
     }
 
     /// Build and send a response with `status` (see [`Endpoint::response`]).

@@ -185,6 +185,12 @@ impl AcceptedTransaction {
     }
 }
 
+impl From<AcceptedTransaction> for TransactionId {
+    fn from(accepted: AcceptedTransaction) -> TransactionId {
+        accepted.id()
+    }
+}
+
 /// The state of any transaction, as reported by `Endpoint::transaction_state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
