@@ -79,6 +79,72 @@
 //! INVITE-only commands (CANCEL, ACK for 2xx) take only INVITE handles. Dialog state
 //! (route set, remote target, CSeq spaces, in-dialog requests) lives in [`Dialog`], owned by
 //! the TU.
+//!
+//! # Example
+//!
+//! Two endpoints exchanging an OPTIONS, the driver's part written out by hand:
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use std::time::Instant;
+//!
+//! use pbx_sip::{Host, Method, NameAddr, Request, StatusCode, Transport, Via};
+//! use pbx_sip_engine::{Config, Endpoint, Event, Target, TransportInfo};
+//!
+//! // The driver's clock; the engine itself never reads one.
+//! let now = Instant::now();
+//! let alice_address: SocketAddr = "192.0.2.1:5060".parse()?;
+//! let bob_address: SocketAddr = "192.0.2.2:5060".parse()?;
+//! // Seeds come from the driver's entropy source.
+//! let mut alice = Endpoint::new(Config::default(), 0x5eed_a11ce);
+//! let mut bob = Endpoint::new(Config::default(), 0x5eed_0b0b);
+//!
+//! let via = Via::new(Transport::Udp, Host::from(alice_address.ip()), Some(5060), alice.new_branch())
+//!     .with_rport();
+//! let options = Request::builder(Method::Options, "sip:bob@192.0.2.2".parse()?)
+//!     .via(&via)
+//!     .from(&NameAddr::parse(b"<sip:alice@example.com>;tag=a1")?)
+//!     .to(&NameAddr::parse(b"<sip:bob@example.com>")?)
+//!     .call_id(alice.new_call_id(Some("example.com")))
+//!     .cseq(1)
+//!     .build();
+//! let transaction = alice.send_request(now, options, Target::udp(bob_address))?;
+//!
+//! // Carry Alice's transmit to Bob: a new request comes out as an `Incoming`.
+//! let transmit = alice.poll_transmit().expect("the OPTIONS");
+//! let incoming = bob
+//!     .handle_datagram(now, TransportInfo::udp(alice_address), transmit.contents)
+//!     .expect("a new request");
+//! // Policy runs here, before any state exists; this one accepts and answers 200.
+//! let server = bob.accept(now, incoming)?;
+//! bob.respond(now, server, StatusCode::OK)?;
+//!
+//! let transmit = bob.poll_transmit().expect("the 200");
+//! assert_eq!(transmit.destination, alice_address);
+//! assert!(alice.handle_datagram(now, TransportInfo::udp(bob_address), transmit.contents).is_none());
+//! match alice.poll_event() {
+//!     Some(Event::Response { transaction: id, response }) => {
+//!         assert_eq!(id, transaction.id());
+//!         assert_eq!(response.status(), StatusCode::OK);
+//!     }
+//!     other => panic!("expected the 200, got {other:?}"),
+//! }
+//! // Timer K (T4 on UDP) keeps Alice's transaction to absorb retransmissions: the driver
+//! // sleeps until this deadline, then calls `handle_timeout`.
+//! let deadline = alice.poll_timeout().expect("Timer K");
+//! alice.handle_timeout(deadline);
+//! assert_eq!(alice.transaction_count(), 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Handles are typed by kind, so only an INVITE transaction can be cancelled:
+//!
+//! ```compile_fail
+//! # use pbx_sip_engine::{ClientTransaction, Endpoint, NonInvite};
+//! fn cancel(endpoint: &mut Endpoint, now: std::time::Instant, options: ClientTransaction<NonInvite>) {
+//!     let _ = endpoint.cancel(now, options);
+//! }
+//! ```
 
 mod build;
 pub mod config;
