@@ -156,6 +156,7 @@ mod ids;
 mod incoming;
 mod key;
 mod routing;
+mod salvage;
 pub mod timer;
 pub mod transaction;
 pub mod transport;

@@ -14,3 +14,4 @@ mod dialog;
 mod matching;
 mod server_invite;
 mod server_non_invite;
+mod torture;

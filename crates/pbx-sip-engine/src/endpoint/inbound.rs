@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use pbx_sip::{Message, Method, ParseError, Request, Response, StatusCode};
+use pbx_sip::{HeaderName, Message, Method, ParseError, Request, Response, StatusCode};
 
 use super::{Endpoint, EntryKind, ServerEntry};
 use crate::build;
@@ -12,6 +12,7 @@ use crate::event::Event;
 use crate::incoming::Incoming;
 use crate::key::{AckKey, ClientKey, ServerKey};
 use crate::routing::{response_target, stamp_top_via};
+use crate::salvage;
 use crate::transaction::client_invite::ClientInviteResponse;
 use crate::transaction::client_non_invite::ClientNonInviteResponse;
 use crate::transaction::server_invite::AckVerdict;
@@ -32,18 +33,26 @@ impl Endpoint {
         contents: Bytes,
     ) -> Option<Incoming> {
         let parsed = if info.is_reliable() {
-            Message::parse(contents)
+            Message::parse(contents.clone())
         } else {
-            Message::parse_datagram(contents)
+            Message::parse_datagram(contents.clone())
         };
         match parsed {
             Ok(message) => self.handle_message(now, info, message),
             Err(error) => {
-                self.stats.malformed += 1;
-                self.events.push_back(Event::Malformed {
-                    source: info.source,
-                    error,
-                });
+                // Answer a broken request when its Via can still be found (400, 505, 413).
+                if let Some(status) = error.status()
+                    && let Some((mut response, via)) = salvage::error_response(&contents, status)
+                {
+                    response.set_to_tag(self.ids.tag());
+                    let target = match via {
+                        Some(via) => response_target(&via, &info),
+                        None => source_target(&info),
+                    };
+                    self.transmits
+                        .push_back(target.transmit(response.to_bytes(), None));
+                }
+                self.malformed(&info, error);
                 None
             }
         }
@@ -180,7 +189,18 @@ impl Endpoint {
         let via = match stamp_top_via(&mut request, info.source) {
             Ok(via) => via,
             Err(error) => {
-                // No usable Via: nowhere to send an answer.
+                // No usable Via to route by: answer to where the request came from (a
+                // response without our knowing the client's port would be lost anyway).
+                if *request.method() != Method::Ack
+                    && request.headers().contains(&HeaderName::Via)
+                    && let Some(status) = error.status()
+                {
+                    let mut response = Response::for_request(&request, status);
+                    response.set_to_tag(self.ids.tag());
+                    let target = source_target(&info);
+                    self.transmits
+                        .push_back(target.transmit(response.to_bytes(), None));
+                }
                 self.malformed(&info, error);
                 return None;
             }
@@ -362,5 +382,15 @@ impl Endpoint {
                 cancel,
             });
         }
+    }
+}
+
+/// Back to the source of the message (on its flow for connections): the answer of last
+/// resort when the top Via cannot be read.
+fn source_target(info: &TransportInfo) -> Target {
+    Target {
+        transport: info.transport.clone(),
+        address: info.source,
+        flow: info.flow,
     }
 }
