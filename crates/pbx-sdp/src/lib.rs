@@ -34,6 +34,33 @@
 //!
 //! Nothing here reads a clock, opens a socket or spawns: bytes in, values and bytes out.
 //!
+//! ```
+//! use std::net::IpAddr;
+//! use pbx_sdp::{AnswerOptions, Codec, LegOrigin, Origin, SessionDescription, negotiate_answer};
+//!
+//! let offer = SessionDescription::parse(
+//!     b"v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n\
+//!       m=audio 4000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n",
+//! )?;
+//! let relay: IpAddr = "203.0.113.1".parse()?;
+//!
+//! // Towards leg B: our codecs only, our relay address and port, the B-leg origin.
+//! let mut to_b = offer.clone();
+//! to_b.restrict_to(&[Codec::PCMU, Codec::TELEPHONE_EVENT])?;
+//! to_b.rewrite_connection(relay);
+//! to_b.set_media_port(0, 30002)?;
+//! let mut b_origin = LegOrigin::new("cloudpbx", 42, 1, relay);
+//! b_origin.stamp(&mut to_b)?;
+//! assert_eq!(to_b.media()[0].formats(), ["0", "101"]);
+//!
+//! // Back to leg A: an RFC 3264 answer in A's payload types.
+//! let options = AnswerOptions::new(Origin::new("cloudpbx", 7, 1, relay), relay, vec![30000]);
+//! let answer = negotiate_answer(&offer, &[Codec::PCMU, Codec::TELEPHONE_EVENT], &options)?;
+//! assert_eq!(answer.media()[0].formats(), ["0", "101"]);
+//! assert!(answer.to_string().contains("c=IN IP4 203.0.113.1\r\n"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Why our own model and not `rtc-sdp`
 //!
 //! DEPENDENCIES.md lists `rtc-sdp` (webrtc-rs) as a candidate, and it does keep unknown

@@ -10,8 +10,10 @@ use crate::line::Line;
 use crate::media::MediaDescription;
 use crate::session::SessionDescription;
 
-/// What we put in an answer besides the codecs.
+/// What we put in an answer besides the codecs. Build with [`AnswerOptions::new`], then set
+/// fields (non-exhaustive so options can be added without breaking callers).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AnswerOptions {
     /// The answer's `o=` line (keep the version per leg with [`crate::LegOrigin`]).
     pub origin: Origin,
@@ -237,10 +239,18 @@ impl MediaDescription {
         if kept.is_empty() {
             return Err(NegotiationError::NoCommonCodec);
         }
+        self.keep_formats(&kept)
+    }
+
+    /// Drops every format not in `kept` with its rtpmap/fmtp/rtcp-fb lines; untouched (byte
+    /// for byte) when nothing is dropped.
+    fn keep_formats(&mut self, kept: &[u8]) -> Result<(), NegotiationError> {
+        let keep = |f: &String| f.parse::<u8>().is_ok_and(|pt| kept.contains(&pt));
+        if self.formats().iter().all(keep) {
+            return Ok(());
+        }
         let mut media_line = self.media_line().clone();
-        media_line
-            .formats
-            .retain(|f| f.parse::<u8>().is_ok_and(|pt| kept.contains(&pt)));
+        media_line.formats.retain(keep);
         self.set_media_line(media_line)
             .map_err(|_| NegotiationError::InvalidLocalValue)?;
         self.lines
@@ -325,7 +335,7 @@ impl SessionDescription {
         for (media, plan) in self.media.iter_mut().zip(plans) {
             match plan {
                 Some(kept) if kept.is_empty() => media.set_port(0),
-                Some(_) => media.restrict_to(codecs)?,
+                Some(kept) => media.keep_formats(&kept)?,
                 None => {}
             }
         }

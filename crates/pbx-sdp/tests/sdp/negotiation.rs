@@ -265,3 +265,12 @@ fn restrict_to_disables_a_stream_with_nothing_left() {
     let ports: Vec<_> = sdp.media().iter().map(|m| m.port()).collect();
     assert_eq!(ports, [4000, 0, 4004]);
 }
+
+#[test]
+fn restrict_to_keeps_bytes_when_nothing_is_dropped() {
+    for name in ["sipp-uac.sdp", "hold-rfc2543.sdp", "ipv6.sdp"] {
+        let mut sdp = parsed(name);
+        sdp.restrict_to(&Codec::DEFAULT_SUPPORTED).unwrap();
+        assert_eq!(sdp.to_bytes(), crate::fixture(name), "{name}");
+    }
+}
