@@ -308,3 +308,100 @@ fn incoming_dropped_costs_nothing() {
     assert_eq!(bob.poll_timeout(), None);
     assert!(sent(&mut bob).is_empty());
 }
+
+#[test]
+fn forked_2xx_each_go_up_and_each_ack_is_resent_for_its_own_retransmission() {
+    let now = VirtualClock::start().now();
+    let mut alice = Ua::new(addr(ALICE), Config::default(), 14);
+    let invite = alice.request(Method::Invite, addr(BOB));
+    let target = Target::udp(addr(BOB));
+    let tx = alice
+        .endpoint
+        .send_invite(now, invite.clone(), target.clone())
+        .unwrap();
+    sent(&mut alice.endpoint);
+    let ok = |tag: &str| {
+        let mut response = pbx_sip::Response::for_request(&invite, StatusCode::OK).with_to_tag(tag);
+        response.set_header(pbx_sip::HeaderName::Contact, format!("<sip:{tag}@{BOB}>"));
+        response
+    };
+    let mut acked = Vec::new();
+    for tag in ["fork1", "fork2"] {
+        let response = ok(tag);
+        alice
+            .endpoint
+            .handle_datagram(now, udp(BOB), response.to_bytes());
+        let dialog = pbx_sip_engine::Dialog::uac(&invite, &response).unwrap();
+        let via = alice.via();
+        let ack = dialog.ack(&via).unwrap();
+        alice
+            .endpoint
+            .send_ack(now, tx, ack, target.clone())
+            .unwrap();
+        acked.push(sent(&mut alice.endpoint).remove(0));
+    }
+    // fork2's 2xx is retransmitted: its own ACK goes out again, and the 2xx goes up.
+    alice
+        .endpoint
+        .handle_datagram(now, udp(BOB), ok("fork2").to_bytes());
+    let resent = sent(&mut alice.endpoint);
+    assert_eq!(resent.len(), 1);
+    assert_eq!(resent[0].to_bytes(), acked[1].to_bytes());
+    assert_eq!(resent[0].to().unwrap().tag.as_deref(), Some(&b"fork2"[..]));
+    let tags: Vec<_> = events(&mut alice.endpoint)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Response { response, .. } => response.to().unwrap().tag,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tags, ["fork1", "fork2", "fork2"]);
+}
+
+#[test]
+fn transport_error_on_a_server_transaction() {
+    let now = VirtualClock::start().now();
+    let mut bob = Endpoint::new(Config::default(), 15);
+    let mut alice = Ua::new(addr(ALICE), Config::default(), 16);
+    let invite = alice.request(Method::Invite, addr(BOB)).to_bytes();
+    let info = TransportInfo::stream(Transport::Tcp, addr(ALICE), pbx_sip_engine::FlowId(3));
+    let incoming = bob.handle_datagram(now, info, invite);
+    let server = accept(&mut bob, now, incoming).invite().unwrap();
+    let trying = bob.poll_transmit().unwrap();
+    assert_eq!(
+        (trying.flow, trying.transaction),
+        (Some(pbx_sip_engine::FlowId(3)), Some(server.id()))
+    );
+    // The connection broke before the 100 could be written.
+    bob.handle_transport_error(now, server.id());
+    let events = events(&mut bob);
+    assert!(
+        matches!(&events[..], [Event::TransportError { transaction }] if *transaction == server.id())
+    );
+    assert_eq!(
+        bob.respond(now, server, StatusCode::OK),
+        Err(pbx_sip_engine::ResponseError::UnknownTransaction)
+    );
+}
+
+#[test]
+fn ipv6_sources_are_stamped_and_answered() {
+    let now = VirtualClock::start().now();
+    let mut bob = Endpoint::new(Config::default(), 17);
+    let options = "OPTIONS sip:bob@[2001:db8::2] SIP/2.0\r\n\
+        Via: SIP/2.0/UDP [2001:db8::10]:5060;rport;branch=z9hG4bKv6\r\n\
+        From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>\r\nCall-ID: v6\r\nCSeq: 1 OPTIONS\r\n\
+        Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+    let source = "[2001:db8::99]:40123";
+    let incoming = bob
+        .handle_datagram(now, udp(source), Bytes::from(options))
+        .unwrap();
+    assert_eq!(incoming.response_target().address, addr(source));
+    bob.reject(now, incoming, StatusCode::FORBIDDEN);
+    let transmit = bob.poll_transmit().unwrap();
+    assert_eq!(transmit.destination, addr(source));
+    let response = Message::parse_datagram(transmit.contents).unwrap();
+    let via = response.top_via().unwrap();
+    assert_eq!(via.received.and_then(|h| h.ip()), Some(addr(source).ip()));
+    assert_eq!(via.rport, Some(Some(40123)));
+}

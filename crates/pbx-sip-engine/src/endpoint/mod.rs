@@ -31,7 +31,8 @@ use crate::transport::{Target, Transmit};
 
 pub use client::CancelOutcome;
 
-/// Counters for telemetry (`cloudpbx_sip_*_total`).
+/// Counters for telemetry. The driver exports them as
+/// `cloudpbx_sip_<field>_total` (e.g. `cloudpbx_sip_timed_out_total`); they only grow.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
