@@ -169,7 +169,7 @@ pub use event::Event;
 pub use incoming::Incoming;
 pub use timer::Timer;
 pub use transaction::{
-    AcceptedTransaction, ClientTransaction, Invite, Kind, NonInvite, ServerTransaction,
-    TransactionId, TransactionState,
+    AcceptedTransaction, ClientTransaction, Invite, Kind, NonInvite, ServerHandle,
+    ServerTransaction, TransactionId, TransactionState,
 };
 pub use transport::{FlowId, Target, Transmit, TransportInfo};

@@ -12,7 +12,8 @@ use crate::key::AckKey;
 use crate::transaction::server_invite::ServerInvite;
 use crate::transaction::server_non_invite::ServerNonInvite;
 use crate::transaction::{
-    AcceptedTransaction, SendVerdict, ServerTransaction, Timers, TransactionId,
+    AcceptedTransaction, Invite, SendVerdict, ServerHandle, ServerTransaction, Timers,
+    TransactionId,
 };
 
 impl Endpoint {
@@ -73,7 +74,11 @@ impl Endpoint {
         }
         if self.config.send_100_trying {
             // Cannot fail: the transaction was created in Proceeding just above.
-            let _ = self.respond(now, id, StatusCode::TRYING);
+            let _ = self.respond(
+                now,
+                ServerTransaction::<Invite>::new(id),
+                StatusCode::TRYING,
+            );
         }
         Ok(AcceptedTransaction::Invite(ServerTransaction::new(id)))
     }
@@ -105,7 +110,7 @@ impl Endpoint {
     /// To tag (except for 100). Add headers and body, then pass it to `send_response`.
     pub fn response(
         &self,
-        transaction: impl Into<TransactionId>,
+        transaction: impl ServerHandle,
         status: StatusCode,
     ) -> Result<Response, ResponseError> {
         self.build_response(transaction.into(), status)
@@ -117,7 +122,7 @@ impl Endpoint {
     pub fn send_response(
         &mut self,
         now: Instant,
-        transaction: impl Into<TransactionId>,
+        transaction: impl ServerHandle,
         response: Response,
     ) -> Result<(), ResponseError> {
         self.send_on(now, transaction.into(), response)
@@ -127,7 +132,7 @@ impl Endpoint {
     pub fn respond(
         &mut self,
         now: Instant,
-        transaction: impl Into<TransactionId>,
+        transaction: impl ServerHandle,
         status: StatusCode,
     ) -> Result<(), ResponseError> {
         let id = transaction.into();

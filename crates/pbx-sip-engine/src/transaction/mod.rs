@@ -61,6 +61,7 @@ pub enum NonInvite {}
 
 mod sealed {
     pub trait Sealed {}
+    pub trait SealedServer {}
     impl Sealed for super::Invite {}
     impl Sealed for super::NonInvite {}
 }
@@ -184,6 +185,16 @@ impl AcceptedTransaction {
         }
     }
 }
+
+/// A handle naming a server transaction: [`ServerTransaction`] of either kind, or an
+/// [`AcceptedTransaction`]. Response commands take this, so a client handle cannot be
+/// answered by mistake.
+pub trait ServerHandle: Copy + Into<TransactionId> + sealed::SealedServer {}
+
+impl<K: Kind> sealed::SealedServer for ServerTransaction<K> {}
+impl<K: Kind> ServerHandle for ServerTransaction<K> {}
+impl sealed::SealedServer for AcceptedTransaction {}
+impl ServerHandle for AcceptedTransaction {}
 
 impl From<AcceptedTransaction> for TransactionId {
     fn from(accepted: AcceptedTransaction) -> TransactionId {
