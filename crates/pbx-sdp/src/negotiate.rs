@@ -205,13 +205,17 @@ fn answer_other(
 }
 
 /// RFC 3264 §6.1: sendonly → recvonly, recvonly → sendonly, inactive → inactive, sendrecv →
-/// what we want; always narrowed by what we want.
+/// what we want; always narrowed by what we want. An RFC 2543 hold (`c=0.0.0.0`) counts as
+/// not receiving (RFC 3264 §8.4: never send to 0.0.0.0), so it is answered like `sendonly`.
 fn answer_direction(
     offer: &SessionDescription,
     index: usize,
     options: &AnswerOptions,
 ) -> Direction {
-    let offered = offer.effective_direction(index).unwrap_or_default();
+    let mut offered = offer.effective_direction(index).unwrap_or_default();
+    if offer.is_legacy_hold(index) {
+        offered = offered.intersect(Direction::SendOnly);
+    }
     offered.reversed().intersect(options.direction)
 }
 

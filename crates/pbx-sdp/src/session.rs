@@ -177,18 +177,25 @@ impl SessionDescription {
     }
 
     /// Whether a media section asks for hold: `sendonly`/`inactive` in force, or the RFC 2543
-    /// style `c=0.0.0.0` (unless ICE is in use, where 0.0.0.0 only means "no candidate yet").
-    /// `None` for a missing or rejected (port 0) section.
+    /// style `c=0.0.0.0` (see [`Self::is_legacy_hold`]). `None` for a missing or rejected
+    /// (port 0) section.
     pub fn is_media_hold(&self, index: usize) -> Option<bool> {
-        let media = self.media.get(index).filter(|m| !m.is_rejected())?;
+        self.media.get(index).filter(|m| !m.is_rejected())?;
         let direction = self.effective_direction(index)?;
-        // With ICE (RFC 8839) 0.0.0.0 is a placeholder for candidates still to come, not a hold.
+        Some(self.is_legacy_hold(index) || !direction.receives())
+    }
+
+    /// Whether a media section is held the RFC 2543 way: its connection address is `0.0.0.0`
+    /// (or `::`) and ICE is not in use (with ICE, RFC 8839, 0.0.0.0 only means "no candidate
+    /// yet").
+    pub fn is_legacy_hold(&self, index: usize) -> bool {
+        let Some(media) = self.media.get(index) else {
+            return false;
+        };
         let ice = media.attribute("ice-ufrag").is_some() || self.attribute("ice-ufrag").is_some();
-        let legacy = !ice
-            && self
-                .effective_connection(index)
-                .is_some_and(Connection::is_unspecified);
-        Some(legacy || !direction.receives())
+        !ice && self
+            .effective_connection(index)
+            .is_some_and(Connection::is_unspecified)
     }
 
     /// Whether the whole description puts the call on hold: at least one active stream, and

@@ -274,3 +274,12 @@ fn restrict_to_keeps_bytes_when_nothing_is_dropped() {
         assert_eq!(sdp.to_bytes(), crate::fixture(name), "{name}");
     }
 }
+
+#[test]
+fn legacy_hold_offer_is_answered_recvonly() {
+    let held = answer(&parsed("hold-rfc2543.sdp"), &Codec::DEFAULT_SUPPORTED).unwrap();
+    assert_eq!(held.media()[0].direction(), Some(Direction::RecvOnly));
+    // ICE's 0.0.0.0 placeholder is not a hold.
+    let ice = answer(&parsed("webrtc.sdp"), &Codec::DEFAULT_SUPPORTED).unwrap();
+    assert_eq!(ice.media()[0].direction(), Some(Direction::SendRecv));
+}
