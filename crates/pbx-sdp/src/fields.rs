@@ -36,12 +36,17 @@ pub(crate) fn fields(value: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|f| !f.is_empty())
 }
 
-/// A decimal number with only digits (no sign, no spaces).
-pub(crate) fn number<T: std::str::FromStr>(bytes: &[u8]) -> Option<T> {
-    if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
+/// A decimal number with only digits (no sign, no spaces) that fits `T`.
+pub(crate) fn number<T: TryFrom<u64>>(bytes: &[u8]) -> Option<T> {
+    if bytes.is_empty() {
         return None;
     }
-    std::str::from_utf8(bytes).ok()?.parse().ok()
+    let mut value: u64 = 0;
+    for byte in bytes {
+        let digit = byte.checked_sub(b'0').filter(|d| *d <= 9)?;
+        value = value.checked_mul(10)?.checked_add(u64::from(digit))?;
+    }
+    T::try_from(value).ok()
 }
 
 /// `o=<username> <sess-id> <sess-version> <nettype> <addrtype> <unicast-address>`.
