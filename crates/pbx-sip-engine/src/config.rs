@@ -29,6 +29,11 @@ pub struct Config {
     pub t4: Duration,
     /// Timer D: wait time for response retransmissions on unreliable transports (≥ 32 s).
     pub timer_d: Duration,
+    /// Timer C: how long an INVITE may ring (provisional responses but no final one)
+    /// before the endpoint CANCELs it and reports [`crate::Timer::C`]; restarted by each
+    /// provisional. `None` leaves it to the transaction user. RFC 3261 §16.6 asks for more
+    /// than 3 minutes at proxies.
+    pub timer_c: Option<Duration>,
     /// The most transactions (client and server) alive at once. New requests beyond it are
     /// handled per [`Config::overload`]; new client transactions fail.
     pub max_transactions: usize,
@@ -64,6 +69,7 @@ impl Default for Config {
             t2: Duration::from_secs(4),
             t4: Duration::from_secs(5),
             timer_d: Duration::from_secs(32),
+            timer_c: Some(Duration::from_secs(180)),
             max_transactions: 100_000,
             overload: Overload::Reject503,
             send_100_trying: true,

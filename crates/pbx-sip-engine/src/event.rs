@@ -21,9 +21,12 @@ pub enum Event {
         /// The response.
         response: Response,
     },
-    /// Timer B or F fired: no final response came. Treat as a 408 (RFC 3261 §8.1.3.1).
+    /// Timer B or F fired (no final response: treat as a 408, RFC 3261 §8.1.3.1; the
+    /// transaction is terminated), the CANCEL guard fired (a CANCELled INVITE never got its
+    /// final response; terminated), or Timer C fired (the INVITE rang too long: the
+    /// endpoint sent a CANCEL, the transaction lives on until its 487).
     TimedOut {
-        /// The client transaction (now terminated).
+        /// The client transaction.
         transaction: TransactionId,
         /// Which timer fired.
         timer: Timer,

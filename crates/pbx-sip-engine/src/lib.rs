@@ -65,6 +65,9 @@
 //!   response again, a retransmitted final response is absorbed (and re-ACKed for non-2xx).
 //! - The ACK for a non-2xx final response (§17.1.1.3), built by the INVITE client
 //!   transaction.
+//! - No INVITE rings for ever: Timer C ([`Config::timer_c`], restarted by each provisional)
+//!   CANCELs it, and 64·T1 after any CANCEL without a final response the INVITE transaction
+//!   is destroyed (§9.1), so a silent peer cannot pin state.
 //! - RFC 6026 Accepted states: the INVITE client transaction passes every 2xx up for 64·T1
 //!   (Timer M) and re-sends the ACK given with `send_ack` for retransmitted 2xx; the INVITE
 //!   server transaction absorbs INVITE retransmissions for 64·T1 (Timer L) and, as a service

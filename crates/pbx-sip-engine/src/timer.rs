@@ -18,6 +18,9 @@ pub enum Timer {
     A,
     /// INVITE client: transaction timeout (64·T1).
     B,
+    /// INVITE client in Proceeding: no final response for [`crate::Config::timer_c`]
+    /// (RFC 3261 §16.6 step 11, restarted by each provisional); the endpoint CANCELs.
+    C,
     /// INVITE client: wait for response retransmissions after a non-2xx final (≥ 32 s).
     D,
     /// Non-INVITE client: request retransmission (T1, doubling, capped at T2).
@@ -38,6 +41,9 @@ pub enum Timer {
     L,
     /// INVITE client, Accepted (RFC 6026): wait for 2xx retransmissions (64·T1).
     M,
+    /// INVITE client after its CANCEL went out: no final response within 64·T1 and the
+    /// transaction is destroyed (RFC 3261 §9.1).
+    CancelGuard,
     /// 2xx retransmission on behalf of the UAS core until the ACK arrives (RFC 3261
     /// §13.3.1.4: T1, doubling, capped at T2).
     Retransmit2xx,
@@ -45,9 +51,11 @@ pub enum Timer {
 
 impl Timer {
     /// Every timer, for bulk cancellation.
-    pub const ALL: [Timer; 13] = [
+    pub const ALL: [Timer; 15] = [
         Timer::A,
         Timer::B,
+        Timer::C,
+        Timer::CancelGuard,
         Timer::D,
         Timer::E,
         Timer::F,
@@ -66,6 +74,7 @@ impl fmt::Display for Timer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Timer::Retransmit2xx => f.write_str("2xx retransmission"),
+            Timer::CancelGuard => f.write_str("CANCEL guard"),
             other => write!(f, "Timer {other:?}"),
         }
     }

@@ -1,8 +1,10 @@
 //! CANCEL: construction from the INVITE client transaction (§9.1), matching the INVITE on
 //! the server side, 200 to the CANCEL, 487 to the INVITE (§9.2).
 
-use pbx_sip::{Method, StatusCode};
-use pbx_sip_engine::{CancelError, CancelOutcome, Event};
+use std::time::Duration;
+
+use pbx_sip::{Method, StatusCode, Transport};
+use pbx_sip_engine::{CancelError, CancelOutcome, Config, Event, Timer};
 
 use crate::support::*;
 
@@ -159,4 +161,89 @@ fn cancel_after_final_is_refused_and_cancel_without_invite_gets_481() {
     pair.a().endpoint.send_stateless(now, &other, &target);
     pair.run_for(SECOND).unwrap();
     assert_eq!(send_times(&pair, BOB, "SIP/2.0 481").len(), 1);
+}
+
+fn ringing_forever(
+    timer_c: Duration,
+) -> (
+    pbx_test_support::Pair<Ua>,
+    pbx_sip_engine::ClientTransaction<pbx_sip_engine::Invite>,
+) {
+    let config = Config {
+        timer_c: Some(timer_c),
+        ..Config::default()
+    };
+    let mut pair = pair_with(config, Transport::Udp);
+    let now = pair.now();
+    let invite = pair.a().request(Method::Invite, addr(BOB));
+    let target = pair.a().target(addr(BOB));
+    let tx = pair.a().endpoint.send_invite(now, invite, target).unwrap();
+    pair.step();
+    let server = pair.b().last_accepted().invite().unwrap();
+    let now = pair.now();
+    pair.b()
+        .endpoint
+        .respond(now, server, StatusCode::RINGING)
+        .unwrap();
+    pair.step();
+    pair.step();
+    (pair, tx)
+}
+
+#[test]
+fn timer_c_cancels_an_invite_that_rings_too_long() {
+    let (mut pair, tx) = ringing_forever(10 * SECOND);
+    pair.run_for(11 * SECOND).unwrap();
+    let timed_out: Vec<_> = alice(&pair)
+        .events
+        .iter()
+        .filter_map(|(at, e)| match e {
+            Event::TimedOut { transaction, timer } => Some((ms(&pair, *at), *transaction, *timer)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(timed_out, [(10_000, tx.id(), Timer::C)]);
+    assert_eq!(send_times(&pair, ALICE, "CANCEL "), [10_000]);
+    // Bob's TU ends the INVITE with 487 as it should; Alice's INVITE completes normally.
+    let invite = bob(&pair)
+        .events
+        .iter()
+        .find_map(|(_, e)| match e {
+            Event::Cancelled { invite, .. } => Some(*invite),
+            _ => None,
+        })
+        .unwrap();
+    let now = pair.now();
+    pair.b()
+        .endpoint
+        .respond(now, invite, StatusCode::REQUEST_TERMINATED)
+        .unwrap();
+    pair.run_until_idle().unwrap();
+    assert_eq!(pair.a().statuses(), [100, 180, 200, 487]);
+    assert_eq!(alice(&pair).endpoint.transaction_count(), 0);
+}
+
+#[test]
+fn cancel_guard_destroys_an_invite_whose_peer_went_silent() {
+    let (mut pair, tx) = ringing_forever(10 * SECOND);
+    // Bob's side goes dark after the 180.
+    pair.drop_matching(None, |d| d.source == addr(BOB));
+    pair.run_until_idle().unwrap();
+    let timed_out: Vec<_> = alice(&pair)
+        .events
+        .iter()
+        .filter_map(|(at, e)| match e {
+            Event::TimedOut { transaction, timer } => {
+                Some((ms(&pair, *at), *transaction == tx.id(), *timer))
+            }
+            _ => None,
+        })
+        .collect();
+    // C at 10 s; the CANCEL's own Timer F and the INVITE's guard both at 10 + 32 s.
+    assert_eq!(timed_out.len(), 3);
+    assert_eq!(timed_out[0], (10_000, true, Timer::C));
+    assert!(timed_out.contains(&(42_000, true, Timer::CancelGuard)));
+    assert!(timed_out.contains(&(42_000, false, Timer::F)));
+    assert_eq!(alice(&pair).endpoint.transaction_count(), 0);
+    assert_eq!(alice(&pair).endpoint.poll_timeout(), None);
 }

@@ -204,6 +204,12 @@ impl Endpoint {
         }) = self.transactions.get_mut(&invite)
         {
             e.cancel = Some(id);
+            let mut timers = Timers {
+                queue: &mut self.timers,
+                id: invite,
+                now,
+            };
+            e.machine.cancel_sent(&self.config, &mut timers);
         }
         Some(ClientTransaction::new(id))
     }

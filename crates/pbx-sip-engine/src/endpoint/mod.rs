@@ -217,6 +217,15 @@ impl Endpoint {
                     self.remove(id);
                 }
                 TimerVerdict::Terminated => self.remove(id),
+                TimerVerdict::Cancel => {
+                    self.events.push_back(Event::TimedOut {
+                        transaction: id,
+                        timer,
+                    });
+                    let invite = ClientTransaction::<Invite>::new(id);
+                    // Failure (capacity, unbuildable CANCEL) leaves the TU to act on the event.
+                    let _ = self.cancel(now, invite);
+                }
                 TimerVerdict::Ignore => {}
             }
         }

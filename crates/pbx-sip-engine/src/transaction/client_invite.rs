@@ -73,8 +73,14 @@ impl ClientInvite {
                 timers.stop(Timer::B);
                 if is_provisional(status) {
                     self.state = Proceeding;
+                    // Timer C restarts with every provisional (RFC 3261 §16.6 step 11).
+                    if let Some(timer_c) = config.timer_c {
+                        timers.start(Timer::C, timer_c);
+                    }
                     return ClientInviteResponse::PassUp;
                 }
+                timers.stop(Timer::C);
+                timers.stop(Timer::CancelGuard);
                 if is_success(status) {
                     self.state = Accepted;
                     timers.start(Timer::M, config.timeout_64_t1());
@@ -82,7 +88,7 @@ impl ClientInvite {
                 }
                 self.state = Completed;
                 if self.reliable {
-                    self.state = Terminated;
+                    self.terminate(timers);
                 } else {
                     timers.start(Timer::D, config.timer_d);
                 }
@@ -106,11 +112,28 @@ impl ClientInvite {
                 self.terminate(timers);
                 TimerVerdict::Failed
             }
+            (Proceeding, Timer::C) => TimerVerdict::Cancel,
+            (Calling | Proceeding, Timer::CancelGuard) => {
+                self.terminate(timers);
+                TimerVerdict::Failed
+            }
             (Completed, Timer::D) | (Accepted, Timer::M) => {
                 self.terminate(timers);
                 TimerVerdict::Terminated
             }
             _ => TimerVerdict::Ignore,
+        }
+    }
+
+    /// A CANCEL for this INVITE went out: if no final response comes within 64·T1 the
+    /// transaction is destroyed (RFC 3261 §9.1).
+    pub(crate) fn cancel_sent(&mut self, config: &Config, timers: &mut Timers<'_>) {
+        if matches!(
+            self.state,
+            ClientInviteState::Calling | ClientInviteState::Proceeding
+        ) {
+            timers.stop(Timer::C);
+            timers.start(Timer::CancelGuard, config.timeout_64_t1());
         }
     }
 
@@ -184,6 +207,31 @@ mod tests {
         assert_eq!(
             m.on_response(&config, 603, t),
             ClientInviteResponse::AckAndPassUp
+        );
+        assert_eq!(m.state(), ClientInviteState::Terminated);
+    }
+
+    #[test]
+    fn timer_c_asks_for_a_cancel_and_the_guard_ends_the_transaction() {
+        let config = Config::default();
+        let mut queue = TimerQueue::default();
+        let t0 = base();
+        let mut m = ClientInvite::start(&config, true, &mut timers(&mut queue, t0));
+        m.on_response(&config, 180, &mut timers(&mut queue, t0));
+        let c = t0 + Duration::from_secs(180);
+        assert_eq!(queue.next_deadline(), Some(c));
+        queue.pop_due(c).unwrap();
+        assert_eq!(
+            m.on_timer(Timer::C, &mut timers(&mut queue, c)),
+            TimerVerdict::Cancel
+        );
+        m.cancel_sent(&config, &mut timers(&mut queue, c));
+        let guard = queue.next_deadline().unwrap();
+        assert_eq!(guard - c, Duration::from_secs(32));
+        queue.pop_due(guard).unwrap();
+        assert_eq!(
+            m.on_timer(Timer::CancelGuard, &mut timers(&mut queue, guard)),
+            TimerVerdict::Failed
         );
         assert_eq!(m.state(), ClientInviteState::Terminated);
     }

@@ -275,6 +275,8 @@ pub(crate) enum TimerVerdict {
     Failed,
     /// The transaction is terminated quietly.
     Terminated,
+    /// Timer C fired on an INVITE still ringing: report it and send a CANCEL.
+    Cancel,
     /// Stale timer for the current state: nothing.
     Ignore,
 }
