@@ -73,42 +73,21 @@ impl Codec {
 
     /// The codec of an RFC 3551 static audio or video payload type (usable without `a=rtpmap`).
     pub fn from_static_payload_type(payload_type: u8) -> Option<Codec> {
-        let (name, rate, channels) = match payload_type {
-            0 => ("PCMU", 8000, 1),
-            3 => ("GSM", 8000, 1),
-            4 => ("G723", 8000, 1),
-            5 => ("DVI4", 8000, 1),
-            6 => ("DVI4", 16000, 1),
-            7 => ("LPC", 8000, 1),
-            8 => ("PCMA", 8000, 1),
-            9 => ("G722", 8000, 1),
-            10 => ("L16", 44100, 2),
-            11 => ("L16", 44100, 1),
-            12 => ("QCELP", 8000, 1),
-            13 => ("CN", 8000, 1),
-            14 => ("MPA", 90000, 1),
-            15 => ("G728", 8000, 1),
-            16 => ("DVI4", 11025, 1),
-            17 => ("DVI4", 22050, 1),
-            18 => ("G729", 8000, 1),
-            25 => ("CelB", 90000, 1),
-            26 => ("JPEG", 90000, 1),
-            28 => ("nv", 90000, 1),
-            31 => ("H261", 90000, 1),
-            32 => ("MPV", 90000, 1),
-            33 => ("MP2T", 90000, 1),
-            34 => ("H263", 90000, 1),
-            _ => return None,
-        };
+        let (name, rate, channels) = static_entry(payload_type)?;
         Some(Codec::fixed(name, rate, channels, Some(payload_type)))
+    }
+
+    /// Same payload format as `encoding/clock_rate/channels` (see [`Codec::matches`]).
+    pub(crate) fn matches_parts(&self, encoding: &str, clock_rate: u32, channels: u16) -> bool {
+        self.encoding.eq_ignore_ascii_case(encoding)
+            && self.clock_rate == clock_rate
+            && (self.channels == channels || self.encoding.eq_ignore_ascii_case("opus"))
     }
 
     /// Same payload format: encoding (case-insensitive), clock rate and channels. Opus matches
     /// whatever channel count is written, since RFC 7587 fixes it at 2 and some peers omit it.
     pub fn matches(&self, other: &Codec) -> bool {
-        self.encoding.eq_ignore_ascii_case(&other.encoding)
-            && self.clock_rate == other.clock_rate
-            && (self.channels == other.channels || self.encoding.eq_ignore_ascii_case("opus"))
+        self.matches_parts(&other.encoding, other.clock_rate, other.channels)
     }
 
     /// Whether this is RFC 4733 telephone-event.
@@ -125,6 +104,38 @@ impl Codec {
             channels: (self.channels != 1).then_some(self.channels),
         }
     }
+}
+
+/// RFC 3551 static payload types: encoding, clock rate, channels.
+fn static_entry(payload_type: u8) -> Option<(&'static str, u32, u16)> {
+    let entry = match payload_type {
+        0 => ("PCMU", 8000, 1),
+        3 => ("GSM", 8000, 1),
+        4 => ("G723", 8000, 1),
+        5 => ("DVI4", 8000, 1),
+        6 => ("DVI4", 16000, 1),
+        7 => ("LPC", 8000, 1),
+        8 => ("PCMA", 8000, 1),
+        9 => ("G722", 8000, 1),
+        10 => ("L16", 44100, 2),
+        11 => ("L16", 44100, 1),
+        12 => ("QCELP", 8000, 1),
+        13 => ("CN", 8000, 1),
+        14 => ("MPA", 90000, 1),
+        15 => ("G728", 8000, 1),
+        16 => ("DVI4", 11025, 1),
+        17 => ("DVI4", 22050, 1),
+        18 => ("G729", 8000, 1),
+        25 => ("CelB", 90000, 1),
+        26 => ("JPEG", 90000, 1),
+        28 => ("nv", 90000, 1),
+        31 => ("H261", 90000, 1),
+        32 => ("MPV", 90000, 1),
+        33 => ("MP2T", 90000, 1),
+        34 => ("H263", 90000, 1),
+        _ => return None,
+    };
+    Some(entry)
 }
 
 /// One format of an RTP media section: payload type, codec and `a=fmtp` if any.
@@ -160,6 +171,15 @@ impl MediaDescription {
                 })
             })
             .collect()
+    }
+
+    /// Encoding, clock rate and channels of a payload type, borrowed from `a=rtpmap` or the
+    /// static table.
+    pub(crate) fn resolve(&self, payload_type: u8) -> Option<(&str, u32, u16)> {
+        match self.rtpmap(payload_type) {
+            Some(r) => Some((r.encoding.as_str(), r.clock_rate, r.channels.unwrap_or(1))),
+            None => static_entry(payload_type),
+        }
     }
 
     /// The codecs of this section, in `m=` order.

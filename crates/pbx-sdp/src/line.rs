@@ -220,6 +220,37 @@ pub(crate) fn insert_ordered(lines: &mut Vec<Line>, line: Line) {
     lines.insert(at, line);
 }
 
+/// Byte range of the `index`-th space-separated field of a line value (runs of spaces or tabs
+/// separate fields, as in [`crate::fields::fields`]).
+pub(crate) fn field_range(raw: &[u8], index: usize) -> Option<std::ops::Range<usize>> {
+    let mut seen = 0;
+    let mut at = 0;
+    while at < raw.len() {
+        if matches!(raw[at], b' ' | b'\t') {
+            at += 1;
+            continue;
+        }
+        let start = at;
+        while at < raw.len() && !matches!(raw[at], b' ' | b'\t') {
+            at += 1;
+        }
+        if seen == index {
+            return Some(start..at);
+        }
+        seen += 1;
+    }
+    None
+}
+
+/// `raw` with `range` replaced by `with`; everything else (spacing included) kept.
+pub(crate) fn splice(raw: &[u8], range: std::ops::Range<usize>, with: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(raw.len() + with.len());
+    out.extend_from_slice(&raw[..range.start]);
+    out.extend_from_slice(with);
+    out.extend_from_slice(&raw[range.end..]);
+    Bytes::from(out)
+}
+
 /// A typed header value (`o=`, `m=`) together with its original bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Raw<T> {

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use crate::attribute::{Attribute, Direction, Fmtp, Rtcp, Rtpmap};
 use crate::error::EditError;
 use crate::fields::{Bandwidth, Connection, MediaLine};
-use crate::line::{Line, LineValue, Raw, insert_ordered};
+use crate::line::{Line, LineValue, Raw, field_range, insert_ordered, splice};
 
 /// A media section (`m=` and its `i=`, `c=`, `b=`, `k=`, `a=` lines, in their original order).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,11 +69,16 @@ impl MediaDescription {
         if self.port() == port {
             return;
         }
-        let mut media_line = self.media_line.value.clone();
-        media_line.port = port;
-        // A line that parsed or was built before stays writable with another port.
-        if let Ok(raw) = raw_media_line(media_line) {
-            self.media_line = raw;
+        // Only the port digits change (a `/count` and the original spacing stay): the m= value
+        // always has a port as its second field, parsed or built.
+        let raw = &self.media_line.raw;
+        if let Some(field) = field_range(raw, 1) {
+            let end = raw[field.clone()]
+                .iter()
+                .position(|b| *b == b'/')
+                .map_or(field.end, |slash| field.start + slash);
+            self.media_line.raw = splice(raw, field.start..end, port.to_string().as_bytes());
+            self.media_line.value.port = port;
         }
     }
 

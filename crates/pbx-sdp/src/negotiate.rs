@@ -271,26 +271,32 @@ impl MediaDescription {
         if !self.is_rtp() {
             return None;
         }
-        let formats = self.payload_formats();
-        let allowed = |f: &&PayloadFormat| codecs.iter().any(|c| c.matches(&f.codec));
-        let media: Vec<&PayloadFormat> = formats
+        // Borrowed lookups only: this runs on every offer relayed to a leg.
+        let allowed: Vec<(u8, &str, u32)> = self
+            .formats()
             .iter()
-            .filter(allowed)
-            .filter(|f| !f.codec.is_telephone_event())
+            .filter_map(|format| {
+                let payload_type: u8 = format.parse().ok()?;
+                let (encoding, clock_rate, channels) = self.resolve(payload_type)?;
+                codecs
+                    .iter()
+                    .any(|c| c.matches_parts(encoding, clock_rate, channels))
+                    .then_some((payload_type, encoding, clock_rate))
+            })
             .collect();
-        if media.is_empty() {
+        let is_event = |encoding: &str| encoding.eq_ignore_ascii_case("telephone-event");
+        let media_rates: Vec<u32> = allowed
+            .iter()
+            .filter(|f| !is_event(f.1))
+            .map(|f| f.2)
+            .collect();
+        if media_rates.is_empty() {
             return Some(Vec::new());
         }
-        let kept = formats
+        let kept = allowed
             .iter()
-            .filter(allowed)
-            .filter(|f| {
-                !f.codec.is_telephone_event()
-                    || media
-                        .iter()
-                        .any(|m| m.codec.clock_rate == f.codec.clock_rate)
-            })
-            .map(|f| f.payload_type)
+            .filter(|f| !is_event(f.1) || media_rates.contains(&f.2))
+            .map(|f| f.0)
             .collect();
         Some(kept)
     }

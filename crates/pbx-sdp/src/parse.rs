@@ -82,7 +82,8 @@ impl Parser {
 
     /// Parses a line below the header; in lenient mode a malformed attribute value is demoted.
     fn typed_line(&mut self, line: RawLine) -> Result<Line, SdpError> {
-        let raw = line.value.clone();
+        // Keep the bytes for a demotion only when one can happen.
+        let raw = self.lenient.then(|| line.value.clone());
         match Line::parse(line.kind, line.value, line.number) {
             Err(
                 error @ (SdpError::InvalidRtpmap { .. }
@@ -91,7 +92,9 @@ impl Parser {
                 | SdpError::InvalidRtcp { .. }
                 | SdpError::UnexpectedAttributeValue { .. }),
             ) if self.lenient => {
-                let demoted = Line::demoted_attribute(raw).ok_or_else(|| error.clone())?;
+                let demoted = raw
+                    .and_then(Line::demoted_attribute)
+                    .ok_or_else(|| error.clone())?;
                 self.demoted.push(error);
                 Ok(demoted)
             }
@@ -131,7 +134,7 @@ impl Parser {
         if content.len() < 2 || content[1] != b'=' || !kind.is_ascii_lowercase() {
             return Err(SdpError::MalformedLine { line: number });
         }
-        if content.iter().any(|b| matches!(b, b'\r' | 0)) {
+        if memchr::memchr2(b'\r', 0, content).is_some() {
             return Err(SdpError::InvalidCharacter { line: number });
         }
         if !b"vosiuepcbtrzkam".contains(&kind) {

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use crate::attribute::{Attribute, Direction, Rtcp};
 use crate::error::EditError;
 use crate::fields::{Bandwidth, Connection, Origin, Timing};
-use crate::line::{Line, Raw, insert_ordered};
+use crate::line::{Line, Raw, field_range, insert_ordered, splice};
 use crate::media::{MediaDescription, replace_direction, replace_first};
 
 /// A parsed (or built) SDP session description.
@@ -57,14 +57,13 @@ impl SessionDescription {
     /// RFC 3264 §8: every new offer or answer on a leg that changes anything must carry a
     /// higher version. [`crate::LegOrigin`] does this bookkeeping per leg.
     pub fn bump_version(&mut self) -> u64 {
-        let mut origin = self.origin.value.clone();
-        origin.session_version = origin.session_version.saturating_add(1);
-        let version = origin.session_version;
-        // The origin parsed or was built, so it stays writable with another number.
-        if let Ok(raw) = raw_origin(origin) {
-            self.origin = raw;
+        let version = self.origin.value.session_version.saturating_add(1);
+        // Only the version digits change: the o= value always has six fields, parsed or built.
+        if let Some(field) = field_range(&self.origin.raw, 2) {
+            self.origin.raw = splice(&self.origin.raw, field, version.to_string().as_bytes());
+            self.origin.value.session_version = version;
         }
-        version
+        self.origin.value.session_version
     }
 
     /// The `s=` text as raw bytes (UTF-8 by default, but not guaranteed).
@@ -215,13 +214,21 @@ impl SessionDescription {
     /// placeholders and are rewritten too. ICE candidates themselves are not touched: call this
     /// first, then drop them with [`MediaDescription::remove_attributes`] when anchoring media.
     pub fn rewrite_connection(&mut self, address: IpAddr) {
-        let mut origin = self.origin.value.clone();
-        origin.addr_type = crate::fields::AddrType::of(address).as_str().to_owned();
-        origin.address = address.to_string();
-        if origin != self.origin.value
-            && let Ok(raw) = raw_origin(origin)
+        let addr_type = crate::fields::AddrType::of(address).as_str();
+        let text = address.to_string();
+        let origin = &mut self.origin;
+        if (origin.value.addr_type != addr_type || origin.value.address != text)
+            && let (Some(from), Some(to)) =
+                (field_range(&origin.raw, 4), field_range(&origin.raw, 5))
         {
-            self.origin = raw;
+            // Only the address type and address change; user, id, version and spacing stay.
+            origin.raw = splice(
+                &origin.raw,
+                from.start..to.end,
+                format!("{addr_type} {text}").as_bytes(),
+            );
+            origin.value.addr_type = addr_type.to_owned();
+            origin.value.address = text;
         }
         let session_ice = self.attribute("ice-ufrag").is_some();
         let any_ice = session_ice

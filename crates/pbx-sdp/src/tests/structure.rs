@@ -1,5 +1,7 @@
 //! Structure errors, line ends, lenient parsing and edits on small descriptions.
 
+use std::net::{IpAddr, Ipv6Addr};
+
 use super::{audio, sdp};
 use crate::*;
 
@@ -170,4 +172,28 @@ fn set_direction_skips_rejected_streams() {
     assert_eq!(parsed.direction(), None);
     assert_eq!(parsed.media()[0].direction(), Some(Direction::SendOnly));
     assert_eq!(parsed.media()[1].direction(), None);
+}
+
+#[test]
+fn field_edits_keep_the_rest_of_the_line() {
+    let text = "v=0\r\no=alice  7 9 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio  4000/2 RTP/AVP 0 \r\n";
+    let mut parsed = SessionDescription::parse(text.as_bytes()).unwrap();
+    parsed.set_media_port(0, 50000).unwrap();
+    assert_eq!(parsed.bump_version(), 10);
+    parsed.rewrite_connection(IpAddr::V6(Ipv6Addr::LOCALHOST));
+    let printed = String::from_utf8(parsed.to_bytes().to_vec()).unwrap();
+    assert!(
+        printed.contains("\r\no=alice  7 10 IN IP6 ::1\r\n"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("\r\nm=audio  50000/2 RTP/AVP 0 \r\n"),
+        "{printed}"
+    );
+    let reparsed = SessionDescription::parse(printed.as_bytes()).unwrap();
+    assert_eq!(reparsed.origin(), parsed.origin());
+    assert_eq!(
+        reparsed.media()[0].media_line(),
+        parsed.media()[0].media_line()
+    );
 }
