@@ -117,6 +117,6 @@ impl fmt::Display for Method {
 impl std::str::FromStr for Method {
     type Err = crate::ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Method::from_token(s.as_bytes()).ok_or(crate::ParseError::InvalidMethod)
+        Method::from_token(s.as_bytes()).ok_or_else(|| crate::ParseError::InvalidMethod)
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use bytes::Bytes;
 
 use crate::error::ValueError;
-use crate::scan::{is_token_str, quoted_end, trim};
+use crate::scan::{is_token, quoted_end, trim};
 
 /// A parameter list as received, starting at its first `;` (or empty). Lookups scan the
 /// text; names compare case-insensitively. Values are returned as written (quoted values
@@ -106,56 +106,78 @@ impl Params {
     /// Checks the grammar: `*( SEMI token [ EQUAL (token / host / quoted-string) ] )`
     /// with LWS allowed around `;` and `=`. Empty parameters (`;;`) are rejected.
     pub fn validate(raw: &[u8]) -> Result<(), ValueError> {
-        let raw = trim(raw);
-        if raw.is_empty() {
-            return Ok(());
-        }
-        if raw[0] != b';' {
-            return Err(ValueError::UnexpectedChar);
-        }
-        let mut rest = &raw[1..];
-        loop {
-            let (item, next) = split_param(rest)?;
-            let item = trim(item);
-            let (name, value) = match memchr::memchr(b'=', item) {
-                Some(i) => (trim(&item[..i]), Some(trim(&item[i + 1..]))),
-                None => (item, None),
-            };
-            if name.is_empty() {
-                return Err(ValueError::EmptyElement);
-            }
-            if !is_token_str(name) {
-                return Err(ValueError::InvalidToken);
-            }
-            if let Some(value) = value {
-                validate_param_value(value)?;
-            }
-            match next {
-                Some(n) => rest = n,
-                None => return Ok(()),
-            }
-        }
+        scan(raw, |_, _| Ok(()))
     }
 }
 
-fn validate_param_value(value: &[u8]) -> Result<(), ValueError> {
-    if value.is_empty() {
-        return Err(ValueError::Empty);
+#[inline]
+fn is_value_char(b: u8) -> bool {
+    b > b' ' && b != 0x7f && !matches!(b, b',' | b';' | b'"' | b'<' | b'>')
+}
+
+#[inline]
+fn skip_ws(raw: &[u8], mut i: usize) -> usize {
+    while i < raw.len() && matches!(raw[i], b' ' | b'\t' | b'\r' | b'\n') {
+        i += 1;
     }
-    if value[0] == b'"' {
-        return if quoted_end(value)? == value.len() {
-            Ok(())
-        } else {
-            Err(ValueError::UnexpectedChar)
-        };
+    i
+}
+
+/// Validates a parameter list (see [`Params::validate`]) and calls `visit` with each
+/// (name, value) in one pass.
+pub(crate) fn scan<'a>(
+    raw: &'a [u8],
+    mut visit: impl FnMut(&'a [u8], Option<&'a [u8]>) -> Result<(), ValueError>,
+) -> Result<(), ValueError> {
+    let n = raw.len();
+    let mut i = skip_ws(raw, 0);
+    if i == n {
+        return Ok(());
     }
-    if value
-        .iter()
-        .all(|&b| b > b' ' && b != 0x7f && !matches!(b, b',' | b';' | b'"' | b'<' | b'>'))
-    {
-        Ok(())
-    } else {
-        Err(ValueError::UnexpectedChar)
+    if raw[i] != b';' {
+        return Err(ValueError::UnexpectedChar);
+    }
+    i += 1;
+    loop {
+        i = skip_ws(raw, i);
+        let name_start = i;
+        while i < n && is_token(raw[i]) {
+            i += 1;
+        }
+        let name = &raw[name_start..i];
+        if name.is_empty() {
+            return Err(if i == n || raw[i] == b';' {
+                ValueError::EmptyElement
+            } else {
+                ValueError::InvalidToken
+            });
+        }
+        i = skip_ws(raw, i);
+        let mut value = None;
+        if i < n && raw[i] == b'=' {
+            i = skip_ws(raw, i + 1);
+            let value_start = i;
+            if i < n && raw[i] == b'"' {
+                i += quoted_end(&raw[i..])?;
+            } else {
+                while i < n && is_value_char(raw[i]) {
+                    i += 1;
+                }
+            }
+            if i == value_start {
+                return Err(ValueError::Empty);
+            }
+            value = Some(&raw[value_start..i]);
+            i = skip_ws(raw, i);
+        }
+        visit(name, value)?;
+        if i == n {
+            return Ok(());
+        }
+        if raw[i] != b';' {
+            return Err(ValueError::UnexpectedChar);
+        }
+        i += 1;
     }
 }
 

@@ -91,18 +91,18 @@ pub(crate) fn quoted_end(s: &[u8]) -> Result<usize, ValueError> {
 /// Position of the first `needle` in `s` that is outside quoted strings and `<...>`.
 pub(crate) fn find_unquoted(s: &[u8], needle: u8) -> Result<Option<usize>, ValueError> {
     let mut i = 0;
-    while i < s.len() {
-        let b = s[i];
-        if b == needle {
-            return Ok(Some(i));
-        }
-        match b {
-            b'"' => i += quoted_end(&s[i..])?,
-            b'<' => match memchr::memchr(b'>', &s[i..]) {
+    while let Some(off) = memchr::memchr3(needle, b'"', b'<', &s[i..]) {
+        i += off;
+        match s[i] {
+            b'"' if needle != b'"' => i += quoted_end(&s[i..])?,
+            b'<' if needle != b'<' => match memchr::memchr(b'>', &s[i..]) {
                 Some(off) => i += off + 1,
                 None => return Err(ValueError::UnterminatedAngle),
             },
-            _ => i += 1,
+            _ => return Ok(Some(i)),
+        }
+        if i >= s.len() {
+            break;
         }
     }
     Ok(None)

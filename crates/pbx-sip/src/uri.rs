@@ -79,39 +79,40 @@ impl Uri {
 
     /// Parses `s`, which lies in `owner`, slicing components from `owner`.
     pub(crate) fn parse_in(owner: &Bytes, s: &[u8]) -> Result<Uri, ValueError> {
-        let colon = memchr::memchr(b':', s).ok_or(ValueError::InvalidUri)?;
-        let scheme = &s[..colon];
-        if scheme.is_empty()
-            || !scheme[0].is_ascii_alphabetic()
-            || !scheme
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-        {
-            return Err(ValueError::InvalidUri);
-        }
-        let rest = &s[colon + 1..];
-        if rest.is_empty()
-            || rest
-                .iter()
-                .any(|&b| b <= b' ' || b == 0x7f || matches!(b, b'<' | b'>' | b'"'))
-        {
-            return Err(ValueError::InvalidUri);
-        }
-        if scheme.eq_ignore_ascii_case(b"sip") {
-            SipUri::parse_rest(owner, Scheme::Sip, rest).map(Uri::Sip)
-        } else if scheme.eq_ignore_ascii_case(b"sips") {
-            SipUri::parse_rest(owner, Scheme::Sips, rest).map(Uri::Sip)
-        } else if scheme.eq_ignore_ascii_case(b"tel") {
-            let semi = memchr::memchr(b';', rest).unwrap_or(rest.len());
-            if semi == 0 {
+        let mut colon = 0;
+        while colon < s.len() && s[colon] != b':' {
+            let b = s[colon];
+            if !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) {
                 return Err(ValueError::InvalidUri);
             }
-            Ok(Uri::Tel(TelUri {
-                number: slice_of(owner, &rest[..semi]),
-                params: Params::from_raw(slice_of(owner, &rest[semi..])),
-            }))
-        } else {
-            Ok(Uri::Absolute(slice_of(owner, s)))
+            colon += 1;
+        }
+        if colon == 0 || colon + 1 >= s.len() || !s[0].is_ascii_alphabetic() {
+            return Err(ValueError::InvalidUri);
+        }
+        let scheme = &s[..colon];
+        let rest = &s[colon + 1..];
+        if rest.iter().any(|&b| URI_BAD[b as usize]) {
+            return Err(ValueError::InvalidUri);
+        }
+        match scheme.len() {
+            3 if scheme.eq_ignore_ascii_case(b"sip") => {
+                SipUri::parse_rest(owner, Scheme::Sip, rest).map(Uri::Sip)
+            }
+            4 if scheme.eq_ignore_ascii_case(b"sips") => {
+                SipUri::parse_rest(owner, Scheme::Sips, rest).map(Uri::Sip)
+            }
+            3 if scheme.eq_ignore_ascii_case(b"tel") => {
+                let semi = memchr::memchr(b';', rest).unwrap_or(rest.len());
+                if semi == 0 {
+                    return Err(ValueError::InvalidUri);
+                }
+                Ok(Uri::Tel(TelUri {
+                    number: slice_of(owner, &rest[..semi]),
+                    params: Params::from_raw(slice_of(owner, &rest[semi..])),
+                }))
+            }
+            _ => Ok(Uri::Absolute(slice_of(owner, s))),
         }
     }
 
@@ -258,28 +259,9 @@ impl Host {
     }
 
     pub(crate) fn parse_in(owner: &Bytes, s: &[u8]) -> Result<Host, ValueError> {
-        if s.first() == Some(&b'[') {
-            return match s.last() {
-                Some(b']') if s.len() > 2 => parse_ipv6(&s[1..s.len() - 1]).map(Host::Ipv6),
-                _ => Err(ValueError::InvalidHost),
-            };
-        }
-        if s.is_empty() {
-            return Err(ValueError::InvalidHost);
-        }
-        if s.iter().all(|&b| b.is_ascii_digit() || b == b'.')
-            && let Some(ip) = std::str::from_utf8(s)
-                .ok()
-                .and_then(|t| t.parse::<Ipv4Addr>().ok())
-        {
-            return Ok(Host::Ipv4(ip));
-        }
-        if s.iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-        {
-            Ok(Host::Domain(slice_of(owner, s)))
-        } else {
-            Err(ValueError::InvalidHost)
+        match split_host(owner, s)? {
+            (host, []) => Ok(host),
+            _ => Err(ValueError::InvalidHost),
         }
     }
 
@@ -324,17 +306,103 @@ impl From<IpAddr> for Host {
     }
 }
 
-/// Splits `host` off the front of `s`; returns the host and what follows it.
+/// Octets never allowed in a URI (controls, space, `<`, `>`, `"`, DEL).
+static URI_BAD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = i <= 0x20
+            || i == 0x7f
+            || i == b'<' as usize
+            || i == b'>' as usize
+            || i == b'"' as usize;
+        i += 1;
+    }
+    t
+};
+
+static HOST_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = if b.is_ascii_digit() || b == b'.' {
+            1
+        } else if b.is_ascii_alphabetic() || b == b'-' || b == b'_' {
+            2
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
+/// Splits a host off the front of `s`; returns the host and what follows it (which starts
+/// with `:`, `;`, `?`, whitespace, or is empty).
 pub(crate) fn split_host<'a>(owner: &Bytes, s: &'a [u8]) -> Result<(Host, &'a [u8]), ValueError> {
     if s.first() == Some(&b'[') {
         let close = memchr::memchr(b']', s).ok_or(ValueError::InvalidHost)?;
-        return Ok((Host::parse_in(owner, &s[..=close])?, &s[close + 1..]));
+        if close < 2 {
+            return Err(ValueError::InvalidHost);
+        }
+        let ip = parse_ipv6(&s[1..close])?;
+        return Ok((Host::Ipv6(ip), &s[close + 1..]));
     }
-    let end = s
-        .iter()
-        .position(|&b| matches!(b, b':' | b';' | b'?' | b' ' | b'\t'))
-        .unwrap_or(s.len());
-    Ok((Host::parse_in(owner, &s[..end])?, &s[end..]))
+    // 1 = digit or dot, 2 = other domain character, 0 = ends the host.
+    let mut i = 0;
+    let mut classes = 0u8;
+    while i < s.len() {
+        let class = HOST_CLASS[s[i] as usize];
+        if class == 0 {
+            break;
+        }
+        classes |= class;
+        i += 1;
+    }
+    let numeric = classes == 1;
+    if i == 0 || (i < s.len() && !matches!(s[i], b':' | b';' | b'?' | b' ' | b'\t')) {
+        return Err(ValueError::InvalidHost);
+    }
+    let text = &s[..i];
+    let host = match numeric.then(|| parse_ipv4(text)).flatten() {
+        Some(ip) => Host::Ipv4(ip),
+        None => Host::Domain(slice_of(owner, text)),
+    };
+    Ok((host, &s[i..]))
+}
+
+/// Dotted-quad IPv4 (no leading zeros, as `Ipv4Addr::from_str`).
+fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut part = 0;
+    let mut value: u16 = 0;
+    let mut digits = 0;
+    for &b in s {
+        if b == b'.' {
+            if digits == 0 || part == 3 {
+                return None;
+            }
+            octets[part] = value as u8;
+            part += 1;
+            value = 0;
+            digits = 0;
+        } else {
+            if digits > 0 && value == 0 {
+                return None;
+            }
+            value = value * 10 + u16::from(b - b'0');
+            digits += 1;
+            if value > 255 {
+                return None;
+            }
+        }
+    }
+    if part != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = value as u8;
+    Some(Ipv4Addr::from(octets))
 }
 
 pub(crate) fn parse_port(s: &[u8]) -> Result<u16, ValueError> {

@@ -40,13 +40,16 @@ macro_rules! header_names {
             }
 
             fn known(name: &[u8]) -> Option<HeaderName> {
+                if let Some(common) = Self::common(name) {
+                    return Some(common);
+                }
                 if name.len() == 1 {
                     let c = name[0].to_ascii_lowercase();
                     $( $( if c == $compact.as_bytes()[0] { return Some(HeaderName::$variant); } )? )*
                     return None;
                 }
                 $(
-                    if name.len() == $canonical.len() && name.eq_ignore_ascii_case($canonical.as_bytes()) {
+                    if name.len() == $canonical.len() && eq_folded(name, $canonical.as_bytes()) {
                         return Some(HeaderName::$variant);
                     }
                 )*
@@ -128,8 +131,36 @@ header_names! {
 }
 
 impl HeaderName {
+    /// Fast path for the headers of nearly every message: one comparison each.
+    #[inline]
+    fn common(name: &[u8]) -> Option<HeaderName> {
+        let first = name.first()? | 0x20;
+        let (candidate, canonical): (HeaderName, &[u8]) = match (name.len(), first) {
+            (3, b'v') => (HeaderName::Via, b"Via"),
+            (4, b'f') => (HeaderName::From, b"From"),
+            (2, b't') => (HeaderName::To, b"To"),
+            (7, b'c') if name[1] | 0x20 == b'a' => (HeaderName::CallId, b"Call-ID"),
+            (7, b'c') => (HeaderName::Contact, b"Contact"),
+            (4, b'c') => (HeaderName::CSeq, b"CSeq"),
+            (12, b'm') => (HeaderName::MaxForwards, b"Max-Forwards"),
+            (14, b'c') => (HeaderName::ContentLength, b"Content-Length"),
+            (12, b'c') => (HeaderName::ContentType, b"Content-Type"),
+            (5, b'r') => (HeaderName::Route, b"Route"),
+            (12, b'r') => (HeaderName::RecordRoute, b"Record-Route"),
+            (5, b'a') => (HeaderName::Allow, b"Allow"),
+            (9, b's') => (HeaderName::Supported, b"Supported"),
+            (10, b'u') => (HeaderName::UserAgent, b"User-Agent"),
+            (7, b'e') => (HeaderName::Expires, b"Expires"),
+            _ => return None,
+        };
+        eq_folded(name, canonical).then_some(candidate)
+    }
+
     /// Classifies a name from the wire; unknown names are copied into `Other`.
     pub fn from_bytes(name: &[u8]) -> HeaderName {
+        if !crate::scan::is_token_str(name) {
+            return HeaderName::Other(Bytes::copy_from_slice(name));
+        }
         Self::known(name).unwrap_or_else(|| HeaderName::Other(Bytes::copy_from_slice(name)))
     }
 
@@ -155,7 +186,24 @@ impl HeaderName {
     }
 }
 
+/// Case-insensitive comparison of a token with a canonical header name. Setting bit 5 folds
+/// ASCII letters; for the other token characters the only octet that folds onto them is a
+/// control or separator, which `name` cannot contain (callers pass tokens; `from_bytes`
+/// checks).
+#[inline]
+fn eq_folded(name: &[u8], canonical: &[u8]) -> bool {
+    if name.len() != canonical.len() {
+        return false;
+    }
+    let mut diff = 0u8;
+    for (a, b) in name.iter().zip(canonical) {
+        diff |= (a | 0x20) ^ (b | 0x20);
+    }
+    diff == 0
+}
+
 impl PartialEq for HeaderName {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (HeaderName::Other(a), HeaderName::Other(b)) => a.eq_ignore_ascii_case(b),

@@ -9,7 +9,7 @@ use crate::error::ParseError;
 use crate::header::{HeaderName, Headers};
 use crate::limits::Limits;
 use crate::method::Method;
-use crate::scan::{is_token_str, parse_u32, trim_end};
+use crate::scan::{is_token, parse_u32};
 use crate::status::StatusCode;
 use crate::uri::Uri;
 
@@ -33,7 +33,7 @@ pub(super) fn parse(
     if pos == b.len() {
         return Err(ParseError::Empty);
     }
-    let (start_line, mut pos) = line_at(b, pos).ok_or(ParseError::UnterminatedHeaders)?;
+    let (start_line, mut pos) = line_at(b, pos).ok_or_else(|| ParseError::UnterminatedHeaders)?;
     let start_range = (start_line.0, start_line.1);
     let line = &b[start_range.0..start_range.1];
     let start = if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"SIP/") {
@@ -53,7 +53,7 @@ pub(super) fn parse(
                 limit: limits.max_header_block,
             });
         }
-        let ((ls, le), next) = line_at(b, pos).ok_or(ParseError::UnterminatedHeaders)?;
+        let ((ls, le), next) = line_at(b, pos).ok_or_else(|| ParseError::UnterminatedHeaders)?;
         if ls == le {
             break next;
         }
@@ -66,7 +66,8 @@ pub(super) fn parse(
         let mut after = next;
         let mut folded = false;
         while after < b.len() && matches!(b[after], b' ' | b'\t') {
-            let ((_, cle), cnext) = line_at(b, after).ok_or(ParseError::UnterminatedHeaders)?;
+            let ((_, cle), cnext) =
+                line_at(b, after).ok_or_else(|| ParseError::UnterminatedHeaders)?;
             field_end = cle;
             after = cnext;
             folded = true;
@@ -81,12 +82,20 @@ pub(super) fn parse(
                 limit: limits.max_headers,
             });
         }
-        let colon = memchr::memchr(b':', &b[ls..le]).ok_or(ParseError::InvalidHeaderLine)? + ls;
-        let name_bytes = trim_end(&b[ls..colon]);
-        if !is_token_str(name_bytes) {
+        // Name: a token, optional whitespace, then the colon (scanned inline: names are
+        // short, a memchr call costs more than it saves).
+        let mut colon = ls;
+        while colon < le && is_token(b[colon]) {
+            colon += 1;
+        }
+        let name_end = colon;
+        while colon < le && matches!(b[colon], b' ' | b'\t') {
+            colon += 1;
+        }
+        if name_end == ls || colon == le || b[colon] != b':' {
             return Err(ParseError::InvalidHeaderLine);
         }
-        let name = HeaderName::from_bytes_in(&buf, name_bytes);
+        let name = HeaderName::from_bytes_in(&buf, &b[ls..name_end]);
         let is_cl = matches!(name, HeaderName::ContentLength);
         if folded {
             let value = unfold(&b[colon + 1..field_end]);
@@ -224,7 +233,7 @@ fn check_version(v: &[u8]) -> Result<(), ParseError> {
         return Err(ParseError::InvalidStartLine);
     }
     let num = &v[4..];
-    let dot = memchr::memchr(b'.', num).ok_or(ParseError::InvalidStartLine)?;
+    let dot = memchr::memchr(b'.', num).ok_or_else(|| ParseError::InvalidStartLine)?;
     let (major, minor) = (&num[..dot], &num[dot + 1..]);
     if major.is_empty() || minor.is_empty() || !major.iter().chain(minor).all(u8::is_ascii_digit) {
         return Err(ParseError::InvalidStartLine);
@@ -237,7 +246,7 @@ fn check_version(v: &[u8]) -> Result<(), ParseError> {
 }
 
 fn status_line(buf: &Bytes, line: &[u8]) -> Result<(StatusCode, Bytes), ParseError> {
-    let sp = memchr::memchr(b' ', line).ok_or(ParseError::InvalidStartLine)?;
+    let sp = memchr::memchr(b' ', line).ok_or_else(|| ParseError::InvalidStartLine)?;
     check_version(&line[..sp])?;
     let rest = &line[sp + 1..];
     let code_end = rest.iter().position(|&c| c == b' ').unwrap_or(rest.len());
@@ -263,13 +272,14 @@ fn status_line(buf: &Bytes, line: &[u8]) -> Result<(StatusCode, Bytes), ParseErr
 }
 
 fn request_line(buf: &Bytes, line: &[u8]) -> Result<(Method, Uri), ParseError> {
-    let sp1 = memchr::memchr(b' ', line).ok_or(ParseError::InvalidStartLine)?;
-    let sp2 = memchr::memrchr(b' ', line).ok_or(ParseError::InvalidStartLine)?;
+    let sp1 = memchr::memchr(b' ', line).ok_or_else(|| ParseError::InvalidStartLine)?;
+    let sp2 = memchr::memrchr(b' ', line).ok_or_else(|| ParseError::InvalidStartLine)?;
     if sp1 == sp2 {
         return Err(ParseError::InvalidStartLine);
     }
     check_version(&line[sp2 + 1..])?;
-    let method = Method::from_token_in(buf, &line[..sp1]).ok_or(ParseError::InvalidMethod)?;
+    let method =
+        Method::from_token_in(buf, &line[..sp1]).ok_or_else(|| ParseError::InvalidMethod)?;
     let uri = &line[sp1 + 1..sp2];
     if uri.is_empty() || uri.iter().any(|&c| c == b' ' || c == b'\t') {
         return Err(ParseError::InvalidRequestUri);

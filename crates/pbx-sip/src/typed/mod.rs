@@ -51,7 +51,10 @@ fn single_typed<T>(
 }
 
 fn required<T>(h: &Headers, name: HeaderName, parse: Parser<T>) -> Result<T, ParseError> {
-    single_typed(h, name.clone(), parse)?.ok_or(ParseError::MissingHeader(name))
+    match single(h, &name)? {
+        Some((owner, v)) => parse(owner, v).map_err(|kind| ParseError::value(name, kind)),
+        None => Err(ParseError::MissingHeader(name)),
+    }
 }
 
 fn list<T>(h: &Headers, name: HeaderName, parse: Parser<T>) -> Result<Vec<T>, ParseError> {
@@ -125,7 +128,7 @@ pub(crate) fn top_via(h: &Headers) -> Result<Via, ParseError> {
     let (owner, value) = h
         .sourced(&HeaderName::Via)
         .next()
-        .ok_or(ParseError::MissingHeader(HeaderName::Via))?;
+        .ok_or_else(|| ParseError::MissingHeader(HeaderName::Via))?;
     let first = ListSplit::new(value)
         .next()
         .unwrap_or(Ok(&[]))
@@ -393,3 +396,6 @@ impl Headers {
 
     typed_accessors!();
 }
+
+#[cfg(test)]
+mod tests;

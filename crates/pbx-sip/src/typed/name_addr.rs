@@ -41,6 +41,15 @@ impl NameAddr {
     }
 
     pub(crate) fn parse_in(owner: &Bytes, s: &[u8]) -> Result<NameAddr, ValueError> {
+        Self::parse_visiting(owner, s, |_, _| Ok(()))
+    }
+
+    /// Parses, calling `visit` with each header parameter (validated) in the same pass.
+    pub(crate) fn parse_visiting<'a>(
+        owner: &Bytes,
+        s: &'a [u8],
+        mut visit: impl FnMut(&'a [u8], Option<&'a [u8]>) -> Result<(), ValueError>,
+    ) -> Result<NameAddr, ValueError> {
         let s = trim(s);
         if s.is_empty() {
             return Err(ValueError::Empty);
@@ -73,9 +82,14 @@ impl NameAddr {
             }
             (None, Uri::parse_in(owner, uri_text)?, &s[end..])
         };
-        Params::validate(params)?;
+        let mut tag = None;
+        crate::params::scan(params, |name, value| {
+            if name.eq_ignore_ascii_case(b"tag") {
+                tag = value.map(|v| slice_of(owner, v));
+            }
+            visit(name, value)
+        })?;
         let params = Params::from_raw(slice_of(owner, trim(params)));
-        let tag = params.value_bytes("tag");
         Ok(NameAddr {
             display_name,
             uri,
@@ -204,6 +218,19 @@ pub struct PushParams {
     pub param: Option<Bytes>,
 }
 
+fn note_push(push: &mut PushParams, owner: &Bytes, name: &[u8], value: &[u8]) {
+    if name.len() < 6 || !name[..3].eq_ignore_ascii_case(b"pn-") {
+        return;
+    }
+    let slot = match &name[3..] {
+        n if n.eq_ignore_ascii_case(b"provider") => &mut push.provider,
+        n if n.eq_ignore_ascii_case(b"prid") => &mut push.prid,
+        n if n.eq_ignore_ascii_case(b"param") => &mut push.param,
+        _ => return,
+    };
+    *slot = Some(slice_of(owner, value));
+}
+
 impl PushParams {
     /// Whether a push provider is given.
     pub fn is_present(&self) -> bool {
@@ -221,26 +248,39 @@ impl Contact {
         if trim(s) == b"*" {
             return Ok(Contact::Wildcard);
         }
-        let name_addr = NameAddr::parse_in(owner, s)?;
-        let p = &name_addr.params;
-        let expires = p.value("expires").map(crate::scan::parse_u32).transpose()?;
-        let q = p.value("q").map(QValue::parse).transpose()?;
-        let instance = p.value("+sip.instance").map(|v| match unquote(v) {
-            Cow::Borrowed(inner) => slice_of(owner, inner),
-            Cow::Owned(o) => Bytes::from(o),
-        });
-        let reg_id = p.value("reg-id").map(crate::scan::parse_u32).transpose()?;
-        let uri_params = name_addr.uri.as_sip().map(|u| &u.params);
-        let pn = |name: &str| {
-            uri_params
-                .and_then(|up| up.value_bytes(name))
-                .or_else(|| p.value_bytes(name))
-        };
-        let push = PushParams {
-            provider: pn("pn-provider"),
-            prid: pn("pn-prid"),
-            param: pn("pn-param"),
-        };
+        let mut expires = None;
+        let mut q = None;
+        let mut instance = None;
+        let mut reg_id = None;
+        let mut push = PushParams::default();
+        let name_addr = NameAddr::parse_visiting(owner, s, |name, value| {
+            let Some(value) = value else { return Ok(()) };
+            if name.eq_ignore_ascii_case(b"expires") {
+                expires = Some(crate::scan::parse_u32(value)?);
+            } else if name.eq_ignore_ascii_case(b"q") {
+                q = Some(QValue::parse(value)?);
+            } else if name.eq_ignore_ascii_case(b"+sip.instance") {
+                instance = Some(match unquote(value) {
+                    Cow::Borrowed(inner) => slice_of(owner, inner),
+                    Cow::Owned(o) => Bytes::from(o),
+                });
+            } else if name.eq_ignore_ascii_case(b"reg-id") {
+                reg_id = Some(crate::scan::parse_u32(value)?);
+            } else {
+                note_push(&mut push, owner, name, value);
+            }
+            Ok(())
+        })?;
+        // RFC 8599 puts pn-* in the Contact URI; those win over header parameters.
+        if let Some(uri) = name_addr.uri.as_sip()
+            && memchr::memmem::find(uri.params.as_bytes(), b"pn-").is_some()
+        {
+            for (name, value) in uri.params.iter() {
+                if let Some(value) = value {
+                    note_push(&mut push, uri.params.raw(), name, value);
+                }
+            }
+        }
         Ok(Contact::Address(ContactAddress {
             name_addr,
             expires,

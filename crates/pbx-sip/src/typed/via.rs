@@ -35,21 +35,20 @@ pub enum Transport {
 
 impl Transport {
     fn from_token(owner: &Bytes, s: &[u8]) -> Transport {
-        const KNOWN: [(&[u8], Transport); 7] = [
-            (b"UDP", Transport::Udp),
-            (b"TCP", Transport::Tcp),
-            (b"TLS", Transport::Tls),
-            (b"SCTP", Transport::Sctp),
-            (b"TLS-SCTP", Transport::TlsSctp),
-            (b"WS", Transport::Ws),
-            (b"WSS", Transport::Wss),
-        ];
-        for (name, t) in KNOWN {
-            if s.eq_ignore_ascii_case(name) {
-                return t;
-            }
+        let upper = |i: usize| s[i].to_ascii_uppercase();
+        match s.len() {
+            2 if upper(0) == b'W' && upper(1) == b'S' => Transport::Ws,
+            3 => match [upper(0), upper(1), upper(2)] {
+                [b'U', b'D', b'P'] => Transport::Udp,
+                [b'T', b'C', b'P'] => Transport::Tcp,
+                [b'T', b'L', b'S'] => Transport::Tls,
+                [b'W', b'S', b'S'] => Transport::Wss,
+                _ => Transport::Other(slice_of(owner, s)),
+            },
+            4 if s.eq_ignore_ascii_case(b"SCTP") => Transport::Sctp,
+            8 if s.eq_ignore_ascii_case(b"TLS-SCTP") => Transport::TlsSctp,
+            _ => Transport::Other(slice_of(owner, s)),
         }
-        Transport::Other(slice_of(owner, s))
     }
 
     /// The token as printed in a Via (upper case for known transports).
@@ -161,8 +160,6 @@ impl Via {
             }
             _ => (None, rest),
         };
-        Params::validate(rest)?;
-        let params = Params::from_raw(slice_of(owner, rest));
         let mut via = Via {
             transport: Transport::from_token(owner, transport),
             host,
@@ -174,19 +171,16 @@ impl Via {
             ttl: None,
             params: Params::new(),
         };
-        for (name, value) in params.iter() {
+        crate::params::scan(rest, |name, value| {
             if name.eq_ignore_ascii_case(b"branch") {
                 via.branch = Some(slice_of(owner, value.ok_or(ValueError::Empty)?));
+            } else if name.eq_ignore_ascii_case(b"rport") {
+                via.rport = Some(value.map(parse_port).transpose()?);
             } else if name.eq_ignore_ascii_case(b"received") {
                 via.received = Some(Host::parse_param_in(
                     owner,
                     value.ok_or(ValueError::Empty)?,
                 )?);
-            } else if name.eq_ignore_ascii_case(b"rport") {
-                via.rport = Some(match value {
-                    Some(v) => Some(parse_port(v)?),
-                    None => None,
-                });
             } else if name.eq_ignore_ascii_case(b"maddr") {
                 via.maddr = Some(Host::parse_param_in(
                     owner,
@@ -196,8 +190,9 @@ impl Via {
                 let ttl = crate::scan::parse_u64(value.ok_or(ValueError::Empty)?)?;
                 via.ttl = Some(u8::try_from(ttl).map_err(|_| ValueError::OutOfRange)?);
             }
-        }
-        via.params = params;
+            Ok(())
+        })?;
+        via.params = Params::from_raw(slice_of(owner, rest));
         Ok(via)
     }
 
