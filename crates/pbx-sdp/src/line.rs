@@ -220,26 +220,25 @@ pub(crate) fn insert_ordered(lines: &mut Vec<Line>, line: Line) {
     lines.insert(at, line);
 }
 
-/// Byte range of the `index`-th space-separated field of a line value (runs of spaces or tabs
-/// separate fields, as in [`crate::fields::fields`]).
-pub(crate) fn field_range(raw: &[u8], index: usize) -> Option<std::ops::Range<usize>> {
-    let mut seen = 0;
+/// Byte ranges of the space-separated fields of a line value (runs of spaces or tabs separate
+/// fields, as in [`crate::fields::fields`]).
+pub(crate) fn field_ranges(raw: &[u8]) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
     let mut at = 0;
-    while at < raw.len() {
-        if matches!(raw[at], b' ' | b'\t') {
+    std::iter::from_fn(move || {
+        while raw.get(at).is_some_and(|b| matches!(b, b' ' | b'\t')) {
             at += 1;
-            continue;
         }
         let start = at;
-        while at < raw.len() && !matches!(raw[at], b' ' | b'\t') {
+        while raw.get(at).is_some_and(|b| !matches!(b, b' ' | b'\t')) {
             at += 1;
         }
-        if seen == index {
-            return Some(start..at);
-        }
-        seen += 1;
-    }
-    None
+        (at > start).then_some(start..at)
+    })
+}
+
+/// Byte range of the `index`-th field (see [`field_ranges`]).
+pub(crate) fn field_range(raw: &[u8], index: usize) -> Option<std::ops::Range<usize>> {
+    field_ranges(raw).nth(index)
 }
 
 /// `raw` with `range` replaced by `with`; everything else (spacing included) kept.

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use crate::attribute::{Attribute, Direction, Fmtp, Rtcp, Rtpmap};
 use crate::error::EditError;
 use crate::fields::{Bandwidth, Connection, MediaLine};
-use crate::line::{Line, LineValue, Raw, field_range, insert_ordered, splice};
+use crate::line::{Line, LineValue, Raw, field_range, field_ranges, insert_ordered, splice};
 
 /// A media section (`m=` and its `i=`, `c=`, `b=`, `k=`, `a=` lines, in their original order).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +80,28 @@ impl MediaDescription {
             self.media_line.raw = splice(raw, field.start..end, port.to_string().as_bytes());
             self.media_line.value.port = port;
         }
+    }
+
+    /// Keeps the `m=` formats for which `keep` says true, editing only the format list (the rest
+    /// of the line keeps its bytes). The caller makes sure at least one format stays.
+    pub(crate) fn retain_formats(&mut self, keep: impl Fn(&str) -> bool) {
+        let raw = &self.media_line.raw;
+        let ranges: Vec<std::ops::Range<usize>> = field_ranges(raw).collect();
+        let (Some(proto), Some(last)) = (ranges.get(2), ranges.last()) else {
+            return;
+        };
+        let mut out = Vec::with_capacity(raw.len());
+        out.extend_from_slice(&raw[..proto.end]);
+        for range in ranges.iter().skip(3) {
+            let format = &raw[range.clone()];
+            if std::str::from_utf8(format).is_ok_and(&keep) {
+                out.push(b' ');
+                out.extend_from_slice(format);
+            }
+        }
+        out.extend_from_slice(&raw[last.end..]);
+        self.media_line.raw = Bytes::from(out);
+        self.media_line.value.formats.retain(|f| keep(f));
     }
 
     /// All lines below `m=`, in order.

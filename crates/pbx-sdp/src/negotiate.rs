@@ -249,14 +249,14 @@ impl MediaDescription {
     /// Drops every format not in `kept` with its rtpmap/fmtp/rtcp-fb lines; untouched (byte
     /// for byte) when nothing is dropped.
     fn keep_formats(&mut self, kept: &[u8]) -> Result<(), NegotiationError> {
-        let keep = |f: &String| f.parse::<u8>().is_ok_and(|pt| kept.contains(&pt));
-        if self.formats().iter().all(keep) {
+        let keep = |f: &str| f.parse::<u8>().is_ok_and(|pt| kept.contains(&pt));
+        if self.formats().iter().all(|f| keep(f)) {
             return Ok(());
         }
-        let mut media_line = self.media_line().clone();
-        media_line.formats.retain(keep);
-        self.set_media_line(media_line)
-            .map_err(|_| NegotiationError::InvalidLocalValue)?;
+        if !self.formats().iter().any(|f| keep(f)) {
+            return Err(NegotiationError::NoCommonCodec);
+        }
+        self.retain_formats(keep);
         self.lines
             .retain(|line| match line.attribute().and_then(format_of) {
                 Some(payload_type) => kept.contains(&payload_type),
