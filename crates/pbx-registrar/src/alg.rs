@@ -72,6 +72,8 @@ pub fn detect_alg(request: &Request, flow: &FlowInfo) -> Option<AlgSuspicion> {
         .unwrap_or_default()
         .iter()
         .filter_map(|contact| match contact {
+            // A Contact being removed describes the past, not this packet's path.
+            Contact::Address(address) if address.expires == Some(0) => None,
             Contact::Address(address) => address.name_addr.uri.as_sip().and_then(|uri| {
                 uri.host
                     .ip()

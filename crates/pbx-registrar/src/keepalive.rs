@@ -164,6 +164,9 @@ impl Registrar {
                     state.members.push((user, entry));
                 }
                 state.failures = 0;
+                if let Some(ping) = state.outstanding.take() {
+                    self.flows.pings.remove(&ping);
+                }
                 self.timers.remove(state.timer);
                 state.timer = self.timers.insert(at, Task::Keepalive { flow });
             }
