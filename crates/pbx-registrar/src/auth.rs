@@ -70,7 +70,7 @@ pub(crate) fn authenticate(
     }
     let Some(credentials) = chosen else {
         return Err(Box::new(match first_error {
-            Some(error) => refusal_for(input, ids, &error, None),
+            Some(error) => refusal_for(input, ids, &error),
             None => Refusal {
                 response: challenge(input, ids, false),
                 event: None,
@@ -119,7 +119,7 @@ pub(crate) fn authenticate(
         }));
     }
     if let Err(error) = verified {
-        return Err(Box::new(refusal_for(input, ids, &error, None)));
+        return Err(Box::new(refusal_for(input, ids, &error)));
     }
     // `verify` only succeeds with a real HA1, so the credential exists.
     let Some(credential) = credential else {
@@ -127,7 +127,6 @@ pub(crate) fn authenticate(
             input,
             ids,
             &AuthError::InvalidResponse,
-            None,
         )));
     };
     let aor = directory
@@ -167,12 +166,7 @@ fn stored_ha1(credential: Option<&SipCredential>, hash: HashFunction) -> Option<
     Ha1::from_hex(hash, stored.as_hex()).ok()
 }
 
-fn refusal_for(
-    input: &AuthInput<'_>,
-    ids: &mut IdGenerator,
-    error: &AuthError,
-    credential: Option<&SipCredential>,
-) -> Refusal {
+fn refusal_for(input: &AuthInput<'_>, ids: &mut IdGenerator, error: &AuthError) -> Refusal {
     let failure = match error {
         AuthError::InvalidResponse => Some(AuthFailure::InvalidCredentials),
         AuthError::Replay => Some(AuthFailure::Replay),
@@ -189,7 +183,9 @@ fn refusal_for(
     };
     Refusal {
         response,
-        event: failure.map(|reason| auth_failed(reason, input.source, credential)),
+        // The account stays anonymous: naming it would tell a wrong password from an
+        // unknown user in the event log's consumers (webhooks).
+        event: failure.map(|reason| auth_failed(reason, input.source, None)),
     }
 }
 

@@ -21,8 +21,15 @@ impl Registrar {
             (plan.evicted, RemovalReason::Evicted),
         ] {
             for entry in list {
-                self.release(user, &entry);
-                self.removed_effects(entry, reason, effects);
+                // Release what the stored version holds (timer, flow), which a binding
+                // refreshed earlier in the same request no longer describes.
+                let stored = old
+                    .iter()
+                    .find(|previous| previous.id == entry.id)
+                    .cloned()
+                    .unwrap_or(entry);
+                self.release(user, &stored);
+                self.removed_effects(stored, reason, effects);
             }
         }
         let mut entries = Vec::with_capacity(plan.entries.len());

@@ -25,6 +25,8 @@ pub enum RemovalReason {
     Unreachable,
     /// The driver reported the flow's connection closed.
     FlowClosed,
+    /// The control plane removed it (administrator, user deleted, tenant suspended).
+    Administrative,
 }
 
 /// Why a REGISTER was refused (security events; never sent to the device).
@@ -113,6 +115,7 @@ impl RegistrationEvent {
                 RemovalReason::Unregistered | RemovalReason::Wildcard => {
                     "registration.unregistered"
                 }
+                RemovalReason::Administrative => "registration.removed",
                 RemovalReason::Expired => "registration.expired",
                 RemovalReason::Evicted => "registration.evicted",
                 RemovalReason::Unreachable | RemovalReason::FlowClosed => {

@@ -150,6 +150,27 @@ impl Registrar {
             .unwrap_or_default()
     }
 
+    /// Removes one binding on request of the control plane (an administrator clearing a
+    /// registration). Returns the delete and an `administrative` removal event; nothing
+    /// when the binding is unknown.
+    pub fn remove_binding(&mut self, key: &BindingKey) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        for entry in self.take_entries(key.user_id, |e| e.record.key() == key.key) {
+            self.removed_effects(entry, RemovalReason::Administrative, &mut effects);
+        }
+        effects
+    }
+
+    /// Removes every binding of `user` (user deleted, credentials rotated, tenant
+    /// suspended).
+    pub fn remove_user(&mut self, user: UserId) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        for entry in self.take_entries(user, |_| true) {
+            self.removed_effects(entry, RemovalReason::Administrative, &mut effects);
+        }
+        effects
+    }
+
     /// Number of bindings held.
     pub fn binding_count(&self) -> usize {
         self.aors.values().map(Vec::len).sum()

@@ -364,3 +364,47 @@ fn contact_limit_evicts_the_oldest_or_refuses_an_oversized_request() {
     assert_eq!(refused.response.status().0, 403);
     assert_eq!(h.registrar.binding_count(), 2);
 }
+
+#[test]
+fn control_plane_can_remove_one_binding_or_a_whole_user() {
+    let mut h = Harness::new();
+    let ann = h.accounts.ann_desk.clone();
+    let flow = udp("203.0.113.7:5060");
+    let mut reg = Reg::new(&ann, "203.0.113.7:5060", "<sip:201@203.0.113.7:5060>");
+    reg.contacts.push("<sip:201-b@203.0.113.7:5060>".into());
+    assert_eq!(h.register(&ann, &mut reg, flow).response.status().0, 200);
+    let key = h.registrar.lookup(ann.user_id)[0].key.clone();
+    let removed = h.registrar.remove_binding(&key);
+    assert_eq!(deleted(&removed), vec![key.clone()]);
+    assert!(matches!(
+        events(&removed).as_slice(),
+        [RegistrationEvent::Removed {
+            reason: RemovalReason::Administrative,
+            ..
+        }]
+    ));
+    assert!(h.registrar.remove_binding(&key).is_empty(), "already gone");
+    assert_eq!(h.registrar.binding_count(), 1);
+    assert_eq!(deleted(&h.registrar.remove_user(ann.user_id)).len(), 1);
+    assert_eq!(h.registrar.binding_count(), 0);
+    assert_eq!(h.registrar.poll_timeout(), None);
+}
+
+#[test]
+fn a_contact_refreshed_then_removed_in_one_request_leaves_no_timer_behind() {
+    let mut h = Harness::new();
+    let ann = h.accounts.ann_desk.clone();
+    let flow = udp("203.0.113.7:5060");
+    let mut reg = Reg::new(&ann, "203.0.113.7:5060", "<sip:201@203.0.113.7:5060>");
+    assert_eq!(h.register(&ann, &mut reg, flow).response.status().0, 200);
+    reg.contacts = vec![
+        "<sip:201@203.0.113.7:5060>;expires=600".into(),
+        "<sip:201@203.0.113.7:5060>;expires=0".into(),
+    ];
+    let both = h.register(&ann, &mut reg, udp("203.0.113.7:5070"));
+    assert_eq!(both.response.status().0, 200);
+    assert!(contacts(&both.response).is_empty());
+    assert_eq!(deleted(&both.effects).len(), 1);
+    assert_eq!(h.registrar.flow_count(), 0);
+    assert_eq!(h.registrar.timer_count(), 0);
+}
