@@ -97,7 +97,9 @@ pub fn negotiate_answer(
             None => rejected(offered).map_err(invalid)?,
         });
     }
-    if offer.media().is_empty() {
+    // An offer without streams, or with every stream disabled, is legal (RFC 3264 §5, §8.2):
+    // its answer mirrors it.
+    if offer.media().iter().all(MediaDescription::is_rejected) {
         return Ok(answer);
     }
     if !acceptable_type {

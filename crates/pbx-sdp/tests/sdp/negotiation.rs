@@ -283,3 +283,11 @@ fn legacy_hold_offer_is_answered_recvonly() {
     let ice = answer(&parsed("webrtc.sdp"), &Codec::DEFAULT_SUPPORTED).unwrap();
     assert_eq!(ice.media()[0].direction(), Some(Direction::SendRecv));
 }
+
+#[test]
+fn all_streams_disabled_is_answered_not_refused() {
+    let offer = offer("m=audio 0 RTP/AVP 0\r\nm=video 0 RTP/AVP 31\r\n");
+    let answer = answer(&offer, &Codec::DEFAULT_SUPPORTED).unwrap();
+    assert!(answer.media().iter().all(|m| m.is_rejected()));
+    assert_eq!(answer.media().len(), 2);
+}
