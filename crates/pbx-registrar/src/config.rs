@@ -98,4 +98,15 @@ pub enum ConfigError {
     /// `keepalive_from_user` is empty or not a plain token.
     #[error("keepalive_from_user must be a non-empty token")]
     InvalidKeepaliveUser,
+    /// The realm is empty or not a host name (it is used as the keep-alive From host).
+    #[error("realm must be a non-empty host name")]
+    InvalidRealm,
+}
+
+/// Whether `realm` can be the host of a SIP URI (letters, digits, `-`, `.`).
+pub(crate) fn realm_is_host(realm: &str) -> bool {
+    !realm.is_empty()
+        && realm
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'))
 }

@@ -183,6 +183,23 @@ impl Registrar {
         }
     }
 
+    /// Spreads the next probe of every flow evenly over one interval from `now`, so a
+    /// restart with thousands of restored flows does not send all probes at once.
+    pub(crate) fn spread_keepalives(&mut self, now: Instant) {
+        let count = u32::try_from(self.flows.states.len())
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let flows: Vec<FlowInfo> = self.flows.states.keys().copied().collect();
+        for (index, flow) in flows.into_iter().enumerate() {
+            let step = u32::try_from(index).unwrap_or(u32::MAX).saturating_add(1);
+            let at = now + self.interval(&flow) * step / count;
+            if let Some(state) = self.flows.states.get_mut(&flow) {
+                self.timers.remove(state.timer);
+                state.timer = self.timers.insert(at, Task::Keepalive { flow });
+            }
+        }
+    }
+
     /// Removes `entry` from its flow; a flow without bindings is forgotten.
     pub(crate) fn flow_detach(&mut self, user: UserId, entry: u64, flow: &FlowInfo) {
         let Some(state) = self.flows.states.get_mut(flow) else {

@@ -10,7 +10,7 @@ use pbx_sip_auth::{NonceCountTracker, Verifier};
 
 use crate::alg::{contact_behind_nat, detect_alg};
 use crate::auth::{Account, AuthInput, authenticate, reply_to};
-use crate::config::{ConfigError, RegistrarConfig};
+use crate::config::{ConfigError, RegistrarConfig, realm_is_host};
 use crate::event::{RegistrationEvent, RemovalReason};
 use crate::ids::IdGenerator;
 use crate::keepalive::{Flows, Task, Timers};
@@ -52,9 +52,13 @@ impl Registrar {
         seed: u64,
     ) -> Result<Registrar, ConfigError> {
         config.validate()?;
+        let realm = realm.into();
+        if !realm_is_host(&realm) {
+            return Err(ConfigError::InvalidRealm);
+        }
         Ok(Registrar {
             config,
-            realm: realm.into(),
+            realm,
             ids: IdGenerator::new(seed),
             aors: HashMap::new(),
             timers: Timers::default(),
@@ -227,6 +231,7 @@ impl Registrar {
             };
             self.insert_entry(user, entry, now);
         }
+        self.spread_keepalives(now.instant);
         effects
     }
 

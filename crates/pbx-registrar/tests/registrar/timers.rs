@@ -285,3 +285,90 @@ fn bindings_survive_a_restart() {
     assert!(h2.registrar.restore(vec![record], now).is_empty());
     assert_eq!(h2.registrar.lookup(bob.user_id)[0].flow.connection, None);
 }
+
+#[test]
+fn restored_flows_are_probed_spread_over_one_interval() {
+    let mut h = Harness::new();
+    let ann = h.accounts.ann_desk.clone();
+    let mut stored = Vec::new();
+    for port in 0..10u16 {
+        let source = format!("203.0.113.7:{}", 40000 + port);
+        let mut reg = Reg::new(
+            &ann,
+            "192.168.1.10:5060",
+            &format!("<sip:201-{port}@192.168.1.10:5060>"),
+        );
+        stored.extend(persisted(&h.register(&ann, &mut reg, udp(&source)).effects));
+    }
+    h.registrar = Registrar::new(RegistrarConfig::new("node-1"), REALM, 5).unwrap();
+    let now = h.now();
+    assert!(h.registrar.restore(stored, now).is_empty());
+    assert_eq!(h.registrar.binding_count(), 10);
+    let start = h.clock.now();
+    let mut times = Vec::new();
+    while h.registrar.poll_timeout().unwrap() <= start + Duration::from_secs(25) {
+        let effects = step(&mut h);
+        times.extend(
+            pings(&effects)
+                .iter()
+                .map(|_| h.clock.since_start(h.clock.now())),
+        );
+    }
+    assert_eq!(times.len(), 10);
+    assert_eq!(times[0], Duration::from_millis(2500));
+    assert_eq!(times[9], Duration::from_secs(25));
+}
+
+#[test]
+fn configuration_is_validated() {
+    use pbx_registrar::ConfigError;
+    let base = RegistrarConfig::new("node-1");
+    let check = |config: RegistrarConfig| Registrar::new(config, REALM, 1).err();
+    assert_eq!(check(base.clone()), None);
+    assert_eq!(
+        check(RegistrarConfig {
+            node_id: String::new(),
+            ..base.clone()
+        }),
+        Some(ConfigError::EmptyNodeId)
+    );
+    assert_eq!(
+        check(RegistrarConfig {
+            min_expires_secs: 4000,
+            ..base.clone()
+        }),
+        Some(ConfigError::ExpiryOrder)
+    );
+    assert_eq!(
+        check(RegistrarConfig {
+            max_contacts_per_user: 0,
+            ..base.clone()
+        }),
+        Some(ConfigError::NoContacts)
+    );
+    assert_eq!(
+        check(RegistrarConfig {
+            udp_keepalive: Duration::ZERO,
+            ..base.clone()
+        }),
+        Some(ConfigError::ZeroKeepalive)
+    );
+    assert_eq!(
+        check(RegistrarConfig {
+            keepalive_failure_threshold: 0,
+            ..base.clone()
+        }),
+        Some(ConfigError::ZeroFailureThreshold)
+    );
+    assert_eq!(
+        check(RegistrarConfig {
+            keepalive_from_user: "a b".into(),
+            ..base.clone()
+        }),
+        Some(ConfigError::InvalidKeepaliveUser)
+    );
+    assert_eq!(
+        Registrar::new(base, "bad realm", 1).err(),
+        Some(ConfigError::InvalidRealm)
+    );
+}
