@@ -1,0 +1,44 @@
+//! The two messages both parsers are measured on (the same bytes for both).
+
+/// A REGISTER as a Yealink desk phone sends it after the first 401: Contact with
+/// `+sip.instance` / `reg-id` / `expires`, digest credentials, the usual Allow/Supported.
+pub const REGISTER: &[u8] = b"REGISTER sip:pbx.example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.168.1.23:5062;branch=z9hG4bK1436276416;rport\r\n\
+From: \"Alice Jones\" <sip:1001@pbx.example.com>;tag=1907423416\r\n\
+To: \"Alice Jones\" <sip:1001@pbx.example.com>\r\n\
+Call-ID: 0_2785231342@192.168.1.23\r\n\
+CSeq: 2 REGISTER\r\n\
+Contact: <sip:1001@192.168.1.23:5062;transport=udp>;reg-id=1;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-805ec0a1b2c3>\";expires=3600\r\n\
+Authorization: Digest username=\"1001\", realm=\"pbx.example.com\", nonce=\"6f3a1c2b9d8e7f60\", uri=\"sip:pbx.example.com\", response=\"b6c1e3d2a1f0e9d8c7b6a5f4e3d2c1b0\", algorithm=MD5\r\n\
+Max-Forwards: 70\r\n\
+User-Agent: Yealink SIP-T46U 108.86.0.45\r\n\
+Expires: 3600\r\n\
+Allow: INVITE, INFO, PRACK, ACK, BYE, CANCEL, OPTIONS, NOTIFY, REGISTER, SUBSCRIBE, REFER, PUBLISH, UPDATE, MESSAGE\r\n\
+Supported: path, gruu\r\n\
+Content-Length: 0\r\n\
+\r\n";
+
+/// An INVITE of 613 octets (head 390, SDP body 223) carrying a G.711/telephone-event SDP offer.
+pub const INVITE600: &[u8] = b"INVITE sip:1002@pbx.example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.168.1.23:5062;branch=z9hG4bK2048576131;rport\r\n\
+From: \"Alice\" <sip:1001@pbx.example.com>;tag=3219548744\r\n\
+To: <sip:1002@pbx.example.com>\r\n\
+Call-ID: 1_3512694783@192.168.1.23\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:1001@192.168.1.23:5062>\r\n\
+Max-Forwards: 70\r\n\
+User-Agent: Yealink SIP-T46U\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 223\r\n\
+\r\n\
+v=0\r\n\
+o=- 20024 20024 IN IP4 192.168.1.23\r\n\
+s=SDP data\r\n\
+c=IN IP4 192.168.1.23\r\n\
+t=0 0\r\n\
+m=audio 11800 RTP/AVP 0 8 101\r\n\
+a=rtpmap:0 PCMU/8000\r\n\
+a=rtpmap:8 PCMA/8000\r\n\
+a=rtpmap:101 telephone-event/8000\r\n\
+a=fmtp:101 0-15\r\n\
+a=sendrecv\r\n";
