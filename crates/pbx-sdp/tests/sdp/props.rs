@@ -158,8 +158,20 @@ fn survive(input: &[u8]) {
     }
 }
 
+/// 512 cases per property, or `PROPTEST_CASES` when set (for long hostile-input runs).
+fn config() -> ProptestConfig {
+    let default = ProptestConfig::default();
+    match std::env::var_os("PROPTEST_CASES") {
+        Some(_) => default,
+        None => ProptestConfig {
+            cases: 512,
+            ..default
+        },
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(config())]
 
     #[test]
     fn print_parse_print_is_stable(sdp in session()) {
