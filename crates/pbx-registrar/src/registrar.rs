@@ -273,14 +273,6 @@ impl Registrar {
                     return outcome(response, effects);
                 }
                 let alg = detect_alg(request, &flow);
-                if let Some(suspicion) = alg {
-                    effects.push(Effect::Event(RegistrationEvent::AlgSuspected {
-                        tenant_id: account.tenant_id,
-                        user_id: account.user_id,
-                        source: flow.source,
-                        reason: suspicion.reason,
-                    }));
-                }
                 let node_id = self.config.node_id.clone();
                 let make = |contact: &ContactRequest, secs: u32| {
                     let record = BindingRecord {
@@ -330,6 +322,14 @@ impl Registrar {
                     }
                 };
                 self.commit(user, planned, now, &mut effects);
+                if let Some(suspicion) = alg {
+                    effects.push(Effect::Event(RegistrationEvent::AlgSuspected {
+                        tenant_id: account.tenant_id,
+                        user_id: account.user_id,
+                        source: flow.source,
+                        reason: suspicion.reason,
+                    }));
+                }
             }
         }
         let response = self.ok(request, register, user, now);
