@@ -2,7 +2,9 @@
 
 use std::borrow::Cow;
 
-use crate::attribute::{Fmtp, Rtpmap};
+use crate::attribute::{Attribute, Fmtp, Rtpmap};
+use crate::error::EditError;
+use crate::fields::MediaLine;
 use crate::media::MediaDescription;
 
 /// An RTP payload format, independent of the payload type number a peer picked for it.
@@ -199,4 +201,58 @@ pub fn common_codecs(ours: &MediaDescription, theirs: &MediaDescription) -> Vec<
         .into_iter()
         .filter(|f| their_codecs.iter().any(|c| c.matches(&f.codec)))
         .collect()
+}
+
+impl MediaDescription {
+    /// A fresh RTP section offering `codecs` in order, for offers the PBX makes itself (late
+    /// offer, announcements, calls it originates): static payload types where the codec has one,
+    /// dynamic ones from 96 up otherwise, an `a=rtpmap` for every format, `a=fmtp:<pt> 0-16` for
+    /// telephone-event, and `a=ptime` when given.
+    pub fn rtp_offer(
+        media: &str,
+        port: u16,
+        proto: &str,
+        codecs: &[Codec],
+        ptime: Option<u32>,
+    ) -> Result<MediaDescription, EditError> {
+        let mut next_dynamic: u8 = 96;
+        let mut formats = Vec::with_capacity(codecs.len());
+        for codec in codecs {
+            let payload_type = match codec.static_payload_type {
+                Some(payload_type) => payload_type,
+                None if next_dynamic <= 127 => {
+                    next_dynamic += 1;
+                    next_dynamic - 1
+                }
+                None => {
+                    return Err(EditError::InvalidValue {
+                        what: "more than 32 dynamic payload types",
+                    });
+                }
+            };
+            formats.push((payload_type, codec));
+        }
+        let media_line = MediaLine {
+            media: media.to_owned(),
+            port,
+            port_count: None,
+            proto: proto.to_owned(),
+            formats: formats.iter().map(|(pt, _)| pt.to_string()).collect(),
+        };
+        let mut section = MediaDescription::new(media_line)?;
+        for (payload_type, codec) in &formats {
+            section.push_attribute(Attribute::Rtpmap(codec.rtpmap(*payload_type)))?;
+            if codec.is_telephone_event() {
+                let fmtp = Fmtp {
+                    format: payload_type.to_string(),
+                    params: "0-16".to_owned(),
+                };
+                section.push_attribute(Attribute::Fmtp(fmtp))?;
+            }
+        }
+        if let Some(ptime) = ptime {
+            section.push_attribute(Attribute::Ptime(ptime))?;
+        }
+        Ok(section)
+    }
 }

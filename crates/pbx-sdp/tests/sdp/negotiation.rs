@@ -291,3 +291,42 @@ fn all_streams_disabled_is_answered_not_refused() {
     assert!(answer.media().iter().all(|m| m.is_rejected()));
     assert_eq!(answer.media().len(), 2);
 }
+
+#[test]
+fn pbx_made_offer_round_trips_through_negotiation() {
+    let relay = RELAY;
+    let mut sdp = SessionDescription::new(Origin::new("cloudpbx", 9, 1, relay), "-").unwrap();
+    sdp.push_line(pbx_sdp::Line::from_connection(pbx_sdp::Connection::new(relay)).unwrap())
+        .unwrap();
+    let codecs = [
+        Codec::OPUS,
+        Codec::G722,
+        Codec::PCMU,
+        Codec::TELEPHONE_EVENT_48K,
+        Codec::TELEPHONE_EVENT,
+    ];
+    sdp.push_media(
+        pbx_sdp::MediaDescription::rtp_offer("audio", 30000, "RTP/AVP", &codecs, Some(20)).unwrap(),
+    );
+    let printed = sdp.to_bytes();
+    let text = std::str::from_utf8(&printed).unwrap();
+    assert!(
+        text.contains("m=audio 30000 RTP/AVP 96 9 0 97 98\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("a=rtpmap:96 opus/48000/2\r\n") && text.contains("a=fmtp:98 0-16\r\n"),
+        "{text}"
+    );
+    let offer = SessionDescription::parse(&printed).unwrap();
+    assert_eq!(offer.media()[0].codecs(), codecs);
+    let answer = answer(&offer, &[Codec::PCMU, Codec::TELEPHONE_EVENT]).unwrap();
+    assert_eq!(answer.media()[0].formats(), ["0", "98"]);
+}
+
+#[test]
+fn pbx_made_offer_runs_out_of_dynamic_payload_types_cleanly() {
+    let many = vec![Codec::OPUS; 33];
+    assert!(pbx_sdp::MediaDescription::rtp_offer("audio", 1, "RTP/AVP", &many[..32], None).is_ok());
+    assert!(pbx_sdp::MediaDescription::rtp_offer("audio", 1, "RTP/AVP", &many, None).is_err());
+}
