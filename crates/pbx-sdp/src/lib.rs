@@ -74,7 +74,7 @@
 //! checked by a property test over random bytes, (3) errors that name the condition and the
 //! line, so a 400/488 and the log can say why, and (4) speed on the call set-up path (parsing
 //! shares the input buffer; printing an untouched line is a copy). A line-preserving model does
-//! all four in under 3,000 lines with docs, with `bytes` and `memchr` as its only dependencies.
+//! all four in about 3,000 lines with docs, with `bytes` and `memchr` as its only dependencies.
 //!
 //! # Robustness
 //!
