@@ -216,7 +216,7 @@ impl<'a> Iterator for ParamIter<'a> {
             if item.is_empty() {
                 continue;
             }
-            return Some(match memchr::memchr(b'=', item) {
+            return Some(match crate::scan::find(b'=', item) {
                 Some(i) => (trim(&item[..i]), Some(trim(&item[i + 1..]))),
                 None => (item, None),
             });

@@ -40,6 +40,39 @@ pub(crate) fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
+/// Below this length a plain loop beats a `memchr` call (dispatch and setup dominate).
+const SHORT: usize = 48;
+
+/// Position of the first `needle` in `s`.
+#[inline]
+pub(crate) fn find(needle: u8, s: &[u8]) -> Option<usize> {
+    if s.len() < SHORT {
+        s.iter().position(|&b| b == needle)
+    } else {
+        memchr::memchr(needle, s)
+    }
+}
+
+/// Position of the last `needle` in `s`.
+#[inline]
+pub(crate) fn rfind(needle: u8, s: &[u8]) -> Option<usize> {
+    if s.len() < SHORT {
+        s.iter().rposition(|&b| b == needle)
+    } else {
+        memchr::memrchr(needle, s)
+    }
+}
+
+/// Position of the first of three octets in `s`.
+#[inline]
+pub(crate) fn find3(a: u8, b: u8, c: u8, s: &[u8]) -> Option<usize> {
+    if s.len() < SHORT {
+        s.iter().position(|&x| x == a || x == b || x == c)
+    } else {
+        memchr::memchr3(a, b, c, s)
+    }
+}
+
 /// Trims leading and trailing whitespace.
 #[inline]
 pub(crate) fn trim(s: &[u8]) -> &[u8] {
@@ -91,11 +124,11 @@ pub(crate) fn quoted_end(s: &[u8]) -> Result<usize, ValueError> {
 /// Position of the first `needle` in `s` that is outside quoted strings and `<...>`.
 pub(crate) fn find_unquoted(s: &[u8], needle: u8) -> Result<Option<usize>, ValueError> {
     let mut i = 0;
-    while let Some(off) = memchr::memchr3(needle, b'"', b'<', &s[i..]) {
+    while let Some(off) = find3(needle, b'"', b'<', &s[i..]) {
         i += off;
         match s[i] {
             b'"' if needle != b'"' => i += quoted_end(&s[i..])?,
-            b'<' if needle != b'<' => match memchr::memchr(b'>', &s[i..]) {
+            b'<' if needle != b'<' => match find(b'>', &s[i..]) {
                 Some(off) => i += off + 1,
                 None => return Err(ValueError::UnterminatedAngle),
             },
@@ -180,7 +213,7 @@ pub fn unquote(s: &[u8]) -> std::borrow::Cow<'_, [u8]> {
         return Cow::Borrowed(s);
     }
     let inner = &s[1..s.len() - 1];
-    if memchr::memchr(b'\\', inner).is_none() {
+    if find(b'\\', inner).is_none() {
         return Cow::Borrowed(inner);
     }
     let mut out = Vec::with_capacity(inner.len());
@@ -200,7 +233,7 @@ pub fn unquote(s: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 /// Decodes `%HH` escapes once (never recursively). Invalid escapes are kept literally.
 pub fn percent_decode(s: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     use std::borrow::Cow;
-    if memchr::memchr(b'%', s).is_none() {
+    if find(b'%', s).is_none() {
         return Cow::Borrowed(s);
     }
     let mut out = Vec::with_capacity(s.len());

@@ -103,7 +103,7 @@ impl Uri {
                 SipUri::parse_rest(owner, Scheme::Sips, rest).map(Uri::Sip)
             }
             3 if scheme.eq_ignore_ascii_case(b"tel") => {
-                let semi = memchr::memchr(b';', rest).unwrap_or(rest.len());
+                let semi = crate::scan::find(b';', rest).unwrap_or(rest.len());
                 if semi == 0 {
                     return Err(ValueError::InvalidUri);
                 }
@@ -165,10 +165,10 @@ impl SipUri {
     }
 
     fn parse_rest(owner: &Bytes, scheme: Scheme, rest: &[u8]) -> Result<SipUri, ValueError> {
-        let (user, password, hostpart) = match memchr::memchr(b'@', rest) {
+        let (user, password, hostpart) = match crate::scan::find(b'@', rest) {
             Some(at) => {
                 let userinfo = &rest[..at];
-                let (user, password) = match memchr::memchr(b':', userinfo) {
+                let (user, password) = match crate::scan::find(b':', userinfo) {
                     Some(c) => (&userinfo[..c], Some(slice_of(owner, &userinfo[c + 1..]))),
                     None => (userinfo, None),
                 };
@@ -190,14 +190,14 @@ impl SipUri {
             }
             _ => (None, after),
         };
-        let (params, headers) = match memchr::memchr(b'?', after) {
+        let (params, headers) = match crate::scan::find(b'?', after) {
             Some(q) => (&after[..q], Some(slice_of(owner, &after[q + 1..]))),
             None => (after, None),
         };
         if !params.is_empty() && params[0] != b';' {
             return Err(ValueError::InvalidUri);
         }
-        if params.windows(2).any(|w| w == b";;") || params.ends_with(b";") {
+        if params.ends_with(b";") || memchr::memmem::find(params, b";;").is_some() {
             return Err(ValueError::EmptyElement);
         }
         Ok(SipUri {
@@ -268,7 +268,7 @@ impl Host {
     /// Parses a bare (unbracketed) IPv6 address, IPv4 address or domain, as in Via
     /// `received=` (RFC 5118 §4.5 accepts both forms).
     pub(crate) fn parse_param_in(owner: &Bytes, s: &[u8]) -> Result<Host, ValueError> {
-        if s.first() != Some(&b'[') && memchr::memchr(b':', s).is_some() {
+        if s.first() != Some(&b'[') && crate::scan::find(b':', s).is_some() {
             return parse_ipv6(s).map(Host::Ipv6);
         }
         Self::parse_in(owner, s)
@@ -342,7 +342,7 @@ static HOST_CLASS: [u8; 256] = {
 /// with `:`, `;`, `?`, whitespace, or is empty).
 pub(crate) fn split_host<'a>(owner: &Bytes, s: &'a [u8]) -> Result<(Host, &'a [u8]), ValueError> {
     if s.first() == Some(&b'[') {
-        let close = memchr::memchr(b']', s).ok_or(ValueError::InvalidHost)?;
+        let close = crate::scan::find(b']', s).ok_or(ValueError::InvalidHost)?;
         if close < 2 {
             return Err(ValueError::InvalidHost);
         }

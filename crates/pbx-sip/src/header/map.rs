@@ -1,6 +1,8 @@
 //! The ordered header list. Received fields point into the message buffer (no copy, no
 //! per-field allocation); fields that are added or changed own their value.
 
+use std::mem::{Discriminant, discriminant};
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::HeaderName;
@@ -21,6 +23,8 @@ pub struct Headers {
 
 #[derive(Debug, Clone)]
 struct Field {
+    /// Discriminant of `name`, compared first (cheaper than `HeaderName::eq`).
+    kind: Discriminant<HeaderName>,
     name: HeaderName,
     /// Original line (name through end of value, excluding the final CRLF) in `buf`.
     raw: Option<Span>,
@@ -62,6 +66,7 @@ impl Headers {
         value: (usize, usize),
     ) {
         self.fields.push(Field {
+            kind: discriminant(&name),
             name,
             raw: Some(span(line)),
             value: Value::Span(span(value)),
@@ -76,6 +81,7 @@ impl Headers {
         value: Bytes,
     ) {
         self.fields.push(Field {
+            kind: discriminant(&name),
             name,
             raw: Some(span(line)),
             value: Value::Owned(value),
@@ -104,7 +110,7 @@ impl Headers {
     pub fn get(&self, name: &HeaderName) -> Option<&[u8]> {
         self.fields
             .iter()
-            .find(|f| f.name == *name)
+            .find(|f| f.is(name))
             .map(|f| self.value_of(f))
     }
 
@@ -112,7 +118,7 @@ impl Headers {
     pub fn get_bytes(&self, name: &HeaderName) -> Option<Bytes> {
         self.fields
             .iter()
-            .find(|f| f.name == *name)
+            .find(|f| f.is(name))
             .map(|f| self.bytes_of(f))
     }
 
@@ -121,7 +127,7 @@ impl Headers {
         let name = name.clone();
         self.fields
             .iter()
-            .filter(move |f| f.name == name)
+            .filter(move |f| f.is(&name))
             .map(|f| self.value_of(f))
     }
 
@@ -145,7 +151,7 @@ impl Headers {
         let name = name.clone();
         self.fields
             .iter()
-            .filter(move |f| f.name == name)
+            .filter(move |f| f.is(&name))
             .map(|f| match &f.value {
                 Value::Span(s) => (&self.buf, &self.buf[s.start as usize..s.end as usize]),
                 Value::Owned(b) => (b, &b[..]),
@@ -154,17 +160,18 @@ impl Headers {
 
     /// How many fields are named `name`.
     pub fn count(&self, name: &HeaderName) -> usize {
-        self.fields.iter().filter(|f| f.name == *name).count()
+        self.fields.iter().filter(|f| f.is(name)).count()
     }
 
     /// Whether a field named `name` exists.
     pub fn contains(&self, name: &HeaderName) -> bool {
-        self.fields.iter().any(|f| f.name == *name)
+        self.fields.iter().any(|f| f.is(name))
     }
 
     /// Appends a field.
     pub fn push(&mut self, name: HeaderName, value: impl Into<Bytes>) {
         self.fields.push(Field {
+            kind: discriminant(&name),
             name,
             raw: None,
             value: Value::Owned(value.into()),
@@ -174,10 +181,11 @@ impl Headers {
     /// Inserts a field before the first field of the same name (the top of the list, as
     /// for a new Via or Record-Route), or at the very top when there is none.
     pub fn insert_first(&mut self, name: HeaderName, value: impl Into<Bytes>) {
-        let at = self.fields.iter().position(|f| f.name == name).unwrap_or(0);
+        let at = self.fields.iter().position(|f| f.is(&name)).unwrap_or(0);
         self.fields.insert(
             at,
             Field {
+                kind: discriminant(&name),
                 name,
                 raw: None,
                 value: Value::Owned(value.into()),
@@ -188,7 +196,7 @@ impl Headers {
     /// Removes every field named `name`; returns how many were removed.
     pub fn remove(&mut self, name: &HeaderName) -> usize {
         let before = self.fields.len();
-        self.fields.retain(|f| f.name != *name);
+        self.fields.retain(|f| !f.is(name));
         before - self.fields.len()
     }
 
@@ -196,17 +204,18 @@ impl Headers {
     /// first one (or at the end).
     pub fn set(&mut self, name: HeaderName, value: impl Into<Bytes>) {
         let field = Field {
+            kind: discriminant(&name),
             name,
             raw: None,
             value: Value::Owned(value.into()),
         };
-        match self.fields.iter().position(|f| f.name == field.name) {
+        match self.fields.iter().position(|f| f.is(&field.name)) {
             Some(at) => {
                 let name = field.name.clone();
                 self.fields[at] = field;
                 let mut index = 0;
                 self.fields.retain(|f| {
-                    let keep = index <= at || f.name != name;
+                    let keep = index <= at || !f.is(&name);
                     index += 1;
                     keep
                 });
@@ -218,7 +227,7 @@ impl Headers {
     /// Removes the topmost *value* of `name` (for Via: the top Via, even when several
     /// values share one field line) and returns it.
     pub fn remove_first_value(&mut self, name: &HeaderName) -> Option<Bytes> {
-        let at = self.fields.iter().position(|f| f.name == *name)?;
+        let at = self.fields.iter().position(|f| f.is(name))?;
         let owner = self.bytes_of(&self.fields[at]);
         let mut split = ListSplit::new(&owner);
         let first = match split.next() {
@@ -274,6 +283,14 @@ impl Headers {
             Value::Span(s) => self.buf.slice(s.start as usize..s.end as usize),
             Value::Owned(b) => b.clone(),
         }
+    }
+}
+
+impl Field {
+    #[inline]
+    fn is(&self, name: &HeaderName) -> bool {
+        self.kind == discriminant(name)
+            && (!matches!(name, HeaderName::Other(_)) || self.name == *name)
     }
 }
 

@@ -195,21 +195,29 @@ fn eq_folded(name: &[u8], canonical: &[u8]) -> bool {
     if name.len() != canonical.len() {
         return false;
     }
-    let mut diff = 0u8;
-    for (a, b) in name.iter().zip(canonical) {
-        diff |= (a | 0x20) ^ (b | 0x20);
+    const FOLD: u64 = 0x2020_2020_2020_2020;
+    let word = |c: &[u8]| u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or_default());
+    let mut a = name.chunks_exact(8);
+    let mut b = canonical.chunks_exact(8);
+    for (x, y) in a.by_ref().zip(b.by_ref()) {
+        if (word(x) | FOLD) != (word(y) | FOLD) {
+            return false;
+        }
     }
-    diff == 0
+    a.remainder()
+        .iter()
+        .zip(b.remainder())
+        .all(|(x, y)| (x | 0x20) == (y | 0x20))
 }
 
 impl PartialEq for HeaderName {
     #[inline]
     fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (HeaderName::Other(a), HeaderName::Other(b)) => a.eq_ignore_ascii_case(b),
-            (HeaderName::Other(_), _) | (_, HeaderName::Other(_)) => false,
-            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        if let (HeaderName::Other(a), HeaderName::Other(b)) = (self, other) {
+            return a.eq_ignore_ascii_case(b);
         }
+        // Different variants (including Other vs known) have different discriminants.
+        std::mem::discriminant(self) == std::mem::discriminant(other)
     }
 }
 

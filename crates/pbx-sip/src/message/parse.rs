@@ -33,7 +33,14 @@ pub(super) fn parse(
     if pos == b.len() {
         return Err(ParseError::Empty);
     }
-    let (start_line, mut pos) = line_at(b, pos).ok_or_else(|| ParseError::UnterminatedHeaders)?;
+    // One SIMD pass yields every line end in order; lines are consumed front to back.
+    let mut lines = Lines {
+        b,
+        newlines: memchr::memchr_iter(b'\n', b),
+    };
+    let (start_line, mut pos) = lines
+        .line_at(pos)
+        .ok_or_else(|| ParseError::UnterminatedHeaders)?;
     let start_range = (start_line.0, start_line.1);
     let line = &b[start_range.0..start_range.1];
     let start = if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"SIP/") {
@@ -53,7 +60,9 @@ pub(super) fn parse(
                 limit: limits.max_header_block,
             });
         }
-        let ((ls, le), next) = line_at(b, pos).ok_or_else(|| ParseError::UnterminatedHeaders)?;
+        let ((ls, le), next) = lines
+            .line_at(pos)
+            .ok_or_else(|| ParseError::UnterminatedHeaders)?;
         if ls == le {
             break next;
         }
@@ -66,8 +75,9 @@ pub(super) fn parse(
         let mut after = next;
         let mut folded = false;
         while after < b.len() && matches!(b[after], b' ' | b'\t') {
-            let ((_, cle), cnext) =
-                line_at(b, after).ok_or_else(|| ParseError::UnterminatedHeaders)?;
+            let ((_, cle), cnext) = lines
+                .line_at(after)
+                .ok_or_else(|| ParseError::UnterminatedHeaders)?;
             field_end = cle;
             after = cnext;
             folded = true;
@@ -84,17 +94,20 @@ pub(super) fn parse(
         }
         // Name: a token, optional whitespace, then the colon (scanned inline: names are
         // short, a memchr call costs more than it saves).
-        let mut colon = ls;
-        while colon < le && is_token(b[colon]) {
-            colon += 1;
-        }
-        let name_end = colon;
-        while colon < le && matches!(b[colon], b' ' | b'\t') {
-            colon += 1;
-        }
-        if name_end == ls || colon == le || b[colon] != b':' {
+        let line = &b[ls..le];
+        let name_len = line
+            .iter()
+            .position(|&c| !is_token(c))
+            .unwrap_or(line.len());
+        let colon_off = name_len
+            + line[name_len..]
+                .iter()
+                .position(|&c| c != b' ' && c != b'\t')
+                .unwrap_or(line.len() - name_len);
+        if name_len == 0 || line.get(colon_off) != Some(&b':') {
             return Err(ParseError::InvalidHeaderLine);
         }
+        let (name_end, colon) = (ls + name_len, ls + colon_off);
         let name = HeaderName::from_bytes_in(&buf, &b[ls..name_end]);
         let is_cl = matches!(name, HeaderName::ContentLength);
         if folded {
@@ -164,27 +177,44 @@ enum StartLine {
     Status(StatusCode, Bytes),
 }
 
-/// The line starting at `pos`: ((start, end excluding CR LF), index after LF).
-#[inline]
-fn line_at(b: &[u8], pos: usize) -> Option<((usize, usize), usize)> {
-    let nl = memchr::memchr(b'\n', &b[pos..])? + pos;
-    let end = if nl > pos && b[nl - 1] == b'\r' {
-        nl - 1
-    } else {
-        nl
-    };
-    Some(((pos, end), nl + 1))
+/// Line ends of the buffer, found by one `memchr` iterator.
+struct Lines<'a> {
+    b: &'a [u8],
+    newlines: memchr::Memchr<'a>,
+}
+
+impl Lines<'_> {
+    /// The line starting at `pos` (which is at or after the previous line end):
+    /// ((start, end excluding CR LF), index after LF).
+    #[inline]
+    fn line_at(&mut self, pos: usize) -> Option<((usize, usize), usize)> {
+        let nl = loop {
+            let nl = self.newlines.next()?;
+            if nl >= pos {
+                break nl;
+            }
+        };
+        let end = if nl > pos && self.b[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        };
+        Some(((pos, end), nl + 1))
+    }
 }
 
 #[inline]
-fn trim_range(b: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
-    while s < e && matches!(b[s], b' ' | b'\t') {
-        s += 1;
-    }
-    while e > s && matches!(b[e - 1], b' ' | b'\t') {
-        e -= 1;
-    }
-    (s, e)
+fn trim_range(b: &[u8], s: usize, e: usize) -> (usize, usize) {
+    let v = &b[s..e];
+    let start = v
+        .iter()
+        .position(|&c| c != b' ' && c != b'\t')
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|&c| c != b' ' && c != b'\t')
+        .map_or(start, |p| p + 1);
+    (s + start, s + end)
 }
 
 /// Replaces each line break and the whitespace around it with one SP, then trims.
@@ -233,7 +263,7 @@ fn check_version(v: &[u8]) -> Result<(), ParseError> {
         return Err(ParseError::InvalidStartLine);
     }
     let num = &v[4..];
-    let dot = memchr::memchr(b'.', num).ok_or_else(|| ParseError::InvalidStartLine)?;
+    let dot = crate::scan::find(b'.', num).ok_or_else(|| ParseError::InvalidStartLine)?;
     let (major, minor) = (&num[..dot], &num[dot + 1..]);
     if major.is_empty() || minor.is_empty() || !major.iter().chain(minor).all(u8::is_ascii_digit) {
         return Err(ParseError::InvalidStartLine);
@@ -246,7 +276,7 @@ fn check_version(v: &[u8]) -> Result<(), ParseError> {
 }
 
 fn status_line(buf: &Bytes, line: &[u8]) -> Result<(StatusCode, Bytes), ParseError> {
-    let sp = memchr::memchr(b' ', line).ok_or_else(|| ParseError::InvalidStartLine)?;
+    let sp = crate::scan::find(b' ', line).ok_or_else(|| ParseError::InvalidStartLine)?;
     check_version(&line[..sp])?;
     let rest = &line[sp + 1..];
     let code_end = rest.iter().position(|&c| c == b' ').unwrap_or(rest.len());
@@ -272,8 +302,8 @@ fn status_line(buf: &Bytes, line: &[u8]) -> Result<(StatusCode, Bytes), ParseErr
 }
 
 fn request_line(buf: &Bytes, line: &[u8]) -> Result<(Method, Uri), ParseError> {
-    let sp1 = memchr::memchr(b' ', line).ok_or_else(|| ParseError::InvalidStartLine)?;
-    let sp2 = memchr::memrchr(b' ', line).ok_or_else(|| ParseError::InvalidStartLine)?;
+    let sp1 = crate::scan::find(b' ', line).ok_or_else(|| ParseError::InvalidStartLine)?;
+    let sp2 = crate::scan::rfind(b' ', line).ok_or_else(|| ParseError::InvalidStartLine)?;
     if sp1 == sp2 {
         return Err(ParseError::InvalidStartLine);
     }

@@ -167,7 +167,7 @@ pub struct Replaces {
 /// Splits `word *(;params)` into the word and validated params.
 fn word_params<'a>(owner: &Bytes, s: &'a [u8]) -> Result<(&'a [u8], Params), ValueError> {
     let s = trim(s);
-    let end = memchr::memchr(b';', s).unwrap_or(s.len());
+    let end = crate::scan::find(b';', s).unwrap_or(s.len());
     let word = trim(&s[..end]);
     if word.is_empty() {
         return Err(ValueError::Empty);
@@ -211,7 +211,7 @@ pub(crate) fn retry_after(owner: &Bytes, s: &[u8]) -> Result<RetryAfter, ValueEr
     let mut rest = trim_start(&s[n..]);
     let mut comment = None;
     if rest.first() == Some(&b'(') {
-        let close = memchr::memrchr(b')', rest).ok_or(ValueError::UnexpectedChar)?;
+        let close = crate::scan::rfind(b')', rest).ok_or(ValueError::UnexpectedChar)?;
         comment = Some(slice_of(owner, &rest[1..close]));
         rest = &rest[close + 1..];
     }

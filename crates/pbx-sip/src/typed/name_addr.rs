@@ -62,7 +62,7 @@ impl NameAddr {
             }
             let (uri, params) = angle(owner, rest)?;
             (Some(slice_of(owner, &s[..end])), uri, params)
-        } else if let Some(lt) = memchr::memchr(b'<', s) {
+        } else if let Some(lt) = crate::scan::find(b'<', s) {
             let name = trim(&s[..lt]);
             if !name.iter().all(|&b| is_token(b) || is_ws(b)) {
                 return Err(ValueError::InvalidDisplayName);
@@ -72,7 +72,7 @@ impl NameAddr {
             (display, uri, params)
         } else {
             // addr-spec: parameters after the URI belong to the header (RFC 3261 §20.10).
-            let end = memchr::memchr(b';', s).unwrap_or(s.len());
+            let end = crate::scan::find(b';', s).unwrap_or(s.len());
             let uri_text = trim(&s[..end]);
             if uri_text
                 .iter()
@@ -133,11 +133,10 @@ impl NameAddr {
 
 /// `<uri>rest` → (uri, rest). No whitespace allowed just inside the brackets.
 fn angle<'a>(owner: &Bytes, s: &'a [u8]) -> Result<(Uri, &'a [u8]), ValueError> {
-    let gt = memchr::memchr(b'>', s).ok_or(ValueError::UnterminatedAngle)?;
+    let gt = crate::scan::find(b'>', s).ok_or(ValueError::UnterminatedAngle)?;
+    // Whitespace just inside the brackets (RFC 4475 badaspec) is rejected by the URI
+    // parser, which refuses every control and space octet.
     let inner = &s[1..gt];
-    if inner.is_empty() || inner.iter().any(|&b| is_ws(b)) {
-        return Err(ValueError::InvalidUri);
-    }
     Ok((Uri::parse_in(owner, inner)?, &s[gt + 1..]))
 }
 
@@ -154,7 +153,7 @@ pub struct QValue(pub u16);
 impl QValue {
     /// Parses `0`, `1`, `0.5`, `0.333`, `1.000`.
     pub fn parse(s: &[u8]) -> Result<QValue, ValueError> {
-        let (int, frac) = match memchr::memchr(b'.', s) {
+        let (int, frac) = match crate::scan::find(b'.', s) {
             Some(i) => (&s[..i], &s[i + 1..]),
             None => (s, &b""[..]),
         };
