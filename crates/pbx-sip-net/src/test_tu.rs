@@ -57,7 +57,7 @@ impl TransactionUser for TestTu {
                         ctx.engine().send_response(now, transaction, response)
                     })
             }
-            accepted => ctx.engine().respond(now, accepted.id(), status),
+            accepted => ctx.engine().respond(now, accepted, status),
         };
         if sent.is_ok() {
             *self.answered.entry(status.0).or_default() += 1;

@@ -201,3 +201,42 @@ async fn graceful_shutdown_stops_listeners() {
         "listener closed"
     );
 }
+
+/// While draining, live transactions finish and new requests are answered 503; the driver
+/// stops by the end of the grace period.
+#[tokio::test]
+async fn draining_answers_503_and_stops_within_grace() {
+    let limits = pbx_sip_net::Limits {
+        shutdown_grace: Duration::from_millis(800),
+        ..support::limits()
+    };
+    let server = support::start(
+        vec![pbx_sip_net::ListenerConfig::new(
+            Transport::Udp,
+            SocketAddr::from((support::V4, 0)),
+        )],
+        limits,
+    )
+    .await;
+    let target = server.addr(Transport::Udp, false);
+    let socket = UdpSocket::bind((support::V4, 0)).await.unwrap();
+    // An OPTIONS transaction lingers in Completed (Timer J) and keeps the endpoint draining.
+    assert_eq!(
+        support::udp_transaction(&socket, target, "OPTIONS")
+            .await
+            .status()
+            .0,
+        200
+    );
+    server.endpoint.handle().shutdown();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let response = support::udp_transaction(&socket, target, "OPTIONS").await;
+    assert_eq!(response.status().0, 503);
+    let started = std::time::Instant::now();
+    server
+        .endpoint
+        .shutdown()
+        .await
+        .expect("driver returns the TU");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
