@@ -92,7 +92,7 @@ impl Uri {
         }
         let scheme = &s[..colon];
         let rest = &s[colon + 1..];
-        if rest.iter().any(|&b| URI_BAD[b as usize]) {
+        if has_bad_uri_octet(rest) {
             return Err(ValueError::InvalidUri);
         }
         match scheme.len() {
@@ -197,7 +197,7 @@ impl SipUri {
         if !params.is_empty() && params[0] != b';' {
             return Err(ValueError::InvalidUri);
         }
-        if params.ends_with(b";") || memchr::memmem::find(params, b";;").is_some() {
+        if params.ends_with(b";") || params.windows(2).any(|w| w == b";;") {
             return Err(ValueError::EmptyElement);
         }
         Ok(SipUri {
@@ -306,33 +306,22 @@ impl From<IpAddr> for Host {
     }
 }
 
-/// Octets never allowed in a URI (controls, space, `<`, `>`, `"`, DEL).
-static URI_BAD: [bool; 256] = {
+/// Whether `s` holds an octet never allowed in a URI (controls, space, `<`, `>`, `"`, DEL).
+/// Written without early exit so the compiler can vectorise it.
+#[inline]
+fn has_bad_uri_octet(s: &[u8]) -> bool {
+    s.iter().fold(false, |bad, &b| {
+        bad | (b <= b' ') | (b == 0x7f) | (b == b'<') | (b == b'>') | (b == b'"')
+    })
+}
+
+/// Octets of a domain name or dotted IPv4 address.
+static HOST_CHAR: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
     while i < 256 {
-        t[i] = i <= 0x20
-            || i == 0x7f
-            || i == b'<' as usize
-            || i == b'>' as usize
-            || i == b'"' as usize;
-        i += 1;
-    }
-    t
-};
-
-static HOST_CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
         let b = i as u8;
-        t[i] = if b.is_ascii_digit() || b == b'.' {
-            1
-        } else if b.is_ascii_alphabetic() || b == b'-' || b == b'_' {
-            2
-        } else {
-            0
-        };
+        t[i] = b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_';
         i += 1;
     }
     t
@@ -349,23 +338,16 @@ pub(crate) fn split_host<'a>(owner: &Bytes, s: &'a [u8]) -> Result<(Host, &'a [u
         let ip = parse_ipv6(&s[1..close])?;
         return Ok((Host::Ipv6(ip), &s[close + 1..]));
     }
-    // 1 = digit or dot, 2 = other domain character, 0 = ends the host.
-    let mut i = 0;
-    let mut classes = 0u8;
-    while i < s.len() {
-        let class = HOST_CLASS[s[i] as usize];
-        if class == 0 {
-            break;
-        }
-        classes |= class;
-        i += 1;
-    }
-    let numeric = classes == 1;
+    let i = s
+        .iter()
+        .position(|&b| !HOST_CHAR[b as usize])
+        .unwrap_or(s.len());
     if i == 0 || (i < s.len() && !matches!(s[i], b':' | b';' | b'?' | b' ' | b'\t')) {
         return Err(ValueError::InvalidHost);
     }
     let text = &s[..i];
-    let host = match numeric.then(|| parse_ipv4(text)).flatten() {
+    // Only a host starting with a digit can be an IPv4 address; parse_ipv4 checks the rest.
+    let host = match text[0].is_ascii_digit().then(|| parse_ipv4(text)).flatten() {
         Some(ip) => Host::Ipv4(ip),
         None => Host::Domain(slice_of(owner, text)),
     };

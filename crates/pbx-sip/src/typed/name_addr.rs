@@ -272,7 +272,11 @@ impl Contact {
         })?;
         // RFC 8599 puts pn-* in the Contact URI; those win over header parameters.
         if let Some(uri) = name_addr.uri.as_sip()
-            && memchr::memmem::find(uri.params.as_bytes(), b"pn-").is_some()
+            && uri
+                .params
+                .as_bytes()
+                .windows(3)
+                .any(|w| w.eq_ignore_ascii_case(b"pn-"))
         {
             for (name, value) in uri.params.iter() {
                 if let Some(value) = value {
