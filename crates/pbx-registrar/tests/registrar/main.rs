@@ -6,6 +6,7 @@
 mod support;
 
 mod conformance;
+mod model;
 mod nat;
 mod outbound;
 mod register;
