@@ -2,6 +2,7 @@
 //! the transports' inbound queue, a timer and a bounded command queue.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use pbx_sip::StatusCode;
@@ -63,6 +64,7 @@ impl<T: TransactionUser> Endpoint<T> {
         let limits = transports.limits();
         let (command_tx, commands) = mpsc::channel(limits.command_queue.max(1));
         let handle = EndpointHandle {
+            panics: Arc::new(AtomicU64::new(0)),
             commands: command_tx,
             shutdown: CancellationToken::new(),
             transports: transports.clone(),
@@ -164,9 +166,24 @@ impl<T: TransactionUser> Endpoint<T> {
             flow: flow.connection.map(|id| FlowId(id.0)),
         };
         let now = now();
-        let Some(incoming) = self.engine.handle_datagram(now, info, data) else {
-            return;
+        // A panic while parsing or matching is a bug in the sans-IO crates; it must cost the
+        // one message, not every call on the node. Parsing happens before the engine mutates
+        // anything, which is where such bugs live.
+        let engine = &mut self.engine;
+        let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            engine.handle_datagram(now, info, data)
+        }));
+        let incoming = match step {
+            Ok(incoming) => incoming,
+            Err(_) => {
+                self.handle
+                    .panics
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::error!(flow = %flow, "engine panicked on a received message; dropped");
+                return;
+            }
         };
+        let Some(incoming) = incoming else { return };
         if draining {
             self.engine
                 .reject(now, incoming, StatusCode::SERVICE_UNAVAILABLE);
@@ -303,6 +320,7 @@ impl<T: TransactionUser> RunningEndpoint<T> {
 
 /// Cloneable handle to a running endpoint.
 pub struct EndpointHandle<T: TransactionUser> {
+    panics: Arc<AtomicU64>,
     commands: mpsc::Sender<Command<T>>,
     shutdown: CancellationToken,
     transports: TransportHandle,
@@ -311,6 +329,7 @@ pub struct EndpointHandle<T: TransactionUser> {
 impl<T: TransactionUser> Clone for EndpointHandle<T> {
     fn clone(&self) -> Self {
         Self {
+            panics: Arc::clone(&self.panics),
             commands: self.commands.clone(),
             shutdown: self.shutdown.clone(),
             transports: self.transports.clone(),
@@ -361,6 +380,13 @@ impl<T: TransactionUser> EndpointHandle<T> {
     /// live transactions finish within `Limits::shutdown_grace`, then close everything.
     pub fn shutdown(&self) {
         self.shutdown.cancel();
+    }
+
+    /// Received messages dropped because the engine panicked on them (each one is a bug to
+    /// fix in the sans-IO crates; the driver survives it).
+    #[must_use]
+    pub fn engine_panics(&self) -> u64 {
+        self.panics.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The transports.

@@ -378,6 +378,7 @@ async fn protos_c07_sip_over_udp() {
     }
     assert!(server.endpoint.is_running());
     options_gets_200(&socket, target, "the whole run").await;
+    let engine_panics = server.endpoint.handle().engine_panics();
     let elapsed = started.elapsed();
 
     let silent = sent.iter().filter(|case| !case.answered).count();
@@ -408,6 +409,11 @@ async fn protos_c07_sip_over_udp() {
         elapsed.as_secs_f64()
     );
 
+    println!("  engine panics caught by the driver: {engine_panics}");
+    assert_eq!(
+        engine_panics, 0,
+        "the engine panicked on PROTOS input (see the log above)"
+    );
     assert!(
         tally.invite_2xx.is_empty(),
         "2xx to INVITE in cases {:?}",
