@@ -199,4 +199,7 @@ pub enum ValueError {
     /// A required parameter is missing.
     #[error("missing parameter")]
     MissingParam,
+    /// More comma-separated values than [`crate::MAX_LIST_VALUES`].
+    #[error("too many list values")]
+    TooManyValues,
 }

@@ -7,7 +7,7 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::limits::Limits;
-use crate::scan::{is_ws, parse_u32, trim, trim_end};
+use crate::scan::{parse_u32, trim, trim_end};
 use crate::status::StatusCode;
 
 /// One unit taken off a stream.
@@ -212,18 +212,24 @@ impl StreamDecoder {
             if !(name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")) {
                 continue;
             }
-            let value: Vec<u8> = trim(&field[colon + 1..])
-                .iter()
-                .copied()
-                .filter(|&b| !is_ws(b))
-                .collect();
-            let n = parse_u32(&value).map_err(|_| FramingError::InvalidContentLength)? as usize;
+            let n = content_length_value(&field[colon + 1..])?;
             if found.replace(n).is_some() {
                 return Err(FramingError::ConflictingContentLength);
             }
         }
         found.ok_or(FramingError::MissingContentLength)
     }
+}
+
+/// A Content-Length value: digits surrounded by (possibly folded) whitespace, ≤ 2^32-1.
+fn content_length_value(raw: &[u8]) -> Result<usize, FramingError> {
+    let digits = trim(raw);
+    if digits.is_empty() || digits.iter().any(|&b| !b.is_ascii_digit()) {
+        return Err(FramingError::InvalidContentLength);
+    }
+    parse_u32(digits)
+        .map(|n| n as usize)
+        .map_err(|_| FramingError::InvalidContentLength)
 }
 
 impl Default for StreamDecoder {

@@ -20,6 +20,31 @@
 //!   Print with `to_bytes()` / `write_to()`: header fields that were received and not
 //!   changed are printed byte-identical, unknown ones included.
 //!
+//! ```
+//! use bytes::Bytes;
+//! use pbx_sip::{Message, Method, Response, StatusCode};
+//!
+//! let wire = Bytes::from_static(
+//!     b"OPTIONS sip:pbx.example.com SIP/2.0\r\n\
+//!       Via: SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bK74bf9;rport\r\n\
+//!       From: <sip:201@pbx.example.com>;tag=9fxced76sl\r\n\
+//!       To: <sip:pbx.example.com>\r\n\
+//!       Call-ID: 3848276298220188511@192.0.2.7\r\n\
+//!       CSeq: 1 OPTIONS\r\n\
+//!       Max-Forwards: 70\r\n\
+//!       Content-Length: 0\r\n\r\n",
+//! );
+//! let Message::Request(request) = Message::parse_datagram(wire.clone())? else { unreachable!() };
+//! request.validate()?;
+//! assert_eq!(request.method(), &Method::Options);
+//! assert_eq!(request.top_via()?.rport, Some(None));
+//! assert_eq!(request.to_bytes(), wire); // printed back byte-identical
+//!
+//! let answer = Response::for_request(&request, StatusCode::OK).with_to_tag("a6c85cf");
+//! assert_eq!(answer.to()?.tag.as_deref(), Some(&b"a6c85cf"[..]));
+//! # Ok::<(), pbx_sip::ParseError>(())
+//! ```
+//!
 //! Values are `bytes::Bytes` slices of the received buffer (refcount only), never `String`:
 //! non-UTF-8 octets are kept and forwarded as received. Nothing in this crate reads a
 //! clock, touches a socket or spawns.
@@ -47,9 +72,9 @@ pub use method::Method;
 pub use params::{ParamIter, Params};
 pub use status::StatusCode;
 pub use typed::{
-    BRANCH_MAGIC_COOKIE, CSeq, Contact, ContactAddress, Event, MediaType, NameAddr, PushParams,
-    QValue, Reason, Refresher, Replaces, RetryAfter, SessionExpires, SubscriptionState, Transport,
-    Via,
+    BRANCH_MAGIC_COOKIE, CSeq, Contact, ContactAddress, Event, MAX_LIST_VALUES, MediaType,
+    NameAddr, PushParams, QValue, Reason, Refresher, Replaces, RetryAfter, SessionExpires,
+    SubscriptionState, Transport, Via,
 };
 pub use uri::{Host, Scheme, SipUri, TelUri, Uri};
 pub use validate::Policy;

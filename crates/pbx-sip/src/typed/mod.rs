@@ -24,6 +24,10 @@ use crate::scan::{ListSplit, is_token_str, parse_u32, slice_of, trim};
 
 type Parser<T> = fn(&Bytes, &[u8]) -> Result<T, ValueError>;
 
+/// Most values a list accessor (`via()`, `contacts()`, `route()`, ...) returns; more is an
+/// error, so a 64 KiB header of tiny values cannot make one call build a huge vector.
+pub const MAX_LIST_VALUES: usize = 512;
+
 /// The one value of a singleton header; `Ok(None)` when absent.
 fn single<'a>(
     h: &'a Headers,
@@ -65,6 +69,9 @@ fn list<T>(h: &Headers, name: HeaderName, parse: Parser<T>) -> Result<Vec<T>, Pa
             if item.is_empty() {
                 return Err(ParseError::value(name, ValueError::EmptyElement));
             }
+            if out.len() == MAX_LIST_VALUES {
+                return Err(ParseError::value(name, ValueError::TooManyValues));
+            }
             out.push(parse(owner, item).map_err(|kind| ParseError::value(name.clone(), kind))?);
         }
     }
@@ -82,6 +89,9 @@ fn tokens(h: &Headers, name: HeaderName) -> Result<Vec<Bytes>, ParseError> {
             let item = item.map_err(|kind| ParseError::value(name.clone(), kind))?;
             if !is_token_str(item) {
                 return Err(ParseError::value(name, ValueError::InvalidToken));
+            }
+            if out.len() == MAX_LIST_VALUES {
+                return Err(ParseError::value(name, ValueError::TooManyValues));
             }
             out.push(slice_of(owner, item));
         }

@@ -212,3 +212,18 @@ fn non_utf8_values_are_kept() {
     );
     assert_eq!(&m.to_bytes()[..], &raw[..]);
 }
+
+#[test]
+fn list_length_is_capped() {
+    let many = vec!["<sip:a@h>"; super::MAX_LIST_VALUES + 1].join(",");
+    let m = msg(&format!("Route: {many}"));
+    assert_eq!(
+        err_kind(m.route().unwrap_err()).1,
+        ValueError::TooManyValues
+    );
+    let ok = vec!["<sip:a@h>"; super::MAX_LIST_VALUES].join(",");
+    assert_eq!(
+        msg(&format!("Route: {ok}")).route().unwrap().len(),
+        super::MAX_LIST_VALUES
+    );
+}
