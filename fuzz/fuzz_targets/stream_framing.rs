@@ -1,6 +1,5 @@
 //! TCP/TLS stream framing: arbitrary bytes in arbitrary chunks, fed to pbx-sip's
-//! `framing::StreamDecoder` (both sides) and, with the `net` feature, to pbx-sip-net's
-//! `framing::StreamFramer`.
+//! `framing::StreamDecoder` (both sides), the decoder pbx-sip-net's stream transport uses.
 //!
 //! Input layout: bytes 0 and 1 pick the header-section and message limits (small, so the
 //! limits are reached), byte 2 seeds the chunk sizes and picks the side; the rest is the
@@ -115,23 +114,4 @@ fuzz_target!(|data: &[u8]| {
             }
         },
     );
-
-    #[cfg(feature = "net")]
-    {
-        use pbx_sip_net::framing::{Frame as NetFrame, StreamFramer};
-        let mut framer = StreamFramer::new(max_header, max_message);
-        drive(
-            stream,
-            *c,
-            max_header.max(max_message),
-            max_message,
-            |buf| match framer.next_frame(buf) {
-                Ok(Some(NetFrame::Message(m))) => Step::Frame(m),
-                Ok(Some(NetFrame::Ping)) => Step::Ping,
-                Ok(Some(NetFrame::Pong)) => Step::Pong,
-                Ok(None) => Step::NeedMore,
-                Err(_) => Step::Closed,
-            },
-        );
-    }
 });
