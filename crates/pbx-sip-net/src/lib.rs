@@ -58,6 +58,8 @@ mod connection;
 mod endpoint;
 mod error;
 mod flow;
+mod handle;
+mod send;
 mod socket;
 mod stream;
 #[cfg(feature = "test-tu")]
@@ -70,9 +72,10 @@ mod udp;
 pub use admission::{AdmitAll, SourceFilter};
 pub use config::{Limits, ListenerConfig, TlsConfig, TransportConfig};
 pub use connection::ConnectionLimit;
-pub use endpoint::{Command, Endpoint, EndpointError, EndpointHandle, RunningEndpoint};
+pub use endpoint::{Command, Endpoint, EndpointError};
 pub use error::{BindError, SendError, TlsSetupError};
 pub use flow::{ConnectionId, Destination, Flow, Transport};
+pub use handle::{EndpointHandle, RunningEndpoint};
 pub use socket::ipv6_loopback_available;
 #[cfg(feature = "test-tu")]
 pub use test_tu::TestTu;

@@ -130,3 +130,67 @@ fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSet
     }
     Ok(chain)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_generated(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+        let generated = rcgen::generate_simple_self_signed(vec!["pbx.example".to_owned()]).unwrap();
+        let cert = dir.join("cert.pem");
+        let key = dir.join("key.pem");
+        std::fs::write(&cert, generated.cert.pem()).unwrap();
+        std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+        (cert, key)
+    }
+
+    #[test]
+    fn generated_identity_builds_server_and_client_configs() {
+        let config = TlsConfig::default();
+        let identity = TlsIdentity::from_config(&config).unwrap();
+        assert!(identity.self_signed);
+        assert_eq!(identity.chain.len(), 1);
+        server_config(&identity).unwrap();
+        client_config(&identity, &config).unwrap();
+    }
+
+    #[test]
+    fn configured_pem_files_are_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = write_generated(dir.path());
+        let config = TlsConfig {
+            cert_path: Some(cert.clone()),
+            key_path: Some(key),
+            extra_ca_paths: vec![cert],
+            ..TlsConfig::default()
+        };
+        let identity = TlsIdentity::from_config(&config).unwrap();
+        assert!(!identity.self_signed);
+        server_config(&identity).unwrap();
+        client_config(&identity, &config).unwrap();
+    }
+
+    #[test]
+    fn bad_tls_settings_are_errors_naming_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, _) = write_generated(dir.path());
+        let only_cert = TlsConfig {
+            cert_path: Some(cert.clone()),
+            ..TlsConfig::default()
+        };
+        assert!(matches!(
+            TlsIdentity::from_config(&only_cert),
+            Err(TlsSetupError::IncompleteIdentity)
+        ));
+        let missing = dir.path().join("missing.pem");
+        let config = TlsConfig {
+            cert_path: Some(cert),
+            key_path: Some(missing.clone()),
+            ..TlsConfig::default()
+        };
+        match TlsIdentity::from_config(&config) {
+            Err(TlsSetupError::Pem { path, .. }) => assert_eq!(path, missing),
+            other => panic!("expected a PEM error, got {other:?}"),
+        }
+    }
+}

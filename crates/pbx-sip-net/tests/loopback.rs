@@ -240,3 +240,40 @@ async fn draining_answers_503_and_stops_within_grace() {
         .expect("driver returns the TU");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+/// A configured certificate and key (PEM files) are served instead of a generated one.
+#[tokio::test]
+async fn tls_with_configured_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, generated.cert.pem()).unwrap();
+    std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+    let listeners = vec![pbx_sip_net::ListenerConfig::new(
+        Transport::Tls,
+        SocketAddr::from((support::V4, 0)),
+    )];
+    let config = pbx_sip_net::TransportConfig {
+        tls: pbx_sip_net::TlsConfig {
+            cert_path: Some(cert),
+            key_path: Some(key),
+            ..pbx_sip_net::TlsConfig::default()
+        },
+        limits: support::limits(),
+        ..pbx_sip_net::TransportConfig::with_listeners(listeners)
+    };
+    let server = support::start_with_config(config, None).await;
+    assert_eq!(
+        server.transports.tls_certificate(),
+        Some(generated.cert.der())
+    );
+    let target = server.addr(Transport::Tls, false);
+    let mut client = support::tls_client(target, &server.transports).await;
+    let local = client.stream.get_ref().0.local_addr().unwrap();
+    let response = client
+        .transaction(Transport::Tls, target, local, "OPTIONS")
+        .await;
+    assert_eq!(response.status().0, 200);
+    server.endpoint.shutdown().await.unwrap();
+}

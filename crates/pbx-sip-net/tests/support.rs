@@ -54,6 +54,13 @@ pub async fn start_filtered(
         limits,
         ..TransportConfig::with_listeners(listeners)
     };
+    start_with_config(config, filter).await
+}
+
+pub async fn start_with_config(
+    config: TransportConfig,
+    filter: Option<Arc<dyn Fn(SocketAddr, Transport) -> bool + Send + Sync>>,
+) -> Server {
     let mut transports = Transports::new(config);
     if let Some(filter) = filter {
         transports = transports.with_source_filter(move |addr, transport| filter(addr, transport));
