@@ -22,8 +22,6 @@ use crate::header::{HeaderName, Headers};
 use crate::method::Method;
 use crate::scan::{ListSplit, is_token_str, parse_u32, slice_of, trim};
 
-type Parser<T> = fn(&Bytes, &[u8]) -> Result<T, ValueError>;
-
 /// Most values a list accessor (`via()`, `contacts()`, `route()`, ...) returns; more is an
 /// error, so a 64 KiB header of tiny values cannot make one call build a huge vector.
 pub const MAX_LIST_VALUES: usize = 512;
@@ -41,10 +39,11 @@ fn single<'a>(
     Ok(first)
 }
 
+#[inline]
 fn single_typed<T>(
     h: &Headers,
     name: HeaderName,
-    parse: Parser<T>,
+    parse: impl FnOnce(&Bytes, &[u8]) -> Result<T, ValueError>,
 ) -> Result<Option<T>, ParseError> {
     match single(h, &name)? {
         Some((owner, v)) => parse(owner, v)
@@ -54,14 +53,24 @@ fn single_typed<T>(
     }
 }
 
-fn required<T>(h: &Headers, name: HeaderName, parse: Parser<T>) -> Result<T, ParseError> {
+#[inline]
+fn required<T>(
+    h: &Headers,
+    name: HeaderName,
+    parse: impl FnOnce(&Bytes, &[u8]) -> Result<T, ValueError>,
+) -> Result<T, ParseError> {
     match single(h, &name)? {
         Some((owner, v)) => parse(owner, v).map_err(|kind| ParseError::value(name, kind)),
         None => Err(ParseError::MissingHeader(name)),
     }
 }
 
-fn list<T>(h: &Headers, name: HeaderName, parse: Parser<T>) -> Result<Vec<T>, ParseError> {
+#[inline]
+fn list<T>(
+    h: &Headers,
+    name: HeaderName,
+    parse: impl Fn(&Bytes, &[u8]) -> Result<T, ValueError>,
+) -> Result<Vec<T>, ParseError> {
     let mut out = Vec::new();
     for (owner, value) in h.sourced(&name) {
         for item in ListSplit::new(value) {

@@ -60,14 +60,14 @@ impl NameAddr {
             if rest.first() != Some(&b'<') {
                 return Err(ValueError::InvalidDisplayName);
             }
-            let (uri, params) = angle(owner, rest)?;
+            let (uri, params) = angle(rest)?;
             (Some(slice_of(owner, &s[..end])), uri, params)
         } else if let Some(lt) = crate::scan::find(b'<', s) {
             let name = trim(&s[..lt]);
             if !name.iter().all(|&b| is_token(b) || is_ws(b)) {
                 return Err(ValueError::InvalidDisplayName);
             }
-            let (uri, params) = angle(owner, &s[lt..])?;
+            let (uri, params) = angle(&s[lt..])?;
             let display = (!name.is_empty()).then(|| slice_of(owner, name));
             (display, uri, params)
         } else {
@@ -80,7 +80,7 @@ impl NameAddr {
             {
                 return Err(ValueError::InvalidUri);
             }
-            (None, Uri::parse_in(owner, uri_text)?, &s[end..])
+            (None, uri_text, &s[end..])
         };
         let mut tag = None;
         crate::params::scan(params, |name, value| {
@@ -89,12 +89,13 @@ impl NameAddr {
             }
             visit(name, value)
         })?;
-        let params = Params::from_raw(slice_of(owner, trim(params)));
+        // The URI is parsed straight into its field: NameAddr is large, so every
+        // intermediate move is a memcpy on the hot path.
         Ok(NameAddr {
             display_name,
-            uri,
+            uri: Uri::parse_in(owner, uri)?,
             tag,
-            params,
+            params: Params::from_raw(slice_of(owner, trim(params))),
         })
     }
 
@@ -131,13 +132,12 @@ impl NameAddr {
     }
 }
 
-/// `<uri>rest` → (uri, rest). No whitespace allowed just inside the brackets.
-fn angle<'a>(owner: &Bytes, s: &'a [u8]) -> Result<(Uri, &'a [u8]), ValueError> {
+/// `<uri>rest` → (uri text, rest).
+fn angle(s: &[u8]) -> Result<(&[u8], &[u8]), ValueError> {
     let gt = crate::scan::find(b'>', s).ok_or(ValueError::UnterminatedAngle)?;
     // Whitespace just inside the brackets (RFC 4475 badaspec) is rejected by the URI
     // parser, which refuses every control and space octet.
-    let inner = &s[1..gt];
-    Ok((Uri::parse_in(owner, inner)?, &s[gt + 1..]))
+    Ok((&s[1..gt], &s[gt + 1..]))
 }
 
 impl fmt::Display for NameAddr {
