@@ -266,6 +266,10 @@ impl<T: TransactionUser> Endpoint<T> {
             tracing::warn!(%destination, "too many pending sends, message dropped");
             return fail();
         };
+        let destination = match error {
+            SendError::ConnectionClosed(_) => reconnect_target(&contents, transport, destination),
+            _ => destination,
+        };
         let transports = self.transports.clone();
         let handle = self.handle.clone();
         tokio::spawn(async move {
@@ -322,6 +326,36 @@ fn log_event(event: &Event) {
         }
         _ => {}
     }
+}
+
+/// Where to reconnect when the connection a response should go back on is gone (RFC 3261
+/// §18.2.2): the `received` address (else the sent-by address) of the top Via, at the
+/// sent-by port (default 5060, 5061 for TLS). The source port of the lost connection was
+/// the peer's ephemeral port and is only the last resort.
+fn reconnect_target(
+    contents: &bytes::Bytes,
+    transport: Transport,
+    source: std::net::SocketAddr,
+) -> std::net::SocketAddr {
+    let Ok(pbx_sip::Message::Response(response)) = pbx_sip::Message::parse(contents.clone()) else {
+        return source;
+    };
+    let Ok(via) = response.top_via() else {
+        return source;
+    };
+    let ip = via
+        .received
+        .as_ref()
+        .and_then(pbx_sip::Host::ip)
+        .or_else(|| via.host.ip());
+    let default_port = if transport == Transport::Tls {
+        5061
+    } else {
+        5060
+    };
+    ip.map_or(source, |ip| {
+        std::net::SocketAddr::new(ip, via.port.unwrap_or(default_port))
+    })
 }
 
 /// Our transport as pbx-sip's Via transport.

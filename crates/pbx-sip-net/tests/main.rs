@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admission;
+mod deferred;
 mod loopback;
 mod malformed;
 mod nat;
