@@ -170,6 +170,7 @@ impl<T: TransactionUser> Endpoint<T> {
         // one message, not every call on the node. Parsing happens before the engine mutates
         // anything, which is where such bugs live.
         let engine = &mut self.engine;
+        let kept = data.clone();
         let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             engine.handle_datagram(now, info, data)
         }));
@@ -179,7 +180,12 @@ impl<T: TransactionUser> Endpoint<T> {
                 self.handle
                     .panics
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracing::error!(flow = %flow, "engine panicked on a received message; dropped");
+                let head = kept.get(..kept.len().min(200)).unwrap_or_default();
+                tracing::error!(
+                    flow = %flow,
+                    head = %head.escape_ascii(),
+                    "engine panicked on a received message; dropped"
+                );
                 return;
             }
         };

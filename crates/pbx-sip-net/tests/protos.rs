@@ -285,6 +285,12 @@ async fn protos_c07_sip_over_udp() {
         println!("SKIP protos_c07_sip_over_udp: corpus protos-c07-sip not found");
         return;
     };
+    // Errors (an engine panic caught by the driver) are printed with the test output.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("pbx_sip_net=error")
+        .with_test_writer()
+        .with_ansi(false)
+        .try_init();
     let started = Instant::now();
     let server = support::start(
         vec![ListenerConfig::new(
