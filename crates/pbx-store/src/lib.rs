@@ -1,1 +1,53 @@
-//! Storage: sqlx repositories on SQLite (default) and PostgreSQL, with migrations.
+//! CloudPBX storage: sqlx repositories on SQLite (the default, single node) and PostgreSQL
+//! (cluster), one code path for both through sqlx's `Any` driver, with embedded migrations.
+//!
+//! # How to drive it
+//!
+//! 1. Open: [`Store::open`] with a URL (`sqlite:///data/cloudpbx.sqlite3?mode=rwc` or
+//!    `postgres://user@host/db`), or [`Store::open_data_dir`] for the default SQLite file.
+//!    Opening applies the migrations (idempotent); SQLite runs in WAL mode with foreign
+//!    keys on and a busy timeout.
+//! 2. Get a scope: tenant data is only reachable through a [`TenantScope`], granted by
+//!    [`Store::scope`] after checking the [`Actor`](pbx_domain::Actor) (operator, reseller,
+//!    customer admin) against the tenant. Every tenant-scoped query filters on the scope's
+//!    tenant, and child tables reference parents by `(tenant_id, id)`, so tenant A's scope
+//!    can neither read nor attach to tenant B's rows.
+//! 3. Use the repositories: [`Store::tenants`], [`Store::resellers`], [`Store::users`],
+//!    [`Store::devices`], [`Store::credentials`], [`Store::numbers`], [`Store::whitelist`],
+//!    [`Store::bindings`], [`Store::api_tokens`], [`Store::events`]. Unique violations come
+//!    back as [`StoreError::Conflict`] naming the value (`tenant slug`, `extension`, ...).
+//! 4. Serve the hot path from memory: [`Directory::load`] builds an immutable snapshot
+//!    (credentials by auth user name, tenants by slug/domain, extensions, whitelists, DIDs);
+//!    [`Directory::follow`] reloads it after every configuration write, so changes take
+//!    effect without a restart.
+//!
+//! Ids are UUID v7 text, times are `BIGINT` Unix milliseconds, booleans `BIGINT` 0/1.
+//! Passwords are never stored: credentials keep MD5 and SHA-256 HA1 digests, API tokens a
+//! SHA-256 hash of the secret.
+
+mod bindings;
+mod credentials;
+mod devices;
+mod directory;
+mod error;
+mod events;
+mod numbers;
+mod rows;
+mod store;
+mod tenants;
+mod tokens;
+mod users;
+mod whitelist;
+
+pub use bindings::Bindings;
+pub use credentials::{Credentials, IssuedCredential};
+pub use devices::Devices;
+pub use directory::Directory;
+pub use error::{StoreError, StoreResult};
+pub use events::Events;
+pub use numbers::Numbers;
+pub use store::{Engine, SQLITE_FILE_NAME, Store, StoreOptions, TenantScope, sqlite_url};
+pub use tenants::{Resellers, Tenants};
+pub use tokens::ApiTokens;
+pub use users::{UserUpdate, Users};
+pub use whitelist::Whitelist;

@@ -1,0 +1,280 @@
+//! Registration bindings (the location service), persisted so a restart loses none.
+//!
+//! The registrar keeps bindings in memory and writes them through to this table; on start
+//! it reloads the unexpired ones ([`Bindings::load_active`]). Binding writes are not
+//! configuration changes, so they do not bump the directory's change counter.
+
+use std::net::{IpAddr, SocketAddr};
+
+use pbx_domain::{Actor, Binding, BindingId, BindingRecord, Flow, PushParams, ValidationError};
+use sqlx::any::AnyRow;
+
+use crate::error::{StoreError, StoreResult};
+use crate::rows::{
+    affected, corrupt, flag, int, int_opt, narrow, new_id, now_ms, parse, parse_opt, text, text_opt,
+};
+use crate::store::{Store, TenantScope};
+
+macro_rules! binding_columns {
+    () => {
+        "id, tenant_id, user_id, device_id, aor, binding_key, contact_uri, instance_id, \
+     reg_id, path, pn_provider, pn_prid, pn_param, expires_at, q_milli, call_id, cseq, user_agent, \
+     transport, source_ip, source_port, local_addr, connection_id, node_id, sip_alg_detected, \
+     sip_alg_reason, created_at, updated_at"
+    };
+}
+
+/// Registration bindings.
+#[derive(Debug, Clone, Copy)]
+pub struct Bindings<'a> {
+    store: &'a Store,
+}
+
+impl Store {
+    /// The registration bindings repository.
+    pub const fn bindings(&self) -> Bindings<'_> {
+        Bindings { store: self }
+    }
+}
+
+fn unparsable(column: &'static str) -> StoreError {
+    corrupt(
+        "registration_bindings",
+        column,
+        ValidationError::Inconsistent {
+            kind: column,
+            reason: "unparsable",
+        },
+    )
+}
+
+fn binding_from_row(row: &AnyRow) -> StoreResult<Binding> {
+    const TABLE: &str = "registration_bindings";
+    let path: Vec<String> =
+        serde_json::from_str(&text(row, "path")?).map_err(|_| unparsable("path"))?;
+    let push = match (text_opt(row, "pn_provider")?, text_opt(row, "pn_prid")?) {
+        (Some(provider), Some(prid)) => Some(PushParams {
+            provider,
+            prid,
+            param: text_opt(row, "pn_param")?,
+        }),
+        _ => None,
+    };
+    let source_ip: IpAddr = text(row, "source_ip")?
+        .parse()
+        .map_err(|_| unparsable("source_ip"))?;
+    let source_port: u16 = narrow(int(row, "source_port")?, TABLE, "source_port")?;
+    let local: SocketAddr = text(row, "local_addr")?
+        .parse()
+        .map_err(|_| unparsable("local_addr"))?;
+    let record = BindingRecord {
+        tenant_id: parse(row, TABLE, "tenant_id")?,
+        user_id: parse(row, TABLE, "user_id")?,
+        device_id: parse_opt(row, TABLE, "device_id")?,
+        aor: text(row, "aor")?,
+        contact_uri: text(row, "contact_uri")?,
+        instance_id: text_opt(row, "instance_id")?,
+        reg_id: int_opt(row, "reg_id")?
+            .map(|value| narrow(value, TABLE, "reg_id"))
+            .transpose()?,
+        path,
+        push,
+        expires_at_ms: int(row, "expires_at")?,
+        q_milli: int_opt(row, "q_milli")?
+            .map(|value| narrow(value, TABLE, "q_milli"))
+            .transpose()?,
+        call_id: text(row, "call_id")?,
+        cseq: narrow(int(row, "cseq")?, TABLE, "cseq")?,
+        user_agent: text_opt(row, "user_agent")?,
+        flow: Flow {
+            transport: parse(row, TABLE, "transport")?,
+            source: SocketAddr::new(source_ip, source_port),
+            local,
+            connection_id: text_opt(row, "connection_id")?,
+            node_id: text(row, "node_id")?,
+        },
+        sip_alg_detected: flag(row, "sip_alg_detected")?,
+        sip_alg_reason: text_opt(row, "sip_alg_reason")?,
+    };
+    Ok(Binding {
+        id: parse(row, TABLE, "id")?,
+        record,
+        created_at_ms: int(row, "created_at")?,
+        updated_at_ms: int(row, "updated_at")?,
+    })
+}
+
+fn require_platform(actor: &Actor) -> StoreResult<()> {
+    match actor {
+        Actor::System | Actor::Operator => Ok(()),
+        _ => Err(StoreError::Forbidden {
+            reason: "platform-wide bindings are for the operator",
+        }),
+    }
+}
+
+impl Bindings<'_> {
+    /// Inserts a binding, or refreshes the one with the same key in the same AOR (see
+    /// [`BindingRecord::key`]); the id and creation time of a refreshed binding are kept.
+    /// The record's tenant must be the scope's.
+    pub async fn upsert(
+        &self,
+        scope: &TenantScope,
+        record: &BindingRecord,
+    ) -> StoreResult<Binding> {
+        if record.tenant_id != scope.tenant_id() {
+            return Err(StoreError::Forbidden {
+                reason: "binding belongs to another tenant",
+            });
+        }
+        let now = now_ms();
+        let path = serde_json::to_string(&record.path).map_err(|_| unparsable("path"))?;
+        let push = record.push.as_ref();
+        let key = record.key();
+        sqlx::query(concat!(
+            "INSERT INTO registration_bindings (", binding_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+             $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) \
+             ON CONFLICT (tenant_id, aor, binding_key) DO UPDATE SET user_id = excluded.user_id, \
+             device_id = excluded.device_id, contact_uri = excluded.contact_uri, \
+             instance_id = excluded.instance_id, reg_id = excluded.reg_id, path = excluded.path, \
+             pn_provider = excluded.pn_provider, pn_prid = excluded.pn_prid, pn_param = excluded.pn_param, \
+             expires_at = excluded.expires_at, q_milli = excluded.q_milli, call_id = excluded.call_id, \
+             cseq = excluded.cseq, user_agent = excluded.user_agent, transport = excluded.transport, \
+             source_ip = excluded.source_ip, source_port = excluded.source_port, \
+             local_addr = excluded.local_addr, connection_id = excluded.connection_id, \
+             node_id = excluded.node_id, sip_alg_detected = excluded.sip_alg_detected, \
+             sip_alg_reason = excluded.sip_alg_reason, updated_at = excluded.updated_at"
+        ))
+        .bind(new_id(BindingId::from_parts).to_string())
+        .bind(record.tenant_id.to_string())
+        .bind(record.user_id.to_string())
+        .bind(record.device_id.map(|id| id.to_string()))
+        .bind(record.aor.clone())
+        .bind(key.clone())
+        .bind(record.contact_uri.clone())
+        .bind(record.instance_id.clone())
+        .bind(record.reg_id.map(i64::from))
+        .bind(path)
+        .bind(push.map(|push| push.provider.clone()))
+        .bind(push.map(|push| push.prid.clone()))
+        .bind(push.and_then(|push| push.param.clone()))
+        .bind(record.expires_at_ms)
+        .bind(record.q_milli.map(i64::from))
+        .bind(record.call_id.clone())
+        .bind(i64::from(record.cseq))
+        .bind(record.user_agent.clone())
+        .bind(record.flow.transport.as_str())
+        .bind(record.flow.source.ip().to_string())
+        .bind(i64::from(record.flow.source.port()))
+        .bind(record.flow.local.to_string())
+        .bind(record.flow.connection_id.clone())
+        .bind(record.flow.node_id.clone())
+        .bind(i64::from(record.sip_alg_detected))
+        .bind(record.sip_alg_reason.clone())
+        .bind(now)
+        .bind(now)
+        .execute(self.store.pool())
+        .await
+        .map_err(|error| match StoreError::from(error) {
+            StoreError::InvalidReference { .. } => StoreError::InvalidReference { what: "user or device" },
+            other => other,
+        })?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            binding_columns!(),
+            " FROM registration_bindings WHERE tenant_id = $1 AND aor = $2 AND binding_key = $3"
+        ))
+        .bind(scope.tenant_id().to_string())
+        .bind(record.aor.clone())
+        .bind(key)
+        .fetch_one(self.store.pool())
+        .await?;
+        binding_from_row(&row)
+    }
+
+    /// All bindings of the scoped tenant (expired ones included until purged).
+    pub async fn list(&self, scope: &TenantScope) -> StoreResult<Vec<Binding>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            binding_columns!(),
+            " FROM registration_bindings WHERE tenant_id = $1 ORDER BY aor, id"
+        ))
+        .bind(scope.tenant_id().to_string())
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter().map(binding_from_row).collect()
+    }
+
+    /// The bindings of one AOR of the scoped tenant.
+    pub async fn list_for_aor(&self, scope: &TenantScope, aor: &str) -> StoreResult<Vec<Binding>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            binding_columns!(),
+            " FROM registration_bindings WHERE tenant_id = $1 AND aor = $2 ORDER BY id"
+        ))
+        .bind(scope.tenant_id().to_string())
+        .bind(aor.to_owned())
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter().map(binding_from_row).collect()
+    }
+
+    /// Removes one binding of the scoped tenant (unregister, or an admin clearing it).
+    pub async fn remove(&self, scope: &TenantScope, id: BindingId) -> StoreResult<()> {
+        let result =
+            sqlx::query("DELETE FROM registration_bindings WHERE tenant_id = $1 AND id = $2")
+                .bind(scope.tenant_id().to_string())
+                .bind(id.to_string())
+                .execute(self.store.pool())
+                .await?;
+        affected(result.rows_affected(), "binding")
+    }
+
+    /// Removes every binding of an AOR of the scoped tenant (`Contact: *`); returns how many.
+    pub async fn remove_for_aor(&self, scope: &TenantScope, aor: &str) -> StoreResult<u64> {
+        let result =
+            sqlx::query("DELETE FROM registration_bindings WHERE tenant_id = $1 AND aor = $2")
+                .bind(scope.tenant_id().to_string())
+                .bind(aor.to_owned())
+                .execute(self.store.pool())
+                .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// Deletes bindings that expired at or before `now_ms` (a periodic job); returns how many.
+    pub async fn purge_expired(&self, actor: &Actor, now_ms: i64) -> StoreResult<u64> {
+        require_platform(actor)?;
+        let result = sqlx::query("DELETE FROM registration_bindings WHERE expires_at <= $1")
+            .bind(now_ms)
+            .execute(self.store.pool())
+            .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// Every unexpired binding of every tenant, optionally only those owned by `node_id`:
+    /// what a (re)starting registrar loads.
+    pub async fn load_active(
+        &self,
+        actor: &Actor,
+        now_ms: i64,
+        node_id: Option<&str>,
+    ) -> StoreResult<Vec<Binding>> {
+        require_platform(actor)?;
+        let rows = match node_id {
+            Some(node) => {
+                sqlx::query(concat!("SELECT ", binding_columns!(), " FROM registration_bindings WHERE expires_at > $1 AND node_id = $2 ORDER BY tenant_id, aor, id"))
+                    .bind(now_ms)
+                    .bind(node.to_owned())
+                    .fetch_all(self.store.pool())
+                    .await?
+            }
+            None => {
+                sqlx::query(concat!("SELECT ", binding_columns!(), " FROM registration_bindings WHERE expires_at > $1 ORDER BY tenant_id, aor, id"))
+                    .bind(now_ms)
+                    .fetch_all(self.store.pool())
+                    .await?
+            }
+        };
+        rows.iter().map(binding_from_row).collect()
+    }
+}

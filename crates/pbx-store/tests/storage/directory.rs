@@ -1,0 +1,139 @@
+//! The in-memory directory follows store writes without a restart.
+
+use std::time::Duration;
+
+use pbx_domain::{Actor, DeviceKind, E164, NewDevice, Realm, TenantStatus, parse_network};
+use pbx_store::Directory;
+
+use crate::support::{on_both, tenant, user};
+
+#[tokio::test]
+async fn writes_reach_the_directory_without_restart() {
+    on_both(|db| async move {
+        let store = db.open().await;
+        let realm = Realm::parse("cloudpbx").unwrap();
+        let directory = Directory::load(&store).await.unwrap();
+        assert_eq!(directory.snapshot().counts(), (0, 0, 0));
+        let follower = directory.follow(store.clone());
+
+        let (acme, scope) = tenant(&store, "acme").await;
+        let ann = user(&store, &scope, "201").await;
+        let device = store
+            .devices()
+            .create(
+                &scope,
+                &NewDevice {
+                    user_id: ann.id,
+                    kind: DeviceKind::Softphone,
+                    label: String::new(),
+                },
+            )
+            .await
+            .unwrap();
+        let issued = store
+            .credentials()
+            .issue(&scope, device.id, &realm)
+            .await
+            .unwrap();
+        let name = issued.credential.auth_username.to_string();
+        store
+            .whitelist()
+            .add(
+                &scope,
+                None,
+                parse_network("2001:db8::/32").unwrap(),
+                "v6 office",
+            )
+            .await
+            .unwrap();
+        let number = store
+            .numbers()
+            .add_to_inventory(&Actor::Operator, &E164::parse("+31201234567").unwrap())
+            .await
+            .unwrap();
+        store
+            .numbers()
+            .assign_to_tenant(&Actor::Operator, number.id, &scope)
+            .await
+            .unwrap();
+
+        wait(&directory, store.generation()).await;
+        let snapshot = directory.snapshot();
+        let credential = snapshot
+            .usable_credential(&name)
+            .expect("new credential visible");
+        assert_eq!(
+            (credential.tenant_id, credential.user_id),
+            (acme.id, ann.id)
+        );
+        assert_eq!(credential.ha1_md5, issued.credential.ha1_md5);
+        assert_eq!(
+            snapshot
+                .tenant_by_domain("acme.pbx.example.com")
+                .unwrap()
+                .id,
+            acme.id
+        );
+        assert_eq!(
+            snapshot.user_by_extension(acme.id, "201").unwrap().id,
+            ann.id
+        );
+        assert!(snapshot.whitelist_permits(acme.id, Some(ann.id), "2001:db8::99".parse().unwrap()));
+        assert!(!snapshot.whitelist_permits(acme.id, Some(ann.id), "192.0.2.1".parse().unwrap()));
+        assert_eq!(snapshot.number("+31201234567").unwrap().tenant_id, acme.id);
+
+        // Suspending the tenant and rotating the password take effect at once.
+        store
+            .tenants()
+            .set_status(&scope, TenantStatus::Suspended)
+            .await
+            .unwrap();
+        wait(&directory, store.generation()).await;
+        assert!(directory.snapshot().usable_credential(&name).is_none());
+        assert!(
+            snapshot.usable_credential(&name).is_some(),
+            "an old snapshot held by a reader is unchanged"
+        );
+        store
+            .tenants()
+            .set_status(&scope, TenantStatus::Active)
+            .await
+            .unwrap();
+        let rotated = store
+            .credentials()
+            .rotate_password(&scope, device.id, &realm)
+            .await
+            .unwrap();
+        wait(&directory, store.generation()).await;
+        assert_eq!(
+            directory
+                .snapshot()
+                .usable_credential(&name)
+                .unwrap()
+                .ha1_sha256,
+            rotated.credential.ha1_sha256
+        );
+
+        // A change announced from elsewhere (LISTEN/NOTIFY hook) also reloads.
+        let before = directory.snapshot().generation();
+        store.notify_changed();
+        wait(&directory, before + 1).await;
+        follower.abort();
+
+        // Explicit refresh works without a follower.
+        store.devices().delete(&scope, device.id).await.unwrap();
+        directory.refresh(&store).await.unwrap();
+        assert!(
+            directory.snapshot().credential(&name).is_none(),
+            "deleted device's credential is gone"
+        );
+        db
+    })
+    .await;
+}
+
+async fn wait(directory: &Directory, generation: u64) {
+    tokio::time::timeout(Duration::from_secs(10), directory.caught_up(generation))
+        .await
+        .expect("directory caught up with the store");
+}
