@@ -68,7 +68,10 @@ pub(crate) async fn receive_loop(
                     .dropped_overload
                     .fetch_add(1, Ordering::Relaxed)
                     + 1;
-                tracing::warn!(%remote, dropped, "inbound queue full, datagram dropped");
+                // Logged at 1, 2, 4, 8, … drops so a flood cannot flood the log too.
+                if dropped.is_power_of_two() {
+                    tracing::warn!(%remote, dropped, "inbound queue full, datagram dropped");
+                }
             }
             Err(TrySendError::Closed(_)) => break,
         }

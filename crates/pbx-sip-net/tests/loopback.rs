@@ -277,3 +277,35 @@ async fn tls_with_configured_certificate() {
     assert_eq!(response.status().0, 200);
     server.endpoint.shutdown().await.unwrap();
 }
+
+/// An outbound TLS connection (the server's client config trusts its own certificate) opened
+/// by `send`: the endpoint sends OPTIONS to its own TLS listener and answers it.
+#[tokio::test]
+async fn outbound_tls_connection_to_own_listener() {
+    let ip = IpAddr::V4(support::V4);
+    let server = support::start(support::all_listeners(ip), support::limits()).await;
+    let tls = server.addr(Transport::Tls, false);
+    let (options, _) = support::request("OPTIONS", Transport::Tls, tls, tls, false);
+    let flow = server
+        .transports
+        .send(
+            Destination::Address {
+                transport: Transport::Tls,
+                addr: tls,
+            },
+            options.into(),
+        )
+        .await
+        .expect("TLS connect, handshake and send");
+    assert_eq!(flow.transport, Transport::Tls);
+    assert!(flow.connection.is_some());
+    // Both ends of the loop are ours: one outbound, one inbound connection.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.transports.stats().open_connections, 2);
+    let tu = server.endpoint.shutdown().await.unwrap();
+    assert_eq!(
+        tu.answered.get(&200),
+        Some(&1),
+        "the OPTIONS arrived and was answered"
+    );
+}
