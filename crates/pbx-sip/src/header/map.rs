@@ -19,6 +19,8 @@ pub struct Headers {
     /// Buffer the received fields point into.
     buf: Bytes,
     fields: Vec<Field>,
+    /// Values not in `buf` (unfolded on receipt, or set by the application).
+    owned: Vec<Bytes>,
 }
 
 #[derive(Debug, Clone)]
@@ -26,23 +28,26 @@ struct Field {
     /// Discriminant of `name`, compared first (cheaper than `HeaderName::eq`).
     kind: Discriminant<HeaderName>,
     name: HeaderName,
-    /// Original line (name through end of value, excluding the final CRLF) in `buf`.
-    raw: Option<Span>,
-    value: Value,
+    /// Original line (name through end of value, excluding the final CRLF) in `buf`, or
+    /// [`Span::NONE`] for a field that was added or changed.
+    raw: Span,
+    /// The value: a range in `buf`, or (with [`Span::OWNED`] set in `start`) an index into
+    /// `owned`. Two `u32`s keep a field at 64 octets, so 16 fit one small allocation.
+    value: Span,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Span {
     start: u32,
     end: u32,
 }
 
-#[derive(Debug, Clone)]
-enum Value {
-    /// Value range in `buf`.
-    Span(Span),
-    /// Owned value (folded on the wire, or set by the application).
-    Owned(Bytes),
+impl Span {
+    const NONE: Span = Span {
+        start: u32::MAX,
+        end: u32::MAX,
+    };
+    const OWNED: u32 = 1 << 31;
 }
 
 impl Headers {
@@ -55,6 +60,7 @@ impl Headers {
         Self {
             buf,
             fields: Vec::with_capacity(capacity),
+            owned: Vec::new(),
         }
     }
 
@@ -68,8 +74,8 @@ impl Headers {
         self.fields.push(Field {
             kind: discriminant(&name),
             name,
-            raw: Some(span(line)),
-            value: Value::Span(span(value)),
+            raw: span(line),
+            value: span(value),
         });
     }
 
@@ -80,11 +86,12 @@ impl Headers {
         line: (usize, usize),
         value: Bytes,
     ) {
+        let value = self.own(value);
         self.fields.push(Field {
             kind: discriminant(&name),
             name,
-            raw: Some(span(line)),
-            value: Value::Owned(value),
+            raw: span(line),
+            value,
         });
     }
 
@@ -149,13 +156,10 @@ impl Headers {
     /// zero-copy typed parsing.
     pub(crate) fn sourced(&self, name: &HeaderName) -> impl Iterator<Item = (&Bytes, &[u8])> + '_ {
         let name = name.clone();
-        self.fields
-            .iter()
-            .filter(move |f| f.is(&name))
-            .map(|f| match &f.value {
-                Value::Span(s) => (&self.buf, &self.buf[s.start as usize..s.end as usize]),
-                Value::Owned(b) => (b, &b[..]),
-            })
+        self.fields.iter().filter(move |f| f.is(&name)).map(|f| {
+            let owner = self.owner_of(f);
+            (owner, self.value_of(f))
+        })
     }
 
     /// How many fields are named `name`.
@@ -170,27 +174,16 @@ impl Headers {
 
     /// Appends a field.
     pub fn push(&mut self, name: HeaderName, value: impl Into<Bytes>) {
-        self.fields.push(Field {
-            kind: discriminant(&name),
-            name,
-            raw: None,
-            value: Value::Owned(value.into()),
-        });
+        let field = self.new_field(name, value.into());
+        self.fields.push(field);
     }
 
     /// Inserts a field before the first field of the same name (the top of the list, as
     /// for a new Via or Record-Route), or at the very top when there is none.
     pub fn insert_first(&mut self, name: HeaderName, value: impl Into<Bytes>) {
         let at = self.fields.iter().position(|f| f.is(&name)).unwrap_or(0);
-        self.fields.insert(
-            at,
-            Field {
-                kind: discriminant(&name),
-                name,
-                raw: None,
-                value: Value::Owned(value.into()),
-            },
-        );
+        let field = self.new_field(name, value.into());
+        self.fields.insert(at, field);
     }
 
     /// Removes every field named `name`; returns how many were removed.
@@ -203,12 +196,7 @@ impl Headers {
     /// Replaces every field named `name` by one field with `value`, at the position of the
     /// first one (or at the end).
     pub fn set(&mut self, name: HeaderName, value: impl Into<Bytes>) {
-        let field = Field {
-            kind: discriminant(&name),
-            name,
-            raw: None,
-            value: Value::Owned(value.into()),
-        };
+        let field = self.new_field(name, value.into());
         match self.fields.iter().position(|f| f.is(&field.name)) {
             Some(at) => {
                 let name = field.name.clone();
@@ -239,8 +227,9 @@ impl Headers {
             self.fields.remove(at);
         } else {
             let joined = rest.join(&b", "[..]);
-            self.fields[at].raw = None;
-            self.fields[at].value = Value::Owned(Bytes::from(joined));
+            let value = self.own(Bytes::from(joined));
+            self.fields[at].raw = Span::NONE;
+            self.fields[at].value = value;
         }
         Some(first)
     }
@@ -249,12 +238,12 @@ impl Headers {
     pub fn write_to(&self, out: &mut BytesMut) {
         for f in &self.fields {
             match f.raw {
-                Some(s) => out.put_slice(&self.buf[s.start as usize..s.end as usize]),
-                None => {
+                Span::NONE => {
                     out.put_slice(f.name.as_bytes());
                     out.put_slice(b": ");
                     out.put_slice(self.value_of(f));
                 }
+                s => out.put_slice(&self.buf[s.start as usize..s.end as usize]),
             }
             out.put_slice(b"\r\n");
         }
@@ -265,24 +254,55 @@ impl Headers {
         self.fields
             .iter()
             .map(|f| match f.raw {
-                Some(s) => (s.end - s.start) as usize + 2,
-                None => f.name.as_bytes().len() + 4 + self.value_of(f).len(),
+                Span::NONE => f.name.as_bytes().len() + 4 + self.value_of(f).len(),
+                s => (s.end - s.start) as usize + 2,
             })
             .sum()
     }
 
-    fn value_of<'a>(&'a self, f: &'a Field) -> &'a [u8] {
-        match &f.value {
-            Value::Span(s) => &self.buf[s.start as usize..s.end as usize],
-            Value::Owned(b) => b,
+    fn new_field(&mut self, name: HeaderName, value: Bytes) -> Field {
+        Field {
+            kind: discriminant(&name),
+            name,
+            raw: Span::NONE,
+            value: self.own(value),
+        }
+    }
+
+    fn own(&mut self, value: Bytes) -> Span {
+        let index = self.owned.len() as u32;
+        self.owned.push(value);
+        Span {
+            start: Span::OWNED | index,
+            end: 0,
+        }
+    }
+
+    /// The buffer a field's value lives in.
+    #[inline]
+    fn owner_of(&self, f: &Field) -> &Bytes {
+        if f.value.start & Span::OWNED != 0 {
+            self.owned
+                .get((f.value.start & !Span::OWNED) as usize)
+                .unwrap_or(&self.buf)
+        } else {
+            &self.buf
+        }
+    }
+
+    #[inline]
+    fn value_of<'a>(&'a self, f: &Field) -> &'a [u8] {
+        if f.value.start & Span::OWNED != 0 {
+            self.owned
+                .get((f.value.start & !Span::OWNED) as usize)
+                .map_or(&[], |b| &b[..])
+        } else {
+            &self.buf[f.value.start as usize..f.value.end as usize]
         }
     }
 
     fn bytes_of(&self, f: &Field) -> Bytes {
-        match &f.value {
-            Value::Span(s) => self.buf.slice(s.start as usize..s.end as usize),
-            Value::Owned(b) => b.clone(),
-        }
+        slice_of(self.owner_of(f), self.value_of(f))
     }
 }
 
@@ -292,6 +312,11 @@ impl Field {
         self.kind == discriminant(name)
             && (!matches!(name, HeaderName::Other(_)) || self.name == *name)
     }
+}
+
+#[cfg(test)]
+pub(crate) fn field_size() -> usize {
+    std::mem::size_of::<Field>()
 }
 
 fn span((start, end): (usize, usize)) -> Span {

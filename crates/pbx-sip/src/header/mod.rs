@@ -3,5 +3,7 @@
 mod map;
 mod name;
 
+#[cfg(test)]
+pub(crate) use map::field_size;
 pub use map::{Headers, Iter};
 pub use name::HeaderName;

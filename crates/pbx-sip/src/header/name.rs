@@ -39,6 +39,7 @@ macro_rules! header_names {
                 }
             }
 
+            #[cold]
             fn known(name: &[u8]) -> Option<HeaderName> {
                 if let Some(common) = Self::common(name) {
                     return Some(common);
@@ -135,25 +136,25 @@ impl HeaderName {
     #[inline]
     fn common(name: &[u8]) -> Option<HeaderName> {
         let first = name.first()? | 0x20;
-        let (candidate, canonical): (HeaderName, &[u8]) = match (name.len(), first) {
-            (3, b'v') => (HeaderName::Via, b"Via"),
-            (4, b'f') => (HeaderName::From, b"From"),
-            (2, b't') => (HeaderName::To, b"To"),
-            (7, b'c') if name[1] | 0x20 == b'a' => (HeaderName::CallId, b"Call-ID"),
-            (7, b'c') => (HeaderName::Contact, b"Contact"),
-            (4, b'c') => (HeaderName::CSeq, b"CSeq"),
-            (12, b'm') => (HeaderName::MaxForwards, b"Max-Forwards"),
-            (14, b'c') => (HeaderName::ContentLength, b"Content-Length"),
-            (12, b'c') => (HeaderName::ContentType, b"Content-Type"),
-            (5, b'r') => (HeaderName::Route, b"Route"),
-            (12, b'r') => (HeaderName::RecordRoute, b"Record-Route"),
-            (5, b'a') => (HeaderName::Allow, b"Allow"),
-            (9, b's') => (HeaderName::Supported, b"Supported"),
-            (10, b'u') => (HeaderName::UserAgent, b"User-Agent"),
-            (7, b'e') => (HeaderName::Expires, b"Expires"),
-            _ => return None,
-        };
-        eq_folded(name, canonical).then_some(candidate)
+        let is = |canonical: &[u8]| eq_folded(name, canonical);
+        match (name.len(), first) {
+            (3, b'v') if is(b"Via") => Some(HeaderName::Via),
+            (4, b'f') if is(b"From") => Some(HeaderName::From),
+            (2, b't') if is(b"To") => Some(HeaderName::To),
+            (7, b'c') if is(b"Call-ID") => Some(HeaderName::CallId),
+            (7, b'c') if is(b"Contact") => Some(HeaderName::Contact),
+            (4, b'c') if is(b"CSeq") => Some(HeaderName::CSeq),
+            (12, b'm') if is(b"Max-Forwards") => Some(HeaderName::MaxForwards),
+            (14, b'c') if is(b"Content-Length") => Some(HeaderName::ContentLength),
+            (12, b'c') if is(b"Content-Type") => Some(HeaderName::ContentType),
+            (5, b'r') if is(b"Route") => Some(HeaderName::Route),
+            (12, b'r') if is(b"Record-Route") => Some(HeaderName::RecordRoute),
+            (5, b'a') if is(b"Allow") => Some(HeaderName::Allow),
+            (9, b's') if is(b"Supported") => Some(HeaderName::Supported),
+            (10, b'u') if is(b"User-Agent") => Some(HeaderName::UserAgent),
+            (7, b'e') if is(b"Expires") => Some(HeaderName::Expires),
+            _ => None,
+        }
     }
 
     /// Classifies a name from the wire; unknown names are copied into `Other`.
@@ -165,7 +166,11 @@ impl HeaderName {
     }
 
     /// Classifies a name that lies inside `owner`, slicing unknown names without copying.
+    #[inline]
     pub(crate) fn from_bytes_in(owner: &Bytes, name: &[u8]) -> HeaderName {
+        if let Some(common) = Self::common(name) {
+            return common;
+        }
         Self::known(name).unwrap_or_else(|| HeaderName::Other(crate::scan::slice_of(owner, name)))
     }
 

@@ -18,7 +18,8 @@ pub(super) fn parse(
     limits: &Limits,
     framing: BodyFraming,
 ) -> Result<Message, ParseError> {
-    if buf.len() > limits.max_message_size {
+    // Header offsets are stored as 31-bit values (see `Headers`), whatever the limits say.
+    if buf.len() > limits.max_message_size || buf.len() >= 1 << 31 {
         return Err(ParseError::MessageTooLarge {
             size: buf.len(),
             limit: limits.max_message_size,
@@ -51,7 +52,7 @@ pub(super) fn parse(
         StartLine::Request(method, uri)
     };
 
-    let mut headers = Headers::with_buffer(buf.clone(), 20);
+    let mut headers = Headers::with_buffer(buf.clone(), 16);
     let mut content_length: Option<usize> = None;
     let body_start = loop {
         if pos > limits.max_header_block {

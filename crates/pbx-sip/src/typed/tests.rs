@@ -227,3 +227,21 @@ fn list_length_is_capped() {
         super::MAX_LIST_VALUES
     );
 }
+
+#[test]
+fn print_sizes() {
+    use crate::*;
+    eprintln!(
+        "HeaderName {} Uri {} SipUri {} Host {} NameAddr {} Via {} Contact {} ParseError {} Result<NameAddr,ParseError> {}",
+        std::mem::size_of::<HeaderName>(),
+        std::mem::size_of::<Uri>(),
+        std::mem::size_of::<SipUri>(),
+        std::mem::size_of::<Host>(),
+        std::mem::size_of::<NameAddr>(),
+        std::mem::size_of::<Via>(),
+        std::mem::size_of::<Contact>(),
+        std::mem::size_of::<ParseError>(),
+        std::mem::size_of::<Result<NameAddr, ParseError>>(),
+    );
+    eprintln!("Field {}", crate::header::field_size());
+}
