@@ -180,6 +180,7 @@ impl<T: TransactionUser> Endpoint<T> {
                 self.handle
                     .panics
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                crate::telemetry::engine_panic();
                 let head = kept.get(..kept.len().min(200)).unwrap_or_default();
                 tracing::error!(
                     flow = %flow,

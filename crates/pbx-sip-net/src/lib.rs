@@ -62,6 +62,7 @@ mod handle;
 mod send;
 mod socket;
 mod stream;
+mod telemetry;
 #[cfg(feature = "test-tu")]
 mod test_tu;
 pub mod tls;

@@ -17,11 +17,11 @@ use tokio::time::Instant;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::Inbound;
-use crate::connection::ConnectionGuard;
+use crate::connection::{ConnectionGuard, ConnectionLimit};
 use crate::error::SendError;
 use crate::flow::{Flow, Transport};
-use crate::socket;
 use crate::transports::Shared;
+use crate::{socket, telemetry};
 
 pub(crate) async fn accept_loop(
     listener: TcpListener,
@@ -45,12 +45,18 @@ pub(crate) async fn accept_loop(
         };
         if !shared.filter.0.admit(remote, transport) {
             shared.stats.dropped_banned.fetch_add(1, Ordering::Relaxed);
+            telemetry::dropped(transport, "banned");
             tracing::debug!(%remote, %transport, "connection from refused source closed");
             continue;
         }
         let guard = match shared.connections.reserve(transport, remote, true) {
             Ok(guard) => guard,
             Err(limit) => {
+                let label = match limit {
+                    ConnectionLimit::PerSource(_) => "per_source",
+                    _ => "total",
+                };
+                telemetry::connection_refused(transport, label);
                 shared
                     .stats
                     .connections_refused
@@ -190,6 +196,21 @@ enum CloseReason {
     DriverGone,
 }
 
+impl CloseReason {
+    fn label(self) -> &'static str {
+        match self {
+            Self::PeerClosed => "peer_closed",
+            Self::Idle => "idle",
+            Self::Framing => "framing",
+            Self::ReadError => "read_error",
+            Self::WriteError => "write_error",
+            Self::Banned => "banned",
+            Self::Shutdown => "shutdown",
+            Self::DriverGone => "driver_gone",
+        }
+    }
+}
+
 /// Drive one established connection until it closes. `guard` keeps its table slot.
 pub(crate) async fn run_connection<S>(
     mut stream: S,
@@ -252,7 +273,8 @@ pub(crate) async fn run_connection<S>(
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
-    tracing::info!(%flow, reason = ?reason, "connection closed");
+    tracing::info!(%flow, reason = reason.label(), "connection closed");
+    telemetry::connection_closed(flow.transport, reason.label());
     drop(guard);
 }
 
@@ -287,6 +309,7 @@ where
                         if sent.is_err() {
                             return Some(CloseReason::DriverGone);
                         }
+                        telemetry::message_received(flow.transport);
                     }
                     () = shared.shutdown.cancelled() => return Some(CloseReason::Shutdown),
                 }

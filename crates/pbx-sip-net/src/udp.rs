@@ -9,6 +9,7 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use crate::Inbound;
 use crate::flow::{Flow, Transport};
+use crate::telemetry;
 use crate::transports::Shared;
 
 /// Largest UDP payload plus one, so an oversized datagram is noticed rather than cut.
@@ -38,6 +39,7 @@ pub(crate) async fn receive_loop(
         };
         if !shared.filter.0.admit(remote, Transport::Udp) {
             shared.stats.dropped_banned.fetch_add(1, Ordering::Relaxed);
+            telemetry::dropped(Transport::Udp, "banned");
             continue;
         }
         let Some(datagram) = buffer.get(..len) else {
@@ -61,8 +63,9 @@ pub(crate) async fn receive_loop(
             data: Bytes::copy_from_slice(datagram),
         };
         match shared.inbound.try_send(inbound) {
-            Ok(()) => {}
+            Ok(()) => telemetry::message_received(Transport::Udp),
             Err(TrySendError::Full(_)) => {
+                telemetry::dropped(Transport::Udp, "overload");
                 let dropped = shared
                     .stats
                     .dropped_overload

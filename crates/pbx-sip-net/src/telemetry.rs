@@ -1,0 +1,45 @@
+//! Counters of the transport layer (`metrics` facade; a no-op until the server installs a
+//! recorder). Names follow `cloudpbx_sip_<name>_total`; labels are small closed sets.
+
+use crate::flow::Transport;
+
+/// A message (datagram or stream frame) was handed to the endpoint driver.
+pub(crate) fn message_received(transport: Transport) {
+    metrics::counter!("cloudpbx_sip_messages_received_total", "transport" => transport.via_token())
+        .increment(1);
+}
+
+/// A datagram or connection was dropped before parsing; `reason` is `banned` or `overload`.
+pub(crate) fn dropped(transport: Transport, reason: &'static str) {
+    metrics::counter!(
+        "cloudpbx_sip_transport_dropped_total",
+        "transport" => transport.via_token(),
+        "reason" => reason
+    )
+    .increment(1);
+}
+
+/// A connection was refused by a limit; `limit` is `per_source` or `total`.
+pub(crate) fn connection_refused(transport: Transport, limit: &'static str) {
+    metrics::counter!(
+        "cloudpbx_sip_connections_refused_total",
+        "transport" => transport.via_token(),
+        "limit" => limit
+    )
+    .increment(1);
+}
+
+/// A connection closed; `reason` names why (`idle`, `peer_closed`, `framing`, …).
+pub(crate) fn connection_closed(transport: Transport, reason: &'static str) {
+    metrics::counter!(
+        "cloudpbx_sip_connections_closed_total",
+        "transport" => transport.via_token(),
+        "reason" => reason
+    )
+    .increment(1);
+}
+
+/// The engine panicked on a received message (a bug; the driver survived it).
+pub(crate) fn engine_panic() {
+    metrics::counter!("cloudpbx_sip_engine_panics_total").increment(1);
+}
