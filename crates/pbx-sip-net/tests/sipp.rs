@@ -25,13 +25,14 @@ fn scenario(name: &str) -> PathBuf {
 
 /// A port free on 127.0.0.1 for both UDP and TCP right now.
 fn free_port() -> u16 {
-    loop {
+    for _ in 0..100 {
         let udp = std::net::UdpSocket::bind((support::V4, 0)).unwrap();
         let port = udp.local_addr().unwrap().port();
         if std::net::TcpListener::bind((support::V4, port)).is_ok() {
             return port;
         }
     }
+    panic!("no port free for both UDP and TCP in 100 tries");
 }
 
 /// Run one scenario; returns sipp's exit code (None when skipped).
