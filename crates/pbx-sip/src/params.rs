@@ -110,9 +110,21 @@ impl Params {
     }
 }
 
+/// Octets of an unquoted parameter value (token, host, and the lenient rest).
+static VALUE_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b > b' ' && b != 0x7f && !matches!(b, b',' | b';' | b'"' | b'<' | b'>');
+        i += 1;
+    }
+    t
+};
+
 #[inline]
 fn is_value_char(b: u8) -> bool {
-    b > b' ' && b != 0x7f && !matches!(b, b',' | b';' | b'"' | b'<' | b'>')
+    VALUE_CHAR[b as usize]
 }
 
 #[inline]

@@ -314,15 +314,28 @@ impl From<IpAddr> for Host {
 /// Written without early exit so the compiler can vectorise it.
 #[inline]
 fn has_bad_uri_octet(s: &[u8]) -> bool {
-    let mut bad = 0u8;
-    for &b in s {
-        bad |= u8::from(b <= b' ')
-            | u8::from(b == 0x7f)
-            | u8::from(b == b'<')
-            | u8::from(b == b'>')
-            | u8::from(b == b'"');
+    // SWAR, eight octets per step: "some byte < 0x21" and "some byte == c" tests are exact
+    // for the question "is there any" (borrows only follow a real hit).
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let has_less = |v: u64, n: u64| v.wrapping_sub(ONES * n) & !v & HIGH;
+    let mut chunks = s.chunks_exact(8);
+    for chunk in chunks.by_ref() {
+        let x = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
+        let bad = has_less(x, 0x21)
+            | has_zero(x ^ (ONES * 0x7f))
+            | has_zero(x ^ (ONES * u64::from(b'<')))
+            | has_zero(x ^ (ONES * u64::from(b'>')))
+            | has_zero(x ^ (ONES * u64::from(b'"')));
+        if bad != 0 {
+            return true;
+        }
     }
-    bad != 0
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b <= b' ' || b == 0x7f || b == b'<' || b == b'>' || b == b'"')
 }
 
 /// Octets of a domain name or dotted IPv4 address.
@@ -438,5 +451,93 @@ impl std::str::FromStr for Uri {
     type Err = ValueError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Uri::parse(Bytes::copy_from_slice(s.as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_octet_scan_matches_the_simple_definition() {
+        let simple = |s: &[u8]| {
+            s.iter()
+                .any(|&b| b <= b' ' || b == 0x7f || b == b'<' || b == b'>' || b == b'"')
+        };
+        let mut cases: Vec<Vec<u8>> =
+            vec![b"sip:alice@example.com;transport=tcp".to_vec(), Vec::new()];
+        for bad in [0u8, b' ', b'\t', 0x1f, 0x20, 0x7f, b'<', b'>', b'"'] {
+            for at in 0..20 {
+                let mut v = b"user@host.example.com;x=1".to_vec();
+                v[at] = bad;
+                cases.push(v);
+            }
+        }
+        for good in [0x21u8, 0x80, 0xff, b'=', b'~', b'%'] {
+            cases.push(vec![good; 17]);
+        }
+        for c in &cases {
+            assert_eq!(has_bad_uri_octet(c), simple(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn hosts_and_ports() {
+        let o = Bytes::from_static(b"x");
+        assert_eq!(
+            Host::parse(b"192.0.2.1"),
+            Ok(Host::Ipv4([192, 0, 2, 1].into()))
+        );
+        assert_eq!(
+            Host::parse(b"3com.example"),
+            Ok(Host::Domain("3com.example".into()))
+        );
+        assert_eq!(Host::parse(b"1.2.3"), Ok(Host::Domain("1.2.3".into())));
+        assert_eq!(
+            Host::parse(b"256.1.1.1"),
+            Ok(Host::Domain("256.1.1.1".into()))
+        );
+        assert!(Host::parse(b"[2001:db8:::192.0.2.1]").is_ok());
+        assert!(Host::parse(b"[]").is_err());
+        assert!(Host::parse(b"a b").is_err());
+        assert!(split_host(&o, b"").is_err());
+        assert_eq!(parse_port(b"5060"), Ok(5060));
+        assert!(parse_port(b"65536").is_err());
+        assert!(parse_port(b"").is_err());
+    }
+
+    #[test]
+    fn uri_kinds_and_printing() {
+        let u = Uri::parse(Bytes::from_static(
+            b"sips:bob:pw@[2001:db8::1]:5061;transport=tcp?Subject=x",
+        ))
+        .unwrap();
+        let Uri::Sip(s) = &u else { panic!() };
+        assert_eq!(s.scheme, Scheme::Sips);
+        assert_eq!(s.password.as_deref(), Some(&b"pw"[..]));
+        assert_eq!(s.port_or_default(), 5061);
+        assert_eq!(
+            &u.to_bytes()[..],
+            b"sips:bob:pw@[2001:db8::1]:5061;transport=tcp?Subject=x"
+        );
+        assert!(matches!(
+            Uri::parse(Bytes::from_static(b"tel:+31201234567")),
+            Ok(Uri::Tel(_))
+        ));
+        assert!(matches!(
+            Uri::parse(Bytes::from_static(b"urn:uuid:f81d")),
+            Ok(Uri::Absolute(_))
+        ));
+        for bad in [
+            &b"sip:"[..],
+            b":x",
+            b"1sip:x",
+            b"sip:a b",
+            b"sip:@h",
+            b"sip:h;;x",
+            b"sip:h:x",
+        ] {
+            assert!(Uri::parse(Bytes::copy_from_slice(bad)).is_err(), "{bad:?}");
+        }
     }
 }

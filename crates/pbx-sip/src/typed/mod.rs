@@ -71,7 +71,9 @@ fn list<T>(
     name: HeaderName,
     parse: impl Fn(&Bytes, &[u8]) -> Result<T, ValueError>,
 ) -> Result<Vec<T>, ParseError> {
-    let mut out = Vec::new();
+    // Large items (Contact) start with room for one, so the common single-value list is one
+    // small allocation on the allocator's fast path.
+    let mut out = Vec::with_capacity(if std::mem::size_of::<T>() > 256 { 1 } else { 4 });
     for (owner, value) in h.sourced(&name) {
         for item in ListSplit::new(value) {
             let item = item.map_err(|kind| ParseError::value(name.clone(), kind))?;

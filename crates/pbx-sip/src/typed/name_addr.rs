@@ -84,7 +84,7 @@ impl NameAddr {
         };
         let mut tag = None;
         crate::params::scan(params, |name, value| {
-            if name.eq_ignore_ascii_case(b"tag") {
+            if name.len() == 3 && name.eq_ignore_ascii_case(b"tag") {
                 tag = value.map(|v| slice_of(owner, v));
             }
             visit(name, value)

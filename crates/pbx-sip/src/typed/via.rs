@@ -172,23 +172,30 @@ impl Via {
             params: Params::new(),
         };
         crate::params::scan(rest, |name, value| {
-            if name.eq_ignore_ascii_case(b"branch") {
-                via.branch = Some(slice_of(owner, value.ok_or(ValueError::Empty)?));
-            } else if name.eq_ignore_ascii_case(b"rport") {
-                via.rport = Some(value.map(parse_port).transpose()?);
-            } else if name.eq_ignore_ascii_case(b"received") {
-                via.received = Some(Host::parse_param_in(
-                    owner,
-                    value.ok_or(ValueError::Empty)?,
-                )?);
-            } else if name.eq_ignore_ascii_case(b"maddr") {
-                via.maddr = Some(Host::parse_param_in(
-                    owner,
-                    value.ok_or(ValueError::Empty)?,
-                )?);
-            } else if name.eq_ignore_ascii_case(b"ttl") {
-                let ttl = crate::scan::parse_u64(value.ok_or(ValueError::Empty)?)?;
-                via.ttl = Some(u8::try_from(ttl).map_err(|_| ValueError::OutOfRange)?);
+            // Dispatch on length first: most parameters are compared once at most.
+            let is = |known: &[u8]| name.len() == known.len() && name.eq_ignore_ascii_case(known);
+            match name.len() {
+                6 if is(b"branch") => {
+                    via.branch = Some(slice_of(owner, value.ok_or(ValueError::Empty)?));
+                }
+                5 if is(b"rport") => via.rport = Some(value.map(parse_port).transpose()?),
+                8 if is(b"received") => {
+                    via.received = Some(Host::parse_param_in(
+                        owner,
+                        value.ok_or(ValueError::Empty)?,
+                    )?);
+                }
+                5 if is(b"maddr") => {
+                    via.maddr = Some(Host::parse_param_in(
+                        owner,
+                        value.ok_or(ValueError::Empty)?,
+                    )?);
+                }
+                3 if is(b"ttl") => {
+                    let ttl = crate::scan::parse_u64(value.ok_or(ValueError::Empty)?)?;
+                    via.ttl = Some(u8::try_from(ttl).map_err(|_| ValueError::OutOfRange)?);
+                }
+                _ => {}
             }
             Ok(())
         })?;
