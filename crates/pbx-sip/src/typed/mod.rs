@@ -158,11 +158,19 @@ pub(crate) fn top_via(h: &Headers) -> Result<Via, ParseError> {
 }
 
 pub(crate) fn from(h: &Headers) -> Result<NameAddr, ParseError> {
-    required(h, HeaderName::From, NameAddr::parse_in)
+    name_addr_field(h, HeaderName::From)
+}
+
+/// A mandatory singleton name-addr header, parsed straight into the result.
+fn name_addr_field(h: &Headers, name: HeaderName) -> Result<NameAddr, ParseError> {
+    match single(h, &name)? {
+        Some((owner, value)) => NameAddr::parse_field(name, owner, value),
+        None => Err(ParseError::MissingHeader(name)),
+    }
 }
 
 pub(crate) fn to(h: &Headers) -> Result<NameAddr, ParseError> {
-    required(h, HeaderName::To, NameAddr::parse_in)
+    name_addr_field(h, HeaderName::To)
 }
 
 pub(crate) fn call_id_of(h: &Headers) -> Result<Bytes, ParseError> {
