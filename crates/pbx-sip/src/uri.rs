@@ -393,7 +393,7 @@ fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
             value = 0;
             digits = 0;
         } else {
-            if digits > 0 && value == 0 {
+            if !b.is_ascii_digit() || (digits > 0 && value == 0) {
                 return None;
             }
             value = value * 10 + u16::from(b - b'0');
@@ -493,6 +493,14 @@ mod tests {
             Ok(Host::Domain("3com.example".into()))
         );
         assert_eq!(Host::parse(b"1.2.3"), Ok(Host::Domain("1.2.3".into())));
+        assert_eq!(
+            Host::parse(b"1-2.3.4.5"),
+            Ok(Host::Domain("1-2.3.4.5".into()))
+        );
+        assert_eq!(
+            Host::parse(b"1_.a.b.c"),
+            Ok(Host::Domain("1_.a.b.c".into()))
+        );
         assert_eq!(
             Host::parse(b"256.1.1.1"),
             Ok(Host::Domain("256.1.1.1".into()))

@@ -281,6 +281,22 @@ proptest! {
     }
 
     #[test]
+    fn uri_and_header_grammars_never_panic(
+        text in "[0-9a-zA-Z.:;@\\[\\]<>\"=,?%_ -]{0,40}",
+    ) {
+        let b = Bytes::from(text.clone().into_bytes());
+        let _ = pbx_sip::Host::parse(text.as_bytes());
+        let _ = Uri::parse(b.clone());
+        let _ = Uri::parse(Bytes::from(format!("sip:{text}")));
+        let _ = NameAddr::parse(text.as_bytes());
+        let _ = Via::parse(format!("SIP/2.0/UDP {text}").as_bytes());
+        let _ = pbx_sip::Contact::parse(text.as_bytes());
+        let _ = pbx_sip::CSeq::parse(text.as_bytes());
+        let _ = pbx_sip::QValue::parse(text.as_bytes());
+        let _ = pbx_sip::Params::validate(text.as_bytes());
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..600)) {
         let b = Bytes::from(data);
         if let Ok(m) = Message::parse_datagram(b.clone()) {
