@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use pbx_sip::{Message, Method, Policy};
-use pbx_test_support::conformance::require_or_skip;
+use pbx_test_support::conformance::{read_bytes, require_or_skip};
 
 /// Splits `<L1> SP <L1 bytes> <L2> SP <L2 bytes>` into the two templates.
 fn templates(file: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -103,7 +103,7 @@ fn protos_c07_every_case_survives_and_case_0_is_valid() {
     let mut accepted = 0;
     let mut total = 0;
     for case in 0..4527 {
-        let file = std::fs::read(dir.join("cases").join(format!("{case:07}"))).unwrap();
+        let file = read_bytes(&dir.join("cases"), &format!("{case:07}")).unwrap();
         let (invite, teardown) = templates(&file).unwrap_or_else(|| panic!("case {case} framing"));
         let ok = survive(fill(invite, case));
         survive(fill(teardown, case));
