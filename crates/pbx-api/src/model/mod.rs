@@ -1,0 +1,10 @@
+//! Request and response bodies of the API (with their OpenAPI schemas).
+//!
+//! Requests deserialize straight into validated domain values, so a bad value is refused
+//! while parsing with the field named; unknown fields are refused too.
+
+mod requests;
+mod views;
+
+pub use requests::*;
+pub use views::*;
