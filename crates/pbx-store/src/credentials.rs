@@ -127,7 +127,7 @@ impl Credentials<'_> {
             .await;
             match inserted.map_err(StoreError::from) {
                 Ok(_) => {
-                    self.store.notify_changed();
+                    self.store.changed().await;
                     return Ok(IssuedCredential {
                         credential,
                         password,
@@ -168,7 +168,7 @@ impl Credentials<'_> {
         .execute(self.store.pool())
         .await?;
         affected(result.rows_affected(), "credential")?;
-        self.store.notify_changed();
+        self.store.changed().await;
         let credential = SipCredential {
             realm: realm.clone(),
             ha1_md5,
@@ -199,7 +199,7 @@ impl Credentials<'_> {
         .execute(self.store.pool())
         .await?;
         affected(result.rows_affected(), "credential")?;
-        self.store.notify_changed();
+        self.store.changed().await;
         Ok(())
     }
 

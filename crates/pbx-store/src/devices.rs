@@ -94,7 +94,7 @@ impl Devices<'_> {
             StoreError::InvalidReference { .. } => StoreError::InvalidReference { what: "user" },
             other => other,
         })?;
-        self.store.notify_changed();
+        self.store.changed().await;
         Ok(device)
     }
 
@@ -161,7 +161,7 @@ impl Devices<'_> {
         .execute(self.store.pool())
         .await?;
         affected(result.rows_affected(), "device")?;
-        self.store.notify_changed();
+        self.store.changed().await;
         Ok(())
     }
 
@@ -173,7 +173,7 @@ impl Devices<'_> {
             .execute(self.store.pool())
             .await?;
         affected(result.rows_affected(), "device")?;
-        self.store.notify_changed();
+        self.store.changed().await;
         Ok(())
     }
 

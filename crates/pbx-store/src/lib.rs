@@ -19,13 +19,15 @@
 //! 4. Serve the hot path from memory: [`Directory::load`] builds an immutable snapshot
 //!    (credentials by auth user name, tenants by slug/domain, extensions, whitelists, DIDs);
 //!    [`Directory::follow`] reloads it after every configuration write, so changes take
-//!    effect without a restart.
+//!    effect without a restart. In a cluster, [`Store::listen_for_remote_changes`] brings
+//!    other nodes' writes in through PostgreSQL `LISTEN/NOTIFY`.
 //!
 //! Ids are UUID v7 text, times are `BIGINT` Unix milliseconds, booleans `BIGINT` 0/1.
 //! Passwords are never stored: credentials keep MD5 and SHA-256 HA1 digests, API tokens a
 //! SHA-256 hash of the secret.
 
 mod bindings;
+mod cluster;
 mod credentials;
 mod devices;
 mod directory;
@@ -40,6 +42,7 @@ mod users;
 mod whitelist;
 
 pub use bindings::Bindings;
+pub use cluster::CONFIG_CHANNEL;
 pub use credentials::{Credentials, IssuedCredential};
 pub use devices::Devices;
 pub use directory::Directory;

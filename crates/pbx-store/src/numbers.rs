@@ -109,7 +109,7 @@ impl Numbers<'_> {
                 what: "number assignment",
             });
         }
-        self.store.notify_changed();
+        self.store.changed().await;
         self.get(scope, number).await
     }
 
@@ -130,7 +130,7 @@ impl Numbers<'_> {
         .execute(self.store.pool())
         .await?;
         affected(result.rows_affected(), "phone number")?;
-        self.store.notify_changed();
+        self.store.changed().await;
         Ok(())
     }
 
@@ -153,7 +153,7 @@ impl Numbers<'_> {
                 other => other,
             })?;
         affected(result.rows_affected(), "phone number")?;
-        self.store.notify_changed();
+        self.store.changed().await;
         self.get(scope, number).await
     }
 

@@ -85,6 +85,10 @@ pub struct Store {
     pool: AnyPool,
     engine: Engine,
     changes: Arc<watch::Sender<u64>>,
+    /// The URL, for the PostgreSQL change listener's own connection.
+    url: Arc<str>,
+    /// Random id of this store instance: its own change notifications are not echoed back.
+    instance: Arc<str>,
 }
 
 impl Store {
@@ -132,10 +136,16 @@ impl Store {
         MIGRATOR.run(&pool).await?;
         let (changes, _) = watch::channel(0);
         tracing::info!(?engine, "store opened and migrated");
+        let instance: String = rand::random::<[u8; 8]>()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
         Ok(Self {
             pool,
             engine,
             changes: Arc::new(changes),
+            url: url.into(),
+            instance: instance.into(),
         })
     }
 
@@ -169,6 +179,28 @@ impl Store {
     /// `LISTEN/NOTIFY` from other nodes): followers of this store reload.
     pub fn notify_changed(&self) {
         self.changes.send_modify(|generation| *generation += 1);
+    }
+
+    /// The database URL this store was opened with.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// This store instance's random id.
+    pub(crate) fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Called after every committed configuration write: bumps the local counter and, on
+    /// PostgreSQL, tells the other nodes (see [`Store::listen_for_remote_changes`]). A failed
+    /// notification is logged, not returned: the write itself has committed.
+    pub(crate) async fn changed(&self) {
+        self.notify_changed();
+        if self.engine == Engine::Postgres
+            && let Err(error) = crate::cluster::announce(self).await
+        {
+            tracing::warn!(%error, "could not notify other nodes of a configuration change");
+        }
     }
 
     /// Grants `actor` a scope on `tenant`, after checking that the actor may act on it. A

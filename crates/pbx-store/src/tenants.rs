@@ -162,7 +162,7 @@ impl Tenants<'_> {
             }
             other => other,
         })?;
-        self.store.notify_changed();
+        self.store.changed().await;
         Ok(tenant)
     }
 
@@ -239,7 +239,7 @@ impl Tenants<'_> {
         .execute(self.store.pool())
         .await?;
         affected(result.rows_affected(), "tenant")?;
-        self.store.notify_changed();
+        self.store.changed().await;
         self.get(scope).await
     }
 
@@ -252,7 +252,7 @@ impl Tenants<'_> {
             .execute(self.store.pool())
             .await?;
         affected(result.rows_affected(), "tenant")?;
-        self.store.notify_changed();
+        self.store.changed().await;
         Ok(())
     }
 
@@ -281,7 +281,7 @@ impl Tenants<'_> {
             .await?;
         affected(result.rows_affected(), "tenant")?;
         transaction.commit().await?;
-        self.store.notify_changed();
+        self.store.changed().await;
         Ok(())
     }
 

@@ -76,7 +76,7 @@ impl Users<'_> {
         .bind(now)
         .execute(self.store.pool())
         .await?;
-        self.store.notify_changed();
+        self.store.changed().await;
         Ok(user)
     }
 
@@ -147,7 +147,7 @@ impl Users<'_> {
         .execute(self.store.pool())
         .await?;
         affected(result.rows_affected(), "user")?;
-        self.store.notify_changed();
+        self.store.changed().await;
         self.get(scope, id).await
     }
 
@@ -169,7 +169,7 @@ impl Users<'_> {
             .await?;
         affected(result.rows_affected(), "user")?;
         transaction.commit().await?;
-        self.store.notify_changed();
+        self.store.changed().await;
         Ok(())
     }
 

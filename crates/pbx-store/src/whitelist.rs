@@ -74,7 +74,7 @@ impl Whitelist<'_> {
             StoreError::InvalidReference { .. } => StoreError::InvalidReference { what: "user" },
             other => other,
         })?;
-        self.store.notify_changed();
+        self.store.changed().await;
         Ok(entry)
     }
 
@@ -121,7 +121,7 @@ impl Whitelist<'_> {
             .execute(self.store.pool())
             .await?;
         affected(result.rows_affected(), "whitelist entry")?;
-        self.store.notify_changed();
+        self.store.changed().await;
         Ok(())
     }
 

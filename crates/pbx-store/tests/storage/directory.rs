@@ -137,3 +137,37 @@ async fn wait(directory: &Directory, generation: u64) {
         .await
         .expect("directory caught up with the store");
 }
+
+/// Two stores on one database stand for two cluster nodes: a write on node A reaches node
+/// B's directory through `LISTEN/NOTIFY` (PostgreSQL only; SQLite has no listener).
+#[tokio::test]
+async fn changes_on_another_node_reach_this_directory() {
+    on_both(|db| async move {
+        let node_a = db.open().await;
+        let node_b = db.open().await;
+        let listener = node_b.listen_for_remote_changes().await.unwrap();
+        if db.engine == pbx_store::Engine::Sqlite {
+            assert!(listener.is_none());
+            return db;
+        }
+        let listener = listener.expect("PostgreSQL listener");
+        let directory = Directory::load(&node_b).await.unwrap();
+        let follower = directory.follow(node_b.clone());
+        let generation = node_b.generation();
+        let (acme, _) = tenant(&node_a, "acme").await;
+        assert_eq!(
+            node_a.generation(),
+            1,
+            "the writer counts its own change once"
+        );
+        wait(&directory, generation + 1).await;
+        assert_eq!(
+            directory.snapshot().tenant(acme.id).map(|t| t.id),
+            Some(acme.id)
+        );
+        follower.abort();
+        listener.abort();
+        db
+    })
+    .await;
+}
