@@ -51,6 +51,7 @@ impl Method {
     }
 
     /// Like [`Method::from_token`], slicing an extension from `owner` without copying.
+    #[inline]
     pub(crate) fn from_token_in(owner: &Bytes, raw: &[u8]) -> Option<Method> {
         if raw.is_empty() || !raw.iter().all(|&b| is_token(b)) {
             return None;
@@ -61,6 +62,7 @@ impl Method {
         )
     }
 
+    #[inline]
     fn known(raw: &[u8]) -> Option<Method> {
         Some(match raw {
             b"INVITE" => Method::Invite,

@@ -137,6 +137,7 @@ fn skip_ws(raw: &[u8], mut i: usize) -> usize {
 
 /// Validates a parameter list (see [`Params::validate`]) and calls `visit` with each
 /// (name, value) in one pass.
+#[inline]
 pub(crate) fn scan<'a>(
     raw: &'a [u8],
     mut visit: impl FnMut(&'a [u8], Option<&'a [u8]>) -> Result<(), ValueError>,

@@ -109,6 +109,7 @@ pub(crate) fn slice_of(owner: &Bytes, part: &[u8]) -> Bytes {
 }
 
 /// Given `s[0] == b'"'`, the index just past the closing quote, honouring `\` escapes.
+#[inline]
 pub(crate) fn quoted_end(s: &[u8]) -> Result<usize, ValueError> {
     let mut i = 1;
     while i < s.len() {
@@ -122,6 +123,7 @@ pub(crate) fn quoted_end(s: &[u8]) -> Result<usize, ValueError> {
 }
 
 /// Position of the first `needle` in `s` that is outside quoted strings and `<...>`.
+#[inline]
 pub(crate) fn find_unquoted(s: &[u8], needle: u8) -> Result<Option<usize>, ValueError> {
     let mut i = 0;
     while let Some(off) = find3(needle, b'"', b'<', &s[i..]) {
@@ -156,6 +158,7 @@ impl<'a> ListSplit<'a> {
 
 impl<'a> Iterator for ListSplit<'a> {
     type Item = Result<&'a [u8], ValueError>;
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         let s = self.rest?;
         match find_unquoted(s, b',') {
@@ -183,6 +186,7 @@ pub(crate) fn take_token(s: &[u8]) -> (&[u8], &[u8]) {
 }
 
 /// Parses decimal digits (no sign) into a u64, failing on non-digits or overflow of u64.
+#[inline]
 pub(crate) fn parse_u64(s: &[u8]) -> Result<u64, ValueError> {
     if s.is_empty() {
         return Err(ValueError::InvalidNumber);
@@ -201,6 +205,7 @@ pub(crate) fn parse_u64(s: &[u8]) -> Result<u64, ValueError> {
 }
 
 /// Parses a decimal u32 (delta-seconds, CSeq numbers).
+#[inline]
 pub(crate) fn parse_u32(s: &[u8]) -> Result<u32, ValueError> {
     u32::try_from(parse_u64(s)?).map_err(|_| ValueError::OutOfRange)
 }

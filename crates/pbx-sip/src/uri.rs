@@ -352,6 +352,7 @@ static HOST_CHAR: [bool; 256] = {
 
 /// Splits a host off the front of `s`; returns the host and what follows it (which starts
 /// with `:`, `;`, `?`, whitespace, or is empty).
+#[inline]
 pub(crate) fn split_host<'a>(owner: &Bytes, s: &'a [u8]) -> Result<(Host, &'a [u8]), ValueError> {
     if s.first() == Some(&b'[') {
         let close = crate::scan::find(b']', s).ok_or(ValueError::InvalidHost)?;
@@ -378,6 +379,7 @@ pub(crate) fn split_host<'a>(owner: &Bytes, s: &'a [u8]) -> Result<(Host, &'a [u
 }
 
 /// Dotted-quad IPv4 (no leading zeros, as `Ipv4Addr::from_str`).
+#[inline]
 fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
     let mut part = 0;
@@ -410,6 +412,7 @@ fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(octets))
 }
 
+#[inline]
 pub(crate) fn parse_port(s: &[u8]) -> Result<u16, ValueError> {
     if s.is_empty() || s.len() > 5 {
         return Err(ValueError::InvalidPort);

@@ -65,6 +65,7 @@ impl Headers {
     }
 
     /// Appends a received field. `line` and `value` are ranges in the buffer.
+    #[inline]
     pub(crate) fn push_received(
         &mut self,
         name: HeaderName,

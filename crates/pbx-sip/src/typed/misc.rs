@@ -18,6 +18,7 @@ pub struct CSeq {
 }
 
 impl CSeq {
+    #[inline]
     pub(crate) fn parse_in(owner: &Bytes, s: &[u8]) -> Result<CSeq, ValueError> {
         let s = trim(s);
         let n = s

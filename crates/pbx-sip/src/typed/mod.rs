@@ -27,6 +27,7 @@ use crate::scan::{ListSplit, is_token_str, parse_u32, slice_of, trim};
 pub const MAX_LIST_VALUES: usize = 512;
 
 /// The one value of a singleton header; `Ok(None)` when absent.
+#[inline]
 fn single<'a>(
     h: &'a Headers,
     name: &HeaderName,
@@ -120,15 +121,18 @@ fn raw_one(h: &Headers, name: HeaderName) -> Option<Bytes> {
     h.sourced(&name).next().map(|(owner, v)| slice_of(owner, v))
 }
 
+#[inline]
 fn u32_value(_: &Bytes, s: &[u8]) -> Result<u32, ValueError> {
     parse_u32(trim(s))
 }
 
+#[inline]
 fn max_forwards(_: &Bytes, s: &[u8]) -> Result<u8, ValueError> {
     let n = crate::scan::parse_u64(trim(s))?;
     u8::try_from(n).map_err(|_| ValueError::OutOfRange)
 }
 
+#[inline]
 fn call_id(owner: &Bytes, s: &[u8]) -> Result<Bytes, ValueError> {
     let s = trim(s);
     if s.is_empty() || s.iter().any(|&b| b <= b' ' || b == 0x7f) {

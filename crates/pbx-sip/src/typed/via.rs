@@ -34,6 +34,7 @@ pub enum Transport {
 }
 
 impl Transport {
+    #[inline]
     fn from_token(owner: &Bytes, s: &[u8]) -> Transport {
         let upper = |i: usize| s[i].to_ascii_uppercase();
         match s.len() {
@@ -237,6 +238,7 @@ impl Via {
     }
 }
 
+#[inline]
 fn expect_slash(s: &[u8]) -> Result<&[u8], ValueError> {
     let s = trim_start(s);
     match s.first() {
