@@ -171,3 +171,45 @@ async fn changes_on_another_node_reach_this_directory() {
     })
     .await;
 }
+
+/// A figure, not a check: how long a full directory load takes for 2,000 users with one
+/// credentialed device each. Run with `--ignored --nocapture`.
+#[tokio::test]
+#[ignore = "measurement; run by hand"]
+async fn directory_load_figure() {
+    on_both(|db| async move {
+        let store = db.open().await;
+        let realm = Realm::parse("cloudpbx").unwrap();
+        let (_, scope) = tenant(&store, "big").await;
+        for index in 0..2_000 {
+            let ann = user(&store, &scope, &format!("{}", 1_000 + index)).await;
+            let device = store
+                .devices()
+                .create(
+                    &scope,
+                    &NewDevice {
+                        user_id: ann.id,
+                        kind: DeviceKind::Softphone,
+                        label: String::new(),
+                    },
+                )
+                .await
+                .unwrap();
+            store
+                .credentials()
+                .issue(&scope, device.id, &realm)
+                .await
+                .unwrap();
+        }
+        let started = std::time::Instant::now();
+        let directory = Directory::load(&store).await.unwrap();
+        let load = started.elapsed();
+        assert_eq!(directory.snapshot().counts(), (1, 2_000, 2_000));
+        eprintln!(
+            "{:?}: directory load of 2,000 users + credentials: {load:?}",
+            db.engine
+        );
+        db
+    })
+    .await;
+}

@@ -572,3 +572,31 @@ async fn whitelist_cidrs_v4_and_v6() {
     })
     .await;
 }
+
+/// Many writers at once: SQLite serialises them through WAL and the busy timeout instead
+/// of failing with "database is locked"; PostgreSQL runs them in parallel.
+#[tokio::test]
+async fn concurrent_writers_all_succeed() {
+    on_both(|db| async move {
+        let store = db.open().await;
+        let (_, scope) = tenant(&store, "acme").await;
+        let writers = (0..40).map(|index| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let extension = format!("{}", 200 + index);
+                let new = pbx_domain::NewUser {
+                    extension: Extension::parse(&extension).unwrap(),
+                    display_name: DisplayName::parse(&extension).unwrap(),
+                    class_of_service: ClassOfService::National,
+                };
+                store.users().create(&scope, &new).await
+            })
+        });
+        for writer in futures::future::join_all(writers).await {
+            writer.unwrap().unwrap();
+        }
+        assert_eq!(store.users().list(&scope).await.unwrap().len(), 40);
+        db
+    })
+    .await;
+}
