@@ -1,4 +1,7 @@
-//! CloudPBX assembly: configuration, and (as the platform grows) the wiring of transports,
-//! engines, store and API into one process that boots in-process for tests.
+//! CloudPBX assembly: configuration, and the wiring of transports, engines, store and API into
+//! one process ([`serve::Server`]) that also boots in-process for tests.
 
 pub mod config;
+pub mod serve;
+pub mod sip;
+mod writer;

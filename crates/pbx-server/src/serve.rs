@@ -1,0 +1,398 @@
+//! `cloudpbx serve`: boot everything, print where it listens, run until a signal, shut down
+//! gracefully.
+//!
+//! [`Server::start`] boots in-process (tests use it with port 0 listeners and a temporary data
+//! directory); [`run`] is `start` + wait for Ctrl-C/SIGTERM + [`RunningServer::shutdown`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pbx_domain::Actor;
+use pbx_registrar::{Registrar, RegistrarConfig};
+use pbx_sip_auth::{NonceCountTracker, Verifier, VerifierConfig};
+use pbx_sip_net::{
+    Endpoint, EndpointHandle, Limits, ListenerConfig, RunningEndpoint, TlsConfig, Transport,
+    TransportConfig, Transports,
+};
+use pbx_store::{Directory, Store, StoreOptions};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::{LogFormat, Settings};
+use crate::sip::{PlatformTu, now_pair};
+
+/// Options that are not configuration keys.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// The operator's first API token (instead of a generated one printed once).
+    pub bootstrap_token: Option<String>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The data directory or a file in it could not be created or read.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] pbx_store::StoreError),
+    /// A SIP listener could not be bound.
+    #[error("SIP listeners: {0}")]
+    Bind(#[from] pbx_sip_net::BindError),
+    /// The registrar configuration is unusable.
+    #[error("registrar: {0}")]
+    Registrar(#[from] pbx_registrar::ConfigError),
+    /// The digest verifier could not be built.
+    #[error("digest authentication: {0}")]
+    Auth(String),
+    /// The TLS certificate could not be generated.
+    #[error("TLS certificate: {0}")]
+    Tls(String),
+}
+
+/// A running platform.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// SIP listeners as bound (real ports when 0 was configured).
+    pub sip_listeners: Vec<ListenerConfig>,
+    store: Store,
+    endpoint: RunningEndpoint<PlatformTu>,
+    handle: EndpointHandle<PlatformTu>,
+    tasks: Vec<JoinHandle<()>>,
+    writer: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// The SIP listener for `transport` on the IPv4 or IPv6 side.
+    pub fn sip_addr(&self, transport: Transport, ipv6: bool) -> Option<SocketAddr> {
+        self.sip_listeners
+            .iter()
+            .find(|l| l.transport == transport && l.addr.is_ipv6() == ipv6)
+            .map(|l| l.addr)
+    }
+
+    /// The store (tests provision through it).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The SIP endpoint (tests inspect the TU through it).
+    pub fn endpoint(&self) -> &EndpointHandle<PlatformTu> {
+        &self.handle
+    }
+
+    /// Graceful shutdown: stop accepting, let in-flight transactions finish (bounded), flush
+    /// pending store writes, close the database.
+    pub async fn shutdown(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        // The endpoint owns the TU, whose writer queue sender is dropped with it.
+        drop(self.handle);
+        let _ = self.endpoint.shutdown().await;
+        if tokio::time::timeout(Duration::from_secs(10), self.writer)
+            .await
+            .is_err()
+        {
+            tracing::warn!("store writer did not drain within 10 s");
+        }
+        self.store.close().await;
+    }
+}
+
+/// The whole platform, booted in-process.
+#[derive(Debug)]
+pub struct Server;
+
+impl Server {
+    /// Boots the platform from validated settings.
+    pub async fn start(
+        settings: &Settings,
+        _options: &ServeOptions,
+    ) -> Result<RunningServer, ServeError> {
+        create_dir(&settings.data_dir)?;
+        let store = Store::open_with(
+            &settings.database_url,
+            &StoreOptions {
+                max_connections: settings.database_max_connections,
+                ..StoreOptions::default()
+            },
+        )
+        .await?;
+        let directory = Directory::load(&store).await?;
+        let follower = directory.follow(store.clone());
+
+        let node_id = "node-1".to_owned();
+        let mut registrar_config = RegistrarConfig::new(node_id.clone());
+        let (min, default, max) = settings.register_expiry;
+        registrar_config.min_expires_secs = secs(min);
+        registrar_config.default_expires_secs = secs(default);
+        registrar_config.max_expires_secs = secs(max);
+        registrar_config.max_contacts_per_user = settings.max_contacts_per_user as usize;
+        registrar_config.udp_keepalive = settings.nat_keepalive_interval;
+        let mut registrar =
+            Registrar::new(registrar_config, settings.realm.clone(), rand::random())?;
+
+        // Registrations survive a restart: reload this node's unexpired bindings.
+        let started = now_pair(std::time::Instant::now());
+        let restored = store
+            .bindings()
+            .load_active(&Actor::System, started.unix_ms, Some(&node_id))
+            .await?;
+        let restored_count = restored.len();
+        let restore_effects =
+            registrar.restore(restored.into_iter().map(|b| b.record).collect(), started);
+
+        let key = secret_key(&settings.data_dir.join("secrets").join("nonce.key"))?;
+        let verifier = Verifier::new(&key, VerifierConfig::new(settings.realm.clone()))
+            .map_err(|err| ServeError::Auth(err.to_string()))?;
+        let tracker = NonceCountTracker::new(100_000);
+
+        let (writer_tx, writer_rx) = mpsc::channel(65_536);
+        let writer = tokio::spawn(crate::writer::run(store.clone(), writer_rx));
+        for effect in restore_effects {
+            let _ = writer_tx.try_send(effect);
+        }
+
+        let transports = bind_transports(settings).await?;
+        let sip_listeners = transports.local_addrs().to_vec();
+        let engine = pbx_sip_engine::Endpoint::new(engine_config(settings), rand::random());
+        let tu = PlatformTu::new(registrar, directory, verifier, tracker, writer_tx);
+        let endpoint = Endpoint::new(transports, engine, tu).spawn();
+        let handle = endpoint.handle();
+
+        let ticker = {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let mut interval = tokio::time::interval(Duration::from_millis(250));
+                loop {
+                    interval.tick().await;
+                    if handle.execute(|tu, ctx| tu.tick(ctx)).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        tracing::info!(restored = restored_count, "registrations restored");
+        Ok(RunningServer {
+            sip_listeners,
+            store,
+            endpoint,
+            handle,
+            tasks: vec![ticker, follower],
+            writer,
+        })
+    }
+}
+
+/// Runs the platform until Ctrl-C or SIGTERM.
+pub async fn run(settings: Settings, options: ServeOptions) -> Result<(), ServeError> {
+    init_tracing(&settings);
+    let server = Server::start(&settings, &options).await?;
+    print_banner(&settings, &server);
+    wait_for_signal().await;
+    println!("cloudpbx: shutting down (finishing in-flight transactions)");
+    server.shutdown().await;
+    Ok(())
+}
+
+fn print_banner(settings: &Settings, server: &RunningServer) {
+    println!("CloudPBX {} is running", env!("CARGO_PKG_VERSION"));
+    println!("  data directory: {}", settings.data_dir.display());
+    println!("  database:       {}", redact(&settings.database_url));
+    for listener in &server.sip_listeners {
+        let scheme = if listener.transport == Transport::Tls {
+            "sips"
+        } else {
+            "sip"
+        };
+        println!(
+            "  SIP {:<4}        {scheme}:{} ",
+            listener.transport.via_token(),
+            listener.addr
+        );
+    }
+    println!("  SIP realm:      {}", settings.realm);
+    println!("Stop with Ctrl-C (in-flight transactions are finished first).");
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn init_tracing(settings: &Settings) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_new(&settings.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match settings.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn engine_config(settings: &Settings) -> pbx_sip_engine::Config {
+    pbx_sip_engine::Config {
+        t1: settings.timers.t1,
+        t2: settings.timers.t2,
+        t4: settings.timers.t4,
+        max_transactions: settings.max_transactions as usize,
+        ..pbx_sip_engine::Config::default()
+    }
+    .sanitized()
+}
+
+async fn bind_transports(settings: &Settings) -> Result<pbx_sip_net::BoundTransports, ServeError> {
+    let mut listeners = Vec::new();
+    for addr in &settings.sip_udp {
+        listeners.push(ListenerConfig::new(Transport::Udp, *addr));
+    }
+    for addr in &settings.sip_tcp {
+        listeners.push(ListenerConfig::new(Transport::Tcp, *addr));
+    }
+    for addr in &settings.sip_tls {
+        listeners.push(ListenerConfig::new(Transport::Tls, *addr));
+    }
+    let tls = match &settings.tls_identity {
+        Some((cert, key)) => TlsConfig {
+            cert_path: Some(cert.clone()),
+            key_path: Some(key.clone()),
+            ..TlsConfig::default()
+        },
+        None => {
+            let (cert, key) = self_signed(&settings.data_dir.join("tls"))?;
+            TlsConfig {
+                cert_path: Some(cert),
+                key_path: Some(key),
+                ..TlsConfig::default()
+            }
+        }
+    };
+    let limits = Limits {
+        max_connections_per_source: settings.max_connections_per_source as usize,
+        idle_timeout: settings.connection_idle_timeout,
+        max_message_bytes: settings.max_message_bytes,
+        ..Limits::default()
+    };
+    let config = TransportConfig {
+        listeners: listeners.clone(),
+        tls: tls.clone(),
+        limits,
+    };
+    match Transports::new(config).bind().await {
+        Ok(bound) => Ok(bound),
+        Err(err)
+            if listeners.iter().any(|l| l.addr.is_ipv6())
+                && !pbx_sip_net::ipv6_loopback_available() =>
+        {
+            // A host without IPv6: serve IPv4 and say so, rather than refuse to start.
+            tracing::warn!(error = %err, "IPv6 unavailable; serving SIP on IPv4 only");
+            listeners.retain(|l| !l.addr.is_ipv6());
+            Ok(Transports::new(TransportConfig {
+                listeners,
+                tls,
+                limits,
+            })
+            .bind()
+            .await?)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The self-signed certificate in `dir`, generated on first start and kept, so phones that
+/// pinned it keep working across restarts.
+fn self_signed(dir: &Path) -> Result<(PathBuf, PathBuf), ServeError> {
+    let cert_path = dir.join("cert.pem");
+    let key_path = dir.join("key.pem");
+    if cert_path.exists() && key_path.exists() {
+        return Ok((cert_path, key_path));
+    }
+    create_dir(dir)?;
+    let names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    let certified = rcgen::generate_simple_self_signed(names)
+        .map_err(|err| ServeError::Tls(err.to_string()))?;
+    write_private(&cert_path, certified.cert.pem().as_bytes())?;
+    write_private(&key_path, certified.signing_key.serialize_pem().as_bytes())?;
+    Ok((cert_path, key_path))
+}
+
+/// A 32-byte secret kept in the data directory (created on first start, mode 0600).
+fn secret_key(path: &Path) -> Result<Vec<u8>, ServeError> {
+    match std::fs::read(path) {
+        Ok(key) if key.len() >= 32 => return Ok(key),
+        Ok(_) | Err(_) => {}
+    }
+    if let Some(parent) = path.parent() {
+        create_dir(parent)?;
+    }
+    let key: [u8; 32] = rand::random();
+    write_private(path, &key)?;
+    Ok(key.to_vec())
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> Result<(), ServeError> {
+    let err = |source| ServeError::DataDir {
+        path: path.to_owned(),
+        source,
+    };
+    std::fs::write(path, contents).map_err(err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    }
+    Ok(())
+}
+
+fn create_dir(path: &Path) -> Result<(), ServeError> {
+    std::fs::create_dir_all(path).map_err(|source| ServeError::DataDir {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn secs(duration: Duration) -> u32 {
+    u32::try_from(duration.as_secs()).unwrap_or(u32::MAX)
+}
