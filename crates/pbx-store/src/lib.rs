@@ -22,6 +22,50 @@
 //!    effect without a restart. In a cluster, [`Store::listen_for_remote_changes`] brings
 //!    other nodes' writes in through PostgreSQL `LISTEN/NOTIFY`.
 //!
+//! ```no_run
+//! use pbx_domain::{Actor, ClassOfService, DisplayName, Extension, NewTenant, NewUser};
+//! use pbx_domain::{DeviceKind, NewDevice, Realm, SipDomain, Slug, TenantStatus};
+//! use pbx_store::{Directory, Store};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = Store::open("sqlite:///var/lib/cloudpbx/cloudpbx.sqlite3?mode=rwc").await?;
+//! let directory = Directory::load(&store).await?;
+//! let _follower = directory.follow(store.clone());
+//!
+//! let acme = store
+//!     .tenants()
+//!     .create(&Actor::Operator, &NewTenant {
+//!         reseller_id: None,
+//!         name: DisplayName::parse("Acme B.V.")?,
+//!         slug: Slug::parse("acme")?,
+//!         sip_domain: SipDomain::parse("acme.pbx.example.com")?,
+//!         status: TenantStatus::Active,
+//!     })
+//!     .await?;
+//! let scope = store.scope(&Actor::CustomerAdmin(acme.id), acme.id).await?;
+//! let ann = store
+//!     .users()
+//!     .create(&scope, &NewUser {
+//!         extension: Extension::parse("201")?,
+//!         display_name: DisplayName::parse("Ann")?,
+//!         class_of_service: ClassOfService::National,
+//!     })
+//!     .await?;
+//! let phone = store
+//!     .devices()
+//!     .create(&scope, &NewDevice { user_id: ann.id, kind: DeviceKind::MobileApp, label: "iPhone".into() })
+//!     .await?;
+//! let issued = store.credentials().issue(&scope, phone.id, &Realm::parse("cloudpbx")?).await?;
+//! println!("user {} password {} (shown once)", issued.credential.auth_username, issued.password.expose());
+//!
+//! // The registrar's hot path: no database access.
+//! directory.caught_up(store.generation()).await;
+//! let credential = directory.snapshot().usable_credential(issued.credential.auth_username.as_str()).cloned();
+//! assert_eq!(credential.map(|c| c.user_id), Some(ann.id));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Ids are UUID v7 text, times are `BIGINT` Unix milliseconds, booleans `BIGINT` 0/1.
 //! Passwords are never stored: credentials keep MD5 and SHA-256 HA1 digests, API tokens a
 //! SHA-256 hash of the secret.

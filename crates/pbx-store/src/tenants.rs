@@ -1,7 +1,8 @@
 //! Resellers and tenants.
 
 use pbx_domain::{
-    Actor, DisplayName, NewTenant, Reseller, ResellerId, SipDomain, Tenant, TenantId, TenantStatus,
+    Actor, DisplayName, NewTenant, Reseller, ResellerId, SipDomain, Slug, Tenant, TenantId,
+    TenantStatus,
 };
 use sqlx::any::AnyRow;
 
@@ -178,6 +179,23 @@ impl Tenants<'_> {
         .await?
         .ok_or(StoreError::NotFound { what: "tenant" })?;
         tenant_from_row(&row)
+    }
+
+    /// The tenant with `slug` and a scope on it, if `actor` may see it (a tenant the actor
+    /// may not see is `NotFound`, like one that does not exist).
+    pub async fn by_slug(&self, actor: &Actor, slug: &Slug) -> StoreResult<(Tenant, TenantScope)> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            tenant_columns!(),
+            " FROM tenants WHERE slug = $1"
+        ))
+        .bind(slug.to_string())
+        .fetch_optional(self.store.pool())
+        .await?
+        .ok_or(StoreError::NotFound { what: "tenant" })?;
+        let tenant = tenant_from_row(&row)?;
+        let scope = self.store.scope(actor, tenant.id).await?;
+        Ok((tenant, scope))
     }
 
     /// The tenants `actor` may see, by slug.
