@@ -43,14 +43,50 @@ pub(crate) fn is_ws(b: u8) -> bool {
 /// Below this length a plain loop beats a `memchr` call (dispatch and setup dominate).
 const SHORT: usize = 48;
 
-/// Position of the first `needle` in `s`.
+/// Position of the first `needle` in `s`: eight octets per step (SWAR) for short slices,
+/// `memchr` for long ones.
 #[inline]
 pub(crate) fn find(needle: u8, s: &[u8]) -> Option<usize> {
-    if s.len() < SHORT {
-        s.iter().position(|&b| b == needle)
-    } else {
-        memchr::memchr(needle, s)
+    if s.len() >= SHORT {
+        return memchr::memchr(needle, s);
     }
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let pattern = ONES * u64::from(needle);
+    let mut chunks = s.chunks_exact(8);
+    let mut base = 0;
+    for chunk in chunks.by_ref() {
+        let x = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default()) ^ pattern;
+        let hits = x.wrapping_sub(ONES) & !x & HIGH;
+        if hits != 0 {
+            // The lowest flagged byte is always a real match (borrows only run upwards).
+            return Some(base + (hits.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == needle)
+        .map(|i| base + i)
+}
+
+/// Whether `s` holds a space, a control octet or DEL (SWAR, eight octets per step).
+#[inline]
+pub(crate) fn has_space_or_control(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = s.chunks_exact(8);
+    for chunk in chunks.by_ref() {
+        let x = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
+        let del = x ^ (ONES * 0x7f);
+        let hits =
+            (x.wrapping_sub(ONES * 0x21) & !x & HIGH) | (del.wrapping_sub(ONES) & !del & HIGH);
+        if hits != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| b <= b' ' || b == 0x7f)
 }
 
 /// Position of the last `needle` in `s`.
@@ -295,6 +331,43 @@ mod tests {
     fn unquote_handles_escapes() {
         assert_eq!(&*unquote(br#""J Rosenberg \\\"""#), br#"J Rosenberg \""#);
         assert_eq!(&*unquote(b"plain"), b"plain");
+    }
+
+    #[test]
+    fn find_agrees_with_position() {
+        let hay: Vec<u8> = (0u8..=255).chain(0u8..40).collect();
+        for len in [0usize, 1, 7, 8, 9, 15, 16, 17, 40, 47, 48, 100, 296] {
+            let s = &hay[..len.min(hay.len())];
+            for needle in [0u8, 1, 7, 8, 0x80, 0xff, b'@', b'>', 39] {
+                assert_eq!(
+                    find(needle, s),
+                    s.iter().position(|&b| b == needle),
+                    "{len} {needle}"
+                );
+            }
+        }
+        assert_eq!(find(b'@', b"aaaaaaa@aaaaaaa@"), Some(7));
+        assert_eq!(find(b'\x01', b"\x00\x01"), Some(1));
+        assert_eq!(
+            find(b'\x01', b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01"),
+            Some(9)
+        );
+    }
+
+    #[test]
+    fn space_or_control_agrees_with_simple_scan() {
+        for len in [0usize, 3, 8, 9, 16, 23] {
+            for bad in [0u8, b' ', b'\t', 0x1f, 0x7f] {
+                for at in 0..len {
+                    let mut v = vec![b'a'; len];
+                    v[at] = bad;
+                    assert!(has_space_or_control(&v));
+                }
+            }
+            assert!(!has_space_or_control(&vec![b'~'; len]));
+            assert!(!has_space_or_control(&vec![0x80; len]));
+            assert!(!has_space_or_control(&vec![0x21; len]));
+        }
     }
 
     #[test]

@@ -135,7 +135,7 @@ fn max_forwards(_: &Bytes, s: &[u8]) -> Result<u8, ValueError> {
 #[inline]
 fn call_id(owner: &Bytes, s: &[u8]) -> Result<Bytes, ValueError> {
     let s = trim(s);
-    if s.is_empty() || s.iter().any(|&b| b <= b' ' || b == 0x7f) {
+    if s.is_empty() || crate::scan::has_space_or_control(s) {
         return Err(ValueError::UnexpectedChar);
     }
     Ok(slice_of(owner, s))
@@ -158,7 +158,9 @@ pub(crate) fn top_via(h: &Headers) -> Result<Via, ParseError> {
         .next()
         .unwrap_or(Ok(&[]))
         .map_err(|kind| ParseError::value(HeaderName::Via, kind))?;
-    Via::parse_in(owner, first).map_err(|kind| ParseError::value(HeaderName::Via, kind))
+    Via::parse_as(owner, first, |kind| {
+        ParseError::value(HeaderName::Via, kind)
+    })
 }
 
 pub(crate) fn from(h: &Headers) -> Result<NameAddr, ParseError> {

@@ -133,22 +133,33 @@ impl Via {
     }
 
     pub(crate) fn parse_in(owner: &Bytes, s: &[u8]) -> Result<Via, ValueError> {
+        Self::parse_as(owner, s, |kind| kind)
+    }
+
+    /// Parses one value with errors converted by `err`, building the result in place (a
+    /// Via is 240 octets: converting a finished `Result` would copy it).
+    #[inline]
+    pub(crate) fn parse_as<E>(
+        owner: &Bytes,
+        s: &[u8],
+        err: impl Fn(ValueError) -> E,
+    ) -> Result<Via, E> {
         let s = trim(s);
         if s.is_empty() {
-            return Err(ValueError::EmptyElement);
+            return Err(err(ValueError::EmptyElement));
         }
         let (name, rest) = take_token(s);
-        let rest = expect_slash(rest)?;
+        let rest = expect_slash(rest).map_err(&err)?;
         let (version, rest) = take_token(rest);
-        let rest = expect_slash(rest)?;
+        let rest = expect_slash(rest).map_err(&err)?;
         let (transport, rest) = take_token(trim_start(rest));
         if !name.eq_ignore_ascii_case(b"SIP") || version != b"2.0" || transport.is_empty() {
-            return Err(ValueError::InvalidProtocol);
+            return Err(err(ValueError::InvalidProtocol));
         }
         if !rest.first().is_some_and(|&b| is_ws(b)) {
-            return Err(ValueError::UnexpectedChar);
+            return Err(err(ValueError::UnexpectedChar));
         }
-        let (host, rest) = split_host(owner, trim_start(rest))?;
+        let (host, rest) = split_host(owner, trim_start(rest)).map_err(&err)?;
         let rest = trim_start(rest);
         let (port, rest) = match rest.first() {
             Some(b':') => {
@@ -157,51 +168,55 @@ impl Via {
                     .iter()
                     .position(|b| !b.is_ascii_digit())
                     .unwrap_or(r.len());
-                (Some(parse_port(&r[..n])?), trim_start(&r[n..]))
+                (
+                    Some(parse_port(&r[..n]).map_err(&err)?),
+                    trim_start(&r[n..]),
+                )
             }
             _ => (None, rest),
         };
-        let mut via = Via {
-            transport: Transport::from_token(owner, transport),
-            host,
-            port,
-            branch: None,
-            received: None,
-            rport: None,
-            maddr: None,
-            ttl: None,
-            params: Params::new(),
-        };
+        let (mut branch, mut received, mut rport, mut maddr, mut ttl) =
+            (None, None, None, None, None);
         crate::params::scan(rest, |name, value| {
             // Dispatch on length first: most parameters are compared once at most.
             let is = |known: &[u8]| name.len() == known.len() && name.eq_ignore_ascii_case(known);
             match name.len() {
                 6 if is(b"branch") => {
-                    via.branch = Some(slice_of(owner, value.ok_or(ValueError::Empty)?));
+                    branch = Some(slice_of(owner, value.ok_or(ValueError::Empty)?))
                 }
-                5 if is(b"rport") => via.rport = Some(value.map(parse_port).transpose()?),
+                5 if is(b"rport") => rport = Some(value.map(parse_port).transpose()?),
                 8 if is(b"received") => {
-                    via.received = Some(Host::parse_param_in(
+                    received = Some(Host::parse_param_in(
                         owner,
                         value.ok_or(ValueError::Empty)?,
                     )?);
                 }
                 5 if is(b"maddr") => {
-                    via.maddr = Some(Host::parse_param_in(
+                    maddr = Some(Host::parse_param_in(
                         owner,
                         value.ok_or(ValueError::Empty)?,
                     )?);
                 }
                 3 if is(b"ttl") => {
-                    let ttl = crate::scan::parse_u64(value.ok_or(ValueError::Empty)?)?;
-                    via.ttl = Some(u8::try_from(ttl).map_err(|_| ValueError::OutOfRange)?);
+                    let n = crate::scan::parse_u64(value.ok_or(ValueError::Empty)?)?;
+                    ttl = Some(u8::try_from(n).map_err(|_| ValueError::OutOfRange)?);
                 }
                 _ => {}
             }
             Ok(())
-        })?;
-        via.params = Params::from_raw(slice_of(owner, rest));
-        Ok(via)
+        })
+        .map_err(&err)?;
+        Ok(Via {
+            transport: Transport::from_token(owner, transport),
+            host,
+            port,
+            branch,
+            received,
+            rport,
+            maddr,
+            ttl,
+            params: Params::from_raw(slice_of(owner, rest)),
+        })
     }
 
     /// The sent-by host and port.
