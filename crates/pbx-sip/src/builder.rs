@@ -16,7 +16,7 @@ impl Response {
     pub fn for_request(request: &Request, status: StatusCode) -> Response {
         let mut response = Response::new(status);
         let h = response.headers_mut();
-        for (name, value) in request.headers().iter() {
+        for (name, owner, value) in request.headers().iter_sourced() {
             let copy = match name {
                 HeaderName::Via
                 | HeaderName::From
@@ -27,7 +27,7 @@ impl Response {
                 _ => false,
             };
             if copy {
-                h.push(name.clone(), Bytes::copy_from_slice(value));
+                h.push(name.clone(), crate::scan::slice_of(owner, value));
             }
         }
         h.push(HeaderName::ContentLength, Bytes::from_static(b"0"));

@@ -163,6 +163,19 @@ impl Headers {
         })
     }
 
+    /// All fields in order as (name, value as `Bytes`), the value sliced from the message
+    /// buffer (refcount only).
+    pub fn iter_bytes(&self) -> impl Iterator<Item = (&HeaderName, Bytes)> + '_ {
+        self.fields.iter().map(|f| (&f.name, self.bytes_of(f)))
+    }
+
+    /// All fields as (name, owning buffer, value), for zero-copy slicing of chosen fields.
+    pub(crate) fn iter_sourced(&self) -> impl Iterator<Item = (&HeaderName, &Bytes, &[u8])> + '_ {
+        self.fields
+            .iter()
+            .map(|f| (&f.name, self.owner_of(f), self.value_of(f)))
+    }
+
     /// How many fields are named `name`.
     pub fn count(&self, name: &HeaderName) -> usize {
         self.fields.iter().filter(|f| f.is(name)).count()
