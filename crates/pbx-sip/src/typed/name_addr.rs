@@ -302,19 +302,19 @@ impl Contact {
         let mut push = PushParams::default();
         let parts = Parts::split(owner, s, |name, value| {
             let Some(value) = value else { return Ok(()) };
-            if name.eq_ignore_ascii_case(b"expires") {
-                expires = Some(crate::scan::parse_u32(value)?);
-            } else if name.eq_ignore_ascii_case(b"q") {
-                q = Some(QValue::parse(value)?);
-            } else if name.eq_ignore_ascii_case(b"+sip.instance") {
-                instance = Some(match unquote(value) {
-                    Cow::Borrowed(inner) => slice_of(owner, inner),
-                    Cow::Owned(o) => Bytes::from(o),
-                });
-            } else if name.eq_ignore_ascii_case(b"reg-id") {
-                reg_id = Some(crate::scan::parse_u32(value)?);
-            } else {
-                note_push(&mut push, owner, name, value);
+            // Dispatch on length first: each parameter is compared once at most.
+            let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
+            match name.len() {
+                7 if is(b"expires") => expires = Some(crate::scan::parse_u32(value)?),
+                1 if is(b"q") => q = Some(QValue::parse(value)?),
+                13 if is(b"+sip.instance") => {
+                    instance = Some(match unquote(value) {
+                        Cow::Borrowed(inner) => slice_of(owner, inner),
+                        Cow::Owned(o) => Bytes::from(o),
+                    });
+                }
+                6 if is(b"reg-id") => reg_id = Some(crate::scan::parse_u32(value)?),
+                _ => note_push(&mut push, owner, name, value),
             }
             Ok(())
         })?;
