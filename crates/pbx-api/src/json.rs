@@ -80,7 +80,13 @@ fn classify(path: &str, error: serde_json::Error) -> ApiError {
         return ApiError::MissingField { field: join(name) };
     }
     if let Some(name) = quoted_after(&message, "unknown field `") {
-        return ApiError::UnknownField { field: join(name) };
+        // serde_path_to_error has already stepped into the unknown key.
+        let field = if path == name || path.ends_with(&format!(".{name}")) {
+            path.to_owned()
+        } else {
+            join(name)
+        };
+        return ApiError::UnknownField { field };
     }
     let field = if path == "." || path.is_empty() {
         "body".to_owned()
