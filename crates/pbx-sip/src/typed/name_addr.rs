@@ -265,6 +265,19 @@ pub struct PushParams {
     pub param: Option<Bytes>,
 }
 
+/// Whether a parameter list may hold a `pn-` parameter (cheap pre-check: finds `-`).
+fn has_pn_param(params: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(off) = crate::scan::find(b'-', &params[from..]) {
+        let at = from + off;
+        if at >= 2 && params[at - 2] | 0x20 == b'p' && params[at - 1] | 0x20 == b'n' {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
+}
+
 fn note_push(push: &mut PushParams, owner: &Bytes, name: &[u8], value: &[u8]) {
     if name.len() < 6 || !name[..3].eq_ignore_ascii_case(b"pn-") {
         return;
@@ -321,11 +334,7 @@ impl Contact {
         let uri = Uri::parse_in(owner, parts.uri)?;
         // RFC 8599 puts pn-* in the Contact URI; those win over header parameters.
         if let Some(sip) = uri.as_sip()
-            && sip
-                .params
-                .as_bytes()
-                .windows(3)
-                .any(|w| w.eq_ignore_ascii_case(b"pn-"))
+            && has_pn_param(sip.params.as_bytes())
         {
             for (name, value) in sip.params.iter() {
                 if let Some(value) = value {
@@ -432,6 +441,15 @@ mod tests {
         assert!(Contact::parse(b" * ").unwrap().is_wildcard());
         assert!(Contact::parse(b"<sip:a@b>;expires=280297596632815").is_err());
         assert!(Contact::parse(b"<sip:a@b>;q=1.5").is_err());
+    }
+
+    #[test]
+    fn pn_precheck() {
+        assert!(has_pn_param(b";transport=tcp;PN-provider=apns"));
+        assert!(has_pn_param(b";pn-prid=x"));
+        assert!(!has_pn_param(b";rinstance=6a2f-8e31;transport=udp"));
+        assert!(!has_pn_param(b"-"));
+        assert!(!has_pn_param(b""));
     }
 
     #[test]
