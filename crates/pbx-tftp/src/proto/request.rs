@@ -72,9 +72,6 @@ pub enum RequestError {
     /// The path tries to leave the root or contains forbidden bytes.
     #[error("forbidden path")]
     ForbiddenPath,
-    /// An option value is not a number or out of its RFC range.
-    #[error("invalid value for option {0}")]
-    InvalidOption(&'static str),
 }
 
 impl RequestError {
@@ -86,7 +83,6 @@ impl RequestError {
                 ErrorCode::IllegalOperation
             }
             Self::ForbiddenPath => ErrorCode::AccessViolation,
-            Self::InvalidOption(_) => ErrorCode::OptionRefused,
         }
     }
 
@@ -98,7 +94,6 @@ impl RequestError {
             Self::NotARequest => "Illegal TFTP operation",
             Self::UnsupportedMode => "Unsupported mode",
             Self::ForbiddenPath => "Access violation",
-            Self::InvalidOption(_) => "Option negotiation refused",
         }
     }
 }
@@ -128,17 +123,20 @@ impl Request {
         let path = sanitize_path(raw.filename).ok_or(RequestError::ForbiddenPath)?;
         let mut options = RequestedOptions::default();
         for &(name, value) in &raw.options {
-            // The first occurrence of an option wins; unknown options are ignored (RFC 2347).
+            // Unknown options and unusable values are ignored, not refused (RFC 2347 lets the
+            // server omit any option from its OACK). Clients send odd values: atftp sends
+            // `blksize disable`. The first usable occurrence of an option wins.
+            let number = parse_number(value);
             if name.eq_ignore_ascii_case("blksize") && options.blksize.is_none() {
-                options.blksize = Some(ranged(value, 8, 65464, "blksize")?);
+                options.blksize = number.filter(|&n| n >= 8).map(|n| clamp_u16(n, 65464));
             } else if name.eq_ignore_ascii_case("timeout") && options.timeout_secs.is_none() {
-                let secs = ranged(value, 1, 255, "timeout")?;
-                options.timeout_secs = Some(u8::try_from(secs).unwrap_or(u8::MAX));
+                options.timeout_secs = number
+                    .filter(|n| (1..=255).contains(n))
+                    .and_then(|n| u8::try_from(n).ok());
             } else if name.eq_ignore_ascii_case("tsize") && !options.tsize {
-                parse_number(value).ok_or(RequestError::InvalidOption("tsize"))?;
-                options.tsize = true;
+                options.tsize = number.is_some();
             } else if name.eq_ignore_ascii_case("windowsize") && options.windowsize.is_none() {
-                options.windowsize = Some(ranged(value, 1, 65535, "windowsize")?);
+                options.windowsize = number.filter(|&n| n >= 1).map(|n| clamp_u16(n, 65535));
             }
         }
         Ok(Self {
@@ -187,12 +185,8 @@ fn parse_number(value: &str) -> Option<u64> {
     value.parse().ok()
 }
 
-fn ranged(value: &str, min: u64, max: u64, name: &'static str) -> Result<u16, RequestError> {
-    let number = parse_number(value).ok_or(RequestError::InvalidOption(name))?;
-    if number < min || number > max {
-        return Err(RequestError::InvalidOption(name));
-    }
-    u16::try_from(number).map_err(|_| RequestError::InvalidOption(name))
+fn clamp_u16(number: u64, max: u16) -> u16 {
+    u16::try_from(number.min(u64::from(max))).unwrap_or(max)
 }
 
 #[cfg(test)]
@@ -266,22 +260,35 @@ mod tests {
     }
 
     #[test]
-    fn refuses_out_of_range_options_with_error_8() {
+    fn unusable_option_values_are_ignored_and_large_ones_clamped() {
         for (name, value) in [
             ("blksize", "7"),
-            ("blksize", "65465"),
-            ("blksize", "x"),
+            ("blksize", "disable"),
             ("timeout", "0"),
             ("timeout", "256"),
             ("windowsize", "0"),
-            ("windowsize", "65536"),
             ("tsize", "-1"),
+            ("tsize", "disable"),
             ("blksize", ""),
+            ("blksize", "999999999999999999999999"),
         ] {
-            let error = rrq("f", "octet", &[(name, value)]).unwrap_err();
-            assert_eq!(error.code(), ErrorCode::OptionRefused, "{name}={value}");
+            let request = rrq("f", "octet", &[(name, value)]).unwrap();
+            assert_eq!(
+                request.options,
+                RequestedOptions::default(),
+                "{name}={value}"
+            );
         }
-        assert!(rrq("f", "octet", &[("blksize", "8"), ("blksize", "x")]).is_ok());
+        let request = rrq(
+            "f",
+            "octet",
+            &[("blksize", "65465"), ("windowsize", "70000")],
+        )
+        .unwrap();
+        assert_eq!(request.options.blksize, Some(65464));
+        assert_eq!(request.options.windowsize, Some(65535));
+        let request = rrq("f", "octet", &[("blksize", "x"), ("blksize", "600")]).unwrap();
+        assert_eq!(request.options.blksize, Some(600));
     }
 
     #[test]
