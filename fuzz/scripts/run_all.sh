@@ -7,7 +7,7 @@
 # $FUZZ_WORK/<target> (default /tmp/cloudpbx-fuzz), crashes to fuzz/artifacts/<target>/.
 # One log per target in $FUZZ_WORK/<target>.log. While $FUZZ_WORK/PAUSE exists the script
 # waits before starting the next target (e.g. to keep a benchmark run quiet).
-# FUZZ_FEATURES overrides the crate features (default: all, i.e. sip,sdp,net,auth).
+# FUZZ_FEATURES overrides the crate features (default: all, i.e. sip,sdp,auth).
 set -u
 cd "$(dirname "$0")/.."
 secs=${1:-600}
@@ -21,12 +21,12 @@ mkdir -p "$work"
 for t in "${targets[@]}"; do
   while [ -e "$work/PAUSE" ]; do sleep 5; done
   mkdir -p "$work/$t"
-  echo "== $t start $(date -u +%FT%TZ)" | tee -a "$work/summary.txt"
+  echo "== $t start $(date -u +%FT%TZ) (HEAD $(git rev-parse --short HEAD))" | tee -a "$work/summary.txt"
   cargo fuzz run --sanitizer none "${feature_args[@]}" "$t" "$work/$t" "corpus/$t" -- \
     -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
     > "$work/$t.log" 2>&1
   rc=$?
   echo "== $t end $(date -u +%FT%TZ) rc=$rc" | tee -a "$work/summary.txt"
-  grep -E '^#[0-9]+ +DONE|stat::number_of_executed_units|stat::average_exec_per_sec|SUMMARY|panicked|Test unit written' \
+  grep -aE 'DONE|stat::number_of_executed_units|stat::average_exec_per_sec|SUMMARY|panicked|Test unit written' \
     "$work/$t.log" | tee -a "$work/summary.txt"
 done
