@@ -1,5 +1,8 @@
 //! Destination classification table and the outbound policy matrix.
 
+// Test helpers outside #[test] functions unwrap on fixed, valid literals.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use pbx_domain::ClassOfService;
 use pbx_policy::{
     BlockReason, Decision, DestinationClass as D, OutboundPolicy, PolicyDefaults, TenantExceptions,

@@ -1,5 +1,8 @@
 //! Brute-force guard behaviour on a virtual clock.
 
+// Test helpers outside #[test] functions unwrap on fixed, valid literals.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use std::net::IpAddr;
 
 use pbx_domain::TenantId;
