@@ -51,6 +51,10 @@ pub struct ServerConfig {
     pub open_timeout: Duration,
     /// What to do beyond `max_transfers`.
     pub busy_policy: BusyPolicy,
+    /// Receive buffer asked for the request socket (the kernel caps it at `net.core.rmem_max`).
+    /// The default 208 KiB holds only a few hundred RRQs, so a boot storm would lose requests
+    /// and wait for the phones' retransmissions.
+    pub request_recv_buffer_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +65,7 @@ impl Default for ServerConfig {
             max_file_size: 256 * 1024 * 1024,
             open_timeout: Duration::from_secs(5),
             busy_policy: BusyPolicy::Drop,
+            request_recv_buffer_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -84,6 +89,8 @@ pub struct ServerStats {
     pub source_rejected: AtomicU64,
     /// Retransmitted RRQs ignored because the peer's transfer already runs.
     pub duplicate_requests: AtomicU64,
+    /// Timeout-driven resends, summed over ended transfers.
+    pub retransmissions: AtomicU64,
 }
 
 /// Source admission: `true` lets the datagram be parsed.
@@ -124,7 +131,7 @@ impl<S: FileSource> TftpServer<S> {
     /// # Errors
     /// The bind error.
     pub async fn bind(addr: SocketAddr, config: ServerConfig, source: S) -> io::Result<Self> {
-        let socket = UdpSocket::bind(addr).await?;
+        let socket = bind_request_socket(addr, config.request_recv_buffer_bytes)?;
         let local = socket.local_addr()?;
         let shared = Shared {
             source,
@@ -255,6 +262,19 @@ fn reply_error(socket: &UdpSocket, peer: SocketAddr, code: ErrorCode, message: &
     let mut packet = Vec::with_capacity(8 + message.len());
     encode_error(&mut packet, code, message);
     let _ = socket.try_send_to(&packet, peer);
+}
+
+fn bind_request_socket(addr: SocketAddr, recv_buffer: usize) -> io::Result<UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    // Best effort: a smaller buffer only costs retransmissions under load.
+    let _ = socket.set_recv_buffer_size(recv_buffer);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
 }
 
 fn is_transient(error: &io::Error) -> bool {

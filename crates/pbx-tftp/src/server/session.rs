@@ -45,6 +45,10 @@ pub(super) async fn run<S: FileSource>(
         _ => &shared.stats.refused,
     };
     counter.fetch_add(1, Ordering::Relaxed);
+    shared
+        .stats
+        .retransmissions
+        .fetch_add(retransmissions, Ordering::Relaxed);
     drop(guard);
     tracing::debug!(%peer, path = %request.path, bytes, ?result, "tftp transfer ended");
     shared.emit(TransferEvent {
