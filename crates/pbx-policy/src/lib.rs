@@ -18,6 +18,9 @@
 //! - [`baseline`]: per-account hour-of-week usage baseline used by the tracker to block
 //!   accounts whose use jumps far above their own habit.
 //!
+//! - [`admission`]: the per-tenant/per-user IP whitelist check ([`whitelist_check`]), which
+//!   also tells the guard whether a source is exempt.
+//!
 //! All outcomes that matter for audit are [`SecurityEvent`]s.
 //!
 //! ```
@@ -35,22 +38,26 @@
 //! assert_eq!(verdict.decision().status(), Some(403));
 //! ```
 
+pub mod admission;
 pub mod baseline;
 mod bounded;
 pub mod decision;
 pub mod destination;
+pub mod error;
 pub mod event;
 pub mod guard;
 pub mod limits;
 pub mod source;
 pub mod window;
 
+pub use admission::{WhitelistOutcome, whitelist_check};
 pub use baseline::{Baseline, BaselineConfig};
 pub use bounded::BoundedMap;
 pub use decision::{BlockReason, Decision, Verdict};
 pub use destination::{
     Destination, DestinationClass, OutboundPolicy, PolicyDefaults, TenantExceptions, classify,
 };
+pub use error::ConfigError;
 pub use event::{BanReason, LiftedBy, LimitKind, Scope, SecurityEvent};
 pub use guard::{Guard, GuardConfig, GuardEvent, Observation, ObservationKind, scanner_user_agent};
 pub use limits::{BreachEvent, CallHandle, Limits, Tariff, UsageTracker};

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::ConfigError;
+
 const MINUTE: u64 = 60_000;
 const HOUR: u64 = 60 * MINUTE;
 
@@ -73,6 +75,40 @@ impl Default for GuardConfig {
 }
 
 impl GuardConfig {
+    /// Checks the configuration; the guard also works with an invalid one (values are
+    /// clamped), but an operator should be told.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=128).contains(&self.ipv6_prefix_len) {
+            return Err(ConfigError::Ipv6PrefixLen(self.ipv6_prefix_len));
+        }
+        for (field, v) in [
+            ("source_failures", self.source_failures),
+            ("user_failures", self.user_failures),
+            ("tenant_failures", self.tenant_failures),
+            ("escalation_factor", self.escalation_factor),
+            ("flood_rate_per_second", self.flood_rate_per_second),
+            ("flood_burst", self.flood_burst),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::ZeroThreshold { field });
+            }
+        }
+        for (field, v) in [
+            ("failure_window_ms", self.failure_window_ms),
+            ("base_ban_ms", self.base_ban_ms),
+            ("max_ban_ms", self.max_ban_ms),
+            ("user_throttle_ms", self.user_throttle_ms),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::ZeroDuration { field });
+            }
+        }
+        if self.base_ban_ms > self.max_ban_ms {
+            return Err(ConfigError::BanLengths);
+        }
+        Ok(())
+    }
+
     /// The ban length at escalation `level` (0 = first ban): base × factor^level, capped.
     pub fn ban_length(&self, level: u32) -> u64 {
         let mut length = self.base_ban_ms;
@@ -83,5 +119,39 @@ impl GuardConfig {
             }
         }
         length.min(self.max_ban_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_escalate() {
+        let c = GuardConfig::default();
+        assert_eq!(c.validate(), Ok(()));
+        let minutes: Vec<u64> = (0..7).map(|l| c.ban_length(l) / 60_000).collect();
+        assert_eq!(minutes, vec![15, 60, 240, 960, 1440, 1440, 1440]);
+        assert_eq!(c.ban_length(u32::MAX), 24 * HOUR);
+        let bad = GuardConfig {
+            ipv6_prefix_len: 0,
+            ..GuardConfig::default()
+        };
+        assert_eq!(bad.validate(), Err(ConfigError::Ipv6PrefixLen(0)));
+        let bad = GuardConfig {
+            source_failures: 0,
+            ..GuardConfig::default()
+        };
+        assert_eq!(
+            bad.validate(),
+            Err(ConfigError::ZeroThreshold {
+                field: "source_failures"
+            })
+        );
+        let bad = GuardConfig {
+            base_ban_ms: 25 * HOUR,
+            ..GuardConfig::default()
+        };
+        assert_eq!(bad.validate(), Err(ConfigError::BanLengths));
     }
 }
