@@ -346,3 +346,46 @@ fn a_million_spoofed_sources_keep_memory_capped() {
     assert!(stats.source_evictions >= 990_000, "{stats:?}");
     let _ = SourceKey::from_ip(ip("10.0.0.1"), 64);
 }
+
+#[test]
+fn admit_request_drops_banned_and_flooding_sources() {
+    use pbx_policy::Decision;
+    let mut g = Guard::new(GuardConfig {
+        flood_burst: 3,
+        flood_rate_per_second: 1,
+        ..Default::default()
+    });
+    let src = ip("198.51.100.90");
+    for i in 0..3 {
+        assert_eq!(g.admit_request(T0 + i, src, false), (Decision::Allow, None));
+    }
+    let (decision, event) = g.admit_request(T0 + 3, src, false);
+    assert_eq!(decision, Decision::Drop);
+    assert!(matches!(
+        event,
+        Some(SecurityEvent::SourceBanned {
+            reason: BanReason::Flood,
+            ..
+        })
+    ));
+    assert_eq!(
+        g.admit_request(T0 + 10_000, src, false),
+        (Decision::Drop, None),
+        "banned"
+    );
+    // A whitelisted office: excess dropped, never banned.
+    let office = ip("192.0.2.91");
+    for i in 0..3 {
+        assert_eq!(g.admit_request(T0 + i, office, true).0, Decision::Allow);
+    }
+    assert_eq!(
+        g.admit_request(T0 + 3, office, true),
+        (Decision::Drop, None)
+    );
+    assert!(!g.is_banned(office, T0 + 3));
+    assert_eq!(
+        g.admit_request(T0 + 1_003, office, true).0,
+        Decision::Allow,
+        "refilled"
+    );
+}

@@ -427,3 +427,22 @@ fn events_serialise() {
     assert!(json.contains("\"type\":\"account_blocked\""), "{json}");
     assert_eq!(serde_json::from_str::<SecurityEvent>(&json).unwrap(), e);
 }
+
+#[test]
+fn blocks_and_baselines_survive_restart() {
+    let (a, t) = ids(14);
+    let mut u = UsageTracker::new(config(Limits::unlimited()));
+    learn(&mut u, a, t);
+    u.block(a, t);
+    let json = serde_json::to_string(&u.export()).unwrap();
+    let mut restarted = UsageTracker::new(config(Limits::unlimited()));
+    restarted.import(serde_json::from_str(&json).unwrap());
+    assert!(restarted.is_blocked(a));
+    assert_eq!(restarted.export(), u.export());
+    assert_eq!(
+        restarted.check_setup(a, t, T0 + 9 * WEEK, &D::NationalFixed),
+        Verdict::Block {
+            reason: BlockReason::AccountBlocked
+        }
+    );
+}

@@ -171,14 +171,7 @@ impl Guard {
         let exempt = obs.exempt_source || obs.recently_authenticated_source;
         match obs.kind {
             ObservationKind::Request => {
-                let (burst, rate) = (self.config.flood_burst, self.config.flood_rate_per_second);
-                let counters = self
-                    .sources
-                    .get_or_insert_with(key, || new_source(&self.config));
-                let bucket = counters
-                    .bucket
-                    .get_or_insert_with(|| TokenBucket::full(burst, now));
-                if !bucket.take(now, burst, rate) && !exempt {
+                if !self.take_token(key, now) && !exempt {
                     events.push(self.ban(key, now, BanReason::Flood));
                 }
             }
@@ -195,6 +188,42 @@ impl Guard {
             }
         }
         events
+    }
+
+    fn take_token(&mut self, key: SourceKey, now: u64) -> bool {
+        let (burst, rate) = (self.config.flood_burst, self.config.flood_rate_per_second);
+        let counters = self
+            .sources
+            .get_or_insert_with(key, || new_source(&self.config));
+        let bucket = counters
+            .bucket
+            .get_or_insert_with(|| TokenBucket::full(burst, now));
+        bucket.take(now, burst, rate)
+    }
+
+    /// The transport hook for every received request, combining the ban check and the flood
+    /// rate: `Drop` when the source is banned, or is over its rate (a non-exempt source is
+    /// then banned, the event is returned; an exempt source — whitelisted office — only has
+    /// its excess dropped). `Allow` otherwise.
+    pub fn admit_request(
+        &mut self,
+        now: u64,
+        ip: IpAddr,
+        exempt: bool,
+    ) -> (crate::decision::Decision, Option<GuardEvent>) {
+        use crate::decision::Decision;
+        let key = self.source_key(ip);
+        if self.bans.peek(&key).is_some_and(|b| b.until > now) {
+            return (Decision::Drop, None);
+        }
+        if self.take_token(key, now) {
+            return (Decision::Allow, None);
+        }
+        if exempt {
+            (Decision::Drop, None)
+        } else {
+            (Decision::Drop, Some(self.ban(key, now, BanReason::Flood)))
+        }
     }
 
     fn count_failure(

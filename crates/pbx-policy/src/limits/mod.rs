@@ -18,4 +18,4 @@ mod tariff;
 mod tracker;
 
 pub use tariff::{Limits, Tariff};
-pub use tracker::{BreachEvent, CallHandle, UsageConfig, UsageTracker};
+pub use tracker::{BreachEvent, CallHandle, UsageConfig, UsageState, UsageTracker};

@@ -386,3 +386,5 @@ impl UsageTracker {
 }
 
 mod running;
+
+pub use running::UsageState;

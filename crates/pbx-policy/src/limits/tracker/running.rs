@@ -2,6 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
+use crate::baseline::Baseline;
+
 use pbx_domain::{TenantId, UserId};
 
 use super::{BreachEvent, CallHandle, MINUTE_MS, UsageTracker, bit};
@@ -175,5 +179,38 @@ impl UsageTracker {
         self.accounts
             .retain(|_, u| u.concurrent > 0 || u.day == day);
         self.tenants.retain(|_, u| u.concurrent > 0 || u.day == day);
+    }
+}
+
+/// What the tracker persists across restarts: the baselines (weeks of history) and the
+/// account blocks (a restart must not lift a block). Day counters are not kept: after a
+/// restart the day's limits start from zero (the CDRs are the record of cost).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageState {
+    /// Baselines per account.
+    pub baselines: Vec<(UserId, Baseline)>,
+    /// Blocked accounts with their tenant.
+    pub blocked: Vec<(UserId, TenantId)>,
+}
+
+impl UsageTracker {
+    /// A snapshot to persist.
+    pub fn export(&self) -> UsageState {
+        let mut baselines: Vec<_> = self
+            .baselines
+            .iter()
+            .map(|(a, b)| (*a, b.clone()))
+            .collect();
+        baselines.sort_by_key(|(a, _)| *a);
+        UsageState {
+            baselines,
+            blocked: self.blocked_accounts(),
+        }
+    }
+
+    /// Loads a snapshot (replacing baselines and blocks; running calls are untouched).
+    pub fn import(&mut self, state: UsageState) {
+        self.baselines = state.baselines.into_iter().collect();
+        self.blocked = state.blocked.into_iter().collect();
     }
 }
