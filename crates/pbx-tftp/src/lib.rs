@@ -25,15 +25,22 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Policy choices (see the report in the commit history and `ServerConfig` docs):
-//! * Write requests are refused with ERROR 2 "Access violation". Polycom log/override uploads
-//!   are not accepted over TFTP yet; phones keep working without them.
+//! Policy choices:
+//! * Write requests are refused with ERROR 2 "Access violation" (the issue allows refusing
+//!   cleanly). Polycom log/override uploads are not accepted over TFTP; phones boot without
+//!   them. An upload sink (size-limited per-device area) would need a receive state machine.
 //! * Beyond `max_transfers`, a read request is dropped silently by default
-//!   ([`server::BusyPolicy::Drop`]): the phone retransmits its RRQ and is served later.
+//!   ([`server::BusyPolicy::Drop`]): the phone retransmits its RRQ and is served later, while
+//!   an ERROR would make it give up provisioning. [`server::BusyPolicy::Error`] answers ERROR 0.
 //! * A retransmitted RRQ from a peer whose transfer is running is ignored (no second TID).
+//! * Unknown options and unusable values (`blksize disable`, `timeout 0`) are left out of the
+//!   OACK rather than refused; `blksize` and `windowsize` are clamped to the configured maxima.
 //! * Netascii content is translated once when the transfer starts; `tsize` is the translated
 //!   size.
-//! * Content is [`bytes::Bytes`], shared between concurrent transfers of the same file.
+//! * Content is [`bytes::Bytes`], shared between concurrent transfers of the same file; each
+//!   running transfer holds about 4.4 KiB of user-space memory (`benches/boot_storm.rs`).
+//! * Opens run concurrently in the transfer tasks, under `open_timeout`; `bench/tftp-compare`
+//!   shows why (async-tftp serialises opens behind a mutex).
 
 pub mod proto;
 pub mod server;

@@ -249,3 +249,36 @@ async fn stranger_on_the_transfer_port_gets_error_5_and_transfer_completes() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn retransmitted_rrq_does_not_start_a_second_transfer() {
+    let fixture = start_default().await;
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut buf = Vec::new();
+    encode_request(
+        &mut buf,
+        false,
+        "acme/000000000000.cfg",
+        "octet",
+        &[("tsize", "0")],
+    );
+    client.send_to(&buf, fixture.addr).await.unwrap();
+    let mut reply = vec![0u8; 2048];
+    let (_, tid) = tokio::time::timeout(Duration::from_secs(5), client.recv_from(&mut reply))
+        .await
+        .unwrap()
+        .unwrap();
+    // The phone's RRQ retransmission arrives while its transfer runs: ignored, no new TID.
+    client.send_to(&buf, fixture.addr).await.unwrap();
+    let (_, from) = tokio::time::timeout(Duration::from_secs(5), client.recv_from(&mut reply))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(from, tid, "a second transfer answered from another port");
+    assert_eq!(
+        &reply[..2],
+        b"\x00\x06",
+        "the OACK retransmission after the server's timeout"
+    );
+    assert_eq!(fixture.stats.duplicate_requests.load(Ordering::Relaxed), 1);
+}

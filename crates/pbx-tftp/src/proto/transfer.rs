@@ -118,7 +118,8 @@ pub struct Transfer {
 }
 
 impl Transfer {
-    /// Starts sending `content` to `peer` as `request` asked, within `config`'s limits.
+    /// Starts sending `content` to `peer` as `request` asked, within `config`'s limits. Only
+    /// reads exist: the request's kind is not consulted (the driver refuses writes).
     ///
     /// `content` is shared, not copied, in octet mode; netascii builds its translated copy.
     pub fn new(
