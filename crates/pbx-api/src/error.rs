@@ -68,6 +68,9 @@ pub enum ApiError {
         /// Why.
         message: String,
     },
+    /// The path exists but not with this method (405).
+    #[error("method not allowed on this path")]
+    MethodNotAllowed,
     /// The body is not `application/json` (415).
     #[error("expected Content-Type: application/json")]
     UnsupportedMediaType,
@@ -87,7 +90,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable code (`invalid_field`, `missing_field`, `unknown_field`,
-    /// `malformed_json`, `invalid_parameter`, `unsupported_media_type`, `unauthenticated`,
+    /// `malformed_json`, `invalid_parameter`, `method_not_allowed`, `unsupported_media_type`, `unauthenticated`,
     /// `forbidden`, `not_found`, `conflict`, `internal`).
     pub code: &'static str,
     /// The request field (or query parameter) at fault, when there is one.
@@ -109,6 +112,7 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::MalformedJson { .. } | Self::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -126,6 +130,7 @@ impl ApiError {
             Self::UnknownField { .. } => "unknown_field",
             Self::MalformedJson { .. } => "malformed_json",
             Self::InvalidParameter { .. } => "invalid_parameter",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Internal(_) => "internal",
         }

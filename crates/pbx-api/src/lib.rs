@@ -27,7 +27,8 @@
 //!   secret on create. The store keeps HA1 digests and SHA-256 token hashes.
 //! - **Errors** are `{"error": {"code", "field", "message"}}` ([`ApiError`]): 400 malformed
 //!   JSON or bad query parameter, 401 no/invalid token, 403 role not allowed, 404 not found
-//!   or out of scope, 409 taken, 415 not JSON, 422 a field's value (the field is named).
+//!   or out of scope, 405 wrong method, 409 taken, 415 not JSON, 422 a field's value (the
+//!   field is named).
 //!
 //! See `README.md` in this crate for the endpoint list.
 

@@ -174,6 +174,7 @@ pub fn router(state: ApiState) -> Router {
             }),
         )
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_responses,
@@ -189,6 +190,10 @@ async fn count_responses(State(state): State<ApiState>, request: Request, next: 
 
 async fn not_found() -> ApiError {
     ApiError::NotFound { what: "path" }
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 /// Liveness: 200 while the store answers.
