@@ -50,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
 
     // Edits a B2BUA makes on every leg.
     let mut edited = again;
-    let v6 = data.len() % 2 == 0;
+    let v6 = data.len().is_multiple_of(2);
     let relay = if v6 {
         IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10))
     } else {
