@@ -201,7 +201,7 @@ impl SipUri {
         if !params.is_empty() && params[0] != b';' {
             return Err(ValueError::InvalidUri);
         }
-        if params.ends_with(b";") || params.windows(2).any(|w| w == b";;") {
+        if has_empty_param(params) {
             return Err(ValueError::EmptyElement);
         }
         Ok(Uri::Sip(SipUri {
@@ -253,6 +253,19 @@ impl SipUri {
             out.put_slice(headers);
         }
     }
+}
+
+/// Whether a URI parameter list ends with `;` or holds `;;` (jumps from `;` to `;`).
+#[inline]
+fn has_empty_param(params: &[u8]) -> bool {
+    let mut rest = params;
+    while let Some(i) = crate::scan::find(b';', rest) {
+        match rest.get(i + 1) {
+            None | Some(b';') => return true,
+            Some(_) => rest = &rest[i + 1..],
+        }
+    }
+    false
 }
 
 impl Host {
@@ -460,6 +473,16 @@ impl std::str::FromStr for Uri {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_params_detected() {
+        assert!(!has_empty_param(b""));
+        assert!(!has_empty_param(b";lr;transport=udp"));
+        assert!(has_empty_param(b";"));
+        assert!(has_empty_param(b";lr;"));
+        assert!(has_empty_param(b";lr;;x"));
+        assert!(has_empty_param(b";;"));
+    }
 
     #[test]
     fn bad_octet_scan_matches_the_simple_definition() {

@@ -200,8 +200,24 @@ fn eq_folded(name: &[u8], canonical: &[u8]) -> bool {
     if name.len() != canonical.len() {
         return false;
     }
+    // Lengths 2..=16 (every common name): two overlapping words cover the name, no
+    // octet loop.
+    let n = name.len();
+    let w2 = |c: &[u8], at: usize| u16::from_le_bytes([c[at], c[at + 1]]) | 0x2020;
+    let w4 = |c: &[u8], at: usize| {
+        u32::from_le_bytes([c[at], c[at + 1], c[at + 2], c[at + 3]]) | 0x2020_2020
+    };
+    match n {
+        2..=3 => return w2(name, 0) == w2(canonical, 0) && w2(name, n - 2) == w2(canonical, n - 2),
+        4..=8 => return w4(name, 0) == w4(canonical, 0) && w4(name, n - 4) == w4(canonical, n - 4),
+        _ => {}
+    }
     const FOLD: u64 = 0x2020_2020_2020_2020;
     let word = |c: &[u8]| u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or_default());
+    if (9..=16).contains(&n) {
+        return (word(&name[..8]) | FOLD) == (word(&canonical[..8]) | FOLD)
+            && (word(&name[n - 8..]) | FOLD) == (word(&canonical[n - 8..]) | FOLD);
+    }
     let mut a = name.chunks_exact(8);
     let mut b = canonical.chunks_exact(8);
     for (x, y) in a.by_ref().zip(b.by_ref()) {
