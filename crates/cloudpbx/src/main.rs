@@ -7,6 +7,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod admin;
+
 use clap::{Parser, Subcommand};
 use pbx_server::config::{self, ConfigError, EXIT_INVALID_CONFIG};
 
@@ -38,6 +40,9 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Operator administration on the configured database (tenants, users, devices, tokens).
+    #[command(flatten)]
+    Admin(admin::AdminCommand),
 }
 
 /// The stable `serve` flags. Each is also a config-file key and an environment variable; a flag
@@ -152,6 +157,29 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Admin(command) => {
+            let settings = match load(&cli.config, &ServeArgs::default()) {
+                Ok(settings) => settings,
+                Err(code) => return code,
+            };
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(err) => {
+                    eprintln!("cloudpbx: cannot start the runtime: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(admin::run(command, &settings, false)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("cloudpbx: {err:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve(args) => {
             let settings = match load(&cli.config, &args) {
                 Ok(settings) => settings,

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use pbx_domain::{BindingRecord, DirectorySnapshot, UserId};
+use pbx_domain::{BindingRecord, DirectorySnapshot, TenantId, UserId};
 use pbx_sip::{HeaderName, Method, Request, Response, StatusCode, Uri};
 use pbx_sip_auth::{NonceCountTracker, Verifier};
 
@@ -173,6 +173,21 @@ impl Registrar {
             self.removed_effects(entry, RemovalReason::Administrative, &mut effects);
         }
         effects
+    }
+
+    /// Administrative removal of every binding of `tenant` (the API cleared the tenant's
+    /// registrations).
+    pub fn remove_tenant(&mut self, tenant: TenantId) -> Vec<Effect> {
+        let users: Vec<UserId> = self
+            .aors
+            .iter()
+            .filter(|(_, entries)| entries.iter().any(|entry| entry.record.tenant_id == tenant))
+            .map(|(user, _)| *user)
+            .collect();
+        users
+            .into_iter()
+            .flat_map(|user| self.remove_user(user))
+            .collect()
     }
 
     /// Number of bindings held.

@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use pbx_domain::Actor;
@@ -56,6 +57,32 @@ pub enum ServeError {
     /// The TLS certificate could not be generated.
     #[error("TLS certificate: {0}")]
     Tls(String),
+    /// The HTTP listener could not be bound.
+    #[error("HTTP listener {addr}: {source}")]
+    Http {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The operator's first API token could not be set up.
+    #[error("bootstrap token: {0}")]
+    Bootstrap(#[from] pbx_api::BootstrapError),
+    /// The configured realm is not a valid digest realm.
+    #[error("realm: {0}")]
+    Realm(String),
+}
+
+/// How the operator logs in, decided at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OperatorLogin {
+    /// A token was generated now: shown once.
+    Generated(String),
+    /// The token given with `--bootstrap-token` / `CLOUDPBX_BOOTSTRAP_TOKEN` was stored.
+    Provided,
+    /// An operator token exists already (from an earlier start).
+    Existing,
 }
 
 /// A running platform.
@@ -63,6 +90,12 @@ pub enum ServeError {
 pub struct RunningServer {
     /// SIP listeners as bound (real ports when 0 was configured).
     pub sip_listeners: Vec<ListenerConfig>,
+    /// The HTTP API listener as bound.
+    pub http_addr: SocketAddr,
+    /// How the operator logs in.
+    pub operator_login: OperatorLogin,
+    http_shutdown: tokio_util::sync::CancellationToken,
+    http: JoinHandle<()>,
     store: Store,
     endpoint: RunningEndpoint<PlatformTu>,
     handle: EndpointHandle<PlatformTu>,
@@ -92,6 +125,13 @@ impl RunningServer {
     /// Graceful shutdown: stop accepting, let in-flight transactions finish (bounded), flush
     /// pending store writes, close the database.
     pub async fn shutdown(self) {
+        self.http_shutdown.cancel();
+        if tokio::time::timeout(Duration::from_secs(5), self.http)
+            .await
+            .is_err()
+        {
+            tracing::warn!("HTTP server did not stop within 5 s");
+        }
         for task in &self.tasks {
             task.abort();
         }
@@ -116,7 +156,7 @@ impl Server {
     /// Boots the platform from validated settings.
     pub async fn start(
         settings: &Settings,
-        _options: &ServeOptions,
+        options: &ServeOptions,
     ) -> Result<RunningServer, ServeError> {
         create_dir(&settings.data_dir)?;
         let store = Store::open_with(
@@ -129,6 +169,18 @@ impl Server {
         .await?;
         let directory = Directory::load(&store).await?;
         let follower = directory.follow(store.clone());
+        let realm = pbx_domain::Realm::parse(&settings.realm)
+            .map_err(|err| ServeError::Realm(err.to_string()))?;
+        let operator_login =
+            match pbx_api::bootstrap_operator_token(&store, options.bootstrap_token.as_deref())
+                .await?
+            {
+                pbx_api::Bootstrapped::Generated(secret) => {
+                    OperatorLogin::Generated(secret.expose().to_owned())
+                }
+                pbx_api::Bootstrapped::Provided => OperatorLogin::Provided,
+                _ => OperatorLogin::Existing,
+            };
 
         let node_id = "node-1".to_owned();
         let mut registrar_config = RegistrarConfig::new(node_id.clone());
@@ -152,7 +204,9 @@ impl Server {
             registrar.restore(restored.into_iter().map(|b| b.record).collect(), started);
 
         let key = secret_key(&settings.data_dir.join("secrets").join("nonce.key"))?;
-        let verifier = Verifier::new(&key, VerifierConfig::new(settings.realm.clone()))
+        let mut verifier_config = VerifierConfig::new(settings.realm.clone());
+        verifier_config.algorithms = settings.digest_algorithms.clone();
+        let verifier = Verifier::new(&key, verifier_config)
             .map_err(|err| ServeError::Auth(err.to_string()))?;
         let tracker = NonceCountTracker::new(100_000);
 
@@ -165,7 +219,7 @@ impl Server {
         let transports = bind_transports(settings).await?;
         let sip_listeners = transports.local_addrs().to_vec();
         let engine = pbx_sip_engine::Endpoint::new(engine_config(settings), rand::random());
-        let tu = PlatformTu::new(registrar, directory, verifier, tracker, writer_tx);
+        let tu = PlatformTu::new(registrar, directory.clone(), verifier, tracker, writer_tx);
         let endpoint = Endpoint::new(transports, engine, tu).spawn();
         let handle = endpoint.handle();
 
@@ -182,8 +236,48 @@ impl Server {
             })
         };
         tracing::info!(restored = restored_count, "registrations restored");
+
+        let control = Arc::new(LiveControlPlane {
+            endpoint: handle.clone(),
+        });
+        let api = pbx_api::router(pbx_api::ApiState::new(
+            store.clone(),
+            directory,
+            control,
+            realm,
+        ));
+        let listener = tokio::net::TcpListener::bind(settings.http)
+            .await
+            .map_err(|source| ServeError::Http {
+                addr: settings.http,
+                source,
+            })?;
+        let http_addr = listener.local_addr().map_err(|source| ServeError::Http {
+            addr: settings.http,
+            source,
+        })?;
+        let http_shutdown = tokio_util::sync::CancellationToken::new();
+        let http = {
+            let stop = http_shutdown.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(
+                    listener,
+                    api.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+                if let Err(err) = served {
+                    tracing::error!(error = %err, "HTTP server stopped");
+                }
+            })
+        };
+        tracing::info!(addr = %http_addr, "HTTP API listening");
         Ok(RunningServer {
             sip_listeners,
+            http_addr,
+            operator_login,
+            http_shutdown,
+            http,
             store,
             endpoint,
             handle,
@@ -221,6 +315,29 @@ fn print_banner(settings: &Settings, server: &RunningServer) {
         );
     }
     println!("  SIP realm:      {}", settings.realm);
+    let http = server.http_addr;
+    println!(
+        "  HTTP API        http://{http}/api/v1  (OpenAPI: http://{http}/api/v1/openapi.json)"
+    );
+    println!("  health          http://{http}/healthz   metrics: http://{http}/metrics");
+    println!("  TFTP            not yet served (provisioning arrives with its issue)");
+    match &server.operator_login {
+        OperatorLogin::Generated(secret) => {
+            println!("Operator API token (shown ONCE, store it now):");
+            println!("  {secret}");
+            println!(
+                "  use it as: curl -H 'Authorization: Bearer <token>' http://{http}/api/v1/tenants"
+            );
+        }
+        OperatorLogin::Provided => {
+            println!("Operator API token: the one given in CLOUDPBX_BOOTSTRAP_TOKEN")
+        }
+        OperatorLogin::Existing => {
+            println!(
+                "Operator API token: created on an earlier start (create more with `cloudpbx token create`)"
+            );
+        }
+    }
     println!("Stop with Ctrl-C (in-flight transactions are finished first).");
 }
 
@@ -391,6 +508,30 @@ fn create_dir(path: &Path) -> Result<(), ServeError> {
         path: path.to_owned(),
         source,
     })
+}
+
+/// The API's handle on the live registrar: removals run on the SIP driver task.
+#[derive(Debug)]
+struct LiveControlPlane {
+    endpoint: EndpointHandle<PlatformTu>,
+}
+
+impl pbx_api::ControlPlane for LiveControlPlane {
+    fn clear_registrations(
+        &self,
+        tenant: pbx_domain::TenantId,
+        user: Option<pbx_domain::UserId>,
+    ) -> usize {
+        // Asynchronous on the driver; the store rows are already gone, so the count the API
+        // reports comes from the store.
+        let queued = self
+            .endpoint
+            .try_execute(move |tu, ctx| tu.clear_registrations(ctx, tenant, user));
+        if let Err(err) = queued {
+            tracing::warn!(error = %err, "could not clear in-memory registrations");
+        }
+        0
+    }
 }
 
 fn secs(duration: Duration) -> u32 {

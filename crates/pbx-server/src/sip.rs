@@ -93,7 +93,13 @@ impl PlatformTu {
         self.registrar.binding_count()
     }
 
-    /// Forget every in-memory binding of `user` (the API cleared them from the store).
+    /// The directory the TU authenticates against (tests wait on
+    /// [`Directory::caught_up`] for read-your-writes after a store change).
+    pub fn directory(&self) -> &Arc<Directory> {
+        &self.directory
+    }
+
+    /// The registrar (bindings, lookups, and control-plane removals).
     pub fn registrar(&mut self) -> &mut Registrar {
         &mut self.registrar
     }
@@ -326,4 +332,21 @@ pub fn now_pair(instant: Instant) -> Now {
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0);
     Now::new(instant, unix_ms)
+}
+
+impl PlatformTu {
+    /// Control plane: forget the in-memory bindings of `tenant` (or of one of its users) after
+    /// the API cleared them from the store. The removal events are audited like any other.
+    pub fn clear_registrations(
+        &mut self,
+        ctx: &mut Context<'_>,
+        tenant: pbx_domain::TenantId,
+        user: Option<pbx_domain::UserId>,
+    ) {
+        let effects = match user {
+            Some(user) => self.registrar.remove_user(user),
+            None => self.registrar.remove_tenant(tenant),
+        };
+        self.apply(ctx, effects);
+    }
 }

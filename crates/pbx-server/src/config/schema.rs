@@ -85,6 +85,12 @@ pub struct SipSection {
     pub connection_idle_timeout_secs: u64,
     /// Largest SIP message accepted.
     pub max_message_bytes: u32,
+    /// Digest algorithms challenged with, in order (`"MD5"`, `"SHA-256"`). MD5 comes first by
+    /// default because many deployed phones and tools answer only the first challenge and
+    /// fail on an algorithm they do not know (SIPp 3.6, baresip 1.0 and sipsak 0.9.8 do);
+    /// RFC 8760 clients still see SHA-256 and may prefer it. `["SHA-256", "MD5"]` puts the
+    /// stronger one first where every phone supports it.
+    pub digest_algorithms: Vec<String>,
 }
 
 impl Default for SipSection {
@@ -104,6 +110,7 @@ impl Default for SipSection {
             max_connections_per_source: 64,
             connection_idle_timeout_secs: 600,
             max_message_bytes: 65_535,
+            digest_algorithms: vec!["MD5".into(), "SHA-256".into()],
         }
     }
 }

@@ -58,6 +58,8 @@ pub struct Settings {
     pub connection_idle_timeout: Duration,
     /// Largest SIP message.
     pub max_message_bytes: usize,
+    /// Digest algorithms challenged with, most preferred first.
+    pub digest_algorithms: Vec<pbx_sip_auth::Algorithm>,
     /// Registration expiry bounds: (min, default, max).
     pub register_expiry: (Duration, Duration, Duration),
     /// NAT keep-alive ping interval.
@@ -137,6 +139,28 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "sip.t2_ms",
                 "must not be below sip.t1_ms",
+            ));
+        }
+        let mut digest_algorithms = Vec::new();
+        for name in &sip.digest_algorithms {
+            match pbx_sip_auth::Algorithm::from_name(name) {
+                Some(
+                    algorithm @ (pbx_sip_auth::Algorithm::Md5 | pbx_sip_auth::Algorithm::Sha256),
+                ) if !digest_algorithms.contains(&algorithm) => {
+                    digest_algorithms.push(algorithm);
+                }
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "sip.digest_algorithms",
+                        format!("`{name}`: use \"SHA-256\" and/or \"MD5\", each once"),
+                    ));
+                }
+            }
+        }
+        if digest_algorithms.is_empty() {
+            return Err(ConfigError::invalid(
+                "sip.digest_algorithms",
+                "must name at least one algorithm",
             ));
         }
         if sip.max_message_bytes < 1_500 {
@@ -223,6 +247,7 @@ impl Settings {
             max_connections_per_source: sip.max_connections_per_source,
             connection_idle_timeout: Duration::from_secs(sip.connection_idle_timeout_secs.max(1)),
             max_message_bytes: sip.max_message_bytes as usize,
+            digest_algorithms,
             register_expiry: (secs(min), secs(default), secs(max)),
             nat_keepalive_interval: secs(registrar.nat_keepalive_interval_secs),
             max_contacts_per_user: registrar.max_contacts_per_user,

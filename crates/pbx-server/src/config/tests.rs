@@ -119,6 +119,11 @@ fn validation_names_the_key() {
         ("[database]\nurl = \"mysql://x\"\n", "database.url"),
         ("[log]\nformat = \"xml\"\n", "log.format"),
         (
+            "[sip]\ndigest_algorithms = [\"SHA-1\"]\n",
+            "sip.digest_algorithms",
+        ),
+        ("[sip]\ndigest_algorithms = []\n", "sip.digest_algorithms"),
+        (
             "[sip]\nudp_listen = [\"127.0.0.1:1\", \"127.0.0.1:1\"]\n",
             "sip.udp_listen",
         ),
