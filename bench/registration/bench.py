@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""CloudPBX registration benchmark driver (stdlib only), measured like ../shared/bench-anchors:
+server pinned to SUT_CPU, SIPp to GEN_CPU, CPU time of the server from /proc/<pid>/stat per
+step, rate ramped x FACTOR until a step has a failed registration, then bisected REFINE times.
+
+usage: bench.py <server_pid> <target host:port> <users.csv> <workdir>
+Prints a JSON summary on stdout (last line) and a human table on stderr.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HZ = os.sysconf("SC_CLK_TCK")
+ENV = os.environ.get
+STEP_S = float(ENV("STEP_SECONDS", "10"))
+START = int(ENV("START_RATE", "200"))
+MAX = int(ENV("MAX_RATE", "20000"))
+FACTOR = float(ENV("FACTOR", "1.5"))
+REFINE = int(ENV("REFINE", "3"))
+GEN_CPU = ENV("GEN_CPU", "0")
+PIN = ENV("PIN", "1") == "1"
+UAC_PORT = int(ENV("UAC_PORT", "15080"))
+BUDGET_S = float(ENV("BUDGET_SECONDS", "480"))
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def cpu_s(pid):
+    """utime + stime of every thread of the process (seconds)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / HZ
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def sipp(work, tag, scenario, inf, target, rate, calls):
+    d = os.path.join(work, tag)
+    os.makedirs(d, exist_ok=True)
+    stf = os.path.join(d, "stat.csv")
+    if os.path.exists(stf):
+        os.unlink(stf)
+    cmd = (["taskset", "-c", GEN_CPU] if PIN else []) + [
+        "sipp", target, "-sf", os.path.join(HERE, scenario), "-inf", inf,
+        "-i", "127.0.0.1", "-p", str(UAC_PORT), "-mp", str(UAC_PORT + 2),
+        "-key", "contact_port", str(UAC_PORT),
+        "-r", str(rate), "-m", str(calls), "-l", str(max(200, rate * 4)),
+        "-recv_timeout", "5000", "-timeout", f"{int(calls / rate * 3 + 20)}s",
+        "-trace_stat", "-stf", stf, "-fd", "1", "-trace_err", "-nostdin"]
+    t0 = time.time()
+    p = subprocess.run(cmd, cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       stdin=subprocess.DEVNULL, timeout=int(calls / rate * 3 + 40))
+    wall = time.time() - t0
+    res = {"rate": rate, "calls": calls, "rc": p.returncode, "wall_s": round(wall, 2),
+           "cmd": " ".join(cmd)}
+    with open(stf) as f:
+        rows = [l.rstrip("\n").split(";") for l in f if l.strip()]
+    hdr, last = rows[0], rows[-1]
+    col = {h: i for i, h in enumerate(hdr)}
+
+    def g(name):
+        try:
+            return last[col[name]]
+        except (KeyError, IndexError):
+            return None
+    res["ok"] = int(g("SuccessfulCall(C)") or 0)
+    res["failed"] = int(g("FailedCall(C)") or 0)
+    res["retrans"] = int(g("Retransmissions(C)") or 0)
+    res["rtd_ms"] = g("ResponseTime1(C)")
+    buckets = [(h, last[i]) for h, i in col.items() if h.startswith("ResponseTimeRepartition1_")]
+    res["rtd_distribution"] = {h.split("_", 1)[1]: int(v) for h, v in buckets if v.isdigit()}
+    return res
+
+
+def step(pid, work, inf, target, rate, users):
+    calls = min(users, max(rate, int(rate * STEP_S)))
+    c0 = cpu_s(pid)
+    r = sipp(work, f"r{rate}", "reg_auth.xml", inf, target, rate, calls)
+    r["sut_cpu_s"] = round(cpu_s(pid) - c0, 3)
+    r["cpu_us_per_reg"] = round(r["sut_cpu_s"] / r["ok"] * 1e6, 2) if r["ok"] else None
+    r["achieved"] = round(r["ok"] / r["wall_s"], 1) if r["wall_s"] else 0
+    r["clean"] = r["failed"] == 0 and r["rc"] == 0 and r["ok"] == calls
+    log(f"  rate {rate:>6}/s calls {calls:>6} ok {r['ok']:>6} failed {r['failed']:>4} "
+        f"retrans {r['retrans']:>4} cpu {r['sut_cpu_s']:.3f}s -> {r['cpu_us_per_reg']} us/reg "
+        f"rtd {r['rtd_ms']} ms {'CLEAN' if r['clean'] else 'FAIL'}")
+    return r
+
+
+def main():
+    pid, target, inf, work = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+    users = sum(1 for _ in open(inf)) - 1
+    t_start = time.time()
+    rss0 = rss_kb(pid)
+    log(f"server pid {pid}, RSS {rss0} kB before bindings; registering all {users} users")
+    warm = sipp(work, "all", "reg_auth.xml", inf, target, min(1000, users), users)
+    time.sleep(1.0)
+    rss1 = rss_kb(pid)
+    log(f"  registered {warm['ok']}/{users}, RSS {rss1} kB")
+    steps, best, bad = [], None, None
+    rate = START
+    while rate <= MAX and time.time() - t_start < BUDGET_S:
+        r = step(pid, work, inf, target, rate, users)
+        steps.append(r)
+        if r["clean"]:
+            best = r
+            rate = int(rate * FACTOR)
+        else:
+            bad = rate
+            break
+    lo = best["rate"] if best else 0
+    for _ in range(REFINE if bad else 0):
+        if time.time() - t_start >= BUDGET_S or bad - lo <= 50:
+            break
+        mid = (lo + bad) // 2
+        r = step(pid, work, inf, target, mid, users)
+        steps.append(r)
+        if r["clean"]:
+            best, lo = r, mid
+        else:
+            bad = mid
+    clean = [s for s in steps if s["clean"] and s["cpu_us_per_reg"]]
+    summary = {
+        "users": users,
+        "highest_clean_rate": best["rate"] if best else None,
+        "first_failing_rate": bad,
+        "rtd_distribution_ms_at_best": best["rtd_distribution"] if best else None,
+        "rtd_avg_ms_at_best": best["rtd_ms"] if best else None,
+        "cpu_us_per_registration_median": sorted(s["cpu_us_per_reg"] for s in clean)[len(clean) // 2] if clean else None,
+        "rss_kb_before": rss0,
+        "rss_kb_after_all_bound": rss1,
+        "rss_kb_per_10k_bindings": round((rss1 - rss0) * 10000 / max(1, warm["ok"])),
+        "bound": warm["ok"],
+        "steps": steps,
+    }
+    log(json.dumps({k: v for k, v in summary.items() if k != "steps"}, indent=1))
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Registration benchmark: `cloudpbx serve` (release) on loopback, USERS users provisioned in its
+# store, SIPp REGISTER-with-digest (reg_auth.xml: REGISTER -> 401 -> REGISTER+digest -> 200) at
+# increasing rates. Prints the highest rate with 0 failed registrations, the response-time
+# distribution, the server's CPU time per authenticated registration (from /proc, server pinned
+# to SUT_CPU, SIPp on GEN_CPU, as ../shared/bench-anchors measures Kamailio) and its resident
+# memory per 10,000 bindings. KAMAILIO=1 also runs the anchor's Kamailio registrar test
+# (TESTS=reg-sqlite) in the same run for the ratio.
+#
+# Knobs: USERS (10000), STEP_SECONDS (10), START_RATE (200), MAX_RATE (20000), FACTOR (1.5),
+# REFINE (3), SUT_CPU (1), GEN_CPU (0), PIN (1), NICE (-15), BUDGET_SECONDS (480), KAMAILIO (0),
+# CARGO_TARGET_DIR, OUT (results folder; default a temp dir), SIP_PORT (15060).
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+USERS="${USERS:-10000}"
+SUT_CPU="${SUT_CPU:-1}"; GEN_CPU="${GEN_CPU:-0}"; PIN="${PIN:-1}"; NICE="${NICE:--15}"
+SIP_PORT="${SIP_PORT:-15060}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+OUT="${OUT:-$(mktemp -d)}"
+WORK="$(mktemp -d)"
+SERVER_PID=""
+cleanup() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID"; for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+  fi
+  [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+command -v sipp >/dev/null || { echo "sipp missing: apt-get install -y sip-tester" >&2; exit 1; }
+echo "building release binaries (target $CARGO_TARGET_DIR)" >&2
+(cd "$ROOT" && cargo build --release --quiet -p cloudpbx && cargo build --release --quiet -p pbx-server --example provision)
+BIN="$CARGO_TARGET_DIR/release/cloudpbx"
+
+mkdir -p "$WORK/data"
+"$CARGO_TARGET_DIR/release/examples/provision" "$WORK/data" "$USERS" "$WORK/users.csv" >&2
+cat > "$WORK/cloudpbx.toml" <<TOML
+data_dir = "$WORK/data"
+[sip]
+udp_listen = ["127.0.0.1:$SIP_PORT"]
+tcp_listen = ["127.0.0.1:$SIP_PORT"]
+tls_listen = ["127.0.0.1:$((SIP_PORT + 1))"]
+digest_algorithms = ["MD5"]
+[registrar]
+max_expiry_secs = 7200
+default_expiry_secs = 3600
+[http]
+listen = "127.0.0.1:$((SIP_PORT + 20))"
+[tftp]
+listen = "127.0.0.1:$((SIP_PORT + 21))"
+[log]
+filter = "warn"
+TOML
+PINCMD=(); [ "$PIN" = 1 ] && PINCMD=(taskset -c "$SUT_CPU")
+nice -n "$NICE" "${PINCMD[@]}" "$BIN" serve --config "$WORK/cloudpbx.toml" >"$WORK/serve.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 100); do grep -q "is running" "$WORK/serve.log" 2>/dev/null && break; sleep 0.1; done
+grep -q "is running" "$WORK/serve.log" || { cat "$WORK/serve.log" >&2; exit 1; }
+
+GEN_CPU="$GEN_CPU" PIN="$PIN" nice -n "$NICE" python3 "$HERE/bench.py" "$SERVER_PID" \
+  "127.0.0.1:$SIP_PORT" "$WORK/users.csv" "$WORK" > "$OUT/cloudpbx-registration.json"
+echo "results: $OUT/cloudpbx-registration.json" >&2
+
+if [ "${KAMAILIO:-0}" = 1 ]; then
+  cleanup; SERVER_PID=""
+  OUT="$OUT/anchor" TESTS=reg-sqlite USERS="$USERS" "$ROOT/../shared/bench-anchors/run.sh" sip
+fi
