@@ -52,7 +52,7 @@ struct ServeArgs {
     /// Data directory (SQLite database, TLS certificate, recordings).
     #[arg(long, env = "CLOUDPBX_DATA_DIR", value_name = "DIR")]
     data_dir: Option<String>,
-    /// SIP listen address for UDP and TCP (repeatable; IPv6 as [::]:5060).
+    /// SIP listen address for UDP and TCP (repeatable; IPv6 as `[::]:5060`).
     #[arg(
         long,
         env = "CLOUDPBX_SIP_LISTEN",

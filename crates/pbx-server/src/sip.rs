@@ -3,7 +3,7 @@
 //!
 //! It runs on the endpoint driver task (`pbx_sip_net::Endpoint`), synchronously: everything
 //! it needs on the hot path is in memory (the directory snapshot, the registrar's bindings,
-//! the digest verifier). Store writes leave through a bounded queue to [`crate::writer`].
+//! the digest verifier). Store writes leave through a bounded queue to the store writer task.
 
 use std::collections::HashMap;
 use std::sync::Arc;
