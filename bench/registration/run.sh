@@ -18,6 +18,7 @@ SUT_CPU="${SUT_CPU:-1}"; GEN_CPU="${GEN_CPU:-0}"; PIN="${PIN:-1}"; NICE="${NICE:
 SIP_PORT="${SIP_PORT:-15060}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 OUT="${OUT:-$(mktemp -d)}"
+mkdir -p "$OUT"
 WORK="$(mktemp -d)"
 SERVER_PID=""
 cleanup() {
