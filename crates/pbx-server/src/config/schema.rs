@@ -85,11 +85,11 @@ pub struct SipSection {
     pub connection_idle_timeout_secs: u64,
     /// Largest SIP message accepted.
     pub max_message_bytes: u32,
-    /// Digest algorithms challenged with, in order (`"MD5"`, `"SHA-256"`). MD5 comes first by
-    /// default because many deployed phones and tools answer only the first challenge and
-    /// fail on an algorithm they do not know (SIPp 3.6, baresip 1.0 and sipsak 0.9.8 do);
-    /// RFC 8760 clients still see SHA-256 and may prefer it. `["SHA-256", "MD5"]` puts the
-    /// stronger one first where every phone supports it.
+    /// Digest algorithms challenged with, in order (`"MD5"`, `"SHA-256"`). The default is
+    /// MD5 alone: SIPp 3.6 and sipsak 0.9.8 answer only the first challenge and know only MD5,
+    /// and baresip 1.0 (libre) fails outright when any SHA-256 challenge is present, even after
+    /// an MD5 one. Every credential stores both HA1s, so `["SHA-256", "MD5"]` (RFC 8760 order)
+    /// can be switched on where the phones support it, without touching a password.
     pub digest_algorithms: Vec<String>,
 }
 
@@ -110,7 +110,7 @@ impl Default for SipSection {
             max_connections_per_source: 64,
             connection_idle_timeout_secs: 600,
             max_message_bytes: 65_535,
-            digest_algorithms: vec!["MD5".into(), "SHA-256".into()],
+            digest_algorithms: vec!["MD5".into()],
         }
     }
 }
