@@ -305,12 +305,21 @@ impl App {
 
     /// A customer admin token for `tenant` (id or slug), created by the operator.
     pub async fn admin_token(&self, tenant: &str) -> String {
+        self.admin_token_with_id(tenant).await.1
+    }
+
+    /// A customer-admin token for `tenant`: (token id, secret).
+    pub async fn admin_token_with_id(&self, tenant: &str) -> (String, String) {
         let body = json!({ "name": format!("{tenant} admin"), "role": "customer_admin", "tenant": tenant });
         let created = self
             .post("/api/v1/tokens", &self.operator, body)
             .await
             .expect(201);
-        created["secret"].as_str().expect("secret").to_owned()
+        let id = created["token"]["id"]
+            .as_str()
+            .expect("token id")
+            .to_owned();
+        (id, created["secret"].as_str().expect("secret").to_owned())
     }
 
     /// A reseller and a token for it: (reseller id, secret).
