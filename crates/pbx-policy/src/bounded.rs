@@ -62,37 +62,34 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     /// The entry for `key`, marked most recently used, created with `make` if absent
     /// (evicting the least recently used entry when full).
     pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
-        self.tick += 1;
+        self.touch_or_make_room(&key);
         let tick = self.tick;
-        if let Some((_, used)) = self.entries.get_mut(&key) {
-            self.order.remove(used);
-            *used = tick;
-            self.order.insert(tick, key.clone());
-        } else {
-            if self.entries.len() >= self.capacity
-                && let Some((_, oldest)) = self.order.pop_first()
-            {
-                self.entries.remove(&oldest);
-                self.evictions += 1;
-            }
-            self.order.insert(tick, key.clone());
-            self.entries.insert(key.clone(), (make(), tick));
-        }
-        match self.entries.get_mut(&key) {
-            Some((v, _)) => v,
-            // Unreachable: the key was inserted just above.
-            None => unreachable_entry(),
-        }
+        &mut self.entries.entry(key).or_insert_with(|| (make(), tick)).0
     }
 
     /// Inserts or replaces an entry (marked most recently used).
     pub fn insert(&mut self, key: K, value: V) {
-        let mut value = Some(value);
-        let slot =
-            self.get_or_insert_with(key, || value.take().unwrap_or_else(|| unreachable_entry()));
-        if let Some(v) = value {
-            *slot = v;
+        self.touch_or_make_room(&key);
+        let tick = self.tick;
+        self.entries.insert(key, (value, tick));
+    }
+
+    /// Advances the clock and marks `key` used at the new tick: an existing entry moves in
+    /// the recency order; for a new one, room is made (evicting the least recently used
+    /// entry when full) and its order slot reserved. The caller then stores the entry.
+    fn touch_or_make_room(&mut self, key: &K) {
+        self.tick += 1;
+        let tick = self.tick;
+        if let Some((_, used)) = self.entries.get_mut(key) {
+            self.order.remove(used);
+            *used = tick;
+        } else if self.entries.len() >= self.capacity
+            && let Some((_, oldest)) = self.order.pop_first()
+        {
+            self.entries.remove(&oldest);
+            self.evictions += 1;
         }
+        self.order.insert(tick, key.clone());
     }
 
     /// Removes an entry.
@@ -118,12 +115,6 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.entries.iter().map(|(k, (v, _))| (k, v))
     }
-}
-
-#[allow(clippy::panic)] // Reason: only reachable through a broken internal invariant.
-#[cold]
-fn unreachable_entry() -> ! {
-    panic!("BoundedMap invariant broken: entry missing right after insert")
 }
 
 #[cfg(test)]
