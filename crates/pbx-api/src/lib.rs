@@ -43,7 +43,7 @@ mod routes;
 mod state;
 
 pub use bootstrap::{BootstrapError, Bootstrapped, bootstrap_operator_token};
-pub use control::{ControlPlane, StoreOnlyControlPlane};
+pub use control::{Cleared, ControlPlane, StoreOnlyControlPlane};
 pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
 pub use json::ApiJson;
 pub use metrics::ApiMetrics;

@@ -521,16 +521,23 @@ impl pbx_api::ControlPlane for LiveControlPlane {
         &self,
         tenant: pbx_domain::TenantId,
         user: Option<pbx_domain::UserId>,
-    ) -> usize {
-        // Asynchronous on the driver; the store rows are already gone, so the count the API
-        // reports comes from the store.
-        let queued = self
-            .endpoint
-            .try_execute(move |tu, ctx| tu.clear_registrations(ctx, tenant, user));
-        if let Err(err) = queued {
-            tracing::warn!(error = %err, "could not clear in-memory registrations");
-        }
-        0
+    ) -> pbx_api::Cleared {
+        // The registrar lives on the SIP driver task: run the removal there and bring the
+        // count back over a oneshot.
+        let endpoint = self.endpoint.clone();
+        Box::pin(async move {
+            let (done, count) = tokio::sync::oneshot::channel();
+            let queued = endpoint
+                .execute(move |tu, ctx| {
+                    let _ = done.send(tu.clear_registrations(ctx, tenant, user));
+                })
+                .await;
+            if let Err(err) = queued {
+                tracing::warn!(error = %err, "could not clear in-memory registrations");
+                return 0;
+            }
+            count.await.unwrap_or(0)
+        })
     }
 }
 

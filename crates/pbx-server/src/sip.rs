@@ -337,16 +337,22 @@ pub fn now_pair(instant: Instant) -> Now {
 impl PlatformTu {
     /// Control plane: forget the in-memory bindings of `tenant` (or of one of its users) after
     /// the API cleared them from the store. The removal events are audited like any other.
+    /// Returns how many bindings were dropped.
     pub fn clear_registrations(
         &mut self,
         ctx: &mut Context<'_>,
         tenant: pbx_domain::TenantId,
         user: Option<pbx_domain::UserId>,
-    ) {
+    ) -> usize {
         let effects = match user {
             Some(user) => self.registrar.remove_user(user),
             None => self.registrar.remove_tenant(tenant),
         };
+        let dropped = effects
+            .iter()
+            .filter(|effect| matches!(effect, Effect::DeleteBinding(_)))
+            .count();
         self.apply(ctx, effects);
+        dropped
     }
 }

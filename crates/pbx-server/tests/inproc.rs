@@ -392,3 +392,75 @@ async fn registers_over_ipv6() {
     assert_eq!(harness.registrar_bindings(account.user_id).await, 0);
     harness.shutdown().await;
 }
+
+/// Sends one HTTP/1.1 request to the running API and returns (status, body).
+async fn http(addr: std::net::SocketAddr, method: &str, path: &str, token: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the API");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut reply = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut reply),
+    )
+    .await
+    .expect("API answered in time")
+    .expect("read");
+    let text = String::from_utf8_lossy(&reply).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("status line");
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_clears_live_registrations_and_counts_them() {
+    let harness = Harness::start(Options::default()).await;
+    let tenant = harness.provision("cleared", 1).await;
+    let account = tenant.accounts[0].clone();
+    let mut client = UdpClient::new(harness.addr(Transport::Udp, false)).await;
+    let ok = client
+        .register(
+            &account.auth_user,
+            &account.password,
+            &tenant.domain,
+            &account.extension,
+            600,
+        )
+        .await;
+    assert_eq!(ok.status().0, 200);
+    assert_eq!(harness.wait_stored_bindings(&tenant, 1).await, 1);
+    assert_eq!(harness.registrar_bindings(account.user_id).await, 1);
+
+    let token = match &harness.server().operator_login {
+        pbx_server::serve::OperatorLogin::Generated(secret) => secret.clone(),
+        other => panic!("a fresh data directory generates the operator token, got {other:?}"),
+    };
+    let (status, body) = http(
+        harness.server().http_addr,
+        "DELETE",
+        "/api/v1/tenants/cleared/registrations",
+        &token,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let view: serde_json::Value = serde_json::from_str(&body).expect("JSON body");
+    assert_eq!(view["cleared"], 1, "{body}");
+    assert_eq!(
+        view["live_cleared"], 1,
+        "the live registrar dropped the binding: {body}"
+    );
+    assert_eq!(harness.registrar_bindings(account.user_id).await, 0);
+    harness.shutdown().await;
+}

@@ -26,7 +26,10 @@ async fn clear(
     user: Option<UserId>,
 ) -> ApiResult<Json<ClearedView>> {
     // The live registrar first, so a refresh racing with the delete cannot re-persist.
-    let live = state.control.clear_registrations(scope.tenant_id(), user);
+    let live = state
+        .control
+        .clear_registrations(scope.tenant_id(), user)
+        .await;
     let cleared = state.ops(caller).clear_registrations(scope, user).await?;
     state.metrics.record_write();
     Ok(Json(ClearedView {

@@ -100,7 +100,10 @@ pub async fn delete_tenant(
     Path(tenant): Path<String>,
 ) -> ApiResult<StatusCode> {
     let scope = state.scope(&caller, &tenant).await?;
-    let live = state.control.clear_registrations(scope.tenant_id(), None);
+    let live = state
+        .control
+        .clear_registrations(scope.tenant_id(), None)
+        .await;
     state.ops(&caller).delete_tenant(&scope).await?;
     tracing::info!(tenant = %scope.tenant_id(), live_registrations_dropped = live, "tenant deleted");
     state.written().await?;

@@ -86,7 +86,8 @@ pub async fn delete_user(
     let user = ops.user(&scope, &user).await?;
     state
         .control
-        .clear_registrations(scope.tenant_id(), Some(user.id));
+        .clear_registrations(scope.tenant_id(), Some(user.id))
+        .await;
     ops.delete_user(&scope, &user).await?;
     state.written().await?;
     Ok(StatusCode::NO_CONTENT)

@@ -145,9 +145,9 @@ pub struct RecordingControl {
 }
 
 impl ControlPlane for RecordingControl {
-    fn clear_registrations(&self, tenant: TenantId, user: Option<UserId>) -> usize {
+    fn clear_registrations(&self, tenant: TenantId, user: Option<UserId>) -> pbx_api::Cleared {
         self.cleared.lock().expect("lock").push((tenant, user));
-        1
+        Box::pin(std::future::ready(1))
     }
 }
 
