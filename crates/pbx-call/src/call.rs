@@ -1,0 +1,204 @@
+//! The state of one call: its legs, forks, media session and record.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use pbx_sdp::{LegOrigin, SessionDescription};
+use pbx_sip::{Request, Transport};
+use pbx_sip_engine::{
+    AcceptedTransaction, ClientTransaction, Dialog, Invite, ServerTransaction, Target,
+};
+
+use crate::media::{MediaSession, Side};
+use crate::record::CallRecord;
+use crate::sip::ForkTarget;
+
+/// Where a call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// B-legs ringing, no answer yet.
+    Ringing,
+    /// A fork answered; both dialogs confirmed (or confirming).
+    Answered,
+}
+
+/// RFC 4028 session timer of one leg.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionTimer {
+    /// The negotiated session interval.
+    pub(crate) interval: Duration,
+    /// Whether we refresh this leg (else the peer must, and silence ends the call).
+    pub(crate) we_refresh: bool,
+    /// When we refresh, or when the leg is considered dead.
+    pub(crate) deadline: Instant,
+}
+
+impl SessionTimer {
+    pub(crate) fn new(interval: Duration, we_refresh: bool, now: Instant) -> SessionTimer {
+        let mut timer = SessionTimer {
+            interval,
+            we_refresh,
+            deadline: now,
+        };
+        timer.refreshed(now);
+        timer
+    }
+
+    /// A refresh went through at `now`: RFC 4028 §10 (refresh at half the interval) and §10
+    /// (the other side gives up `min(32 s, interval / 3)` before expiry).
+    pub(crate) fn refreshed(&mut self, now: Instant) {
+        self.deadline = if self.we_refresh {
+            now + self.interval / 2
+        } else {
+            now + self.interval - (self.interval / 3).min(Duration::from_secs(32))
+        };
+    }
+}
+
+/// One side's dialog and addressing.
+#[derive(Debug)]
+pub(crate) struct Leg {
+    /// The dialog, once confirmed (A: our 2xx sent; B: the winning 2xx received).
+    pub(crate) dialog: Option<Dialog>,
+    /// Where in-dialog requests go (the peer's flow, never a private Contact).
+    pub(crate) target: Target,
+    /// Our address on this leg (Via, Contact).
+    pub(crate) local: SocketAddr,
+    /// Our `o=` towards this leg.
+    pub(crate) origin: LegOrigin,
+    /// The last description sent on this leg (re-offered by our own session refresh).
+    pub(crate) last_sdp: Option<Bytes>,
+    /// Session timer, when negotiated.
+    pub(crate) timer: Option<SessionTimer>,
+    /// The peer accepts UPDATE (refresh without an offer).
+    pub(crate) allows_update: bool,
+}
+
+impl Leg {
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.target.transport
+    }
+}
+
+/// State of one fork (B-leg attempt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ForkState {
+    /// INVITE sent, no final response.
+    Pending,
+    /// Final failure received (or CANCEL sent).
+    Done,
+    /// This fork answered.
+    Winner,
+}
+
+/// One B-leg INVITE of the fork set.
+#[derive(Debug)]
+pub(crate) struct Fork {
+    pub(crate) transaction: ClientTransaction<Invite>,
+    pub(crate) request: Request,
+    pub(crate) target: ForkTarget,
+    pub(crate) state: ForkState,
+    pub(crate) call_id: Bytes,
+    pub(crate) tag: Bytes,
+}
+
+/// An in-dialog request we relay to the other side: the server transaction it came in on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Relay {
+    pub(crate) server: AcceptedTransaction,
+    /// The side the request came from.
+    pub(crate) from: Side,
+    pub(crate) invite: bool,
+}
+
+/// One call.
+#[derive(Debug)]
+pub(crate) struct Call<C> {
+    pub(crate) record: CallRecord<C>,
+    pub(crate) phase: Phase,
+    pub(crate) a_invite: ServerTransaction<Invite>,
+    pub(crate) a_request: Request,
+    pub(crate) a_call_id: Bytes,
+    pub(crate) a_tag: Bytes,
+    pub(crate) a: Leg,
+    /// The B-leg: before the answer, its addressing is the winning fork's (filled on 2xx).
+    pub(crate) b: Option<Leg>,
+    pub(crate) b_origin: Option<LegOrigin>,
+    pub(crate) forks: Vec<Fork>,
+    pub(crate) media: Box<dyn MediaSession>,
+    pub(crate) ring_deadline: Option<Instant>,
+    pub(crate) max_deadline: Option<Instant>,
+    pub(crate) ringing_sent: bool,
+    /// The early answer sent to A in a 183 (repeated in the 2xx when B's 2xx has none).
+    pub(crate) a_early_answer: Option<Bytes>,
+    /// An offer/answer exchange (re-INVITE, UPDATE with SDP) is in progress: another gets 491.
+    pub(crate) offer_pending: bool,
+    /// The deadline this call is filed under in the engine's timer set.
+    pub(crate) scheduled: Option<Instant>,
+    /// The A-leg's session timer request, used when answering.
+    pub(crate) a_timer_request: Option<(u32, Option<pbx_sip::Refresher>)>,
+    pub(crate) a_supports_timer: bool,
+    /// What the caller offered (parsed), for the codec check against B's answer.
+    pub(crate) a_offer: SessionDescription,
+    /// Final failure statuses of the forks so far.
+    pub(crate) fork_failures: Vec<u16>,
+}
+
+impl<C> Call<C> {
+    pub(crate) fn leg(&self, side: Side) -> Option<&Leg> {
+        match side {
+            Side::A => Some(&self.a),
+            Side::B => self.b.as_ref(),
+        }
+    }
+
+    pub(crate) fn leg_mut(&mut self, side: Side) -> Option<&mut Leg> {
+        match side {
+            Side::A => Some(&mut self.a),
+            Side::B => self.b.as_mut(),
+        }
+    }
+
+    /// The earliest deadline of the call.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let legs = [self.a.timer, self.b.as_ref().and_then(|b| b.timer)];
+        [self.ring_deadline, self.max_deadline]
+            .into_iter()
+            .chain(legs.into_iter().map(|t| t.map(|t| t.deadline)))
+            .flatten()
+            .min()
+    }
+
+    /// `sdp` rewritten for `side` (our relay address facing it, its leg origin); remembered
+    /// as the last description sent on that leg.
+    pub(crate) fn sdp_toward(
+        &mut self,
+        side: Side,
+        sdp: &SessionDescription,
+    ) -> Result<Bytes, pbx_sdp::EditError> {
+        let local = self.media.local(side);
+        let bytes = match side {
+            Side::A => crate::sdp::toward(sdp, local, &mut self.a.origin)?,
+            Side::B => match (&mut self.b, &mut self.b_origin) {
+                (Some(leg), _) => crate::sdp::toward(sdp, local, &mut leg.origin)?,
+                (None, Some(origin)) => crate::sdp::toward(sdp, local, origin)?,
+                (None, None) => {
+                    let mut origin = LegOrigin::new("cloudpbx", 1, 1, local.ip());
+                    crate::sdp::toward(sdp, local, &mut origin)?
+                }
+            },
+        };
+        if let Some(leg) = self.leg_mut(side) {
+            leg.last_sdp = Some(bytes.clone());
+        }
+        Ok(bytes)
+    }
+
+    /// Tells the relay where the peer of `side` receives, from a description it sent.
+    pub(crate) fn learn_remote(&mut self, side: Side, sdp: &SessionDescription) {
+        if let Some((rtp, rtcp)) = crate::sdp::remote_rtp(sdp) {
+            self.media.set_remote(side, rtp, rtcp);
+        }
+    }
+}

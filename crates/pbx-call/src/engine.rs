@@ -1,0 +1,1565 @@
+//! The call engine: every call of one SIP element, indexed by the transactions and dialogs
+//! that lead to it.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use pbx_sdp::LegOrigin;
+use pbx_sip::{HeaderName, Method, NameAddr, Refresher, Request, Response, StatusCode};
+use pbx_sip_engine::{
+    AcceptedTransaction, ClientTransaction, Dialog, DialogId, Endpoint, Event, Incoming, Invite,
+    ServerTransaction, Target, Timer, TransactionId,
+};
+
+use crate::call::{Call, Fork, ForkState, Leg, Phase, Relay, SessionTimer};
+use crate::config::CallConfig;
+use crate::media::{MediaAllocator, Side};
+use crate::record::{CallRecord, Direction, Disposition, HangupSide, Now, disposition_for};
+use crate::sdp::body_sdp;
+use crate::sip::{ForkTarget, copy_passed_headers, our_contact, our_via, reason};
+
+/// Methods we allow on every leg.
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO";
+
+/// Identifies a call of an engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallKey(pub u64);
+
+/// Why a call could not start (the caller has been answered already, and a record emitted).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The INVITE carried no SDP offer or one that did not parse (answered 488 / 400).
+    #[error("no usable SDP offer (answered {0})")]
+    BadOffer(u16),
+    /// No codec of the offer is relayed by the platform (answered 488).
+    #[error("no common codec (answered 488)")]
+    NoCommonCodec,
+    /// No target to fork to (answered 480).
+    #[error("callee not reachable (answered 480)")]
+    NoTarget,
+    /// The relay had no free ports, or no B-leg INVITE could be sent (answered 503).
+    #[error("resources unavailable (answered 503)")]
+    Unavailable,
+}
+
+/// What the driver knows about a new call after authenticating and routing it.
+#[derive(Debug, Clone)]
+pub struct NewCall<C> {
+    /// The driver's context (tenant, user, device), returned in the record.
+    pub context: C,
+    /// Internal, outbound or inbound.
+    pub direction: Direction,
+    /// The caller's number or extension as presented.
+    pub caller: String,
+    /// The callee as dialled.
+    pub callee_dialled: String,
+    /// The callee normalised.
+    pub callee_normalised: String,
+    /// The identity presented to the callee (From of the B-legs, without tag).
+    pub from: NameAddr,
+    /// Where in-dialog requests to the caller go (its flow).
+    pub a_target: Target,
+    /// Our address facing the caller.
+    pub a_local: SocketAddr,
+    /// Where to fork.
+    pub targets: Vec<ForkTarget>,
+    /// The trunk, for the CDR.
+    pub trunk: Option<String>,
+}
+
+/// What a client transaction of ours is for.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    Fork(usize),
+    Relay(Relay),
+    Refresh(Side),
+    /// BYE, CANCEL or the BYE to a late 2xx: nothing to do with the answer.
+    Fire,
+}
+
+/// A fork left over when its call ended before it answered: a late 2xx is ACKed and BYEd.
+#[derive(Debug)]
+struct Orphan {
+    request: Request,
+    target: Target,
+    local: SocketAddr,
+}
+
+/// The B2BUA call engine (see the crate documentation).
+#[derive(Debug)]
+pub struct CallEngine<C> {
+    config: CallConfig,
+    next_key: u64,
+    calls: HashMap<CallKey, Call<C>>,
+    /// A-leg INVITE server transactions.
+    invites: HashMap<TransactionId, CallKey>,
+    /// Our client transactions.
+    clients: HashMap<TransactionId, (CallKey, Role)>,
+    /// (Call-ID, our tag) of every leg and fork.
+    dialogs: HashMap<(Bytes, Bytes), (CallKey, Side)>,
+    orphans: HashMap<TransactionId, Orphan>,
+    deadlines: BTreeSet<(Instant, CallKey)>,
+    records: VecDeque<CallRecord<C>>,
+}
+
+impl<C: Clone> CallEngine<C> {
+    /// An engine with `config`.
+    pub fn new(config: CallConfig) -> CallEngine<C> {
+        CallEngine {
+            config,
+            next_key: 0,
+            calls: HashMap::new(),
+            invites: HashMap::new(),
+            clients: HashMap::new(),
+            dialogs: HashMap::new(),
+            orphans: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            records: VecDeque::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CallConfig {
+        &self.config
+    }
+
+    /// Calls in progress (ringing or answered).
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Whether `key` is a call in progress.
+    pub fn contains(&self, key: CallKey) -> bool {
+        self.calls.contains_key(&key)
+    }
+
+    /// Records of finished calls, oldest first.
+    pub fn poll_record(&mut self) -> Option<CallRecord<C>> {
+        self.records.pop_front()
+    }
+
+    /// The earliest deadline of any call (ring timeout, maximum duration, session timers).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadlines.first().map(|(at, _)| *at)
+    }
+
+    /// Starts a call for an accepted INVITE: rewrites its offer for our relay and forks it to
+    /// every target. On failure the caller has been answered and a record emitted.
+    pub fn start_call(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        invite: ServerTransaction<Invite>,
+        request: Request,
+        new: NewCall<C>,
+        media: &mut dyn MediaAllocator,
+    ) -> Result<CallKey, StartError> {
+        self.next_key += 1;
+        let key = CallKey(self.next_key);
+        let a_call_id = request.call_id().unwrap_or_default();
+        let mut record = CallRecord::open(
+            new.context.clone(),
+            key.0,
+            String::from_utf8_lossy(&a_call_id).into_owned(),
+            new.direction,
+            new.caller.clone(),
+            new.callee_dialled.clone(),
+            new.callee_normalised.clone(),
+            now,
+        );
+        record.trunk = new.trunk.clone();
+        let fail = |engine: &mut CallEngine<C>,
+                    endpoint: &mut Endpoint,
+                    mut record: CallRecord<C>,
+                    status: u16,
+                    cause: &str,
+                    error: StartError| {
+            let _ = endpoint.respond(now.instant, invite, StatusCode(status));
+            record.close(
+                now,
+                disposition_for(status),
+                status,
+                cause,
+                HangupSide::System,
+            );
+            engine.records.push_back(record);
+            Err(error)
+        };
+        let offer = match body_sdp(request.headers(), request.body()) {
+            Some(Ok(offer)) => offer,
+            Some(Err(_)) => {
+                return fail(
+                    self,
+                    endpoint,
+                    record,
+                    400,
+                    "malformed SDP",
+                    StartError::BadOffer(400),
+                );
+            }
+            None => {
+                return fail(
+                    self,
+                    endpoint,
+                    record,
+                    488,
+                    "no SDP offer",
+                    StartError::BadOffer(488),
+                );
+            }
+        };
+        let mut b_offer = offer.clone();
+        if b_offer.restrict_to(&self.config.codecs).is_err() {
+            return fail(
+                self,
+                endpoint,
+                record,
+                488,
+                "no common codec",
+                StartError::NoCommonCodec,
+            );
+        }
+        if new.targets.is_empty() {
+            return fail(
+                self,
+                endpoint,
+                record,
+                480,
+                "not registered",
+                StartError::NoTarget,
+            );
+        }
+        let Ok(session) = media.allocate(&format!("call-{}", key.0)) else {
+            return fail(
+                self,
+                endpoint,
+                record,
+                503,
+                "no media ports",
+                StartError::Unavailable,
+            );
+        };
+        let a_tag = endpoint
+            .response(invite, StatusCode(180))
+            .ok()
+            .and_then(|r| r.to().ok())
+            .and_then(|to| to.tag)
+            .unwrap_or_default();
+        let a_local_media = session.local(Side::A);
+        let b_local_media = session.local(Side::B);
+        let session_seed = key.0.wrapping_mul(0x9E37_79B9) ^ now.unix_ms.unsigned_abs();
+        let (a_timer_request, a_supports_timer) = timer_request(&request);
+        let mut call = Call {
+            record,
+            phase: Phase::Ringing,
+            a_invite: invite,
+            a_request: request.clone(),
+            a_call_id: a_call_id.clone(),
+            a_tag: a_tag.clone(),
+            a: Leg {
+                dialog: None,
+                target: new.a_target.clone(),
+                local: new.a_local,
+                origin: LegOrigin::new(&self.config.sdp_user, session_seed, 1, a_local_media.ip()),
+                last_sdp: None,
+                timer: None,
+                allows_update: allows_update(request.headers()),
+            },
+            b: None,
+            b_origin: Some(LegOrigin::new(
+                &self.config.sdp_user,
+                session_seed ^ 0x5555,
+                1,
+                b_local_media.ip(),
+            )),
+            forks: Vec::new(),
+            media: session,
+            ring_deadline: Some(now.instant + self.config.ring_timeout),
+            max_deadline: None,
+            ringing_sent: false,
+            a_early_answer: None,
+            offer_pending: false,
+            scheduled: None,
+            a_timer_request,
+            a_supports_timer,
+            a_offer: offer.clone(),
+            fork_failures: Vec::new(),
+        };
+        call.learn_remote(Side::A, &offer);
+        let Ok(b_body) = call.sdp_toward(Side::B, &b_offer) else {
+            return fail(
+                self,
+                endpoint,
+                call.record,
+                500,
+                "SDP rewrite",
+                StartError::Unavailable,
+            );
+        };
+        let max_forwards = request
+            .max_forwards()
+            .ok()
+            .flatten()
+            .unwrap_or(70)
+            .saturating_sub(1);
+        for target in new.targets {
+            let call_id = Bytes::from(endpoint.new_call_id(None));
+            let tag = Bytes::from(endpoint.new_tag());
+            let mut from = new.from.clone();
+            from.set_tag(tag.clone());
+            let via = our_via(endpoint, &target.target.transport, target.local);
+            let contact = our_contact(
+                &self.config.contact_user,
+                &target.target.transport,
+                target.local,
+            );
+            let mut builder = Request::builder(Method::Invite, target.request_uri.clone())
+                .via(&via)
+                .from(&from)
+                .to(&target.to)
+                .call_id(call_id.clone())
+                .cseq(1)
+                .max_forwards(Some(max_forwards))
+                .contact(&contact);
+            for route in &target.route {
+                builder = builder.route(route);
+            }
+            builder = builder.header(HeaderName::Allow, Bytes::from_static(ALLOW.as_bytes()));
+            if let Some(interval) = self.config.session_expires {
+                builder = builder
+                    .header(HeaderName::Supported, Bytes::from_static(b"timer"))
+                    .header(
+                        HeaderName::SessionExpires,
+                        Bytes::from(interval.as_secs().to_string()),
+                    )
+                    .header(
+                        HeaderName::MinSe,
+                        Bytes::from(self.config.min_se.as_secs().to_string()),
+                    );
+            }
+            let fork_request = builder.body("application/sdp", b_body.clone()).build();
+            match endpoint.send_invite(now.instant, fork_request.clone(), target.target.clone()) {
+                Ok(transaction) => {
+                    let index = call.forks.len();
+                    self.clients
+                        .insert(transaction.id(), (key, Role::Fork(index)));
+                    self.dialogs
+                        .insert((call_id.clone(), tag.clone()), (key, Side::B));
+                    call.forks.push(Fork {
+                        transaction,
+                        request: fork_request,
+                        target,
+                        state: ForkState::Pending,
+                        call_id,
+                        tag,
+                    });
+                }
+                Err(_) => continue,
+            }
+        }
+        if call.forks.is_empty() {
+            return fail(
+                self,
+                endpoint,
+                call.record,
+                503,
+                "B-leg not sent",
+                StartError::Unavailable,
+            );
+        }
+        self.invites.insert(invite.id(), key);
+        self.calls.insert(key, call);
+        self.reschedule(key);
+        Ok(key)
+    }
+
+    /// An engine event. Returns whether it belonged to a call (the driver handles the rest).
+    pub fn handle_event(&mut self, endpoint: &mut Endpoint, now: Now, event: &Event) -> bool {
+        match event {
+            Event::Response {
+                transaction,
+                response,
+            } => {
+                if let Some(orphan) = self.orphans.get(transaction) {
+                    if response.status().is_success() {
+                        let orphan = Orphan {
+                            request: orphan.request.clone(),
+                            target: orphan.target.clone(),
+                            local: orphan.local,
+                        };
+                        self.ack_and_bye(endpoint, now, *transaction, &orphan, response);
+                    }
+                    return true;
+                }
+                let Some(&(key, role)) = self.clients.get(transaction) else {
+                    return false;
+                };
+                let status = response.status().0;
+                match role {
+                    Role::Fork(index) => self.on_fork_response(endpoint, now, key, index, response),
+                    Role::Relay(relay) => {
+                        self.on_relay_response(endpoint, now, key, *transaction, relay, response);
+                    }
+                    Role::Refresh(side) => {
+                        self.on_refresh_response(endpoint, now, key, *transaction, side, response);
+                    }
+                    Role::Fire => {}
+                }
+                if status >= 200 && !matches!(role, Role::Fork(_)) {
+                    self.clients.remove(transaction);
+                }
+                true
+            }
+            Event::TimedOut { transaction, timer } => {
+                if self.orphans.contains_key(transaction) {
+                    return true;
+                }
+                let Some(&(key, role)) = self.clients.get(transaction) else {
+                    return false;
+                };
+                if *timer == Timer::C {
+                    // The endpoint CANCELs the fork itself; its 487 comes later.
+                    return true;
+                }
+                self.client_failed(endpoint, now, key, *transaction, role, 408);
+                true
+            }
+            Event::TransportError { transaction } => {
+                let Some(&(key, role)) = self.clients.get(transaction) else {
+                    return self.orphans.remove(transaction).is_some();
+                };
+                self.client_failed(endpoint, now, key, *transaction, role, 503);
+                true
+            }
+            Event::Terminated { transaction } => {
+                self.clients.remove(transaction).is_some()
+                    | self.orphans.remove(transaction).is_some()
+                    | self.invites.remove(transaction).is_some()
+            }
+            Event::Cancelled { invite, .. } => {
+                let Some(&key) = self.invites.get(&invite.id()) else {
+                    return false;
+                };
+                self.on_caller_cancel(endpoint, now, key);
+                true
+            }
+            Event::Ack {
+                transaction,
+                request,
+                ..
+            } => {
+                if transaction.is_some_and(|t| self.invites.contains_key(&t.id())) {
+                    return true;
+                }
+                // The ACK of a relayed re-INVITE's 2xx: we ACKed the other side ourselves.
+                matches!(DialogId::of_incoming_request(request), Ok(Some(id))
+                    if self.dialogs.contains_key(&(id.call_id.clone(), id.local_tag.clone())))
+            }
+            Event::AckNotReceived { transaction, .. } => {
+                let Some(&key) = self.invites.get(&transaction.id()) else {
+                    return false;
+                };
+                if self
+                    .calls
+                    .get(&key)
+                    .is_some_and(|c| c.phase == Phase::Answered)
+                {
+                    let header = reason("SIP", 408, "no ACK");
+                    self.teardown(
+                        endpoint,
+                        now,
+                        key,
+                        "no ACK from caller",
+                        408,
+                        &header,
+                        HangupSide::System,
+                    );
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A request with a To tag (in-dialog). Answers 481 when no call knows the dialog.
+    pub fn handle_in_dialog(&mut self, endpoint: &mut Endpoint, now: Now, incoming: Incoming) {
+        let method = incoming.method().clone();
+        let request = incoming.request().clone();
+        let found = DialogId::of_incoming_request(&request)
+            .ok()
+            .flatten()
+            .and_then(|id| self.dialogs.get(&(id.call_id, id.local_tag)).copied());
+        if method == Method::Ack {
+            endpoint.ignore(incoming);
+            return;
+        }
+        let Some((key, from)) = found else {
+            endpoint.reject(now.instant, incoming, StatusCode(481));
+            return;
+        };
+        let Ok(accepted) = endpoint.accept(now.instant, incoming) else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&key) else {
+            let _ = endpoint.respond(now.instant, accepted, StatusCode(481));
+            return;
+        };
+        let confirmed = call.phase == Phase::Answered
+            && call
+                .leg(from)
+                .and_then(|leg| leg.dialog.as_ref())
+                .is_some_and(|d| request.call_id().ok().as_ref() == Some(&d.id().call_id));
+        if !confirmed {
+            // Early dialogs of forks: only OPTIONS is answered; the rest waits for the answer.
+            let status = if method == Method::Options { 200 } else { 481 };
+            let _ = endpoint.respond(now.instant, accepted, StatusCode(status));
+            return;
+        }
+        if let Some(dialog) = call.leg_mut(from).and_then(|l| l.dialog.as_mut())
+            && dialog.on_request(&request).is_err()
+        {
+            let _ = endpoint.respond(now.instant, accepted, StatusCode(500));
+            return;
+        }
+        match method {
+            Method::Options => {
+                if let Ok(mut response) = endpoint.response(accepted, StatusCode::OK) {
+                    response
+                        .headers_mut()
+                        .push(HeaderName::Allow, Bytes::from_static(ALLOW.as_bytes()));
+                    let _ = endpoint.send_response(now.instant, accepted, response);
+                }
+            }
+            Method::Bye => {
+                let _ = endpoint.respond(now.instant, accepted, StatusCode::OK);
+                let header = request
+                    .headers()
+                    .get_bytes(&HeaderName::Reason)
+                    .unwrap_or_else(|| reason("SIP", 200, "BYE"));
+                let side = match from {
+                    Side::A => HangupSide::Caller,
+                    Side::B => HangupSide::Callee,
+                };
+                self.end_answered(
+                    endpoint,
+                    now,
+                    key,
+                    Some(from.other()),
+                    "BYE",
+                    200,
+                    &header,
+                    side,
+                );
+            }
+            Method::Invite | Method::Update | Method::Info => {
+                self.relay_request(endpoint, now, key, from, accepted, &request);
+            }
+            _ => {
+                let _ = endpoint.respond(now.instant, accepted, StatusCode(501));
+            }
+        }
+    }
+
+    /// The relay reports that RTP stopped on `key` (RTP timeout): both legs get BYE with a
+    /// Reason header.
+    pub fn media_timeout(&mut self, endpoint: &mut Endpoint, now: Now, key: CallKey) {
+        let header = reason("Q.850", 41, "RTP timeout");
+        self.teardown(
+            endpoint,
+            now,
+            key,
+            "RTP timeout",
+            408,
+            &header,
+            HangupSide::System,
+        );
+    }
+
+    /// Ends a call for policy reasons (fraud guard, administrator): BYE or CANCEL/480.
+    pub fn hang_up(&mut self, endpoint: &mut Endpoint, now: Now, key: CallKey, cause: &str) {
+        let header = reason("SIP", 403, cause);
+        self.teardown(endpoint, now, key, cause, 403, &header, HangupSide::System);
+    }
+
+    /// Fires the deadlines due at `now`.
+    pub fn handle_timeout(&mut self, endpoint: &mut Endpoint, now: Now) {
+        while let Some(&(at, key)) = self.deadlines.first() {
+            if at > now.instant {
+                break;
+            }
+            self.deadlines.remove(&(at, key));
+            if let Some(call) = self.calls.get_mut(&key) {
+                call.scheduled = None;
+            }
+            self.fire(endpoint, now, key);
+            self.reschedule(key);
+        }
+    }
+
+    // ----- internals -----
+
+    fn fire(&mut self, endpoint: &mut Endpoint, now: Now, key: CallKey) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let t = now.instant;
+        if call.ring_deadline.is_some_and(|d| d <= t) {
+            call.ring_deadline = None;
+            self.fail_ringing(
+                endpoint,
+                now,
+                key,
+                480,
+                "ring timeout",
+                Disposition::NoAnswer,
+            );
+            return;
+        }
+        if call.max_deadline.is_some_and(|d| d <= t) {
+            let header = reason("Q.850", 16, "maximum call duration");
+            self.teardown(
+                endpoint,
+                now,
+                key,
+                "maximum call duration",
+                200,
+                &header,
+                HangupSide::System,
+            );
+            return;
+        }
+        for side in [Side::A, Side::B] {
+            let Some(call) = self.calls.get_mut(&key) else {
+                return;
+            };
+            let Some(timer) = call.leg(side).and_then(|l| l.timer) else {
+                continue;
+            };
+            if timer.deadline > t {
+                continue;
+            }
+            if timer.we_refresh {
+                self.send_refresh(endpoint, now, key, side);
+            } else {
+                let header = reason("SIP", 408, "session timer expired");
+                self.teardown(
+                    endpoint,
+                    now,
+                    key,
+                    "session timer expired",
+                    408,
+                    &header,
+                    HangupSide::System,
+                );
+                return;
+            }
+        }
+    }
+
+    fn reschedule(&mut self, key: CallKey) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let next = call.next_deadline();
+        if call.scheduled == next {
+            return;
+        }
+        if let Some(old) = call.scheduled.take() {
+            self.deadlines.remove(&(old, key));
+        }
+        if let Some(next) = next {
+            self.deadlines.insert((next, key));
+            call.scheduled = Some(next);
+        }
+    }
+
+    fn on_fork_response(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        key: CallKey,
+        index: usize,
+        response: &Response,
+    ) {
+        let status = response.status().0;
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let Some(fork) = call.forks.get(index) else {
+            return;
+        };
+        match status {
+            100 => {}
+            101..=199 => {
+                if call.phase != Phase::Ringing || fork.state != ForkState::Pending {
+                    return;
+                }
+                call.record.ringing_at_ms.get_or_insert(now.unix_ms);
+                let early = match body_sdp(response.headers(), response.body()) {
+                    Some(Ok(sdp)) if call.a_early_answer.is_none() => {
+                        call.learn_remote(Side::B, &sdp);
+                        call.sdp_toward(Side::A, &sdp).ok()
+                    }
+                    _ => None,
+                };
+                if call.ringing_sent && early.is_none() {
+                    return;
+                }
+                let code = if early.is_some() { 183 } else { 180 };
+                let Ok(mut reply) = endpoint.response(call.a_invite, StatusCode(code)) else {
+                    return;
+                };
+                let contact =
+                    our_contact(&self.config.contact_user, call.a.transport(), call.a.local);
+                reply
+                    .headers_mut()
+                    .push(HeaderName::Contact, contact.to_bytes());
+                if let Some(body) = &early {
+                    reply.headers_mut().push(
+                        HeaderName::ContentType,
+                        Bytes::from_static(b"application/sdp"),
+                    );
+                    reply.set_body(body.clone());
+                    call.a_early_answer = Some(body.clone());
+                }
+                call.ringing_sent = true;
+                let _ = endpoint.send_response(now.instant, call.a_invite, reply);
+            }
+            200..=299 => {
+                if call.phase != Phase::Ringing || fork.state != ForkState::Pending {
+                    if fork.state != ForkState::Winner {
+                        let orphan = Orphan {
+                            request: fork.request.clone(),
+                            target: fork.target.target.clone(),
+                            local: fork.target.local,
+                        };
+                        let transaction = fork.transaction.id();
+                        self.ack_and_bye(endpoint, now, transaction, &orphan, response);
+                    }
+                    return;
+                }
+                self.answer(endpoint, now, key, index, response);
+            }
+            _ => {
+                if let Some(fork) = call.forks.get_mut(index) {
+                    if fork.state != ForkState::Pending {
+                        return;
+                    }
+                    fork.state = ForkState::Done;
+                }
+                if call.phase != Phase::Ringing {
+                    return;
+                }
+                call.fork_failures.push(status);
+                let all_done = call.forks.iter().all(|f| f.state == ForkState::Done);
+                if (600..700).contains(&status) || all_done {
+                    let answer = best_failure(&call.fork_failures);
+                    self.fail_ringing(
+                        endpoint,
+                        now,
+                        key,
+                        answer,
+                        "callee refused",
+                        disposition_for(answer),
+                    );
+                }
+            }
+        }
+    }
+
+    /// The first 2xx: ACK it, CANCEL the other forks, answer the caller.
+    fn answer(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        key: CallKey,
+        index: usize,
+        response: &Response,
+    ) {
+        let config = self.config.clone();
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let Some(fork) = call.forks.get_mut(index) else {
+            return;
+        };
+        fork.state = ForkState::Winner;
+        let transaction = fork.transaction;
+        let fork_target = fork.target.clone();
+        let Ok(mut dialog) = Dialog::uac(&fork.request, response) else {
+            return;
+        };
+        let b_contact = our_contact(
+            &config.contact_user,
+            &fork_target.target.transport,
+            fork_target.local,
+        );
+        dialog.set_local_contact(b_contact);
+        let via = our_via(endpoint, &fork_target.target.transport, fork_target.local);
+        if let Ok(ack) = dialog.ack(&via) {
+            let _ = endpoint.send_ack(now.instant, transaction, ack, fork_target.target.clone());
+        }
+        // Every other fork: CANCEL.
+        let others: Vec<ClientTransaction<Invite>> = call
+            .forks
+            .iter_mut()
+            .filter(|f| f.state == ForkState::Pending)
+            .map(|f| {
+                f.state = ForkState::Done;
+                f.transaction
+            })
+            .collect();
+        for other in others {
+            let _ = endpoint.cancel(now.instant, other);
+        }
+        // B's answer, towards A.
+        let b_sdp = match body_sdp(response.headers(), response.body()) {
+            Some(Ok(sdp)) => Some(sdp),
+            _ => None,
+        };
+        let a_body = match &b_sdp {
+            Some(sdp) => {
+                if call.a_offer.common_audio_codecs(sdp).is_empty() {
+                    None
+                } else {
+                    call.learn_remote(Side::B, sdp);
+                    call.sdp_toward(Side::A, sdp).ok()
+                }
+            }
+            None => call.a_early_answer.clone(),
+        };
+        let b_origin = call
+            .b_origin
+            .take()
+            .unwrap_or_else(|| LegOrigin::new(&config.sdp_user, 1, 1, fork_target.local.ip()));
+        let b_timer =
+            config
+                .session_expires
+                .map(|ours| match response.session_expires().ok().flatten() {
+                    Some(se) => SessionTimer::new(
+                        std::time::Duration::from_secs(u64::from(se.delta.max(1))),
+                        se.refresher != Some(Refresher::Uas),
+                        now.instant,
+                    ),
+                    None => SessionTimer::new(ours, true, now.instant),
+                });
+        call.b = Some(Leg {
+            dialog: Some(dialog),
+            target: fork_target.target.clone(),
+            local: fork_target.local,
+            origin: b_origin,
+            last_sdp: call.forks.get(index).map(|f| f.request.body().clone()),
+            timer: b_timer,
+            allows_update: allows_update(response.headers()),
+        });
+        call.record.answered_by = Some(fork_target.label.clone());
+        let Some(a_body) = a_body else {
+            // B answered with nothing A can use: end both sides.
+            let header = reason("SIP", 488, "no common codec");
+            self.send_bye(endpoint, now, key, Side::B, &header);
+            self.fail_ringing(
+                endpoint,
+                now,
+                key,
+                488,
+                "answer without common codec",
+                Disposition::Incompatible,
+            );
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let Ok(mut reply) = endpoint.response(call.a_invite, StatusCode::OK) else {
+            return;
+        };
+        let a_contact = our_contact(&config.contact_user, call.a.transport(), call.a.local);
+        let headers = reply.headers_mut();
+        headers.push(HeaderName::Contact, a_contact.to_bytes());
+        headers.push(HeaderName::Allow, Bytes::from_static(ALLOW.as_bytes()));
+        if let Some(ours) = config.session_expires {
+            let (interval, a_refreshes) = match call.a_timer_request {
+                Some((delta, refresher)) => (
+                    u64::from(delta).max(config.min_se.as_secs()),
+                    call.a_supports_timer && refresher != Some(Refresher::Uas),
+                ),
+                None => (ours.as_secs(), call.a_supports_timer),
+            };
+            let who = if a_refreshes { "uac" } else { "uas" };
+            headers.push(
+                HeaderName::SessionExpires,
+                Bytes::from(format!("{interval};refresher={who}")),
+            );
+            if call.a_supports_timer {
+                headers.push(HeaderName::Require, Bytes::from_static(b"timer"));
+            }
+            call.a.timer = Some(SessionTimer::new(
+                std::time::Duration::from_secs(interval),
+                !a_refreshes,
+                now.instant,
+            ));
+        }
+        headers.push(
+            HeaderName::ContentType,
+            Bytes::from_static(b"application/sdp"),
+        );
+        reply.set_body(a_body);
+        if let Ok(mut dialog) = Dialog::uas(&call.a_request, &reply) {
+            dialog.set_local_contact(a_contact);
+            call.a.dialog = Some(dialog);
+        }
+        let _ = endpoint.send_response(now.instant, call.a_invite, reply);
+        self.dialogs
+            .insert((call.a_call_id.clone(), call.a_tag.clone()), (key, Side::A));
+        call.phase = Phase::Answered;
+        call.ring_deadline = None;
+        call.record.answered_at_ms = Some(now.unix_ms);
+        call.max_deadline = config.max_duration.map(|d| now.instant + d);
+        self.reschedule(key);
+    }
+
+    fn ack_and_bye(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        transaction: TransactionId,
+        fork: &Orphan,
+        response: &Response,
+    ) {
+        let Ok(mut dialog) = Dialog::uac(&fork.request, response) else {
+            return;
+        };
+        let transport = fork.target.transport.clone();
+        let via = our_via(endpoint, &transport, fork.local);
+        if let (Ok(ack), Some(invite)) = (dialog.ack(&via), endpoint.client_invite(transaction)) {
+            let _ = endpoint.send_ack(now.instant, invite, ack, fork.target.clone());
+        }
+        let via = our_via(endpoint, &transport, fork.local);
+        if let Ok(mut bye) = dialog.request(Method::Bye, &via) {
+            bye.headers_mut()
+                .push(HeaderName::Reason, reason("SIP", 200, "answered elsewhere"));
+            let _ = endpoint.send_request(now.instant, bye, fork.target.clone());
+        }
+    }
+
+    /// The caller CANCELled: 487 to the INVITE, CANCEL to every fork.
+    fn on_caller_cancel(&mut self, endpoint: &mut Endpoint, now: Now, key: CallKey) {
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        if call.phase != Phase::Ringing {
+            return;
+        }
+        self.fail_ringing(endpoint, now, key, 487, "CANCEL", Disposition::Cancelled);
+        if let Some(record) = self.records.back_mut()
+            && record.call_key == key.0
+        {
+            record.hangup_side = HangupSide::Caller;
+        }
+    }
+
+    /// Ends a call that was not answered: `status` to the caller, CANCEL to pending forks.
+    fn fail_ringing(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        key: CallKey,
+        status: u16,
+        cause: &str,
+        disposition: Disposition,
+    ) {
+        let Some(mut call) = self.remove_call(key) else {
+            return;
+        };
+        for fork in &mut call.forks {
+            if fork.state == ForkState::Pending {
+                let _ = endpoint.cancel(now.instant, fork.transaction);
+            }
+            if fork.state != ForkState::Winner {
+                self.orphans.insert(
+                    fork.transaction.id(),
+                    Orphan {
+                        request: fork.request.clone(),
+                        target: fork.target.target.clone(),
+                        local: fork.target.local,
+                    },
+                );
+            }
+        }
+        let _ = endpoint.respond(now.instant, call.a_invite, StatusCode(status));
+        let side = if disposition == Disposition::Cancelled {
+            HangupSide::Caller
+        } else if matches!(status, 480 | 503) && cause == "ring timeout" {
+            HangupSide::System
+        } else {
+            HangupSide::Callee
+        };
+        self.close(now, call, disposition, status, cause, side);
+    }
+
+    /// Ends an answered call: BYE with `reason_header` to `bye_to` (or both legs when
+    /// `None`).
+    #[allow(clippy::too_many_arguments)]
+    fn end_answered(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        key: CallKey,
+        bye_to: Option<Side>,
+        cause: &str,
+        status: u16,
+        reason_header: &Bytes,
+        side: HangupSide,
+    ) {
+        match bye_to {
+            Some(to) => self.send_bye(endpoint, now, key, to, reason_header),
+            None => {
+                self.send_bye(endpoint, now, key, Side::A, reason_header);
+                self.send_bye(endpoint, now, key, Side::B, reason_header);
+            }
+        }
+        let Some(call) = self.remove_call(key) else {
+            return;
+        };
+        self.close(now, call, Disposition::Answered, status, cause, side);
+    }
+
+    /// Ends any call: BYE both legs when answered, else the caller gets `status` (480 for a
+    /// 200) and the forks CANCEL.
+    #[allow(clippy::too_many_arguments)]
+    fn teardown(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        key: CallKey,
+        cause: &str,
+        status: u16,
+        reason_header: &Bytes,
+        side: HangupSide,
+    ) {
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        if call.phase == Phase::Answered {
+            self.end_answered(endpoint, now, key, None, cause, status, reason_header, side);
+        } else {
+            let status = if status < 300 { 480 } else { status };
+            self.fail_ringing(endpoint, now, key, status, cause, disposition_for(status));
+        }
+    }
+
+    fn send_bye(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        key: CallKey,
+        to: Side,
+        reason_header: &Bytes,
+    ) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let Some(leg) = call.leg_mut(to) else {
+            return;
+        };
+        let transport = leg.transport().clone();
+        let local = leg.local;
+        let target = leg.target.clone();
+        let Some(dialog) = leg.dialog.as_mut() else {
+            return;
+        };
+        let via = our_via(endpoint, &transport, local);
+        if let Ok(mut bye) = dialog.request(Method::Bye, &via) {
+            bye.headers_mut()
+                .push(HeaderName::Reason, reason_header.clone());
+            dialog.terminate();
+            if let Ok(transaction) = endpoint.send_request(now.instant, bye, target) {
+                self.clients.insert(transaction.id(), (key, Role::Fire));
+            }
+        }
+    }
+
+    /// Relays an in-dialog INVITE/UPDATE/INFO from `from` to the other side.
+    fn relay_request(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        key: CallKey,
+        from: Side,
+        accepted: AcceptedTransaction,
+        request: &Request,
+    ) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let method = request.method().clone();
+        let to = from.other();
+        let sdp = match body_sdp(request.headers(), request.body()) {
+            Some(Ok(sdp)) => Some(sdp),
+            Some(Err(_)) if method != Method::Info => {
+                let _ = endpoint.respond(now.instant, accepted, StatusCode(400));
+                return;
+            }
+            _ => None,
+        };
+        let offer = method == Method::Invite || (method == Method::Update && sdp.is_some());
+        if offer && call.offer_pending {
+            if let Ok(mut response) = endpoint.response(accepted, StatusCode(491)) {
+                response
+                    .headers_mut()
+                    .push(HeaderName::RetryAfter, Bytes::from_static(b"1"));
+                let _ = endpoint.send_response(now.instant, accepted, response);
+            }
+            return;
+        }
+        // A re-INVITE or UPDATE from a side refreshes that side's session.
+        if method != Method::Info
+            && let Some(timer) = call.leg_mut(from).and_then(|l| l.timer.as_mut())
+        {
+            timer.refreshed(now.instant);
+        }
+        let body = match (&sdp, method == Method::Info) {
+            (Some(sdp), false) => {
+                call.learn_remote(from, sdp);
+                match call.sdp_toward(to, sdp) {
+                    Ok(body) => Some(body),
+                    Err(_) => {
+                        let _ = endpoint.respond(now.instant, accepted, StatusCode(500));
+                        return;
+                    }
+                }
+            }
+            _ => (!request.body().is_empty()).then(|| request.body().clone()),
+        };
+        let Some(leg) = call.leg_mut(to) else {
+            let _ = endpoint.respond(now.instant, accepted, StatusCode(481));
+            return;
+        };
+        let transport = leg.transport().clone();
+        let local = leg.local;
+        let target = leg.target.clone();
+        let timer = leg.timer;
+        let Some(dialog) = leg.dialog.as_mut() else {
+            let _ = endpoint.respond(now.instant, accepted, StatusCode(481));
+            return;
+        };
+        let via = our_via(endpoint, &transport, local);
+        let Ok(mut relayed) = dialog.request(method.clone(), &via) else {
+            let _ = endpoint.respond(now.instant, accepted, StatusCode(481));
+            return;
+        };
+        copy_passed_headers(request.headers(), relayed.headers_mut());
+        if method != Method::Info
+            && let Some(timer) = timer
+        {
+            let who = if timer.we_refresh { "uac" } else { "uas" };
+            let headers = relayed.headers_mut();
+            headers.push(HeaderName::Supported, Bytes::from_static(b"timer"));
+            headers.push(
+                HeaderName::SessionExpires,
+                Bytes::from(format!("{};refresher={who}", timer.interval.as_secs())),
+            );
+        }
+        if let Some(body) = body {
+            let content_type = request
+                .headers()
+                .get_bytes(&HeaderName::ContentType)
+                .unwrap_or_else(|| Bytes::from_static(b"application/sdp"));
+            relayed
+                .headers_mut()
+                .push(HeaderName::ContentType, content_type);
+            relayed.set_body(body);
+        }
+        let sent = if method == Method::Invite {
+            endpoint
+                .send_invite(now.instant, relayed, target)
+                .map(|t| t.id())
+        } else {
+            endpoint
+                .send_request(now.instant, relayed, target)
+                .map(|t| t.id())
+        };
+        match sent {
+            Ok(transaction) => {
+                if offer {
+                    call.offer_pending = true;
+                }
+                let relay = Relay {
+                    server: accepted,
+                    from,
+                    invite: method == Method::Invite,
+                };
+                self.clients.insert(transaction, (key, Role::Relay(relay)));
+            }
+            Err(_) => {
+                let _ = endpoint.respond(now.instant, accepted, StatusCode(500));
+            }
+        }
+        self.reschedule(key);
+    }
+
+    fn on_relay_response(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        key: CallKey,
+        transaction: TransactionId,
+        relay: Relay,
+        response: &Response,
+    ) {
+        let status = response.status().0;
+        if status < 200 {
+            return;
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let to = relay.from.other();
+        let method = if relay.invite {
+            Method::Invite
+        } else {
+            Method::Update
+        };
+        let mut sdp_body = None;
+        if let Some(sdp) = leg_answered(endpoint, now, call, to, transaction, response) {
+            sdp_body = call.sdp_toward(relay.from, &sdp).ok();
+        }
+        if relay.invite || method == Method::Update {
+            call.offer_pending = false;
+        }
+        let Ok(mut reply) = endpoint.response(relay.server, response.status()) else {
+            return;
+        };
+        copy_passed_headers(response.headers(), reply.headers_mut());
+        if let Some(leg) = call.leg(relay.from)
+            && response.status().is_success()
+        {
+            let contact = our_contact(&self.config.contact_user, leg.transport(), leg.local);
+            reply
+                .headers_mut()
+                .push(HeaderName::Contact, contact.to_bytes());
+            if let Some(timer) = leg.timer {
+                let who = if timer.we_refresh { "uas" } else { "uac" };
+                reply.headers_mut().push(
+                    HeaderName::SessionExpires,
+                    Bytes::from(format!("{};refresher={who}", timer.interval.as_secs())),
+                );
+            }
+        }
+        if response.status().is_success()
+            && let Some(timer) = call.leg_mut(relay.from).and_then(|l| l.timer.as_mut())
+        {
+            timer.refreshed(now.instant);
+        }
+        match sdp_body {
+            Some(body) => {
+                reply.headers_mut().push(
+                    HeaderName::ContentType,
+                    Bytes::from_static(b"application/sdp"),
+                );
+                reply.set_body(body);
+            }
+            None if !response.body().is_empty() && !relay.invite => {
+                reply.set_body(response.body().clone());
+            }
+            None => {}
+        }
+        let _ = endpoint.send_response(now.instant, relay.server, reply);
+        if matches!(status, 408 | 481) {
+            let header = reason("SIP", status, "dialog gone");
+            self.teardown(
+                endpoint,
+                now,
+                key,
+                "dialog gone",
+                status,
+                &header,
+                HangupSide::System,
+            );
+            return;
+        }
+        self.reschedule(key);
+    }
+
+    /// Our own session refresh on `side` (UPDATE when the peer allows it, else a re-INVITE
+    /// repeating the last description sent).
+    fn send_refresh(&mut self, endpoint: &mut Endpoint, now: Now, key: CallKey, side: Side) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let pending = call.offer_pending;
+        let Some(leg) = call.leg_mut(side) else {
+            return;
+        };
+        let Some(mut timer) = leg.timer else {
+            return;
+        };
+        let use_update = leg.allows_update;
+        if pending && !use_update {
+            // An exchange is in progress (and refreshes the session); look again shortly.
+            timer.deadline = now.instant + std::time::Duration::from_secs(2);
+            leg.timer = Some(timer);
+            return;
+        }
+        let transport = leg.transport().clone();
+        let local = leg.local;
+        let target = leg.target.clone();
+        let body = leg.last_sdp.clone();
+        // Until the answer comes, the leg is not refreshed again.
+        timer.deadline = now.instant + timer.interval;
+        leg.timer = Some(timer);
+        let Some(dialog) = leg.dialog.as_mut() else {
+            return;
+        };
+        let via = our_via(endpoint, &transport, local);
+        let method = if use_update {
+            Method::Update
+        } else {
+            Method::Invite
+        };
+        let Ok(mut request) = dialog.request(method.clone(), &via) else {
+            return;
+        };
+        let headers = request.headers_mut();
+        headers.push(HeaderName::Supported, Bytes::from_static(b"timer"));
+        headers.push(
+            HeaderName::SessionExpires,
+            Bytes::from(format!("{};refresher=uac", timer.interval.as_secs())),
+        );
+        let sent = if use_update {
+            endpoint
+                .send_request(now.instant, request, target)
+                .map(|t| t.id())
+        } else {
+            if let Some(body) = body {
+                request.headers_mut().push(
+                    HeaderName::ContentType,
+                    Bytes::from_static(b"application/sdp"),
+                );
+                request.set_body(body);
+            }
+            call.offer_pending = true;
+            endpoint
+                .send_invite(now.instant, request, target)
+                .map(|t| t.id())
+        };
+        if let Ok(transaction) = sent {
+            self.clients.insert(transaction, (key, Role::Refresh(side)));
+        }
+    }
+
+    fn on_refresh_response(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        key: CallKey,
+        transaction: TransactionId,
+        side: Side,
+        response: &Response,
+    ) {
+        let status = response.status().0;
+        if status < 200 {
+            return;
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let invite = endpoint.client_invite(transaction);
+        if invite.is_some() {
+            call.offer_pending = false;
+        }
+        let _ = leg_answered(endpoint, now, call, side, transaction, response);
+        if matches!(status, 408 | 481) {
+            let header = reason("SIP", status, "session refresh failed");
+            self.teardown(
+                endpoint,
+                now,
+                key,
+                "session refresh failed",
+                status,
+                &header,
+                HangupSide::System,
+            );
+            return;
+        }
+        self.reschedule(key);
+    }
+
+    fn client_failed(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        key: CallKey,
+        transaction: TransactionId,
+        role: Role,
+        status: u16,
+    ) {
+        self.clients.remove(&transaction);
+        match role {
+            Role::Fork(index) => {
+                let mut response = Response::new(StatusCode(status));
+                if let Some(call) = self.calls.get(&key)
+                    && let Some(fork) = call.forks.get(index)
+                {
+                    response = Response::for_request(&fork.request, StatusCode(status));
+                }
+                self.on_fork_response(endpoint, now, key, index, &response);
+            }
+            Role::Relay(relay) => {
+                if let Some(call) = self.calls.get_mut(&key) {
+                    call.offer_pending = false;
+                }
+                let _ = endpoint.respond(now.instant, relay.server, StatusCode(status));
+                let header = reason("SIP", status, "leg unreachable");
+                self.teardown(
+                    endpoint,
+                    now,
+                    key,
+                    "leg unreachable",
+                    status,
+                    &header,
+                    HangupSide::System,
+                );
+            }
+            Role::Refresh(_) => {
+                let header = reason("SIP", status, "session refresh failed");
+                self.teardown(
+                    endpoint,
+                    now,
+                    key,
+                    "session refresh failed",
+                    status,
+                    &header,
+                    HangupSide::System,
+                );
+            }
+            Role::Fire => {}
+        }
+    }
+
+    fn remove_call(&mut self, key: CallKey) -> Option<Call<C>> {
+        let call = self.calls.remove(&key)?;
+        if let Some(at) = call.scheduled {
+            self.deadlines.remove(&(at, key));
+        }
+        self.dialogs
+            .remove(&(call.a_call_id.clone(), call.a_tag.clone()));
+        for fork in &call.forks {
+            self.dialogs
+                .remove(&(fork.call_id.clone(), fork.tag.clone()));
+            if self
+                .clients
+                .get(&fork.transaction.id())
+                .is_some_and(|(k, _)| *k == key)
+            {
+                self.clients.remove(&fork.transaction.id());
+            }
+        }
+        self.invites.remove(&call.a_invite.id());
+        Some(call)
+    }
+
+    fn close(
+        &mut self,
+        now: Now,
+        mut call: Call<C>,
+        disposition: Disposition,
+        status: u16,
+        cause: &str,
+        side: HangupSide,
+    ) {
+        let [a, b] = call.media.stats();
+        call.record.media_a = a;
+        call.record.media_b = b;
+        call.record.close(now, disposition, status, cause, side);
+        self.records.push_back(call.record);
+    }
+}
+
+/// The final response to a request we sent on `side` (relayed or our own refresh): updates
+/// the dialog, ACKs a 2xx to INVITE, counts a 2xx as a session refresh, and tells the relay
+/// about the peer's new description, which it returns.
+fn leg_answered<C>(
+    endpoint: &mut Endpoint,
+    now: Now,
+    call: &mut Call<C>,
+    side: Side,
+    transaction: TransactionId,
+    response: &Response,
+) -> Option<pbx_sdp::SessionDescription> {
+    let success = response.status().is_success();
+    let invite = endpoint.client_invite(transaction);
+    let leg = call.leg_mut(side)?;
+    let transport = leg.transport().clone();
+    let local = leg.local;
+    let target = leg.target.clone();
+    let method = if invite.is_some() {
+        Method::Invite
+    } else {
+        Method::Update
+    };
+    if let Some(dialog) = leg.dialog.as_mut() {
+        let _ = dialog.on_response(&method, response);
+        if let (Some(invite), true) = (invite, success) {
+            let via = our_via(endpoint, &transport, local);
+            if let Ok(ack) = dialog.ack(&via) {
+                let _ = endpoint.send_ack(now.instant, invite, ack, target);
+            }
+        }
+    }
+    if !success {
+        return None;
+    }
+    if let Some(timer) = leg.timer.as_mut() {
+        timer.refreshed(now.instant);
+    }
+    let sdp = body_sdp(response.headers(), response.body()).and_then(Result::ok)?;
+    call.learn_remote(side, &sdp);
+    Some(sdp)
+}
+
+/// The session timer the caller asked for: (Session-Expires delta, refresher) and whether it
+/// supports timers at all.
+fn timer_request(request: &Request) -> (Option<(u32, Option<Refresher>)>, bool) {
+    let requested = request
+        .session_expires()
+        .ok()
+        .flatten()
+        .map(|se| (se.delta, se.refresher));
+    let supports = request
+        .supported()
+        .map(|list| list.iter().any(|t| t.eq_ignore_ascii_case(b"timer")))
+        .unwrap_or(false);
+    (requested, supports)
+}
+
+fn allows_update(headers: &pbx_sip::Headers) -> bool {
+    headers
+        .values(&HeaderName::Allow)
+        .any(|m| m.is_ok_and(|m| m.trim_ascii().eq_ignore_ascii_case(b"UPDATE")))
+}
+
+/// The status the caller gets when every fork failed (RFC 3261 §16.7 step 6, simplified):
+/// a 6xx wins, then 486, then 488; otherwise the lowest status after mapping device
+/// authentication challenges and server errors to 480.
+pub(crate) fn best_failure(statuses: &[u16]) -> u16 {
+    if let Some(global) = statuses.iter().find(|s| (600..700).contains(*s)) {
+        return *global;
+    }
+    for preferred in [486, 488] {
+        if statuses.contains(&preferred) {
+            return preferred;
+        }
+    }
+    statuses
+        .iter()
+        .map(|&s| match s {
+            401 | 407 | 500..=599 => 480,
+            other => other,
+        })
+        .min()
+        .unwrap_or(480)
+}

@@ -1,0 +1,51 @@
+//! Sans-IO B2BUA call engine.
+//!
+//! A [`CallEngine`] joins an A-leg (the caller's INVITE server transaction and dialog) to one
+//! or more B-legs (our own INVITEs, with their own Call-IDs, tags and CSeqs: topology hiding),
+//! forked in parallel to every target of the callee. It never reads a clock, opens a socket or
+//! spawns: the driver passes `now` (a [`Now`]: monotonic instant + wall clock), the
+//! transaction [`Endpoint`](pbx_sip_engine::Endpoint) the SIP messages go through, and a
+//! [`MediaAllocator`] for relay ports; it reports finished calls as [`CallRecord`]s (the CDR
+//! data) from [`CallEngine::poll_record`] and its next deadline from
+//! [`CallEngine::poll_timeout`].
+//!
+//! # Driving it
+//!
+//! - A new INVITE the driver has authenticated and routed: [`CallEngine::start_call`] with the
+//!   accepted server transaction, the caller's identity and the [`ForkTarget`]s (every binding
+//!   of the callee; an empty list answers 480).
+//! - A request with a To tag: [`CallEngine::handle_in_dialog`] (BYE, re-INVITE, UPDATE, INFO,
+//!   OPTIONS, PRACK; 481 when no call knows the dialog).
+//! - Engine events ([`pbx_sip_engine::Event`]): [`CallEngine::handle_event`] returns whether
+//!   the event belonged to a call (responses to our client transactions, CANCEL and ACK for the
+//!   A-leg INVITE, timeouts).
+//! - Media events: [`CallEngine::media_timeout`] (RTP stopped: tear down with a Reason).
+//! - Timers: when [`CallEngine::poll_timeout`] is reached, [`CallEngine::handle_timeout`]
+//!   (ring timeout, maximum duration, session timers).
+//!
+//! # What a call does
+//!
+//! Forking: one INVITE per target, first 2xx wins, the other forks get CANCEL, a late 2xx is
+//! ACKed and sent BYE. Failure mapping when every fork has failed: a 6xx wins, then 486, then
+//! 488, then the lowest other final status; 401/407 from a device and 5xx become 480; Timer B
+//! on every fork gives 408. The ring timeout answers 480 and the caller's CANCEL 487.
+//! In-dialog: BYE ends both legs; re-INVITE and UPDATE are relayed with their SDP rewritten to
+//! our relay (hold with `sendonly`/`inactive`, or `c=0.0.0.0`, passes across); a re-INVITE
+//! while another is in progress gets 491 (glare); INFO is relayed; OPTIONS is answered here.
+//! RFC 4028 session timers run on each leg independently; a leg whose refresh does not come
+//! is torn down on both sides with a `Reason` header, as are calls whose RTP stops and calls
+//! reaching the configured maximum duration.
+
+mod call;
+mod config;
+mod engine;
+mod media;
+mod record;
+mod sdp;
+mod sip;
+
+pub use config::CallConfig;
+pub use engine::{CallEngine, CallKey, NewCall, StartError};
+pub use media::{MediaAllocator, MediaSession, MediaUnavailable, Side, StreamStats};
+pub use record::{CallRecord, Direction, Disposition, HangupSide, Now};
+pub use sip::ForkTarget;

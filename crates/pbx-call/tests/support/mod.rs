@@ -1,0 +1,677 @@
+//! A PBX node (endpoint + call engine) and scripted user agents on the in-memory network.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use pbx_call::{
+    CallConfig, CallEngine, CallRecord, Direction, ForkTarget, MediaAllocator, MediaSession,
+    MediaUnavailable, NewCall, Now, Side, StreamStats,
+};
+use pbx_sip::{HeaderName, Host, Method, NameAddr, Request, Response, StatusCode, Transport, Via};
+use pbx_sip_engine::{
+    AcceptedTransaction, ClientTransaction, Config, Dialog, Endpoint, Event, Incoming, Invite,
+    ServerTransaction, Target, TransportInfo,
+};
+use pbx_test_support::{Datagram, Network, Node, Outgoing, VirtualClock};
+
+pub const PBX: &str = "10.0.0.1:5060";
+pub const ALICE: &str = "192.168.1.10:5060";
+pub const BOB: &str = "192.168.2.20:5060";
+pub const BOB2: &str = "192.168.2.21:5060";
+/// The relay's address in SDP.
+pub const RELAY_IP: &str = "10.0.0.1";
+
+pub fn addr(text: &str) -> SocketAddr {
+    text.parse().unwrap()
+}
+
+/// Relay calls recorded by the test allocator.
+#[derive(Debug, Default)]
+pub struct MediaLog {
+    pub allocated: usize,
+    pub remotes: Vec<(Side, SocketAddr)>,
+}
+
+#[derive(Debug)]
+struct TestSession {
+    base: u16,
+    log: Arc<Mutex<MediaLog>>,
+}
+
+impl MediaSession for TestSession {
+    fn local(&self, side: Side) -> SocketAddr {
+        let port = match side {
+            Side::A => self.base,
+            Side::B => self.base + 2,
+        };
+        SocketAddr::new(RELAY_IP.parse().unwrap(), port)
+    }
+    fn set_remote(&mut self, side: Side, rtp: SocketAddr, _rtcp: Option<SocketAddr>) {
+        self.log.lock().unwrap().remotes.push((side, rtp));
+    }
+    fn stats(&self) -> [StreamStats; 2] {
+        [
+            StreamStats {
+                packets: 10,
+                ..StreamStats::default()
+            },
+            StreamStats {
+                packets: 20,
+                ..StreamStats::default()
+            },
+        ]
+    }
+}
+
+/// Hands out port pairs from 30000 and logs what the engine tells the relay.
+#[derive(Debug, Default)]
+pub struct TestMedia {
+    pub log: Arc<Mutex<MediaLog>>,
+    pub exhausted: bool,
+}
+
+impl MediaAllocator for TestMedia {
+    fn allocate(&mut self, _label: &str) -> Result<Box<dyn MediaSession>, MediaUnavailable> {
+        if self.exhausted {
+            return Err(MediaUnavailable);
+        }
+        let mut log = self.log.lock().unwrap();
+        log.allocated += 1;
+        let base = 30000 + 4 * log.allocated as u16;
+        Ok(Box::new(TestSession {
+            base,
+            log: self.log.clone(),
+        }))
+    }
+}
+
+fn now_pair(base: Instant, now: Instant) -> Now {
+    Now::new(
+        now,
+        1_700_000_000_000 + now.saturating_duration_since(base).as_millis() as i64,
+    )
+}
+
+/// The PBX: every new INVITE is forked to `callees`.
+pub struct Pbx {
+    pub endpoint: Endpoint,
+    pub calls: CallEngine<()>,
+    pub media: TestMedia,
+    pub address: SocketAddr,
+    pub callees: Vec<SocketAddr>,
+    pub records: Vec<CallRecord<()>>,
+    base: Instant,
+}
+
+impl Pbx {
+    pub fn new(config: CallConfig, callees: Vec<SocketAddr>, base: Instant) -> Pbx {
+        Pbx {
+            endpoint: Endpoint::new(Config::default(), 7),
+            calls: CallEngine::new(config),
+            media: TestMedia::default(),
+            address: addr(PBX),
+            callees,
+            records: Vec::new(),
+            base,
+        }
+    }
+
+    fn now(&self, now: Instant) -> Now {
+        now_pair(self.base, now)
+    }
+
+    fn on_incoming(&mut self, now: Instant, incoming: Incoming) {
+        let pair = self.now(now);
+        let has_tag = incoming
+            .request()
+            .to()
+            .map(|to| to.tag.is_some())
+            .unwrap_or(false);
+        if has_tag {
+            self.calls
+                .handle_in_dialog(&mut self.endpoint, pair, incoming);
+            return;
+        }
+        if *incoming.method() != Method::Invite {
+            self.endpoint.reject(now, incoming, StatusCode(405));
+            return;
+        }
+        let request = incoming.request().clone();
+        let source = incoming.source();
+        let Ok(AcceptedTransaction::Invite(invite)) = self.endpoint.accept(now, incoming) else {
+            return;
+        };
+        let targets = self
+            .callees
+            .iter()
+            .enumerate()
+            .map(|(i, callee)| ForkTarget {
+                // A private Contact: the engine must send to the flow, not here.
+                request_uri: format!("sip:bob@172.16.0.{}:5060", i + 1).parse().unwrap(),
+                target: Target::udp(*callee),
+                local: self.address,
+                route: Vec::new(),
+                to: NameAddr::parse(b"<sip:200@tenant.example>").unwrap(),
+                label: format!("bob-device-{i}"),
+            })
+            .collect();
+        let new = NewCall {
+            direction: Direction::Internal,
+            context: (),
+            caller: "100".into(),
+            callee_dialled: "200".into(),
+            callee_normalised: "200".into(),
+            from: NameAddr::parse(b"\"Alice\" <sip:100@tenant.example>").unwrap(),
+            a_target: Target::udp(source),
+            a_local: self.address,
+            targets,
+            trunk: None,
+        };
+        let _ = self.calls.start_call(
+            &mut self.endpoint,
+            pair,
+            invite,
+            request,
+            new,
+            &mut self.media,
+        );
+    }
+
+    fn drain(&mut self, now: Instant) {
+        let pair = self.now(now);
+        while let Some(event) = self.endpoint.poll_event() {
+            self.calls.handle_event(&mut self.endpoint, pair, &event);
+        }
+        while let Some(record) = self.calls.poll_record() {
+            self.records.push(record);
+        }
+    }
+}
+
+impl Node for Pbx {
+    fn handle_datagram(&mut self, now: Instant, datagram: Datagram) {
+        if let Some(incoming) =
+            self.endpoint
+                .handle_datagram(now, TransportInfo::udp(datagram.source), datagram.bytes)
+        {
+            self.on_incoming(now, incoming);
+        }
+        self.drain(now);
+    }
+
+    fn poll_transmit(&mut self, now: Instant) -> Option<Outgoing> {
+        self.drain(now);
+        self.endpoint.poll_transmit().map(|t| Outgoing {
+            destination: t.destination,
+            bytes: t.contents,
+        })
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        [self.endpoint.poll_timeout(), self.calls.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.endpoint.handle_timeout(now);
+        self.drain(now);
+        let pair = self.now(now);
+        self.calls.handle_timeout(&mut self.endpoint, pair);
+        self.drain(now);
+    }
+}
+
+/// What a callee does with an INVITE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// 180, then 200 after this long.
+    After(Duration),
+    /// 180, then this status after this long.
+    Reject(u16, Duration),
+    /// 180 and nothing else.
+    Never,
+}
+
+#[derive(Debug, Clone)]
+enum Action {
+    Final(u16),
+}
+
+/// A scripted user agent.
+pub struct Ua {
+    pub endpoint: Endpoint,
+    pub address: SocketAddr,
+    pub pbx: SocketAddr,
+    pub answer: Answer,
+    /// Payload types we accept (`8` PCMA, `0` PCMU, `18` G.729, `101` events).
+    pub payload_types: Vec<&'static str>,
+    /// Whether our INVITE asks for session timers (refresher=uac, 90 s).
+    pub session_timer: bool,
+    pub received: Vec<Request>,
+    pub responses: Vec<Response>,
+    pub cancels: usize,
+    pub dialog: Option<Dialog>,
+    pub invite: Option<Request>,
+    invite_tx: Option<ClientTransaction<Invite>>,
+    incoming_invite: Option<(ServerTransaction<Invite>, Request)>,
+    actions: Vec<(Instant, Action)>,
+}
+
+impl Ua {
+    pub fn new(address: &str, answer: Answer, seed: u64) -> Ua {
+        Ua {
+            endpoint: Endpoint::new(Config::default(), seed),
+            address: addr(address),
+            pbx: addr(PBX),
+            answer,
+            payload_types: vec!["8", "101"],
+            session_timer: false,
+            received: Vec::new(),
+            responses: Vec::new(),
+            cancels: 0,
+            dialog: None,
+            invite: None,
+            invite_tx: None,
+            incoming_invite: None,
+            actions: Vec::new(),
+        }
+    }
+
+    pub fn sdp(&self, direction: &str) -> String {
+        let ip = self.address.ip();
+        let formats = self.payload_types.join(" ");
+        let mut text = format!(
+            "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio 4000 RTP/AVP {formats}\r\n"
+        );
+        for pt in &self.payload_types {
+            let map = match *pt {
+                "0" => "PCMU/8000",
+                "8" => "PCMA/8000",
+                "18" => "G729/8000",
+                _ => "telephone-event/8000",
+            };
+            text.push_str(&format!("a=rtpmap:{pt} {map}\r\n"));
+        }
+        text.push_str(&format!("a={direction}\r\n"));
+        text
+    }
+
+    fn via(&mut self) -> Via {
+        Via::new(
+            Transport::Udp,
+            Host::from(self.address.ip()),
+            Some(self.address.port()),
+            self.endpoint.new_branch(),
+        )
+        .with_rport()
+    }
+
+    fn contact(&self) -> NameAddr {
+        NameAddr::parse(format!("<sip:ua@{}>", self.address).as_bytes()).unwrap()
+    }
+
+    /// Calls extension 200 through the PBX.
+    pub fn call(&mut self, now: Instant) {
+        let via = self.via();
+        let mut builder =
+            Request::builder(Method::Invite, "sip:200@tenant.example".parse().unwrap())
+                .via(&via)
+                .from(&NameAddr::parse(b"<sip:100@tenant.example>;tag=alice1").unwrap())
+                .to(&NameAddr::parse(b"<sip:200@tenant.example>").unwrap())
+                .call_id("alice-call-1@192.168.1.10")
+                .cseq(1)
+                .contact(&self.contact());
+        if self.session_timer {
+            builder = builder
+                .header(HeaderName::Supported, Bytes::from_static(b"timer"))
+                .header(
+                    HeaderName::SessionExpires,
+                    Bytes::from_static(b"90;refresher=uac"),
+                );
+        }
+        let request = builder
+            .body("application/sdp", self.sdp("sendrecv"))
+            .build();
+        self.invite = Some(request.clone());
+        let tx = self
+            .endpoint
+            .send_invite(now, request, Target::udp(self.pbx))
+            .unwrap();
+        self.invite_tx = Some(tx);
+    }
+
+    /// CANCEL our INVITE.
+    pub fn cancel(&mut self, now: Instant) {
+        let id = self.invite_tx.expect("our INVITE transaction");
+        self.endpoint.cancel(now, id).unwrap();
+    }
+
+    /// Sends an in-dialog request (BYE, re-INVITE with `direction`, INFO, OPTIONS).
+    pub fn send_in_dialog(&mut self, now: Instant, method: Method, direction: Option<&str>) {
+        let via = self.via();
+        let contact = self.contact();
+        let body = direction.map(|d| self.sdp(d));
+        let dialog = self.dialog.as_mut().expect("a dialog");
+        dialog.set_local_contact(contact);
+        let mut request = dialog.request(method.clone(), &via).unwrap();
+        if let Some(body) = body {
+            request.headers_mut().push(
+                HeaderName::ContentType,
+                Bytes::from_static(b"application/sdp"),
+            );
+            request.set_body(body);
+        } else if method == Method::Info {
+            request.headers_mut().push(
+                HeaderName::ContentType,
+                Bytes::from_static(b"application/dtmf-relay"),
+            );
+            request.set_body("Signal=5\r\nDuration=160\r\n");
+        }
+        if method == Method::Invite {
+            self.endpoint
+                .send_invite(now, request, Target::udp(self.pbx))
+                .unwrap();
+        } else {
+            self.endpoint
+                .send_request(now, request, Target::udp(self.pbx))
+                .unwrap();
+        }
+    }
+
+    pub fn statuses(&self) -> Vec<u16> {
+        self.responses.iter().map(|r| r.status().0).collect()
+    }
+
+    pub fn methods(&self) -> Vec<String> {
+        self.received
+            .iter()
+            .map(|r| r.method().to_string())
+            .collect()
+    }
+
+    pub fn received_of(&self, method: Method) -> Vec<&Request> {
+        self.received
+            .iter()
+            .filter(|r| *r.method() == method)
+            .collect()
+    }
+
+    fn on_incoming(&mut self, now: Instant, incoming: Incoming) {
+        let request = incoming.request().clone();
+        self.received.push(request.clone());
+        let method = request.method().clone();
+        if method == Method::Ack {
+            return;
+        }
+        let in_dialog = request.to().map(|t| t.tag.is_some()).unwrap_or(false);
+        let accepted = self.endpoint.accept(now, incoming).unwrap();
+        if method == Method::Invite && !in_dialog {
+            let AcceptedTransaction::Invite(invite) = accepted else {
+                return;
+            };
+            let offer = String::from_utf8_lossy(request.body()).into_owned();
+            let m_line = offer
+                .lines()
+                .find(|l| l.starts_with("m=audio"))
+                .unwrap_or("");
+            let common = self
+                .payload_types
+                .iter()
+                .any(|pt| *pt != "101" && m_line.split(' ').skip(3).any(|f| f == *pt));
+            if !common {
+                self.endpoint.respond(now, invite, StatusCode(488)).unwrap();
+                return;
+            }
+            let mut ringing = self.endpoint.response(invite, StatusCode(180)).unwrap();
+            ringing
+                .headers_mut()
+                .push(HeaderName::Contact, self.contact().to_bytes());
+            self.endpoint.send_response(now, invite, ringing).unwrap();
+            self.incoming_invite = Some((invite, request));
+            match self.answer {
+                Answer::After(delay) => self.actions.push((now + delay, Action::Final(200))),
+                Answer::Reject(status, delay) => {
+                    self.actions.push((now + delay, Action::Final(status)))
+                }
+                Answer::Never => {}
+            }
+            return;
+        }
+        let status = StatusCode::OK;
+        let mut response = self.endpoint.response(accepted, status).unwrap();
+        if let Some(dialog) = self.dialog.as_mut() {
+            let _ = dialog.on_request(&request);
+        }
+        if method == Method::Invite || (method == Method::Update && !request.body().is_empty()) {
+            let offer = String::from_utf8_lossy(request.body()).into_owned();
+            let direction = if offer.contains("a=sendonly") {
+                "recvonly"
+            } else if offer.contains("a=inactive") {
+                "inactive"
+            } else {
+                "sendrecv"
+            };
+            response
+                .headers_mut()
+                .push(HeaderName::Contact, self.contact().to_bytes());
+            response.headers_mut().push(
+                HeaderName::ContentType,
+                Bytes::from_static(b"application/sdp"),
+            );
+            response.set_body(self.sdp(direction));
+        }
+        self.endpoint
+            .send_response(now, accepted, response)
+            .unwrap();
+    }
+
+    fn drain(&mut self, now: Instant) {
+        while let Some(event) = self.endpoint.poll_event() {
+            match event {
+                Event::Response {
+                    transaction,
+                    response,
+                } => {
+                    let is_invite = self.endpoint.client_invite(transaction).is_some();
+                    if is_invite && response.status().is_success() {
+                        let request = self.endpoint.request(transaction).unwrap().clone();
+                        match self.dialog.as_mut() {
+                            Some(dialog) => {
+                                let _ = dialog.on_response(&Method::Invite, &response);
+                            }
+                            None => self.dialog = Some(Dialog::uac(&request, &response).unwrap()),
+                        }
+                        let via = self.via();
+                        let ack = self.dialog.as_ref().unwrap().ack(&via).unwrap();
+                        let handle = self.endpoint.client_invite(transaction).unwrap();
+                        self.endpoint
+                            .send_ack(now, handle, ack, Target::udp(self.pbx))
+                            .unwrap();
+                    }
+                    self.responses.push(response);
+                }
+                Event::Cancelled { invite, cancel } => {
+                    self.cancels += 1;
+                    self.received.push(cancel);
+                    let _ = self.endpoint.respond(now, invite, StatusCode(487));
+                    self.incoming_invite = None;
+                    self.actions.clear();
+                }
+                Event::Ack { request, .. } => self.received.push(request),
+                _ => {}
+            }
+        }
+    }
+
+    fn run_actions(&mut self, now: Instant) {
+        let due: Vec<Action> = {
+            let (due, later): (Vec<_>, Vec<_>) =
+                self.actions.drain(..).partition(|(at, _)| *at <= now);
+            self.actions = later;
+            due.into_iter().map(|(_, a)| a).collect()
+        };
+        for action in due {
+            let Action::Final(status) = action;
+            let Some((invite, request)) = self.incoming_invite.take() else {
+                continue;
+            };
+            let mut response = self.endpoint.response(invite, StatusCode(status)).unwrap();
+            if status == 200 {
+                response
+                    .headers_mut()
+                    .push(HeaderName::Contact, self.contact().to_bytes());
+                response.headers_mut().push(
+                    HeaderName::ContentType,
+                    Bytes::from_static(b"application/sdp"),
+                );
+                response.set_body(self.sdp("sendrecv"));
+                self.dialog = Some(Dialog::uas(&request, &response).unwrap());
+            }
+            let _ = self.endpoint.send_response(now, invite, response);
+        }
+    }
+}
+
+impl Node for Ua {
+    fn handle_datagram(&mut self, now: Instant, datagram: Datagram) {
+        if let Some(incoming) =
+            self.endpoint
+                .handle_datagram(now, TransportInfo::udp(datagram.source), datagram.bytes)
+        {
+            self.on_incoming(now, incoming);
+        }
+        self.drain(now);
+    }
+
+    fn poll_transmit(&mut self, now: Instant) -> Option<Outgoing> {
+        self.drain(now);
+        self.endpoint.poll_transmit().map(|t| Outgoing {
+            destination: t.destination,
+            bytes: t.contents,
+        })
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        let action = self.actions.iter().map(|(at, _)| *at).min();
+        [self.endpoint.poll_timeout(), action]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.endpoint.handle_timeout(now);
+        self.run_actions(now);
+        self.drain(now);
+    }
+}
+
+/// Either node kind on one network.
+pub enum Peer {
+    Pbx(Box<Pbx>),
+    Ua(Box<Ua>),
+}
+
+impl Node for Peer {
+    fn handle_datagram(&mut self, now: Instant, datagram: Datagram) {
+        match self {
+            Peer::Pbx(p) => p.handle_datagram(now, datagram),
+            Peer::Ua(u) => u.handle_datagram(now, datagram),
+        }
+    }
+    fn poll_transmit(&mut self, now: Instant) -> Option<Outgoing> {
+        match self {
+            Peer::Pbx(p) => p.poll_transmit(now),
+            Peer::Ua(u) => u.poll_transmit(now),
+        }
+    }
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        match self {
+            Peer::Pbx(p) => p.poll_timeout(),
+            Peer::Ua(u) => u.poll_timeout(),
+        }
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        match self {
+            Peer::Pbx(p) => p.handle_timeout(now),
+            Peer::Ua(u) => u.handle_timeout(now),
+        }
+    }
+}
+
+/// Network of the PBX (index 0), Alice (1) and the callees (2, 3, ...).
+pub struct World {
+    pub net: Network<Peer>,
+}
+
+impl World {
+    pub fn new(config: CallConfig, callees: Vec<Ua>) -> World {
+        let clock = VirtualClock::start();
+        let mut net = Network::new(clock);
+        net.set_latency(Duration::from_millis(10));
+        let addresses = callees.iter().map(|c| c.address).collect();
+        let pbx = Pbx::new(config, addresses, clock.now());
+        net.add_node(pbx.address, Peer::Pbx(Box::new(pbx)));
+        let alice = Ua::new(ALICE, Answer::Never, 11);
+        net.add_node(alice.address, Peer::Ua(Box::new(alice)));
+        for callee in callees {
+            net.add_node(callee.address, Peer::Ua(Box::new(callee)));
+        }
+        World { net }
+    }
+
+    pub fn pbx(&mut self) -> &mut Pbx {
+        match self.net.node_mut(0) {
+            Peer::Pbx(p) => p,
+            Peer::Ua(_) => unreachable!(),
+        }
+    }
+
+    pub fn ua(&mut self, index: usize) -> &mut Ua {
+        match self.net.node_mut(index) {
+            Peer::Ua(u) => u,
+            Peer::Pbx(_) => unreachable!(),
+        }
+    }
+
+    pub fn alice(&mut self) -> &mut Ua {
+        self.ua(1)
+    }
+
+    pub fn bob(&mut self) -> &mut Ua {
+        self.ua(2)
+    }
+
+    pub fn now(&self) -> Instant {
+        self.net.now()
+    }
+
+    pub fn run(&mut self, duration: Duration) {
+        self.net.run_for(duration).unwrap();
+    }
+
+    /// Alice calls and the network runs for `duration`.
+    pub fn call(&mut self, duration: Duration) {
+        let now = self.now();
+        self.alice().call(now);
+        self.run(duration);
+    }
+}
+
+pub fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+pub fn body_text(request: &Request) -> String {
+    String::from_utf8_lossy(request.body()).into_owned()
+}
+
+pub fn response_body(response: &Response) -> String {
+    String::from_utf8_lossy(response.body()).into_owned()
+}
