@@ -1,5 +1,8 @@
 //! The relay with real UDP "phones" on loopback (127.0.0.1 and [::1]); every wait is bounded.
 
+// Test helpers outside #[test] fns: a failed unwrap there is a failed test, as in the tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -14,11 +17,12 @@ const WAIT: Duration = Duration::from_secs(5);
 const LOCAL4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const LOCAL6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
 
-/// Every test gets its own port range (tests run in parallel within the binary; nextest runs
-/// them in separate processes, so the range also depends on the process id).
+/// Every test gets its own port range, below the ephemeral range (32768+) so that the phones'
+/// port-0 sockets never take a relay port. Tests run in parallel within the binary; nextest runs
+/// them in separate processes, so the range also depends on the process id.
 fn ports(pairs: u16) -> RangeInclusive<u16> {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 40_000 + (std::process::id() % 200) as u16 * 100;
+    let base = 21_000 + (std::process::id() % 55) as u16 * 200;
     let offset = NEXT.fetch_add(pairs * 2, Ordering::Relaxed);
     let start = base + offset;
     start..=start + pairs * 2 - 1
@@ -194,4 +198,359 @@ fn relays_rtp_both_ways_ipv4() {
 #[test]
 fn relays_rtp_both_ways_ipv6() {
     both_ways(LOCAL6);
+}
+
+#[test]
+fn session_handles_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<MediaRelay>();
+    assert_send_sync::<MediaSession>();
+}
+
+#[tokio::test]
+async fn latches_to_the_real_source_when_sdp_says_a_private_address() {
+    let (relay, mut events) = MediaRelay::start(config(LOCAL4, 4)).unwrap();
+    let session = relay.allocate("nat-call").unwrap();
+    let mut a = Phone::new(LOCAL4);
+    let mut b = Phone::new(LOCAL4);
+    // The caller is behind NAT: its SDP names a private address it is not reachable at.
+    session
+        .set_remote(Side::A, "192.168.1.20:4000".parse().unwrap(), None)
+        .unwrap();
+    session.set_remote(Side::B, b.addr(), None).unwrap();
+    // Before A sends, B's audio goes to the SDP address (unreachable from loopback): lost.
+    b.send_rtp(session.local(Side::B), b"early");
+    a.expect_nothing(Duration::from_millis(100));
+    a.send_rtp(session.local(Side::A), b"hello");
+    b.expect(b"hello");
+    let event = wait_event(&mut events, &session, |k| {
+        matches!(k, MediaEventKind::Latched { side: Side::A, .. })
+    })
+    .await;
+    assert_eq!(
+        event.kind,
+        MediaEventKind::Latched {
+            side: Side::A,
+            addr: a.addr()
+        }
+    );
+    assert_eq!(&*event.label, "nat-call");
+    assert_eq!(session.remote(Side::A), Some(a.addr()));
+    b.send_rtp(session.local(Side::B), b"reply");
+    a.expect(b"reply");
+    let stats = session.stats();
+    assert_eq!(stats.b_to_a.packets, 2);
+    assert_eq!(
+        stats.b_to_a.dropped, 0,
+        "the early packet was sent towards the SDP address"
+    );
+}
+
+#[tokio::test]
+async fn a_third_party_cannot_hijack_a_latched_stream() {
+    let (_relay, _events, session, mut a, b) = call(LOCAL4);
+    a.send_rtp(session.local(Side::A), b"a-1");
+    b.expect(b"a-1");
+    // Another host (127.0.0.2) sends into A's port while A is active, and after A went silent.
+    let mut intruder = Phone::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)));
+    intruder.send_rtp(session.local(Side::A), b"evil-1");
+    a.send_rtp(session.local(Side::A), b"a-2");
+    b.expect(b"a-2");
+    std::thread::sleep(Duration::from_millis(400)); // > relatch_after
+    intruder.send_rtp(session.local(Side::A), b"evil-2");
+    b.expect_nothing(Duration::from_millis(150));
+    assert_eq!(session.remote(Side::A), Some(a.addr()));
+    assert_eq!(session.stats().a_to_b.dropped, 2);
+    // Same IP, new port (a NAT rebinding) while A is still active: refused too.
+    let mut rebound = Phone::new(LOCAL4);
+    a.send_rtp(session.local(Side::A), b"a-3");
+    b.expect(b"a-3");
+    rebound.send_rtp(session.local(Side::A), b"rebind-early");
+    b.expect_nothing(Duration::from_millis(100));
+    assert_eq!(session.stats().a_to_b.dropped, 3);
+    // ...but accepted once the old source was silent for relatch_after.
+    std::thread::sleep(Duration::from_millis(400));
+    rebound.send_rtp(session.local(Side::A), b"rebind-late");
+    b.expect(b"rebind-late");
+    assert_eq!(session.remote(Side::A), Some(rebound.addr()));
+}
+
+#[test]
+fn the_sdp_address_wins_over_an_earlier_foreign_latch() {
+    let (_relay, _events, session, mut a, mut b) = call(LOCAL4);
+    // A stranger's packet arrives first and gets latched (nothing is known yet)...
+    let mut stranger = Phone::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3)));
+    stranger.send_rtp(session.local(Side::A), b"first");
+    b.expect(b"first");
+    // ...but the moment the real caller sends from its SDP address, the stream is its.
+    a.send_rtp(session.local(Side::A), b"real");
+    b.expect(b"real");
+    assert_eq!(session.remote(Side::A), Some(a.addr()));
+    b.send_rtp(session.local(Side::B), b"to-real");
+    a.expect(b"to-real");
+    stranger.send_rtp(session.local(Side::A), b"again");
+    b.expect_nothing(Duration::from_millis(100));
+}
+
+#[test]
+fn a_new_sdp_address_clears_the_latch() {
+    let (_relay, _events, session, mut a, b) = call(LOCAL4);
+    a.send_rtp(session.local(Side::A), b"one");
+    b.expect(b"one");
+    // Re-INVITE: the caller moved to another address (here another port on another IP).
+    let mut moved = Phone::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 4)));
+    session.set_remote(Side::A, moved.addr(), None).unwrap();
+    eventually(|| session.remote(Side::A).is_none());
+    moved.send_rtp(session.local(Side::A), b"two");
+    b.expect(b"two");
+    assert_eq!(session.remote(Side::A), Some(moved.addr()));
+}
+
+#[test]
+fn ssrc_change_keeps_relaying_and_restarts_the_stream_statistics() {
+    let (_relay, _events, session, mut a, b) = call(LOCAL4);
+    for i in 0..5u8 {
+        a.send_rtp(session.local(Side::A), &[b'x', i]);
+        b.expect(&[b'x', i]);
+    }
+    let first = a.ssrc;
+    a.ssrc = first.wrapping_add(99);
+    a.seq = 40_000; // a new stream starts anywhere
+    for i in 0..5u8 {
+        a.send_rtp(session.local(Side::A), &[b'y', i]);
+        b.expect(&[b'y', i]);
+    }
+    let stats = session.stats().a_to_b;
+    assert_eq!(stats.packets, 10);
+    assert_eq!(stats.ssrc, Some(first.wrapping_add(99)));
+    assert_eq!(stats.ssrc_changes, 1);
+    assert_eq!(
+        stats.lost, 0,
+        "the sequence jump of the new SSRC is not loss"
+    );
+}
+
+#[test]
+fn rtcp_is_relayed_between_the_rtcp_ports() {
+    let (relay, _events) = MediaRelay::start(config(LOCAL4, 4)).unwrap();
+    let session = relay.allocate("rtcp").unwrap();
+    let a = Phone::new(LOCAL4);
+    let a_rtcp = Phone::new(LOCAL4);
+    let b = Phone::new(LOCAL4);
+    let b_rtcp = Phone::new(LOCAL4);
+    session
+        .set_remote(Side::A, a.addr(), Some(a_rtcp.addr()))
+        .unwrap();
+    session
+        .set_remote(Side::B, b.addr(), Some(b_rtcp.addr()))
+        .unwrap();
+    assert_eq!(session.local_rtcp(Side::A), rtcp_of(session.local(Side::A)));
+    // A receiver report (PT 201) from A's RTCP socket to our RTCP port towards A.
+    let rr_a = [0x81, 201, 0, 1, 0, 0, 0, 42];
+    a_rtcp
+        .socket
+        .send_to(&rr_a, session.local_rtcp(Side::A))
+        .unwrap();
+    let (_, from) = b_rtcp.expect(&rr_a);
+    assert_eq!(from, session.local_rtcp(Side::B));
+    let rr_b = [0x81, 201, 0, 1, 0, 0, 0, 43];
+    b_rtcp
+        .socket
+        .send_to(&rr_b, session.local_rtcp(Side::B))
+        .unwrap();
+    let (_, from) = a_rtcp.expect(&rr_b);
+    assert_eq!(from, session.local_rtcp(Side::A));
+    // RTCP multiplexed on the RTP port (RFC 5761) is relayed on the RTP ports.
+    let sr = [0x80, 200, 0, 6, 0, 0, 0, 44, 0, 0, 0, 0, 0, 0, 0, 0];
+    a.socket.send_to(&sr, session.local(Side::A)).unwrap();
+    b.expect(&sr);
+    let stats = session.stats();
+    assert_eq!(stats.a_to_b.rtcp_packets, 2);
+    assert_eq!(stats.a_to_b.rtcp_bytes, 8 + 16);
+    assert_eq!(stats.a_to_b.packets, 0, "RTCP is not counted as RTP");
+    assert_eq!(stats.b_to_a.rtcp_packets, 1);
+    // Without a=rtcp the RTCP destination is RTP + 1.
+    let session = relay.allocate("rtcp-default").unwrap();
+    session.set_remote(Side::A, a.addr(), None).unwrap();
+    let b_rtp = SocketAddr::new(LOCAL4, b_rtcp.addr().port() - 1);
+    session.set_remote(Side::B, b_rtp, None).unwrap();
+    a_rtcp
+        .socket
+        .send_to(&rr_a, session.local_rtcp(Side::A))
+        .unwrap();
+    b_rtcp.expect(&rr_a);
+}
+
+#[test]
+fn loss_and_jitter_are_measured_on_a_crafted_sequence() {
+    let (_relay, _events, session, mut a, b) = call(LOCAL4);
+    // 50 packets sent back to back whose RTP timestamps advance 20 ms each: every packet is
+    // 20 ms "early" relative to the previous one, so |D| = 160 units and the RFC 3550 jitter
+    // climbs towards 20 ms: 160 × (1 − (15/16)^49) ≈ 153 units ≈ 19.2 ms. Sequence numbers
+    // 110, 120 and 130..=132 are skipped: 5 lost.
+    let mut sent = 0;
+    for i in 0..55u16 {
+        let seq = 100 + i;
+        if seq == 110 || seq == 120 || (130..=132).contains(&seq) {
+            a.seq = a.seq.wrapping_add(1);
+            a.timestamp = a.timestamp.wrapping_add(160);
+            continue;
+        }
+        a.send_rtp(session.local(Side::A), &i.to_be_bytes());
+        sent += 1;
+    }
+    assert_eq!(sent, 50);
+    b.expect(&54u16.to_be_bytes());
+    eventually(|| session.stats().a_to_b.packets == 50);
+    let stats = session.stats().a_to_b;
+    assert_eq!(stats.lost, 5);
+    assert!(
+        (15.0..=20.5).contains(&stats.jitter_ms),
+        "jitter {} ms",
+        stats.jitter_ms
+    );
+    assert!(stats.max_jitter_ms >= stats.jitter_ms);
+    // Paced at the RTP clock, the other direction shows (almost) no jitter.
+    let mut b = b;
+    for i in 0..10u8 {
+        b.send_rtp(session.local(Side::B), &[b'p', i]);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    a.expect(&[b'p', 9]);
+    let stats = session.stats().b_to_a;
+    assert_eq!(stats.lost, 0);
+    assert!(stats.jitter_ms < 5.0, "paced jitter {} ms", stats.jitter_ms);
+}
+
+#[tokio::test]
+async fn one_way_audio_and_rtp_timeout_raise_events() {
+    let (_relay, mut events, session, mut a, _b) = call(LOCAL4);
+    // A talks for a while, B never sends: one-way A→B after one_way_after (400 ms).
+    let talk = tokio::task::spawn_blocking({
+        let to = session.local(Side::A);
+        move || {
+            for _ in 0..40 {
+                a.send_rtp(to, b"talk");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            a
+        }
+    });
+    let event = wait_event(&mut events, &session, |k| {
+        matches!(k, MediaEventKind::OneWayAudio { .. })
+    })
+    .await;
+    assert_eq!(
+        event.kind,
+        MediaEventKind::OneWayAudio {
+            direction: Flow::AToB
+        }
+    );
+    let _a = talk.await.unwrap();
+    // Then nobody sends: RTP timeout after rtp_timeout (400 ms).
+    let event = wait_event(&mut events, &session, |k| *k == MediaEventKind::RtpTimeout).await;
+    assert_eq!(event.session, session.id());
+}
+
+#[tokio::test]
+async fn hold_suppresses_one_way_and_timeout() {
+    let (_relay, mut events, session, mut a, _b) = call(LOCAL4);
+    session.set_hold(true).unwrap();
+    for _ in 0..40 {
+        a.send_rtp(session.local(Side::A), b"moh");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while let Ok(event) = events.try_recv() {
+        assert!(
+            matches!(event.kind, MediaEventKind::Latched { .. }),
+            "unexpected {event:?}"
+        );
+    }
+    // Off hold, silence is judged again.
+    session.set_hold(false).unwrap();
+    let event = wait_event(&mut events, &session, |k| *k == MediaEventKind::RtpTimeout).await;
+    assert_eq!(event.kind, MediaEventKind::RtpTimeout);
+}
+
+#[test]
+fn pool_exhaustion_and_port_reuse() {
+    // 4 pairs: two sessions.
+    let (relay, _events) = MediaRelay::start(config(LOCAL4, 4)).unwrap();
+    let first = relay.allocate("1").unwrap();
+    let second = relay.allocate("2").unwrap();
+    assert!(matches!(
+        relay.allocate("3"),
+        Err(RelayError::PoolExhausted)
+    ));
+    let counters = relay.counters();
+    assert_eq!(
+        (counters.sessions, counters.free_pairs, counters.total_pairs),
+        (2, 0, 4)
+    );
+    assert_eq!(counters.allocation_failures, 1);
+    let freed = [first.local(Side::A), first.local(Side::B)];
+    first.close();
+    eventually(|| relay.counters().free_pairs == 2);
+    let third = relay.allocate("3").unwrap();
+    let mut reused = [third.local(Side::A), third.local(Side::B)];
+    reused.sort();
+    let mut freed = freed;
+    freed.sort();
+    assert_eq!(reused, freed, "the freed ports serve the next call");
+    // The reused ports relay for the new session.
+    let mut a = Phone::new(LOCAL4);
+    let b = Phone::new(LOCAL4);
+    third.set_remote(Side::A, a.addr(), None).unwrap();
+    third.set_remote(Side::B, b.addr(), None).unwrap();
+    a.send_rtp(third.local(Side::A), b"reuse");
+    b.expect(b"reuse");
+    drop(second);
+    eventually(|| relay.counters().free_pairs == 2 && relay.counters().sessions == 1);
+}
+
+#[test]
+fn a_port_held_by_someone_else_is_skipped() {
+    let range = ports(4);
+    let squatter = UdpSocket::bind(SocketAddr::new(LOCAL4, *range.start())).unwrap();
+    let mut config = config(LOCAL4, 1);
+    config.ports = range.clone();
+    let (relay, _events) = MediaRelay::start(config).unwrap();
+    let session = relay.allocate("x").unwrap();
+    for side in [Side::A, Side::B] {
+        assert_ne!(
+            session.local(side).port(),
+            squatter.local_addr().unwrap().port()
+        );
+        assert!(range.contains(&session.local(side).port()));
+    }
+}
+
+#[test]
+fn ipv6_latching_and_rtcp() {
+    let (_relay, _events, session, _a, mut b) = call(LOCAL6);
+    let mut nat = Phone::new(LOCAL6);
+    session
+        .set_remote(Side::A, "[fd00::20]:4000".parse().unwrap(), None)
+        .unwrap();
+    eventually(|| session.remote(Side::A).is_none());
+    nat.send_rtp(session.local(Side::A), b"v6");
+    b.expect(b"v6");
+    b.send_rtp(session.local(Side::B), b"v6-back");
+    nat.expect(b"v6-back");
+    assert_eq!(session.remote(Side::A), Some(nat.addr()));
+}
+
+#[test]
+fn closed_relay_refuses_new_sessions() {
+    let (relay, _events) = MediaRelay::start(config(LOCAL4, 4)).unwrap();
+    let session = relay.allocate("before").unwrap();
+    relay.shutdown();
+    assert!(matches!(relay.allocate("after"), Err(RelayError::Stopped)));
+    assert!(matches!(session.set_hold(true), Err(RelayError::Stopped)));
+    let bad = RelayConfig::new(LOCAL4, 40_000..=40_001);
+    assert!(matches!(
+        MediaRelay::start(bad),
+        Err(RelayError::InvalidConfig(_))
+    ));
 }
