@@ -76,6 +76,7 @@
 //! ```
 
 mod pool;
+mod session;
 mod stats;
 mod worker;
 
