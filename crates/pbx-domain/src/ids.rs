@@ -108,6 +108,18 @@ id_type!(
     /// An audit/event log entry.
     EventId, "EventId"
 );
+id_type!(
+    /// A call detail record (one per call attempt).
+    CdrId, "CdrId"
+);
+id_type!(
+    /// A SIP trunk to a carrier.
+    TrunkId, "TrunkId"
+);
+id_type!(
+    /// An outbound route (destination prefix to trunks).
+    RouteId, "RouteId"
+);
 
 #[cfg(test)]
 mod tests {

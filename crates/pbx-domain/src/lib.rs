@@ -21,6 +21,7 @@
 //! The store (`pbx-store`) persists these types and keeps a live `Directory` in sync.
 
 pub mod access;
+pub mod cdr;
 pub mod credentials;
 pub mod directory;
 pub mod entities;
@@ -30,10 +31,15 @@ pub mod ids;
 pub mod kinds;
 pub mod mac;
 pub mod registration;
+pub mod trunk;
 pub mod values;
 pub mod whitelist;
 
 pub use access::{Actor, ApiScope, ApiToken};
+pub use cdr::{
+    CallDirection, CallEnd, CallRecord, CallStart, CdrState, Disposition, HangupSide,
+    MediaStreamStats,
+};
 pub use credentials::{ApiTokenSecret, AuthUserName, DigestAlgorithm, Ha1, SipPassword, TokenHash};
 pub use directory::{DirectoryParts, DirectorySnapshot, NumberAssignment};
 pub use entities::{
@@ -43,11 +49,15 @@ pub use entities::{
 pub use error::ValidationError;
 pub use event::Event;
 pub use ids::{
-    ApiTokenId, BindingId, CredentialId, DeviceId, EventId, NumberId, ResellerId, TenantId, UserId,
-    WhitelistEntryId,
+    ApiTokenId, BindingId, CdrId, CredentialId, DeviceId, EventId, NumberId, ResellerId, RouteId,
+    TenantId, TrunkId, UserId, WhitelistEntryId,
 };
 pub use kinds::{ApiRole, ClassOfService, DeviceKind, PhoneVendor, TenantStatus, Transport};
 pub use mac::MacAddress;
 pub use registration::{Binding, BindingRecord, Flow, PushParams};
+pub use trunk::{
+    DEFAULT_COUNTRY, Route, RouteTrunk, TenantCallSettings, Trunk, TrunkAuth, TrunkMode,
+    parse_route_prefix,
+};
 pub use values::{DisplayName, E164, Extension, Realm, SipDomain, Slug};
 pub use whitelist::{IpWhitelist, parse_network};
