@@ -128,12 +128,6 @@ def main():
             log(f"!! rtpengine failed: {e}")
             results["rtpengine"] = {"error": str(e)}
 
-    os.makedirs(out_dir, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = os.path.join(out_dir, f"media-{stamp}.json")
-    with open(path, "w") as f:
-        json.dump(results, f, indent=1)
-
     log("\n| streams | relay | offered pps | loss % | p50 us <= | p99 us <= | relay CPU | us CPU/pkt | bg cores | clean |")
     log("|---|---|---|---|---|---|---|---|---|---|")
     rows = {}
@@ -158,7 +152,27 @@ def main():
     for anchor in ("epoll", "rtpengine"):
         if ours and anchor in summaries and summaries[anchor]["us_per_pkt"]:
             ratio = ours["us_per_pkt"] / summaries[anchor]["us_per_pkt"]
-            log(f"pbx-media / {anchor} CPU per packet: {ratio:.2f}x")
+            log(f"pbx-media / {anchor} CPU per packet (clean-step medians): {ratio:.2f}x")
+        # Side by side per stream count, clean or not (on a busy machine few steps are clean,
+        # but both relays ran under the same conditions one after the other).
+        ratios = []
+        for streams in sorted(rows):
+            by = {relay: s for relay, s in rows[streams]}
+            if "pbx-media" in by and anchor in by and by[anchor]["relay_us_per_pkt"]:
+                r = by["pbx-media"]["relay_us_per_pkt"] / by[anchor]["relay_us_per_pkt"]
+                ratios.append(r)
+                log(f"  {streams} streams: pbx-media {by['pbx-media']['relay_us_per_pkt']} us/pkt, "
+                    f"{anchor} {by[anchor]['relay_us_per_pkt']} us/pkt -> {r:.2f}x")
+        if ratios:
+            ratios.sort()
+            log(f"pbx-media / {anchor} CPU per packet, median over {len(ratios)} steps: {ratios[len(ratios) // 2]:.2f}x")
+            results.setdefault("ratios", {})[anchor] = ratios
+    os.makedirs(out_dir, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = os.path.join(out_dir, f"media-{stamp}.json")
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1)
+
     log(f"results: {path}")
     if os.environ.get("KEEP_WORK", "0") != "1":
         shutil.rmtree(work, ignore_errors=True)

@@ -255,8 +255,11 @@ impl RtpReceiver {
         if rate == 0 {
             return;
         }
-        // Arrival time in timestamp units; u128 so that days of uptime at 90 kHz cannot overflow.
-        let arrival = (u128::from(now_ns) * u128::from(rate) / 1_000_000_000) as u32;
+        // Arrival time in timestamp units (mod 2^32), without a u128 division on the packet path:
+        // whole seconds × rate plus the sub-second part (< 1e9 × rate fits in u64).
+        let rate64 = u64::from(rate);
+        let arrival = ((now_ns / 1_000_000_000).wrapping_mul(rate64)
+            + (now_ns % 1_000_000_000) * rate64 / 1_000_000_000) as u32;
         let transit = arrival.wrapping_sub(header.timestamp);
         if let Some((pt, last)) = self.transit
             && pt == header.payload_type
@@ -403,6 +406,26 @@ mod tests {
         );
         assert!(s.max_jitter_ms >= s.jitter_ms);
         assert!(s.jitter_ms > 3.5);
+    }
+
+    #[test]
+    fn jitter_stays_zero_across_days_of_relay_uptime() {
+        // Perfect pacing starting 5 days into the relay's clock at 90 kHz and 48 kHz.
+        for (pt, rate, step) in [(26u8, 90_000u64, 3000u32), (96, 48_000, 960)] {
+            let mut rx = RtpReceiver::default();
+            let start = 5 * 86_400 * 1_000_000_000u64;
+            for i in 0..100u32 {
+                let h = RtpHeader {
+                    payload_type: pt,
+                    seq: i as u16,
+                    timestamp: i * step,
+                    ssrc: 9,
+                };
+                let now = start + u64::from(i) * u64::from(step) * 1_000_000_000 / rate;
+                rx.on_rtp(h, 100, now, |p| if p == pt { rate as u32 } else { 0 });
+            }
+            assert_eq!(stats(&rx).jitter_ms, 0.0, "rate {rate}");
+        }
     }
 
     #[test]
