@@ -38,7 +38,8 @@
 //!    * otherwise the packet is dropped and counted in [`StreamStats::dropped`]; a third party
 //!      can never take over a stream whose source keeps sending, nor one from another IP.
 //! 3. A new SDP address (`set_remote` with a different RTP address, e.g. a re-INVITE after the
-//!    phone moved) clears the latch, so rule 1 applies again.
+//!    phone moved) clears the latch, so rule 1 applies again. `c=0.0.0.0` or port 0 changes
+//!    nothing.
 //!
 //! Every RTP latch and relatch raises [`MediaEventKind::Latched`].
 //!
@@ -269,6 +270,7 @@ impl SessionStats {
 
 /// Relay-wide numbers for `/metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RelayCounters {
     /// Sessions currently allocated.
     pub sessions: u64,
@@ -278,6 +280,12 @@ pub struct RelayCounters {
     pub total_pairs: usize,
     /// `allocate` calls refused because the pool was exhausted.
     pub allocation_failures: u64,
+    /// Packets (RTP and RTCP) relayed since start (updated every 50 ms).
+    pub packets_relayed: u64,
+    /// Packets received but not relayed: refused by the latching rule or no destination yet.
+    pub packets_dropped: u64,
+    /// Times a socket had a backlog and was drained in a batch (the relay fell behind).
+    pub backlog_batches: u64,
 }
 
 /// Handle to the relay; cheap to clone. The relay threads stop when the last handle and the last
@@ -463,12 +471,24 @@ impl MediaRelay {
 
     /// Relay-wide counters.
     pub fn counters(&self) -> RelayCounters {
-        let pool = lock(&self.inner.pool);
+        let (free_pairs, total_pairs) = {
+            let pool = lock(&self.inner.pool);
+            (pool.available(), pool.total())
+        };
+        let mut totals = [0u64; 3];
+        for worker in &self.inner.workers {
+            for (total, value) in totals.iter_mut().zip(worker.counters()) {
+                *total += value;
+            }
+        }
         RelayCounters {
             sessions: self.inner.sessions.load(Ordering::Relaxed),
-            free_pairs: pool.available(),
-            total_pairs: pool.total(),
+            free_pairs,
+            total_pairs,
             allocation_failures: self.inner.allocation_failures.load(Ordering::Relaxed),
+            packets_relayed: totals[0],
+            packets_dropped: totals[1],
+            backlog_batches: totals[2],
         }
     }
 
@@ -558,7 +578,8 @@ impl MediaSession {
 
     /// Sets `side`'s media address from its SDP (`rtcp` from `a=rtcp:`, else RTP port + 1). A
     /// hint only: latching on the side's real packets wins (see the crate doc). A changed RTP
-    /// address clears the side's latch.
+    /// address clears the side's latch; an unspecified address or port 0 (`c=0.0.0.0` hold, a
+    /// rejected stream) is ignored, so the stream stays latched.
     pub fn set_remote(
         &self,
         side: Side,

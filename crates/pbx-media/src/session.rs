@@ -152,6 +152,39 @@ impl Session {
         }
     }
 
+    /// The side's addresses from its SDP. A changed RTP address clears the latch (the side
+    /// moved); an unspecified address or port 0 (`c=0.0.0.0` hold, a rejected stream) changes
+    /// nothing, so the stream stays latched where it is.
+    pub(crate) fn set_remote(
+        &mut self,
+        side: usize,
+        rtp: SocketAddr,
+        rtcp: Option<SocketAddr>,
+        now: u64,
+    ) {
+        if rtp.ip().is_unspecified() || rtp.port() == 0 {
+            return;
+        }
+        let rtp_peer = &mut self.peers[side][RTP];
+        if rtp_peer.hint.is_some_and(|hint| hint != rtp) {
+            rtp_peer.latched = None;
+            self.peers[side][RTCP].latched = None;
+            lock(&self.shared.latched)[side] = None;
+        }
+        self.peers[side][RTP].hint = Some(rtp);
+        let rtcp = rtcp
+            .filter(|rtcp| !rtcp.ip().is_unspecified() && rtcp.port() != 0)
+            .or_else(|| {
+                rtp.port()
+                    .checked_add(1)
+                    .map(|port| SocketAddr::new(rtp.ip(), port))
+            });
+        self.peers[side][RTCP].hint = rtcp;
+        if self.armed_at.is_none() && self.has_addresses() {
+            self.armed_at = Some(now);
+        }
+    }
+
     /// Where packets for `side` on `kind` go: the latched source, else the SDP address; RTCP
     /// falls back to the latched RTP address + 1 when the RTP stream latched elsewhere than SDP.
     pub(crate) fn destination(&self, side: usize, kind: usize) -> Option<SocketAddr> {

@@ -2,10 +2,12 @@
 //!
 //! Per readable socket the loop does exactly one `recvfrom` and at most one `sendto` (the same
 //! syscall count as a minimal C relay with `recvmmsg`/`sendmmsg` at one packet per wake-up);
-//! level triggering means no extra `recvfrom` that ends in `EAGAIN`. A backlog on one socket is
-//! served one packet per epoll round, round-robin with every other socket. The clock is read
-//! once per epoll round. Commands are applied after the round's packets, so an epoll token
-//! never refers to a session slot that was reused within the round.
+//! level triggering means no extra `recvfrom` that ends in `EAGAIN`. A socket that is readable
+//! in two consecutive rounds has a backlog and is drained in a batch (`sendmmsg`). The clock is
+//! read once per epoll round. Commands are applied at the start of the round that reports the
+//! eventfd, before its packets; an event of that round for a session slot closed (or reused) by
+//! a command then finds no session, or a socket of the new session, where the non-blocking
+//! `recvfrom` simply finds nothing (or a packet that really is for it).
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -24,7 +26,7 @@ use std::io::IoSlice;
 use tokio::sync::mpsc;
 
 use crate::pool::PortPool;
-use crate::session::{RTCP, RTP, Session, Timers};
+use crate::session::{Session, Timers};
 use crate::{MediaEvent, MediaEventKind, RelayConfig, RelayError, SessionShared, Side, lock};
 
 const WAKE_TOKEN: u64 = u64::MAX;
@@ -97,6 +99,8 @@ pub(crate) struct WorkerShared {
     wake: OwnedFd,
     stopped: AtomicBool,
     queued_sessions: AtomicUsize,
+    /// Published by the relay thread on every timer tick: `[relayed, dropped, batches]`.
+    counters: [AtomicU64; 3],
 }
 
 impl WorkerShared {
@@ -111,6 +115,11 @@ impl WorkerShared {
         lock(&self.queue).push_back(command);
         self.wake();
         Ok(())
+    }
+
+    /// Packets relayed, packets dropped, backlog batches (as of the last timer tick).
+    pub(crate) fn counters(&self) -> [u64; 3] {
+        self.counters.each_ref().map(|c| c.load(Ordering::Relaxed))
     }
 
     pub(crate) fn queued_sessions(&self) -> usize {
@@ -154,6 +163,7 @@ pub(crate) fn spawn(
         wake,
         stopped: AtomicBool::new(false),
         queued_sessions: AtomicUsize::new(0),
+        counters: Default::default(),
     });
     let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
     let worker = Worker {
@@ -174,6 +184,9 @@ pub(crate) fn spawn(
         epoch: Instant::now(),
         arena: vec![0u8; SLOT * BATCH].into_boxed_slice(),
         round: 0,
+        relayed: 0,
+        dropped: 0,
+        batches: 0,
     };
     let thread = std::thread::Builder::new()
         .name(format!("media-relay-{index}"))
@@ -196,6 +209,10 @@ struct Worker {
     arena: Box<[u8]>,
     /// Epoll round counter (see `Session::served`).
     round: u32,
+    /// Relay-wide totals, published to `WorkerShared::counters` on every tick.
+    relayed: u64,
+    dropped: u64,
+    batches: u64,
 }
 
 /// `recvfrom(2)` straight through rustix: no libc wrapper, so no per-call cancellation-point
@@ -239,18 +256,21 @@ impl Worker {
             let now = self.now();
             // Starts at 1 after the first wait, so a never-served socket (0) has no backlog.
             self.round = self.round.wrapping_add(1).max(1);
-            let mut woken = false;
+            // Commands first: a `set_remote` queued before a packet arrived applies to it (its
+            // eventfd write preceded the packet, so both are in this round at the latest).
+            let woken = events.iter().any(|event| {
+                let data = event.data;
+                data.u64() == WAKE_TOKEN
+            });
+            if woken && self.on_wake(now) == Flow::Stop {
+                break;
+            }
             for event in &events {
                 let data = event.data;
                 let token = data.u64();
-                if token == WAKE_TOKEN {
-                    woken = true;
-                } else {
+                if token != WAKE_TOKEN {
                     self.on_readable(token, now);
                 }
-            }
-            if woken && self.on_wake(now) == Flow::Stop {
-                break;
             }
             if now >= next_tick {
                 self.tick(now);
@@ -303,7 +323,11 @@ impl Worker {
         if let Some(destination) = admitted.destination {
             // A send error (ICMP unreachable from an earlier packet, full buffer) loses this
             // packet only; RTP tolerates it and the next packet tries again.
-            let _ = send_to(&session.sockets[side ^ 1][kind], packet, &destination);
+            if send_to(&session.sockets[side ^ 1][kind], packet, &destination).is_ok() {
+                self.relayed += 1;
+            }
+        } else {
+            self.dropped += 1;
         }
         if let Some(addr) = admitted.latched {
             self.latched(slot, side, addr);
@@ -333,6 +357,7 @@ impl Worker {
             destinations[count] = admitted.destination;
             count += 1;
         }
+        self.batches += 1;
         let mut buffers = self.arena.chunks_exact(SLOT);
         let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
         let addresses: [SocketAddrAny; BATCH] =
@@ -358,6 +383,7 @@ impl Worker {
         let mut start = 0;
         while start < count {
             if destinations[start].is_none() {
+                self.dropped += 1;
                 start += 1;
                 continue;
             }
@@ -365,7 +391,10 @@ impl Worker {
                 .find(|&i| destinations[i].is_none())
                 .unwrap_or(count);
             match rustix::net::sendmmsg(socket, &mut messages[start..end], SendFlags::DONTWAIT) {
-                Ok(sent) if sent > 0 => start += sent,
+                Ok(sent) if sent > 0 => {
+                    start += sent;
+                    self.relayed += sent as u64;
+                }
                 // As for a single send: lose this packet only.
                 _ => start += 1,
             }
@@ -421,24 +450,7 @@ impl Worker {
                 let Some(session) = self.session_mut(id) else {
                     return;
                 };
-                let s = side.index();
-                let rtp_peer = &mut session.peers[s][RTP];
-                if rtp_peer.hint.is_some_and(|hint| hint != rtp) {
-                    // The side moved (new SDP address): learn its source again.
-                    rtp_peer.latched = None;
-                    session.peers[s][RTCP].latched = None;
-                    lock(&session.shared.latched)[s] = None;
-                }
-                session.peers[s][RTP].hint = Some(rtp);
-                let rtcp = rtcp.or_else(|| {
-                    rtp.port()
-                        .checked_add(1)
-                        .map(|port| SocketAddr::new(rtp.ip(), port))
-                });
-                session.peers[s][RTCP].hint = rtcp;
-                if session.armed_at.is_none() && session.has_addresses() {
-                    session.armed_at = Some(now);
-                }
+                session.set_remote(side.index(), rtp, rtcp, now);
             }
             Command::Hold { id, held } => {
                 let Some(session) = self.session_mut(id) else {
@@ -536,6 +548,10 @@ impl Worker {
     }
 
     fn tick(&mut self, now: u64) {
+        let totals = [self.relayed, self.dropped, self.batches];
+        for (counter, value) in self.shared.counters.iter().zip(totals) {
+            counter.store(value, Ordering::Relaxed);
+        }
         let timers = self.timers;
         for session in self.sessions.iter_mut().flatten() {
             let Some(kind) = session.check(now, &timers) else {

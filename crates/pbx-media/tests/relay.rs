@@ -165,7 +165,7 @@ fn call(ip: IpAddr) -> (MediaRelay, Receiver<MediaEvent>, MediaSession, Phone, P
 }
 
 fn both_ways(ip: IpAddr) {
-    let (_relay, _events, session, mut a, mut b) = call(ip);
+    let (relay, _events, session, mut a, mut b) = call(ip);
     assert_eq!(session.local(Side::A).ip(), ip);
     assert_ne!(session.local(Side::A), session.local(Side::B));
     for i in 0..20u8 {
@@ -188,6 +188,9 @@ fn both_ways(ip: IpAddr) {
     assert_eq!(stats.a_to_b.ssrc, Some(a.ssrc));
     assert_eq!(session.remote(Side::A), Some(a.addr()));
     assert_eq!(session.remote(Side::B), Some(b.addr()));
+    // Relay-wide counters are published on the 50 ms tick.
+    eventually(|| relay.counters().packets_relayed == 40);
+    assert_eq!(relay.counters().packets_dropped, 0);
 }
 
 #[test]
@@ -579,4 +582,24 @@ fn a_burst_is_relayed_complete_and_in_order() {
     }
     eventually(|| session.stats().a_to_b.packets == 101);
     assert_eq!(session.stats().a_to_b.lost, 0);
+}
+
+#[test]
+fn hold_with_an_unspecified_address_keeps_the_latch() {
+    let (_relay, _events, session, mut a, mut b) = call(LOCAL4);
+    a.send_rtp(session.local(Side::A), b"before");
+    b.expect(b"before");
+    // Old-style hold from B (c=0.0.0.0) and a rejected stream (port 0): nothing changes.
+    session
+        .set_remote(Side::B, "0.0.0.0:5004".parse().unwrap(), None)
+        .unwrap();
+    session
+        .set_remote(Side::A, SocketAddr::new(LOCAL4, 0), None)
+        .unwrap();
+    a.send_rtp(session.local(Side::A), b"during");
+    b.expect(b"during");
+    b.send_rtp(session.local(Side::B), b"back");
+    a.expect(b"back");
+    assert_eq!(session.remote(Side::A), Some(a.addr()));
+    assert_eq!(session.remote(Side::B), Some(b.addr()));
 }
