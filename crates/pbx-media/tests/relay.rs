@@ -407,8 +407,10 @@ fn loss_and_jitter_are_measured_on_a_crafted_sequence() {
     eventually(|| session.stats().a_to_b.packets == 50);
     let stats = session.stats().a_to_b;
     assert_eq!(stats.lost, 5);
+    // 19.2 ms when the 50 packets leave back to back; a sender preempted between two packets
+    // (a loaded CI machine) lowers it a little, hence the margin below.
     assert!(
-        (15.0..=20.5).contains(&stats.jitter_ms),
+        (12.0..=20.5).contains(&stats.jitter_ms),
         "jitter {} ms",
         stats.jitter_ms
     );
@@ -422,7 +424,7 @@ fn loss_and_jitter_are_measured_on_a_crafted_sequence() {
     a.expect(&[b'p', 9]);
     let stats = session.stats().b_to_a;
     assert_eq!(stats.lost, 0);
-    assert!(stats.jitter_ms < 5.0, "paced jitter {} ms", stats.jitter_ms);
+    assert!(stats.jitter_ms < 8.0, "paced jitter {} ms", stats.jitter_ms);
 }
 
 #[tokio::test]
