@@ -78,6 +78,7 @@ mod directory;
 mod error;
 mod events;
 mod numbers;
+mod provisioning;
 mod rows;
 mod store;
 mod tenants;
@@ -93,6 +94,9 @@ pub use directory::Directory;
 pub use error::{StoreError, StoreResult};
 pub use events::Events;
 pub use numbers::Numbers;
+pub use provisioning::{
+    DeviceProvisioning, DeviceSecret, Provisioning, ProvisioningFetch, TenantProvisioning,
+};
 pub use store::{Engine, SQLITE_FILE_NAME, Store, StoreOptions, TenantScope, sqlite_url};
 pub use tenants::{Resellers, Tenants};
 pub use tokens::ApiTokens;

@@ -1,0 +1,204 @@
+//! Who may fetch what: tenant from the path, source address on that tenant's whitelist, MAC
+//! owned by a desk phone of that tenant. Pure functions over a [`DirectorySnapshot`].
+//!
+//! Order matters for what a prober learns: the whitelist is checked before anything about
+//! files or devices is looked at, and every refusal a client sees is one of two TFTP errors
+//! (access violation for security refusals, file not found otherwise).
+//!
+//! Provisioning is stricter than SIP: a tenant **without** whitelist entries provisions
+//! nothing (for SIP an empty list means "no restriction"), because a config file carries the
+//! credentials. A user's narrower list applies on top, as for SIP.
+
+use std::net::IpAddr;
+
+use pbx_domain::{
+    Device, DeviceKind, DirectorySnapshot, PhoneVendor, Tenant, TenantId, TenantStatus,
+    whitelist::canonical_ip,
+};
+
+use crate::path::{BrandFile, RequestPath};
+
+/// A request the source may have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The tenant.
+    pub tenant: Tenant,
+    /// The desk phone, for per-phone files.
+    pub device: Option<Device>,
+    /// The file.
+    pub file: BrandFile,
+    /// The brand whose template renders the file.
+    pub vendor: PhoneVendor,
+    /// The device's model, or the family named by a common file.
+    pub model: String,
+}
+
+/// Why a request is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The path has a shape no phone makes.
+    BadPath,
+    /// No tenant has this slug.
+    UnknownTenant,
+    /// The tenant is suspended or terminated.
+    TenantInactive(TenantId),
+    /// The source is not on the tenant's (or the device user's) whitelist, or the tenant has
+    /// none.
+    NotWhitelisted(TenantId),
+    /// Not a file this server renders (firmware, logs, licences...), or a common file asked
+    /// for without a tenant in the path.
+    NotAConfigFile(Option<TenantId>),
+    /// No desk phone has this MAC.
+    UnknownDevice(TenantId),
+    /// The MAC belongs to a device of another tenant.
+    ForeignDevice {
+        /// The tenant named in the request.
+        tenant: TenantId,
+        /// The device's tenant.
+        owner: TenantId,
+    },
+    /// The MAC's device is of another brand than the file.
+    WrongBrand(TenantId),
+}
+
+impl Refusal {
+    /// Whether this is a security event (a probe, or a phone outside the whitelist): it is
+    /// logged as such and counts towards the source's ban score.
+    pub fn is_security(&self) -> bool {
+        matches!(
+            self,
+            Self::UnknownTenant | Self::NotWhitelisted(_) | Self::ForeignDevice { .. }
+        )
+    }
+
+    /// Short name for logs and the fetch log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::BadPath => "bad_path",
+            Self::UnknownTenant => "unknown_tenant",
+            Self::TenantInactive(_) => "tenant_inactive",
+            Self::NotWhitelisted(_) => "not_whitelisted",
+            Self::NotAConfigFile(_) => "not_found",
+            Self::UnknownDevice(_) => "unknown_device",
+            Self::ForeignDevice { .. } => "foreign_device",
+            Self::WrongBrand(_) => "wrong_brand",
+        }
+    }
+
+    /// The tenant the request was attributed to, if any.
+    pub fn tenant(&self) -> Option<TenantId> {
+        match self {
+            Self::BadPath | Self::UnknownTenant => None,
+            Self::TenantInactive(t)
+            | Self::NotWhitelisted(t)
+            | Self::UnknownDevice(t)
+            | Self::WrongBrand(t) => Some(*t),
+            Self::NotAConfigFile(t) => *t,
+            Self::ForeignDevice { tenant, .. } => Some(*tenant),
+        }
+    }
+
+    /// Whether the client should see "access violation" (else "file not found").
+    pub fn is_access_violation(&self) -> bool {
+        self.is_security() || matches!(self, Self::TenantInactive(_) | Self::BadPath)
+    }
+}
+
+/// Whether `source` may provision for `tenant` (and the device's user): the tenant must have
+/// a non-empty whitelist that allows it.
+pub fn source_allowed(
+    snapshot: &DirectorySnapshot,
+    tenant: TenantId,
+    device: Option<&Device>,
+    source: IpAddr,
+) -> bool {
+    let source = canonical_ip(source);
+    snapshot
+        .tenant_whitelist(tenant)
+        .is_some_and(|list| !list.is_empty())
+        && snapshot.whitelist_permits(tenant, device.map(|d| d.user_id), source)
+}
+
+/// Decides a request for `path` from `source`.
+///
+/// # Errors
+/// The [`Refusal`].
+pub fn resolve(
+    snapshot: &DirectorySnapshot,
+    source: IpAddr,
+    path: &str,
+) -> Result<Resolved, Refusal> {
+    let request = RequestPath::parse(path).ok_or(Refusal::BadPath)?;
+    let file = BrandFile::classify(&request.file_name);
+    let tenant = match &request.tenant {
+        Some(slug) => snapshot
+            .tenant_by_slug(slug)
+            .ok_or(Refusal::UnknownTenant)?,
+        None => {
+            // No tenant in the path: only a MAC can name it.
+            let device = file
+                .as_ref()
+                .and_then(BrandFile::mac)
+                .and_then(|mac| snapshot.device_by_mac(&mac.bare()));
+            let Some(device) = device else {
+                return Err(Refusal::NotAConfigFile(None));
+            };
+            snapshot
+                .tenant(device.tenant_id)
+                .ok_or(Refusal::NotAConfigFile(None))?
+        }
+    };
+    if tenant.status != TenantStatus::Active {
+        return Err(Refusal::TenantInactive(tenant.id));
+    }
+    if !source_allowed(snapshot, tenant.id, None, source) {
+        return Err(Refusal::NotWhitelisted(tenant.id));
+    }
+    let file = file.ok_or(Refusal::NotAConfigFile(Some(tenant.id)))?;
+    let Some(mac) = file.mac() else {
+        let vendor = file
+            .vendor()
+            .ok_or(Refusal::NotAConfigFile(Some(tenant.id)))?;
+        let model = match &file {
+            BrandFile::YealinkCommon(family) | BrandFile::SnomCommon(family) => family.clone(),
+            _ => String::new(),
+        };
+        return Ok(Resolved {
+            tenant: tenant.clone(),
+            device: None,
+            file,
+            vendor,
+            model,
+        });
+    };
+    let device = snapshot
+        .device_by_mac(&mac.bare())
+        .ok_or(Refusal::UnknownDevice(tenant.id))?;
+    if device.tenant_id != tenant.id {
+        return Err(Refusal::ForeignDevice {
+            tenant: tenant.id,
+            owner: device.tenant_id,
+        });
+    }
+    if !source_allowed(snapshot, tenant.id, Some(device), source) {
+        return Err(Refusal::NotWhitelisted(tenant.id));
+    }
+    let DeviceKind::DeskPhone { vendor, model, .. } = &device.kind else {
+        return Err(Refusal::UnknownDevice(tenant.id));
+    };
+    let fits = match file.vendor() {
+        Some(file_vendor) => file_vendor == *vendor,
+        None => matches!(vendor, PhoneVendor::Yealink | PhoneVendor::Polycom),
+    };
+    if !fits {
+        return Err(Refusal::WrongBrand(tenant.id));
+    }
+    Ok(Resolved {
+        tenant: tenant.clone(),
+        device: Some(device.clone()),
+        file,
+        vendor: *vendor,
+        model: model.clone(),
+    })
+}
