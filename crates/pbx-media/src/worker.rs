@@ -188,9 +188,19 @@ pub(crate) fn spawn(
         dropped: 0,
         batches: 0,
     };
+    let watched = shared.clone();
     let thread = std::thread::Builder::new()
         .name(format!("media-relay-{index}"))
-        .spawn(move || worker.run())?;
+        .spawn(move || {
+            // A bug must not leave sessions that silently relay nothing: a panicking relay
+            // thread marks itself stopped, so `allocate` and the session commands answer
+            // `RelayError::Stopped` from then on.
+            let run = std::panic::AssertUnwindSafe(move || worker.run());
+            if std::panic::catch_unwind(run).is_err() {
+                watched.stopped.store(true, Ordering::Release);
+                tracing::error!(thread = index, "media relay thread panicked and stopped");
+            }
+        })?;
     Ok((shared, thread))
 }
 
