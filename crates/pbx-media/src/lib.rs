@@ -43,6 +43,12 @@
 //!
 //! Every RTP latch and relatch raises [`MediaEventKind::Latched`].
 //!
+//! Pinning: while a side sends from exactly its SDP address (no NAT, or a SIP ALG that rewrote
+//! the SDP), the side's socket is `connect`ed to it. The kernel then delivers only that source's
+//! packets (a third party's never reach the relay and are not counted in `dropped`) and sends
+//! skip the per-packet route lookup. A pinned stream silent for `relatch_after` is unpinned on
+//! the next 50 ms tick, so rule 2's NAT rebinding still works; its next packet pins it again.
+//!
 //! # Media supervision
 //!
 //! Supervision starts once both sides have a remote address (after the offer/answer). Then:

@@ -28,6 +28,9 @@ pub(crate) struct Peer {
     pub(crate) hint: Option<SocketAddr>,
     /// When the latched source last sent (relay clock, ns).
     pub(crate) last_rx: u64,
+    /// The side's socket is `connect`ed to `latched` (which is then the SDP address): the kernel
+    /// delivers only that source's packets, and sends skip the per-packet route lookup.
+    pub(crate) connected: bool,
 }
 
 impl Peer {
@@ -71,6 +74,8 @@ pub(crate) struct Admitted {
     /// Where to send it (from the other side's socket of the same kind); `None` = dropped
     /// (already counted).
     pub(crate) destination: Option<SocketAddr>,
+    /// The sending socket is connected to `destination`: use `send`, not `sendto`.
+    pub(crate) connected: bool,
     /// The side's new RTP source, when this packet latched it.
     pub(crate) latched: Option<SocketAddr>,
 }
@@ -117,6 +122,7 @@ impl Session {
                 counters.count_dropped();
                 return Admitted {
                     destination: None,
+                    connected: false,
                     latched: None,
                 };
             }
@@ -127,6 +133,12 @@ impl Session {
             }
         }
         peer.last_rx = now;
+        // The side sends from its SDP address: pin the stream to it in the kernel (see
+        // `unpin_silent`). Behind NAT the source differs from the SDP address and the socket
+        // stays unconnected, so that the relatch rules keep seeing other sources.
+        if !peer.connected && peer.hint == Some(source) {
+            peer.connected = rustix::net::connect(&self.sockets[side][kind], &source).is_ok();
+        }
         if kind == RTP {
             match stats::classify(packet) {
                 Datagram::Rtp(header) => {
@@ -148,6 +160,7 @@ impl Session {
         }
         Admitted {
             destination,
+            connected: self.peers[side ^ 1][kind].connected,
             latched,
         }
     }
@@ -165,13 +178,6 @@ impl Session {
         if rtp.ip().is_unspecified() || rtp.port() == 0 {
             return;
         }
-        let rtp_peer = &mut self.peers[side][RTP];
-        if rtp_peer.hint.is_some_and(|hint| hint != rtp) {
-            rtp_peer.latched = None;
-            self.peers[side][RTCP].latched = None;
-            lock(&self.shared.latched)[side] = None;
-        }
-        self.peers[side][RTP].hint = Some(rtp);
         let rtcp = rtcp
             .filter(|rtcp| !rtcp.ip().is_unspecified() && rtcp.port() != 0)
             .or_else(|| {
@@ -179,9 +185,48 @@ impl Session {
                     .checked_add(1)
                     .map(|port| SocketAddr::new(rtp.ip(), port))
             });
+        if self.peers[side][RTP].hint.is_some_and(|hint| hint != rtp) {
+            // The side moved: learn both of its sources again.
+            self.unlatch(side, RTP);
+            self.unlatch(side, RTCP);
+            lock(&self.shared.latched)[side] = None;
+        } else if self.peers[side][RTCP]
+            .hint
+            .is_some_and(|hint| Some(hint) != rtcp)
+        {
+            self.unlatch(side, RTCP);
+        }
+        self.peers[side][RTP].hint = Some(rtp);
         self.peers[side][RTCP].hint = rtcp;
         if self.armed_at.is_none() && self.has_addresses() {
             self.armed_at = Some(now);
+        }
+    }
+
+    fn unlatch(&mut self, side: usize, kind: usize) {
+        self.peers[side][kind].latched = None;
+        self.unpin(side, kind);
+    }
+
+    fn unpin(&mut self, side: usize, kind: usize) {
+        if std::mem::take(&mut self.peers[side][kind].connected)
+            && let Err(error) = rustix::net::connect_unspec(&self.sockets[side][kind])
+        {
+            tracing::warn!(%error, "cannot disconnect a media socket");
+        }
+    }
+
+    /// A pinned (connected) stream whose source has been silent for `relatch_after` is
+    /// unpinned, so that the relatch rule (same IP, new port) can see a NAT's new mapping; the
+    /// next packet from the SDP address pins it again.
+    pub(crate) fn unpin_silent(&mut self, now: u64, relatch_after: u64) {
+        for side in 0..2 {
+            for kind in [RTP, RTCP] {
+                let peer = &self.peers[side][kind];
+                if peer.connected && now.saturating_sub(peer.last_rx) >= relatch_after {
+                    self.unpin(side, kind);
+                }
+            }
         }
     }
 

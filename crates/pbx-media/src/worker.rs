@@ -333,7 +333,13 @@ impl Worker {
         if let Some(destination) = admitted.destination {
             // A send error (ICMP unreachable from an earlier packet, full buffer) loses this
             // packet only; RTP tolerates it and the next packet tries again.
-            if send_to(&session.sockets[side ^ 1][kind], packet, &destination).is_ok() {
+            let socket = &session.sockets[side ^ 1][kind];
+            let sent = if admitted.connected {
+                rustix::net::send(socket, packet, SendFlags::DONTWAIT).map_err(io::Error::from)
+            } else {
+                send_to(socket, packet, &destination)
+            };
+            if sent.is_ok() {
                 self.relayed += 1;
             }
         } else {
@@ -353,6 +359,7 @@ impl Worker {
         };
         let mut lens = [0usize; BATCH];
         let mut destinations = [None; BATCH];
+        let mut connected = [false; BATCH];
         let mut count = 0;
         let mut latched = None;
         for buffer in self.arena.chunks_exact_mut(SLOT) {
@@ -365,6 +372,7 @@ impl Worker {
             latched = admitted.latched.or(latched);
             lens[count] = len;
             destinations[count] = admitted.destination;
+            connected[count] = admitted.connected;
             count += 1;
         }
         self.batches += 1;
@@ -379,11 +387,12 @@ impl Worker {
             std::array::from_fn(|_| SendAncillaryBuffer::default());
         let mut index = 0;
         let mut messages = controls.each_mut().map(|control| {
-            let message = MMsgHdr::new_with_addr(
-                &addresses[index],
-                std::slice::from_ref(&slices[index]),
-                control,
-            );
+            let iov = std::slice::from_ref(&slices[index]);
+            let message = if connected[index] {
+                MMsgHdr::new(iov, control)
+            } else {
+                MMsgHdr::new_with_addr(&addresses[index], iov, control)
+            };
             index += 1;
             message
         });
@@ -564,6 +573,7 @@ impl Worker {
         }
         let timers = self.timers;
         for session in self.sessions.iter_mut().flatten() {
+            session.unpin_silent(now, timers.relatch);
             let Some(kind) = session.check(now, &timers) else {
                 continue;
             };
