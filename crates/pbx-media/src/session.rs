@@ -126,6 +126,11 @@ impl Session {
                     latched: None,
                 };
             }
+            // A packet queued before the socket was pinned may relatch it elsewhere: unpin, so
+            // that the socket sends where `latched` says.
+            if std::mem::take(&mut peer.connected) {
+                let _ = rustix::net::connect_unspec(&self.sockets[side][kind]);
+            }
             peer.latched = Some(source);
             if kind == RTP {
                 lock(&self.shared.latched)[side] = Some(source);
