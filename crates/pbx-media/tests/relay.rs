@@ -650,3 +650,55 @@ fn hold_with_an_unspecified_address_keeps_the_latch() {
     assert_eq!(session.remote(Side::A), Some(a.addr()));
     assert_eq!(session.remote(Side::B), Some(b.addr()));
 }
+
+#[test]
+fn dynamic_payload_types_get_jitter_once_their_clock_rate_is_known() {
+    let (_relay, _events, session, mut a, mut b) = call(LOCAL4);
+    session.set_clock_rate(111, 48_000).unwrap(); // a=rtpmap:111 opus/48000/2
+    // Back to back, timestamps 20 ms apart at 48 kHz: jitter climbs towards 20 ms for PT 111...
+    for i in 0..50u16 {
+        let mut packet = a.rtp(&i.to_be_bytes());
+        packet[1] = 111;
+        let ts = u32::from(i) * 960;
+        packet[4..8].copy_from_slice(&ts.to_be_bytes());
+        a.socket.send_to(&packet, session.local(Side::A)).unwrap();
+    }
+    b.expect(&49u16.to_be_bytes());
+    eventually(|| session.stats().a_to_b.packets == 50);
+    let jitter = session.stats().a_to_b.jitter_ms;
+    assert!((12.0..=20.5).contains(&jitter), "opus jitter {jitter} ms");
+    // ...while a dynamic type without a declared rate (PT 96 from B) yields none.
+    for i in 0..50u16 {
+        let mut packet = b.rtp(&i.to_be_bytes());
+        packet[1] = 96;
+        b.socket.send_to(&packet, session.local(Side::B)).unwrap();
+    }
+    a.expect(&49u16.to_be_bytes());
+    eventually(|| session.stats().b_to_a.packets == 50);
+    assert_eq!(session.stats().b_to_a.jitter_ms, 0.0);
+}
+
+#[test]
+fn sessions_spread_over_several_relay_threads() {
+    let mut config = config(LOCAL4, 8);
+    config.threads = 3;
+    let (relay, _events) = MediaRelay::start(config).unwrap();
+    let sessions: Vec<MediaSession> = (0..4)
+        .map(|i| relay.allocate(format!("t{i}")).unwrap())
+        .collect();
+    for (i, session) in sessions.iter().enumerate() {
+        let mut a = Phone::new(LOCAL4);
+        let mut b = Phone::new(LOCAL4);
+        session.set_remote(Side::A, a.addr(), None).unwrap();
+        session.set_remote(Side::B, b.addr(), None).unwrap();
+        let tag = [b'T', i as u8];
+        a.send_rtp(session.local(Side::A), &tag);
+        b.expect(&tag);
+        b.send_rtp(session.local(Side::B), &tag);
+        a.expect(&tag);
+    }
+    assert_eq!(relay.counters().sessions, 4);
+    drop(sessions);
+    eventually(|| relay.counters().free_pairs == 8 && relay.counters().sessions == 0);
+    relay.shutdown();
+}
