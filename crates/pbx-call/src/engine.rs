@@ -23,9 +23,34 @@ use crate::sip::{ForkTarget, copy_passed_headers, our_contact, our_via, reason};
 /// Methods we allow on every leg.
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO";
 
+/// Which change of a call's record [`CallEngine::poll_record`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Admitted and forked: write the record open (a crash leaves it to be closed).
+    Started,
+    /// First 180/183 from any fork.
+    Ringing,
+    /// The first 2xx.
+    Answered,
+    /// Finished: the final record.
+    Ended,
+}
+
 /// Identifies a call of an engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallKey(pub u64);
+
+impl CallKey {
+    /// The label the call's media session is allocated with (`call-<n>`).
+    pub fn label(self) -> String {
+        format!("call-{}", self.0)
+    }
+
+    /// The call a media session label names.
+    pub fn from_label(label: &str) -> Option<CallKey> {
+        label.strip_prefix("call-")?.parse().ok().map(CallKey)
+    }
+}
 
 /// Why a call could not start (the caller has been answered already, and a record emitted).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -102,7 +127,7 @@ pub struct CallEngine<C> {
     dialogs: HashMap<(Bytes, Bytes), (CallKey, Side)>,
     orphans: HashMap<TransactionId, Orphan>,
     deadlines: BTreeSet<(Instant, CallKey)>,
-    records: VecDeque<CallRecord<C>>,
+    records: VecDeque<(Stage, CallRecord<C>)>,
 }
 
 impl<C: Clone> CallEngine<C> {
@@ -136,8 +161,10 @@ impl<C: Clone> CallEngine<C> {
         self.calls.contains_key(&key)
     }
 
-    /// Records of finished calls, oldest first.
-    pub fn poll_record(&mut self) -> Option<CallRecord<C>> {
+    /// The next change of a call's record, oldest first: every call gives `Started` (when it
+    /// was admitted and forked), at most one `Ringing` and one `Answered`, and one `Ended`
+    /// (the final record). A call refused before forking gives only `Ended`.
+    pub fn poll_record(&mut self) -> Option<(Stage, CallRecord<C>)> {
         self.records.pop_front()
     }
 
@@ -185,7 +212,7 @@ impl<C: Clone> CallEngine<C> {
                 cause,
                 HangupSide::System,
             );
-            engine.records.push_back(record);
+            engine.records.push_back((Stage::Ended, record));
             Err(error)
         };
         let offer = match body_sdp(request.headers(), request.body()) {
@@ -232,7 +259,7 @@ impl<C: Clone> CallEngine<C> {
                 StartError::NoTarget,
             );
         }
-        let Ok(session) = media.allocate(&format!("call-{}", key.0)) else {
+        let Ok(session) = media.allocate(&key.label()) else {
             return fail(
                 self,
                 endpoint,
@@ -371,6 +398,8 @@ impl<C: Clone> CallEngine<C> {
             );
         }
         self.invites.insert(invite.id(), key);
+        self.records
+            .push_back((Stage::Started, call.record.clone()));
         self.calls.insert(key, call);
         self.reschedule(key);
         Ok(key)
@@ -697,7 +726,11 @@ impl<C: Clone> CallEngine<C> {
                 if call.phase != Phase::Ringing || fork.state != ForkState::Pending {
                     return;
                 }
-                call.record.ringing_at_ms.get_or_insert(now.unix_ms);
+                if call.record.ringing_at_ms.is_none() {
+                    call.record.ringing_at_ms = Some(now.unix_ms);
+                    self.records
+                        .push_back((Stage::Ringing, call.record.clone()));
+                }
                 let early = match body_sdp(response.headers(), response.body()) {
                     Some(Ok(sdp)) if call.a_early_answer.is_none() => {
                         call.learn_remote(Side::B, &sdp);
@@ -917,6 +950,8 @@ impl<C: Clone> CallEngine<C> {
         call.phase = Phase::Answered;
         call.ring_deadline = None;
         call.record.answered_at_ms = Some(now.unix_ms);
+        self.records
+            .push_back((Stage::Answered, call.record.clone()));
         call.max_deadline = config.max_duration.map(|d| now.instant + d);
         self.reschedule(key);
     }
@@ -954,11 +989,6 @@ impl<C: Clone> CallEngine<C> {
             return;
         }
         self.fail_ringing(endpoint, now, key, 487, "CANCEL", Disposition::Cancelled);
-        if let Some(record) = self.records.back_mut()
-            && record.call_key == key.0
-        {
-            record.hangup_side = HangupSide::Caller;
-        }
     }
 
     /// Ends a call that was not answered: `status` to the caller, CANCEL to pending forks.
@@ -1124,6 +1154,7 @@ impl<C: Clone> CallEngine<C> {
         let body = match (&sdp, method == Method::Info) {
             (Some(sdp), false) => {
                 call.learn_remote(from, sdp);
+                call.media.set_hold(sdp.is_hold());
                 match call.sdp_toward(to, sdp) {
                     Ok(body) => Some(body),
                     Err(_) => {
@@ -1475,7 +1506,7 @@ impl<C: Clone> CallEngine<C> {
         call.record.media_a = a;
         call.record.media_b = b;
         call.record.close(now, disposition, status, cause, side);
-        self.records.push_back(call.record);
+        self.records.push_back((Stage::Ended, call.record));
     }
 }
 

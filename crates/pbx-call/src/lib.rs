@@ -45,7 +45,7 @@ mod sdp;
 mod sip;
 
 pub use config::CallConfig;
-pub use engine::{CallEngine, CallKey, NewCall, StartError};
+pub use engine::{CallEngine, CallKey, NewCall, Stage, StartError};
 pub use media::{MediaAllocator, MediaSession, MediaUnavailable, Side, StreamStats};
 pub use record::{CallRecord, Direction, Disposition, HangupSide, Now};
 pub use sip::ForkTarget;

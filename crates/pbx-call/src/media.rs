@@ -45,6 +45,8 @@ pub trait MediaSession: Send + fmt::Debug {
     fn local(&self, side: Side) -> SocketAddr;
     /// Where the side's peer said it receives RTP (and RTCP); latching may override it.
     fn set_remote(&mut self, side: Side, rtp: SocketAddr, rtcp: Option<SocketAddr>);
+    /// Both sides on hold or back (the relay stops expecting media both ways while held).
+    fn set_hold(&mut self, held: bool);
     /// Counters of what each side sent, `[A, B]`.
     fn stats(&self) -> [StreamStats; 2];
 }

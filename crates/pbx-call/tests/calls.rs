@@ -84,6 +84,16 @@ fn bye_from_caller_ends_both_legs_and_closes_the_record() {
     assert!((10..=12).contains(&record.billable_secs), "{record:?}");
     assert_eq!(record.media_a.packets, 10);
     assert_eq!(record.media_b.packets, 20);
+    use pbx_call::Stage;
+    assert_eq!(
+        pbx.stages,
+        [
+            (Stage::Started, 1),
+            (Stage::Ringing, 1),
+            (Stage::Answered, 1),
+            (Stage::Ended, 1)
+        ]
+    );
 }
 
 #[test]
@@ -303,6 +313,7 @@ fn hold_and_resume_pass_across() {
     let resume = body_text(world.bob().received_of(Method::Invite)[2]);
     assert!(resume.contains("a=sendrecv"), "{resume}");
     assert_eq!(world.alice().statuses().last(), Some(&200));
+    assert_eq!(world.pbx().media.log.lock().unwrap().holds, [true, false]);
 }
 
 #[test]

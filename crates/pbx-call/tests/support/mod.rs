@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use pbx_call::{
     CallConfig, CallEngine, CallRecord, Direction, ForkTarget, MediaAllocator, MediaSession,
-    MediaUnavailable, NewCall, Now, Side, StreamStats,
+    MediaUnavailable, NewCall, Now, Side, Stage, StreamStats,
 };
 use pbx_sip::{HeaderName, Host, Method, NameAddr, Request, Response, StatusCode, Transport, Via};
 use pbx_sip_engine::{
@@ -34,6 +34,7 @@ pub fn addr(text: &str) -> SocketAddr {
 pub struct MediaLog {
     pub allocated: usize,
     pub remotes: Vec<(Side, SocketAddr)>,
+    pub holds: Vec<bool>,
 }
 
 #[derive(Debug)]
@@ -52,6 +53,9 @@ impl MediaSession for TestSession {
     }
     fn set_remote(&mut self, side: Side, rtp: SocketAddr, _rtcp: Option<SocketAddr>) {
         self.log.lock().unwrap().remotes.push((side, rtp));
+    }
+    fn set_hold(&mut self, held: bool) {
+        self.log.lock().unwrap().holds.push(held);
     }
     fn stats(&self) -> [StreamStats; 2] {
         [
@@ -104,6 +108,8 @@ pub struct Pbx {
     pub address: SocketAddr,
     pub callees: Vec<SocketAddr>,
     pub records: Vec<CallRecord<()>>,
+    /// Every stage reported, with its call.
+    pub stages: Vec<(Stage, u64)>,
     base: Instant,
 }
 
@@ -116,6 +122,7 @@ impl Pbx {
             address: addr(PBX),
             callees,
             records: Vec::new(),
+            stages: Vec::new(),
             base,
         }
     }
@@ -186,8 +193,11 @@ impl Pbx {
         while let Some(event) = self.endpoint.poll_event() {
             self.calls.handle_event(&mut self.endpoint, pair, &event);
         }
-        while let Some(record) = self.calls.poll_record() {
-            self.records.push(record);
+        while let Some((stage, record)) = self.calls.poll_record() {
+            self.stages.push((stage, record.call_key));
+            if stage == Stage::Ended {
+                self.records.push(record);
+            }
         }
     }
 }
