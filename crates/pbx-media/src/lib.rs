@@ -6,9 +6,11 @@
 //!
 //! * [`MediaRelay::start`] spawns a small fixed number of relay threads (`RelayConfig::threads`,
 //!   default 1). Each runs a level-triggered epoll loop over non-blocking UDP sockets: one
-//!   `recvfrom` per readable socket, then one `sendto` from the opposite side's socket. No
-//!   allocation, lock, channel or task wake-up happens per packet; statistics are published with
-//!   relaxed atomic stores that [`MediaSession::stats`] reads.
+//!   `recvfrom` per readable socket, then one `sendto` (or `send` on a pinned stream, see below)
+//!   from the opposite side's socket; a socket with a backlog is drained in one batch sent with
+//!   `sendmmsg`. No allocation, lock, channel or task wake-up happens per packet; statistics
+//!   are published with relaxed atomic stores that [`MediaSession::stats`] reads. Benchmark and
+//!   figures: `bench/media/README.md`.
 //! * [`MediaRelay::allocate`] is synchronous and non-blocking (it binds four sockets and queues
 //!   them for a relay thread), so it can run inside a SIP transaction-user callback. A session
 //!   has two sides: side A is the caller leg, side B the callee leg. Each side owns an RTP port
