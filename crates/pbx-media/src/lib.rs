@@ -17,6 +17,9 @@
 //!   (even) and an RTCP port (RTP + 1) from the pool; [`MediaSession::local`] is the address to
 //!   put in the SDP sent *to* that side. A packet received on side A's port is sent from side
 //!   B's port to side B's remote address, and vice versa; RTCP likewise on the RTCP ports.
+//! * [`MediaRelay::allocate_families`] puts each side on an address of a chosen IP family
+//!   (`bind_ip` or `RelayConfig::alternate`), so one session can bridge an IPv6 phone and an
+//!   IPv4 trunk.
 //! * Commands ([`MediaSession::set_remote`], [`MediaSession::set_hold`], close) go to the relay
 //!   thread through a short mutex-protected queue plus an eventfd, off the packet path.
 //! * Events ([`MediaEvent`]) come out of a bounded tokio channel returned by `start`. A
@@ -135,6 +138,37 @@ pub struct RelayConfig {
     /// Most queued new sessions per relay thread before `allocate` answers
     /// [`RelayError::Overloaded`]. Default 4096.
     pub command_capacity: usize,
+    /// An address of the other IP family, for sessions that bridge IPv4 and IPv6 (an IPv6 phone
+    /// and an IPv4 trunk): see [`MediaRelay::allocate_families`]. Default none.
+    pub alternate: Option<RelayAddress>,
+}
+
+/// A bind address and the address advertised for it in SDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayAddress {
+    /// The address the sockets bind to.
+    pub bind_ip: IpAddr,
+    /// The address put in the SDP `c=` line.
+    pub advertised_ip: IpAddr,
+}
+
+/// An IP address family, to choose each side's address in [`MediaRelay::allocate_families`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IpFamily {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
+
+impl IpFamily {
+    /// The family of `ip`.
+    pub fn of(ip: IpAddr) -> IpFamily {
+        match ip {
+            IpAddr::V4(_) => IpFamily::V4,
+            IpAddr::V6(_) => IpFamily::V6,
+        }
+    }
 }
 
 impl RelayConfig {
@@ -152,6 +186,7 @@ impl RelayConfig {
             socket_receive_buffer: None,
             event_capacity: 1024,
             command_capacity: 4096,
+            alternate: None,
         }
     }
 }
@@ -249,6 +284,9 @@ pub enum RelayError {
     /// The relay has shut down.
     #[error("media relay stopped")]
     Stopped,
+    /// No configured address has the IP family asked for ([`MediaRelay::allocate_families`]).
+    #[error("no media address of the requested IP family is configured")]
+    FamilyUnavailable,
     /// The configuration cannot work (empty port range, zero threads).
     #[error("invalid media relay configuration: {0}")]
     InvalidConfig(&'static str),
@@ -390,6 +428,45 @@ impl MediaRelay {
     /// Reserves two port pairs (side A, side B) and starts relaying between them. Synchronous
     /// and non-blocking. `label` comes back in every [`MediaEvent`] of the session.
     pub fn allocate(&self, label: impl Into<Arc<str>>) -> Result<MediaSession, RelayError> {
+        let primary = self.primary();
+        self.allocate_on(label.into(), [primary, primary])
+    }
+
+    /// Like [`MediaRelay::allocate`], with each side on the configured address of the given
+    /// family (`bind_ip` or `RelayConfig::alternate`): a call between an IPv6 phone (side A) and
+    /// an IPv4 trunk (side B) is relayed across the families. [`RelayError::FamilyUnavailable`]
+    /// when no configured address has the family.
+    pub fn allocate_families(
+        &self,
+        label: impl Into<Arc<str>>,
+        a: IpFamily,
+        b: IpFamily,
+    ) -> Result<MediaSession, RelayError> {
+        let address = |family: IpFamily| {
+            let primary = self.primary();
+            if IpFamily::of(primary.bind_ip) == family {
+                return Ok(primary);
+            }
+            match self.inner.config.alternate {
+                Some(alternate) if IpFamily::of(alternate.bind_ip) == family => Ok(alternate),
+                _ => Err(RelayError::FamilyUnavailable),
+            }
+        };
+        self.allocate_on(label.into(), [address(a)?, address(b)?])
+    }
+
+    fn primary(&self) -> RelayAddress {
+        RelayAddress {
+            bind_ip: self.inner.config.bind_ip,
+            advertised_ip: self.inner.config.advertised_ip,
+        }
+    }
+
+    fn allocate_on(
+        &self,
+        label: Arc<str>,
+        addresses: [RelayAddress; 2],
+    ) -> Result<MediaSession, RelayError> {
         let inner = &self.inner;
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
         let worker = (id % inner.workers.len() as u64) as usize;
@@ -400,22 +477,24 @@ impl MediaRelay {
         if shared_worker.queued_sessions() >= inner.config.command_capacity {
             return Err(RelayError::Overloaded);
         }
-        let a = match self.bind_pair() {
+        let a = match self.bind_pair(addresses[0].bind_ip) {
             Ok(pair) => pair,
             Err(error) => return Err(self.count_failure(error)),
         };
-        let b = match self.bind_pair() {
+        let b = match self.bind_pair(addresses[1].bind_ip) {
             Ok(pair) => pair,
             Err(error) => {
                 lock(&inner.pool).push(a.port);
                 return Err(self.count_failure(error));
             }
         };
-        let advertised = |port: u16| SocketAddr::new(inner.config.advertised_ip, port);
-        let local = [advertised(a.port), advertised(b.port)];
+        let local = [
+            SocketAddr::new(addresses[0].advertised_ip, a.port),
+            SocketAddr::new(addresses[1].advertised_ip, b.port),
+        ];
         let shared = Arc::new(SessionShared {
             id,
-            label: label.into(),
+            label,
             counters: [DirCounters::new(), DirCounters::new()],
             latched: Mutex::new([None, None]),
         });
@@ -455,14 +534,14 @@ impl MediaRelay {
     }
 
     /// Takes the first pair from the pool that can be bound.
-    fn bind_pair(&self) -> Result<BoundPair, RelayError> {
+    fn bind_pair(&self, ip: IpAddr) -> Result<BoundPair, RelayError> {
         let inner = &self.inner;
         let attempts = lock(&inner.pool).available();
         for _ in 0..attempts {
             let Some(port) = lock(&inner.pool).pop() else {
                 break;
             };
-            match bind_pair(&inner.config, port) {
+            match bind_pair(&inner.config, ip, port) {
                 Ok(pair) => return Ok(pair),
                 Err(error) if error.kind() == io::ErrorKind::AddrInUse => {
                     tracing::debug!(port, "media port pair in use by someone else, skipped");
@@ -538,14 +617,14 @@ struct BoundPair {
     rtcp: UdpSocket,
 }
 
-fn bind_pair(config: &RelayConfig, port: u16) -> io::Result<BoundPair> {
-    let rtp = bind_one(config, port)?;
-    let rtcp = bind_one(config, port.wrapping_add(1))?;
+fn bind_pair(config: &RelayConfig, ip: IpAddr, port: u16) -> io::Result<BoundPair> {
+    let rtp = bind_one(config, ip, port)?;
+    let rtcp = bind_one(config, ip, port.wrapping_add(1))?;
     Ok(BoundPair { port, rtp, rtcp })
 }
 
-fn bind_one(config: &RelayConfig, port: u16) -> io::Result<UdpSocket> {
-    let addr = SocketAddr::new(config.bind_ip, port);
+fn bind_one(config: &RelayConfig, ip: IpAddr, port: u16) -> io::Result<UdpSocket> {
+    let addr = SocketAddr::new(ip, port);
     let socket = Socket::new(
         Domain::for_address(addr),
         Type::DGRAM.cloexec(),

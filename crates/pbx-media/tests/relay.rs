@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use pbx_media::{
-    Flow, MediaEvent, MediaEventKind, MediaRelay, MediaSession, RelayConfig, RelayError, Side,
+    Flow, IpFamily, MediaEvent, MediaEventKind, MediaRelay, MediaSession, RelayAddress,
+    RelayConfig, RelayError, Side,
 };
 use tokio::sync::mpsc::Receiver;
 
@@ -701,4 +702,43 @@ fn sessions_spread_over_several_relay_threads() {
     drop(sessions);
     eventually(|| relay.counters().free_pairs == 8 && relay.counters().sessions == 0);
     relay.shutdown();
+}
+
+#[test]
+fn a_session_bridges_ipv6_and_ipv4() {
+    let mut config = config(LOCAL6, 4);
+    config.alternate = Some(RelayAddress {
+        bind_ip: LOCAL4,
+        advertised_ip: LOCAL4,
+    });
+    let (relay, _events) = MediaRelay::start(config).unwrap();
+    // An IPv6 phone (side A) calls out through an IPv4 trunk (side B).
+    let session = relay
+        .allocate_families("v6-to-v4", IpFamily::V6, IpFamily::V4)
+        .unwrap();
+    assert_eq!(session.local(Side::A).ip(), LOCAL6);
+    assert_eq!(session.local(Side::B).ip(), LOCAL4);
+    let mut phone = Phone::new(LOCAL6);
+    let mut trunk = Phone::new(LOCAL4);
+    session.set_remote(Side::A, phone.addr(), None).unwrap();
+    session.set_remote(Side::B, trunk.addr(), None).unwrap();
+    phone.send_rtp(session.local(Side::A), b"from-v6");
+    let (_, from) = trunk.expect(b"from-v6");
+    assert_eq!(from, session.local(Side::B));
+    trunk.send_rtp(session.local(Side::B), b"from-v4");
+    let (_, from) = phone.expect(b"from-v4");
+    assert_eq!(from, session.local(Side::A));
+    // allocate() keeps both sides on the main address; a family nobody configured is refused.
+    let plain = relay.allocate("plain").unwrap();
+    assert_eq!(plain.local(Side::B).ip(), LOCAL6);
+    drop(plain);
+    let (only_v4, _events) = MediaRelay::start(config_v4_only()).unwrap();
+    assert!(matches!(
+        only_v4.allocate_families("x", IpFamily::V6, IpFamily::V4),
+        Err(RelayError::FamilyUnavailable)
+    ));
+}
+
+fn config_v4_only() -> RelayConfig {
+    config(LOCAL4, 2)
 }
