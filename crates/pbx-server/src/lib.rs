@@ -1,6 +1,7 @@
 //! CloudPBX assembly: configuration, and the wiring of transports, engines, store and API into
 //! one process ([`serve::Server`]) that also boots in-process for tests.
 
+pub mod calls;
 pub mod config;
 pub mod serve;
 pub mod sip;

@@ -34,6 +34,9 @@ pub struct ServeOptions {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServeError {
+    /// The media relay could not start (ports, threads).
+    #[error("media relay: {0}")]
+    Media(String),
     /// The data directory or a file in it could not be created or read.
     #[error("data directory {path}: {source}")]
     DataDir {
@@ -219,7 +222,10 @@ impl Server {
         let transports = bind_transports(settings).await?;
         let sip_listeners = transports.local_addrs().to_vec();
         let engine = pbx_sip_engine::Endpoint::new(engine_config(settings), rand::random());
-        let tu = PlatformTu::new(registrar, directory.clone(), verifier, tracker, writer_tx);
+        let (calls, media_events, call_records) = crate::calls::start(settings, &node_id)
+            .map_err(|err| ServeError::Media(err.to_string()))?;
+        let tu = PlatformTu::new(registrar, directory.clone(), verifier, tracker, writer_tx)
+            .with_calls(calls);
         let endpoint = Endpoint::new(transports, engine, tu).spawn();
         let handle = endpoint.handle();
 
@@ -235,6 +241,7 @@ impl Server {
                 }
             })
         };
+        let call_tasks = crate::calls::spawn_tasks(handle.clone(), media_events, call_records);
         tracing::info!(restored = restored_count, "registrations restored");
 
         let control = Arc::new(LiveControlPlane {
@@ -281,7 +288,10 @@ impl Server {
             store,
             endpoint,
             handle,
-            tasks: vec![ticker, follower],
+            tasks: vec![ticker, follower]
+                .into_iter()
+                .chain(call_tasks)
+                .collect(),
             writer,
         })
     }

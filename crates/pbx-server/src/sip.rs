@@ -38,6 +38,8 @@ pub struct PlatformTu {
     /// Effects dropped because the writer queue was full (the store catches up on the next
     /// refresh of the same binding).
     pub dropped_writes: u64,
+    /// The call engine (issue 4); without it INVITE is answered 480.
+    calls: Option<crate::calls::Calls>,
 }
 
 impl std::fmt::Debug for PlatformTu {
@@ -72,7 +74,43 @@ impl PlatformTu {
             writer,
             pings: HashMap::new(),
             dropped_writes: 0,
+            calls: None,
         }
+    }
+
+    /// Connects calls with `calls` (INVITE, in-dialog requests, call timers and events).
+    #[must_use]
+    pub fn with_calls(mut self, calls: crate::calls::Calls) -> Self {
+        self.calls = Some(calls);
+        self
+    }
+
+    /// The call engine, when calls are enabled.
+    pub fn calls(&self) -> Option<&crate::calls::Calls> {
+        self.calls.as_ref()
+    }
+
+    /// A media relay event (RTP timeout ends the call).
+    pub fn media_event(&mut self, ctx: &mut Context<'_>, event: &pbx_media::MediaEvent) {
+        if let Some(calls) = self.calls.as_mut() {
+            calls.on_media_event(ctx, event);
+        }
+    }
+
+    /// INVITE and in-dialog requests go to the call engine, with the registrar's accounts,
+    /// verifier and bindings.
+    fn call_request(&mut self, ctx: &mut Context<'_>, incoming: Incoming) {
+        let snapshot = self.directory.snapshot();
+        let Some(calls) = self.calls.as_mut() else {
+            return;
+        };
+        let services = crate::calls::Services {
+            registrar: &self.registrar,
+            directory: &snapshot,
+            verifier: &self.verifier,
+            tracker: &mut self.tracker,
+        };
+        calls.on_request(ctx, incoming, services);
     }
 
     /// Registrar timers: expire bindings and send keep-alives that are due. Called by the
@@ -85,6 +123,9 @@ impl PlatformTu {
         if due {
             let effects = self.registrar.handle_timeout(now_pair(ctx.now()));
             self.apply(ctx, effects);
+        }
+        if let Some(calls) = self.calls.as_mut() {
+            calls.tick(ctx);
         }
     }
 
@@ -238,6 +279,13 @@ impl TransactionUser for PlatformTu {
             Self::reject(ctx, incoming, &err);
             return;
         }
+        let in_dialog = incoming.request().to().is_ok_and(|to| to.tag.is_some());
+        if self.calls.is_some()
+            && (method == Method::Invite || (in_dialog && method != Method::Register))
+        {
+            self.call_request(ctx, incoming);
+            return;
+        }
         match method {
             Method::Options => Self::options(ctx, incoming),
             Method::Register => self.register(ctx, incoming),
@@ -261,6 +309,11 @@ impl TransactionUser for PlatformTu {
     }
 
     fn on_event(&mut self, ctx: &mut Context<'_>, event: Event) {
+        if let Some(calls) = self.calls.as_mut()
+            && calls.on_event(ctx, &event)
+        {
+            return;
+        }
         match event {
             Event::Cancelled { invite, .. } => {
                 let now = ctx.now();

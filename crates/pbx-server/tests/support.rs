@@ -25,6 +25,8 @@ pub struct Options {
     pub ipv6: bool,
     /// `sip.digest_algorithms` (TOML array text).
     pub digest: &'static str,
+    /// Lines of the `[calls]` section (TOML text).
+    pub calls_toml: &'static str,
 }
 
 impl Default for Options {
@@ -34,6 +36,7 @@ impl Default for Options {
             nat_keepalive_secs: 25,
             ipv6: true,
             digest: r#"["SHA-256", "MD5"]"#,
+            calls_toml: "",
         }
     }
 }
@@ -67,11 +70,13 @@ listen = "127.0.0.1:0"
 listen = "127.0.0.1:0"
 [log]
 filter = "warn"
-"#,
+[calls]
+{calls}"#,
         dir = data_dir.display(),
         min = options.min_expiry_secs,
         ka = options.nat_keepalive_secs,
         digest = options.digest,
+        calls = options.calls_toml,
     );
     let file = parse(Some(&text), "test.toml", Vec::new()).expect("test config parses");
     Settings::from_file_config(file).expect("test config is valid")

@@ -26,6 +26,8 @@ pub struct FileConfig {
     pub rtp: RtpSection,
     /// Logging.
     pub log: LogSection,
+    /// Call handling (ring timeout, session timers, media relay addresses).
+    pub calls: crate::calls::CallsSection,
 }
 
 impl Default for FileConfig {
@@ -39,6 +41,7 @@ impl Default for FileConfig {
             tftp: TftpSection::default(),
             rtp: RtpSection::default(),
             log: LogSection::default(),
+            calls: crate::calls::CallsSection::default(),
         }
     }
 }

@@ -76,6 +76,8 @@ pub struct Settings {
     pub log_filter: String,
     /// Log format.
     pub log_format: LogFormat,
+    /// Call handling.
+    pub calls: crate::calls::CallSettings,
 }
 
 impl Settings {
@@ -259,6 +261,7 @@ impl Settings {
             rtp_ports: (port_min, port_max),
             log_filter: file.log.filter.clone(),
             log_format,
+            calls: file.calls.validate()?,
         })
     }
 }

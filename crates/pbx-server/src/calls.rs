@@ -1,0 +1,848 @@
+//! Calls on the running server: INVITE admission (digest challenge with 407, the caller's
+//! tenant from its credential, no open relay), callee lookup in the caller's tenant through
+//! the registrar's bindings, the `pbx-call` engine driven from the SIP endpoint task, media
+//! through the `pbx-media` relay, and finished calls handed on as [`CallEnded`] records.
+//!
+//! Everything here runs synchronously on the endpoint driver task, like the registrar.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use bytes::Bytes;
+use pbx_call::{
+    CallConfig, CallEngine, CallKey, CallRecord, Direction, Disposition, ForkTarget, HangupSide,
+    MediaAllocator, MediaUnavailable, NewCall, Now, Side, Stage, StreamStats,
+};
+use pbx_domain::{DeviceId, DigestAlgorithm, DirectorySnapshot, SipCredential, TenantId, UserId};
+use pbx_media::{MediaEvent, MediaEventKind, MediaRelay};
+use pbx_registrar::Registrar;
+use pbx_sip::{HeaderName, Host, Method, NameAddr, Request, Response, StatusCode};
+use pbx_sip_auth::{
+    Answer, AuthRole, Credentials, Ha1, HashFunction, NonceCountTracker, RequestContext, Verifier,
+    digest_uri_matches,
+};
+use pbx_sip_engine::{AcceptedTransaction, Event, FlowId, Incoming, Target};
+use pbx_sip_net::{Context, Flow, Transport};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::config::ConfigError;
+
+/// Who the call belongs to, carried through the engine into the record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallContext {
+    /// The caller's tenant.
+    pub tenant_id: TenantId,
+    /// The calling user.
+    pub user_id: UserId,
+    /// The calling device.
+    pub device_id: DeviceId,
+    /// The called user, for internal calls.
+    pub callee_user_id: Option<UserId>,
+}
+
+/// A finished call attempt as the engine reports it.
+pub type CallEnded = CallRecord<CallContext>;
+
+/// One change of a call's durable record (the CDR), in the domain model the CDR store keeps:
+/// `Started` (open record), `Ringing` / `Answered` (updated), `Ended` (closed, final).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CdrUpdate {
+    /// Which change.
+    pub stage: Stage,
+    /// The record after the change.
+    pub record: pbx_domain::CallRecord,
+}
+
+/// Keeps the domain CDR of every live call in step with the engine's reports.
+#[derive(Debug)]
+struct CdrBook {
+    node_id: String,
+    open: std::collections::HashMap<u64, pbx_domain::CallRecord>,
+}
+
+impl CdrBook {
+    fn apply(&mut self, stage: Stage, record: &CallEnded) -> Option<CdrUpdate> {
+        use pbx_domain::{CallEnd, CallStart, CdrId, MediaStreamStats};
+        let entry = match stage {
+            Stage::Started | Stage::Ended if !self.open.contains_key(&record.call_key) => {
+                let random: [u8; 10] = rand::random();
+                let start_ms = u64::try_from(record.started_at_ms).unwrap_or(0);
+                let opened = pbx_domain::CallRecord::open(CallStart {
+                    id: CdrId::from_parts(start_ms, &random),
+                    tenant_id: record.context.tenant_id,
+                    user_id: Some(record.context.user_id),
+                    device_id: Some(record.context.device_id),
+                    direction: match record.direction {
+                        Direction::Inbound => pbx_domain::CallDirection::Inbound,
+                        Direction::Outbound => pbx_domain::CallDirection::Outbound,
+                        _ => pbx_domain::CallDirection::Internal,
+                    },
+                    caller: record.caller.clone(),
+                    callee_dialled: record.callee_dialled.clone(),
+                    callee: record.callee_normalised.clone(),
+                    trunk_id: None,
+                    sip_call_id: record.a_call_id.clone(),
+                    node_id: self.node_id.clone(),
+                    start_ms: record.started_at_ms,
+                });
+                self.open.entry(record.call_key).or_insert(opened)
+            }
+            _ => self.open.get_mut(&record.call_key)?,
+        };
+        match stage {
+            Stage::Started => {}
+            Stage::Ringing => entry.rang(record.ringing_at_ms.unwrap_or(record.started_at_ms)),
+            Stage::Answered => {
+                if let Some(ring) = record.ringing_at_ms {
+                    entry.rang(ring);
+                }
+                entry.answered(record.answered_at_ms.unwrap_or(record.started_at_ms));
+            }
+            Stage::Ended => {
+                if let Some(ring) = record.ringing_at_ms {
+                    entry.rang(ring);
+                }
+                if let Some(answer) = record.answered_at_ms {
+                    entry.answered(answer);
+                }
+                let stream = |leg: &str, from: &StreamStats, to: &StreamStats| MediaStreamStats {
+                    leg: leg.to_owned(),
+                    media: "audio".to_owned(),
+                    codec: None,
+                    packets_in: from.packets,
+                    packets_out: to.packets,
+                    bytes_in: from.bytes,
+                    bytes_out: to.bytes,
+                    packets_lost: from.lost,
+                    jitter_us: from.jitter_us,
+                };
+                if record.answered_at_ms.is_some() {
+                    entry.media = vec![
+                        stream("caller", &record.media_a, &record.media_b),
+                        stream("callee", &record.media_b, &record.media_a),
+                    ];
+                }
+                entry.close(CallEnd {
+                    end_ms: record.ended_at_ms,
+                    disposition: domain_disposition(record.disposition, record.hangup_status),
+                    sip_status: Some(record.hangup_status),
+                    hangup_cause: Some(record.hangup_cause.clone()),
+                    hangup_side: match record.hangup_side {
+                        HangupSide::Caller => pbx_domain::HangupSide::Caller,
+                        HangupSide::Callee => pbx_domain::HangupSide::Callee,
+                        HangupSide::System => pbx_domain::HangupSide::System,
+                    },
+                });
+            }
+        }
+        let updated = entry.clone();
+        if stage == Stage::Ended {
+            self.open.remove(&record.call_key);
+        }
+        Some(CdrUpdate {
+            stage,
+            record: updated,
+        })
+    }
+}
+
+fn domain_disposition(disposition: Disposition, status: u16) -> pbx_domain::Disposition {
+    use pbx_domain::Disposition as D;
+    match disposition {
+        Disposition::Answered => D::Answered,
+        Disposition::Busy => D::Busy,
+        Disposition::NoAnswer => D::NoAnswer,
+        Disposition::Cancelled => D::Cancelled,
+        Disposition::Unavailable if matches!(status, 403 | 603) => D::Rejected,
+        Disposition::Unavailable => D::Unavailable,
+        _ => D::Failed,
+    }
+}
+
+/// `[calls]`: call handling.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallsSection {
+    /// How long B-legs ring before the caller gets 480.
+    pub ring_timeout_secs: u32,
+    /// Answered calls end after this long (0: no limit).
+    pub max_duration_secs: u32,
+    /// RFC 4028 session interval asked for on each leg (0: no session timers).
+    pub session_expires_secs: u32,
+    /// No RTP for this long ends the call (BYE with a Reason header).
+    pub rtp_timeout_secs: u32,
+    /// The address the media relay binds (empty: the first SIP UDP listener's address).
+    pub media_bind_ip: String,
+    /// The address put in SDP (empty: the bind address, or the outward address when the
+    /// relay binds a wildcard).
+    pub media_advertised_ip: String,
+}
+
+impl Default for CallsSection {
+    fn default() -> Self {
+        Self {
+            ring_timeout_secs: 60,
+            max_duration_secs: 4 * 3600,
+            session_expires_secs: 1800,
+            rtp_timeout_secs: 60,
+            media_bind_ip: String::new(),
+            media_advertised_ip: String::new(),
+        }
+    }
+}
+
+/// Validated `[calls]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallSettings {
+    /// Ring timeout.
+    pub ring_timeout: Duration,
+    /// Maximum answered duration.
+    pub max_duration: Option<Duration>,
+    /// Session interval.
+    pub session_expires: Option<Duration>,
+    /// RTP timeout.
+    pub rtp_timeout: Duration,
+    /// Relay bind address (`None`: from the SIP listeners).
+    pub media_bind_ip: Option<IpAddr>,
+    /// Address in SDP (`None`: derived).
+    pub media_advertised_ip: Option<IpAddr>,
+}
+
+impl CallsSection {
+    /// Checks the section.
+    pub fn validate(&self) -> Result<CallSettings, ConfigError> {
+        if !(5..=600).contains(&self.ring_timeout_secs) {
+            return Err(ConfigError::invalid(
+                "calls.ring_timeout_secs",
+                "must be between 5 and 600",
+            ));
+        }
+        if self.session_expires_secs != 0 && self.session_expires_secs < 90 {
+            return Err(ConfigError::invalid(
+                "calls.session_expires_secs",
+                "must be 0 (off) or at least 90 (RFC 4028 Min-SE)",
+            ));
+        }
+        if self.rtp_timeout_secs < 5 {
+            return Err(ConfigError::invalid(
+                "calls.rtp_timeout_secs",
+                "must be at least 5",
+            ));
+        }
+        let ip = |key: &str, text: &str| -> Result<Option<IpAddr>, ConfigError> {
+            if text.trim().is_empty() {
+                return Ok(None);
+            }
+            text.trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| ConfigError::invalid(key, format!("`{text}` is not an IP address")))
+        };
+        let secs = |s: u32| Duration::from_secs(u64::from(s));
+        Ok(CallSettings {
+            ring_timeout: secs(self.ring_timeout_secs),
+            max_duration: (self.max_duration_secs > 0).then(|| secs(self.max_duration_secs)),
+            session_expires: (self.session_expires_secs > 0)
+                .then(|| secs(self.session_expires_secs)),
+            rtp_timeout: secs(self.rtp_timeout_secs),
+            media_bind_ip: ip("calls.media_bind_ip", &self.media_bind_ip)?,
+            media_advertised_ip: ip("calls.media_advertised_ip", &self.media_advertised_ip)?,
+        })
+    }
+}
+
+impl Default for CallSettings {
+    fn default() -> Self {
+        // The defaults of the section always validate.
+        CallsSection::default().validate().unwrap_or(CallSettings {
+            ring_timeout: Duration::from_secs(60),
+            max_duration: None,
+            session_expires: None,
+            rtp_timeout: Duration::from_secs(60),
+            media_bind_ip: None,
+            media_advertised_ip: None,
+        })
+    }
+}
+
+impl CallSettings {
+    /// The engine configuration.
+    pub fn engine_config(&self) -> CallConfig {
+        let mut config = CallConfig::default();
+        config.ring_timeout = self.ring_timeout;
+        config.max_duration = self.max_duration;
+        config.session_expires = self.session_expires;
+        config
+    }
+
+    /// The relay's bind and advertised addresses, given the SIP UDP listeners.
+    pub fn media_addresses(&self, sip_udp: &[SocketAddr]) -> (IpAddr, IpAddr) {
+        let bind = self
+            .media_bind_ip
+            .or_else(|| sip_udp.first().map(SocketAddr::ip))
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let advertised = self
+            .media_advertised_ip
+            .unwrap_or(if bind.is_unspecified() {
+                outward_ip(bind).unwrap_or(IpAddr::from([127, 0, 0, 1]))
+            } else {
+                bind
+            });
+        (bind, advertised)
+    }
+}
+
+/// The local address the system would use towards the outside (no packet is sent).
+fn outward_ip(family: IpAddr) -> Option<IpAddr> {
+    let (bind, probe) = if family.is_ipv6() {
+        ("[::]:0", "[2001:db8::1]:9")
+    } else {
+        ("0.0.0.0:0", "192.0.2.1:9")
+    };
+    let socket = std::net::UdpSocket::bind(bind).ok()?;
+    socket.connect(probe).ok()?;
+    socket.local_addr().ok().map(|a| a.ip())
+}
+
+/// Starts the media relay and the call engine from the settings. Returns the engine for the
+/// TU and the receivers the server drives: relay events and CDR updates.
+pub fn start(
+    settings: &crate::config::Settings,
+    node_id: &str,
+) -> Result<(Calls, mpsc::Receiver<MediaEvent>, mpsc::Receiver<CdrUpdate>), pbx_media::RelayError> {
+    let call_settings = &settings.calls;
+    let (bind, advertised) = call_settings.media_addresses(&settings.sip_udp);
+    let (low, high) = settings.rtp_ports;
+    let mut config = pbx_media::RelayConfig::new(bind, low..=high);
+    config.advertised_ip = advertised;
+    config.rtp_timeout = call_settings.rtp_timeout;
+    let (relay, events) = MediaRelay::start(config)?;
+    tracing::info!(%bind, %advertised, ports = ?(low, high), "media relay started");
+    let (ended_tx, ended_rx) = mpsc::channel(4096);
+    let calls = Calls::new(call_settings.engine_config(), relay, ended_tx, node_id);
+    Ok((calls, events, ended_rx))
+}
+
+/// Drives the TU's calls from the relay's events and hands the CDR updates on (logged here;
+/// this is where the durable CDR sink subscribes).
+pub fn spawn_tasks(
+    handle: pbx_sip_net::EndpointHandle<crate::sip::PlatformTu>,
+    mut events: mpsc::Receiver<MediaEvent>,
+    mut updates: mpsc::Receiver<CdrUpdate>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let media = tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if handle
+                .execute(move |tu, ctx| tu.media_event(ctx, &event))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let records = tokio::spawn(async move {
+        while let Some(CdrUpdate { stage, record }) = updates.recv().await {
+            if stage != Stage::Ended {
+                continue;
+            }
+            tracing::info!(
+                cdr = %record.id,
+                tenant = %record.tenant_id,
+                caller = %record.caller,
+                callee = %record.callee,
+                disposition = ?record.disposition,
+                status = ?record.sip_status,
+                cause = ?record.hangup_cause,
+                billable_secs = record.billable_secs,
+                "call ended"
+            );
+        }
+    });
+    vec![media, records]
+}
+
+/// How many finished calls the TU keeps for inspection (tests, diagnostics).
+const RECENT: usize = 256;
+
+/// The calls part of the platform TU.
+pub struct Calls {
+    engine: CallEngine<CallContext>,
+    relay: MediaRelay,
+    updates: mpsc::Sender<CdrUpdate>,
+    book: CdrBook,
+    recent: std::collections::VecDeque<CallEnded>,
+    /// Records dropped because the consumer was behind.
+    pub dropped_records: u64,
+    salt: u64,
+}
+
+impl std::fmt::Debug for Calls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Calls")
+            .field("calls", &self.engine.call_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the calls module borrows from the TU for one request.
+#[allow(missing_debug_implementations)] // borrows of the TU's own fields
+pub struct Services<'a> {
+    /// Bindings.
+    pub registrar: &'a Registrar,
+    /// Accounts.
+    pub directory: &'a DirectorySnapshot,
+    /// Digest verifier (the registrar's).
+    pub verifier: &'a Verifier,
+    /// Nonce counts.
+    pub tracker: &'a mut NonceCountTracker,
+}
+
+impl Calls {
+    /// Calls relayed through `relay`; CDR updates go to `updates` (records of `node_id`).
+    pub fn new(
+        config: CallConfig,
+        relay: MediaRelay,
+        updates: mpsc::Sender<CdrUpdate>,
+        node_id: &str,
+    ) -> Calls {
+        Calls {
+            engine: CallEngine::new(config),
+            relay,
+            updates,
+            book: CdrBook {
+                node_id: node_id.to_owned(),
+                open: std::collections::HashMap::new(),
+            },
+            recent: std::collections::VecDeque::new(),
+            dropped_records: 0,
+            salt: rand::random(),
+        }
+    }
+
+    /// Calls in progress.
+    pub fn call_count(&self) -> usize {
+        self.engine.call_count()
+    }
+
+    /// A new INVITE (no To tag) or an in-dialog request (any method with a To tag).
+    pub fn on_request(
+        &mut self,
+        ctx: &mut Context<'_>,
+        incoming: Incoming,
+        services: Services<'_>,
+    ) {
+        let now = now_pair(ctx);
+        let in_dialog = incoming
+            .request()
+            .to()
+            .map(|to| to.tag.is_some())
+            .unwrap_or(false);
+        if in_dialog {
+            self.engine.handle_in_dialog(ctx.engine(), now, incoming);
+        } else if *incoming.method() == Method::Invite {
+            self.invite(ctx, incoming, services);
+        } else {
+            // Out-of-dialog BYE, UPDATE, INFO, ...: no such call.
+            ctx.engine().reject(now.instant, incoming, StatusCode(481));
+        }
+        self.flush();
+    }
+
+    /// An engine event; `true` when it was a call's.
+    pub fn on_event(&mut self, ctx: &mut Context<'_>, event: &Event) -> bool {
+        let now = now_pair(ctx);
+        let mine = self.engine.handle_event(ctx.engine(), now, event);
+        self.flush();
+        mine
+    }
+
+    /// Fires due call timers (ring timeout, maximum duration, session timers).
+    pub fn tick(&mut self, ctx: &mut Context<'_>) {
+        let now = now_pair(ctx);
+        if self
+            .engine
+            .poll_timeout()
+            .is_some_and(|deadline| deadline <= now.instant)
+        {
+            self.engine.handle_timeout(ctx.engine(), now);
+            self.flush();
+        }
+    }
+
+    /// A relay event: RTP timeout ends the call with a Reason header.
+    pub fn on_media_event(&mut self, ctx: &mut Context<'_>, event: &MediaEvent) {
+        let Some(key) = CallKey::from_label(&event.label) else {
+            return;
+        };
+        match &event.kind {
+            MediaEventKind::RtpTimeout => {
+                tracing::info!(call = key.0, "RTP timeout: ending the call");
+                let now = now_pair(ctx);
+                self.engine.media_timeout(ctx.engine(), now, key);
+                self.flush();
+            }
+            MediaEventKind::OneWayAudio { direction } => {
+                tracing::info!(call = key.0, ?direction, "one-way audio");
+            }
+            _ => {}
+        }
+    }
+
+    /// The last finished calls, oldest first.
+    pub fn recent(&self) -> Vec<CallEnded> {
+        self.recent.iter().cloned().collect()
+    }
+
+    /// The relay (counters for metrics and tests).
+    pub fn relay(&self) -> &MediaRelay {
+        &self.relay
+    }
+
+    fn flush(&mut self) {
+        while let Some((stage, record)) = self.engine.poll_record() {
+            let update = self.book.apply(stage, &record);
+            if stage == Stage::Ended {
+                if self.recent.len() == RECENT {
+                    self.recent.pop_front();
+                }
+                self.recent.push_back(record);
+            }
+            let Some(update) = update else {
+                continue;
+            };
+            if self.updates.try_send(update).is_err() {
+                self.dropped_records += 1;
+                tracing::warn!(dropped = self.dropped_records, "call record queue full");
+            }
+        }
+    }
+
+    fn invite(&mut self, ctx: &mut Context<'_>, incoming: Incoming, services: Services<'_>) {
+        let now = now_pair(ctx);
+        let Some(flow) = ctx.flow() else {
+            ctx.engine().ignore(incoming);
+            return;
+        };
+        let request = incoming.request().clone();
+        let mut services = services;
+        let credential =
+            match authenticate(&request, flow.remote, now, &mut services, &mut self.salt) {
+                Ok(credential) => credential,
+                Err(response) => {
+                    ctx.engine()
+                        .respond_stateless(now.instant, incoming, &response);
+                    return;
+                }
+            };
+        let directory = services.directory;
+        let (Some(tenant), Some(caller)) = (
+            directory.tenant(credential.tenant_id),
+            directory.user(credential.user_id),
+        ) else {
+            ctx.engine().reject(now.instant, incoming, StatusCode(500));
+            return;
+        };
+        // Never an open relay: only our own domains (or our own address) and users.
+        let Some(sip) = request.uri().as_sip() else {
+            ctx.engine().reject(now.instant, incoming, StatusCode(416));
+            return;
+        };
+        let domain_ok = match &sip.host {
+            Host::Domain(name) => {
+                let name = String::from_utf8_lossy(name);
+                name.eq_ignore_ascii_case(tenant.sip_domain.as_str())
+                    || name.eq_ignore_ascii_case(services.verifier.realm())
+            }
+            Host::Ipv4(ip) => IpAddr::V4(*ip) == flow.local.ip(),
+            Host::Ipv6(ip) => IpAddr::V6(*ip) == flow.local.ip(),
+        };
+        if !domain_ok {
+            ctx.engine()
+                .reject(now.instant, incoming, StatusCode::FORBIDDEN);
+            return;
+        }
+        let dialled = sip
+            .user_unescaped()
+            .map(|u| String::from_utf8_lossy(&u).into_owned())
+            .unwrap_or_default();
+        let Some(callee) = directory.user_by_extension(tenant.id, &dialled) else {
+            ctx.engine()
+                .reject(now.instant, incoming, StatusCode::NOT_FOUND);
+            return;
+        };
+        let domain = tenant.sip_domain.as_str().to_owned();
+        let to = name_addr(&format!("<sip:{}@{domain}>", callee.extension.as_str()));
+        let targets: Vec<ForkTarget> = services
+            .registrar
+            .lookup(callee.id)
+            .into_iter()
+            .filter_map(|binding| {
+                let route = binding
+                    .route
+                    .iter()
+                    .filter_map(|r| NameAddr::parse(r.as_bytes()).ok())
+                    .collect();
+                Some(ForkTarget {
+                    request_uri: binding.request_uri.clone(),
+                    target: Target {
+                        transport: match binding.flow.transport {
+                            pbx_domain::Transport::Tcp => pbx_sip::Transport::Tcp,
+                            pbx_domain::Transport::Tls => pbx_sip::Transport::Tls,
+                            _ => pbx_sip::Transport::Udp,
+                        },
+                        address: binding.flow.source,
+                        flow: binding.flow.connection.map(FlowId),
+                    },
+                    local: binding.flow.local,
+                    route,
+                    to: to.clone()?,
+                    label: binding.key.key.clone(),
+                })
+            })
+            .collect();
+        let display = caller.display_name.as_str().replace('"', "");
+        let from = name_addr(&format!(
+            "\"{display}\" <sip:{}@{domain}>",
+            caller.extension.as_str()
+        ));
+        let (Some(from), Some(_)) = (from, to) else {
+            ctx.engine().reject(now.instant, incoming, StatusCode(500));
+            return;
+        };
+        let a_target = Target {
+            transport: flow_transport(&flow),
+            address: flow.remote,
+            flow: flow.connection.map(|c| FlowId(c.0)),
+        };
+        let Ok(AcceptedTransaction::Invite(invite)) = ctx.engine().accept(now.instant, incoming)
+        else {
+            return;
+        };
+        let new = NewCall {
+            context: CallContext {
+                tenant_id: tenant.id,
+                user_id: caller.id,
+                device_id: credential.device_id,
+                callee_user_id: Some(callee.id),
+            },
+            direction: Direction::Internal,
+            caller: caller.extension.as_str().to_owned(),
+            callee_dialled: dialled.clone(),
+            callee_normalised: callee.extension.as_str().to_owned(),
+            from,
+            a_target,
+            a_local: flow.local,
+            targets,
+            trunk: None,
+        };
+        let mut media = RelayAllocator(&self.relay);
+        if let Err(error) =
+            self.engine
+                .start_call(ctx.engine(), now, invite, request, new, &mut media)
+        {
+            tracing::debug!(%error, "call not started");
+        }
+    }
+}
+
+fn name_addr(text: &str) -> Option<NameAddr> {
+    NameAddr::parse(text.as_bytes()).ok()
+}
+
+fn flow_transport(flow: &Flow) -> pbx_sip::Transport {
+    match flow.transport {
+        Transport::Tcp => pbx_sip::Transport::Tcp,
+        Transport::Tls => pbx_sip::Transport::Tls,
+        _ => pbx_sip::Transport::Udp,
+    }
+}
+
+fn now_pair(ctx: &Context<'_>) -> Now {
+    let pair = crate::sip::now_pair(ctx.now());
+    Now::new(pair.instant, pair.unix_ms)
+}
+
+/// Authenticates an INVITE with Proxy-Authorization against the same accounts and verifier as
+/// REGISTER. Unknown users and wrong passwords get the same 407; a known account from a
+/// non-whitelisted address gets 403.
+fn authenticate<'d>(
+    request: &Request,
+    source: SocketAddr,
+    now: Now,
+    services: &mut Services<'d>,
+    salt: &mut u64,
+) -> Result<&'d SipCredential, Box<Response>> {
+    let verifier = services.verifier;
+    let unix_secs = u64::try_from(now.unix_ms / 1000).unwrap_or(0);
+    let values = request.proxy_authorization();
+    let mut malformed = false;
+    let mut chosen = None;
+    for value in &values {
+        match Credentials::parse(value) {
+            Ok(credentials) if credentials.realm == verifier.realm() => {
+                chosen = Some(credentials);
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => malformed = true,
+        }
+    }
+    let challenge = |stale: bool, salt: &mut u64| {
+        *salt = salt.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut response = reply(request, StatusCode(407), *salt);
+        for challenge in
+            verifier.challenges(unix_secs, salt.to_be_bytes(), Some(source.ip()), stale)
+        {
+            response.headers_mut().push(
+                HeaderName::ProxyAuthenticate,
+                Bytes::from(challenge.to_string()),
+            );
+        }
+        response
+    };
+    let Some(credentials) = chosen else {
+        return Err(Box::new(if malformed {
+            reply(request, StatusCode::BAD_REQUEST, *salt)
+        } else {
+            challenge(false, salt)
+        }));
+    };
+    let request_uri = String::from_utf8_lossy(&request.uri().to_bytes()).into_owned();
+    if !digest_uri_matches(&credentials.uri, &request_uri) {
+        return Err(Box::new(reply(request, StatusCode::BAD_REQUEST, *salt)));
+    }
+    let directory = services.directory;
+    let context = RequestContext {
+        method: "INVITE",
+        client: Some(source.ip()),
+    };
+    let verified = verifier.verify(
+        &context,
+        &credentials,
+        |hash| stored_ha1(directory.usable_credential(&credentials.username), hash),
+        services.tracker,
+        unix_secs,
+    );
+    let credential = directory.usable_credential(&credentials.username);
+    if let Some(credential) = credential
+        && !directory.whitelist_permits(credential.tenant_id, Some(credential.user_id), source.ip())
+    {
+        return Err(Box::new(reply(request, StatusCode::FORBIDDEN, *salt)));
+    }
+    match (verified, credential) {
+        (Ok(_), Some(credential)) => Ok(credential),
+        (Err(error), _) => Err(Box::new(match error.answer(AuthRole::Proxy) {
+            Answer::Challenge { stale, .. } => challenge(stale, salt),
+            _ => reply(request, StatusCode::BAD_REQUEST, *salt),
+        })),
+        (Ok(_), None) => Err(Box::new(challenge(false, salt))),
+    }
+}
+
+/// A stateless answer with a To tag.
+fn reply(request: &Request, status: StatusCode, salt: u64) -> Response {
+    Response::for_request(request, status).with_to_tag(format!("{salt:016x}"))
+}
+
+/// The stored HA1 of `credential` for `hash`.
+fn stored_ha1(credential: Option<&SipCredential>, hash: HashFunction) -> Option<Ha1> {
+    let credential = credential?;
+    let (stored, expected) = match hash {
+        HashFunction::Md5 => (&credential.ha1_md5, DigestAlgorithm::Md5),
+        HashFunction::Sha256 => (&credential.ha1_sha256, DigestAlgorithm::Sha256),
+        _ => return None,
+    };
+    if stored.algorithm() != expected {
+        return None;
+    }
+    Ha1::from_hex(hash, stored.as_hex()).ok()
+}
+
+/// `pbx-media` sessions behind the engine's media boundary.
+struct RelayAllocator<'a>(&'a MediaRelay);
+
+impl MediaAllocator for RelayAllocator<'_> {
+    fn allocate(
+        &mut self,
+        label: &str,
+    ) -> Result<Box<dyn pbx_call::MediaSession>, MediaUnavailable> {
+        match self.0.allocate(label) {
+            Ok(session) => Ok(Box::new(RelaySession(session))),
+            Err(error) => {
+                tracing::warn!(%error, "no media session");
+                Err(MediaUnavailable)
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct RelaySession(pbx_media::MediaSession);
+
+fn media_side(side: Side) -> pbx_media::Side {
+    match side {
+        Side::A => pbx_media::Side::A,
+        Side::B => pbx_media::Side::B,
+    }
+}
+
+impl pbx_call::MediaSession for RelaySession {
+    fn local(&self, side: Side) -> SocketAddr {
+        self.0.local(media_side(side))
+    }
+
+    fn set_remote(&mut self, side: Side, rtp: SocketAddr, rtcp: Option<SocketAddr>) {
+        if let Err(error) = self.0.set_remote(media_side(side), rtp, rtcp) {
+            tracing::debug!(%error, "relay set_remote");
+        }
+    }
+
+    fn set_hold(&mut self, held: bool) {
+        if let Err(error) = self.0.set_hold(held) {
+            tracing::debug!(%error, "relay set_hold");
+        }
+    }
+
+    fn stats(&self) -> [StreamStats; 2] {
+        let stats = self.0.stats();
+        let convert = |s: &pbx_media::StreamStats| StreamStats {
+            packets: s.packets,
+            bytes: s.bytes,
+            lost: s.lost,
+            jitter_us: (s.jitter_ms * 1000.0).max(0.0) as u64,
+        };
+        [convert(&stats.a_to_b), convert(&stats.b_to_a)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn section_defaults_validate_and_limits_are_checked() {
+        let settings = CallsSection::default().validate().unwrap();
+        assert_eq!(settings.ring_timeout, Duration::from_secs(60));
+        assert_eq!(settings.session_expires, Some(Duration::from_secs(1800)));
+        let section = CallsSection {
+            session_expires_secs: 30,
+            ..CallsSection::default()
+        };
+        assert!(section.validate().is_err());
+        let section = CallsSection {
+            media_advertised_ip: "not-an-ip".into(),
+            ..CallsSection::default()
+        };
+        assert!(section.validate().is_err());
+    }
+
+    #[test]
+    fn media_addresses_follow_the_sip_listener() {
+        let settings = CallSettings::default();
+        let (bind, advertised) = settings.media_addresses(&["127.0.0.1:5060".parse().unwrap()]);
+        assert_eq!(bind, IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(advertised, bind);
+    }
+}
