@@ -24,6 +24,10 @@ GEN_CPU = ENV("GEN_CPU", "0")
 PIN = ENV("PIN", "1") == "1"
 UAC_PORT = int(ENV("UAC_PORT", "15080"))
 BUDGET_S = float(ENV("BUDGET_SECONDS", "480"))
+SETTLE_S = float(ENV("SETTLE_SECONDS", "35"))
+OVERLOAD_S = float(ENV("OVERLOAD_SECONDS", "0"))
+OVERLOAD_FACTOR = float(ENV("OVERLOAD_FACTOR", "2"))
+RECOVER_S = float(ENV("RECOVER_SECONDS", "10"))
 
 
 def log(*a):
@@ -83,10 +87,11 @@ def sipp(work, tag, scenario, inf, target, rate, calls):
     return res
 
 
-def step(pid, work, inf, target, rate, users):
-    calls = min(users, max(rate, int(rate * STEP_S)))
+def step(pid, work, inf, target, rate, users, seconds=None, tag=None):
+    seconds = STEP_S if seconds is None else seconds
+    calls = max(rate, int(rate * seconds)) if tag else min(users, max(rate, int(rate * seconds)))
     c0 = cpu_s(pid)
-    r = sipp(work, f"r{rate}", "reg_auth.xml", inf, target, rate, calls)
+    r = sipp(work, tag or f"r{rate}", "reg_auth.xml", inf, target, rate, calls)
     r["sut_cpu_s"] = round(cpu_s(pid) - c0, 3)
     r["cpu_us_per_reg"] = round(r["sut_cpu_s"] / r["ok"] * 1e6, 2) if r["ok"] else None
     r["achieved"] = round(r["ok"] / r["wall_s"], 1) if r["wall_s"] else 0
@@ -95,6 +100,52 @@ def step(pid, work, inf, target, rate, users):
         f"retrans {r['retrans']:>4} cpu {r['sut_cpu_s']:.3f}s -> {r['cpu_us_per_reg']} us/reg "
         f"rtd {r['rtd_ms']} ms {'CLEAN' if r['clean'] else 'FAIL'}")
     return r
+
+
+def overload_run(pid, work, inf, target, capacity, users):
+    """Past saturation: OVERLOAD_FACTOR x the highest clean rate for OVERLOAD_SECONDS, then the
+    clean rate again for RECOVER_SECONDS. Prints the successful rate under overload (should
+    stay near capacity: shed early with 503, no retransmission collapse), the RSS peak, and
+    whether the recovery step is clean again."""
+    import threading
+    rate = int(capacity * OVERLOAD_FACTOR)
+    peak = [rss_kb(pid)]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], rss_kb(pid))
+            time.sleep(0.5)
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    rss_before = rss_kb(pid)
+    log(f"overload: {rate}/s ({OVERLOAD_FACTOR}x the clean {capacity}/s) for {OVERLOAD_S:.0f} s")
+    over = step(pid, work, inf, target, rate, users, OVERLOAD_S, "overload")
+    stop.set()
+    t.join()
+    time.sleep(2.0)
+    log(f"recovery: {capacity}/s for {RECOVER_S:.0f} s")
+    rec = step(pid, work, inf, target, capacity, users, RECOVER_S, "recover")
+    res = {
+        "offered_rate": rate,
+        "capacity": capacity,
+        "successful_rate": over["achieved"],
+        "successful_fraction_of_capacity": round(over["achieved"] / capacity, 3),
+        "failed": over["failed"],
+        "retransmissions": over["retrans"],
+        "rss_kb_before": rss_before,
+        "rss_kb_peak": peak[0],
+        "rss_kb_after_recovery": rss_kb(pid),
+        "recovery_clean": rec["clean"],
+        "recovery_retrans": rec["retrans"],
+        "overload_step": over,
+        "recovery_step": rec,
+    }
+    log(f"  overload: successful {over['achieved']}/s = "
+        f"{res['successful_fraction_of_capacity'] * 100:.0f}% of capacity, failed {over['failed']} "
+        f"(503-shed), retrans {over['retrans']}, RSS {rss_before} -> peak {peak[0]} kB; "
+        f"recovery {'CLEAN' if rec['clean'] else 'NOT CLEAN'}")
+    return res
 
 
 def main():
@@ -107,6 +158,12 @@ def main():
     time.sleep(1.0)
     rss1 = rss_kb(pid)
     log(f"  registered {warm['ok']}/{users}, RSS {rss1} kB")
+    # Steady state: the server transactions of the warm-up (Timer J, 32 s on UDP) and the
+    # store writer's queue are gone; what is left is the bindings.
+    time.sleep(SETTLE_S)
+    rss_settled = rss_kb(pid)
+    log(f"  after {SETTLE_S:.0f} s settle: RSS {rss_settled} kB "
+        f"({(rss_settled - rss0) * 1024 / max(1, warm['ok']):.0f} bytes per binding)")
     steps, best, bad = [], None, None
     rate = START
     while rate <= MAX and time.time() - t_start < BUDGET_S:
@@ -129,6 +186,9 @@ def main():
             best, lo = r, mid
         else:
             bad = mid
+    overload = None
+    if OVERLOAD_S > 0 and best:
+        overload = overload_run(pid, work, inf, target, best["rate"], users)
     clean = [s for s in steps if s["clean"] and s["cpu_us_per_reg"]]
     summary = {
         "users": users,
@@ -141,6 +201,9 @@ def main():
         "rss_kb_after_all_bound": rss1,
         "rss_kb_per_10k_bindings": round((rss1 - rss0) * 10000 / max(1, warm["ok"])),
         "bound": warm["ok"],
+        "rss_kb_settled": rss_settled,
+        "rss_kb_per_10k_bindings_settled": round((rss_settled - rss0) * 10000 / max(1, warm["ok"])),
+        "overload": overload,
         "steps": steps,
     }
     log(json.dumps({k: v for k, v in summary.items() if k != "steps"}, indent=1))

@@ -7,9 +7,20 @@
 # memory per 10,000 bindings. KAMAILIO=1 also runs the anchor's Kamailio registrar test
 # (TESTS=reg-sqlite) in the same run for the ratio.
 #
+# Memory per binding is read twice: right after all USERS registered, and SETTLE_SECONDS (35)
+# later, when the registration transactions (Timer J, 32 s on UDP) and the store writer's queue
+# are gone: the settled figure is the bindings' own cost.
+# OVERLOAD_SECONDS=30 adds the past-saturation run: OVERLOAD_FACTOR (2) x the highest clean rate
+# for that long, then RECOVER_SECONDS (10) at the clean rate; it prints the successful rate under
+# overload as a fraction of capacity, failures (requests shed with 503 + Retry-After),
+# retransmissions, the RSS peak and whether the recovery step is clean.
+#
 # Knobs: USERS (10000), STEP_SECONDS (10), START_RATE (200), MAX_RATE (20000), FACTOR (1.5),
 # REFINE (3), SUT_CPU (1), GEN_CPU (0), PIN (1), NICE (-15), BUDGET_SECONDS (480), KAMAILIO (0),
-# CARGO_TARGET_DIR, OUT (results folder; default a temp dir), SIP_PORT (15060).
+# SETTLE_SECONDS (35), OVERLOAD_SECONDS (0), OVERLOAD_FACTOR (2), RECOVER_SECONDS (10),
+# CARGO_TARGET_DIR, OUT (results folder; default a temp dir), SIP_PORT (15060),
+# BIN_DIR (use already built cloudpbx + provision binaries from this folder, skip the build),
+# PERF (1: record a perf profile of the server during the rate steps into OUT/perf.data).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -31,12 +42,16 @@ cleanup() {
 trap cleanup EXIT
 
 command -v sipp >/dev/null || { echo "sipp missing: apt-get install -y sip-tester" >&2; exit 1; }
-echo "building release binaries (target $CARGO_TARGET_DIR)" >&2
-(cd "$ROOT" && cargo build --release --quiet -p cloudpbx && cargo build --release --quiet -p pbx-server --example provision)
-BIN="$CARGO_TARGET_DIR/release/cloudpbx"
+if [ -n "${BIN_DIR:-}" ]; then
+  BIN="$BIN_DIR/cloudpbx"; PROVISION="$BIN_DIR/provision"
+else
+  echo "building release binaries (target $CARGO_TARGET_DIR)" >&2
+  (cd "$ROOT" && cargo build --release --quiet -p cloudpbx && cargo build --release --quiet -p pbx-server --example provision)
+  BIN="$CARGO_TARGET_DIR/release/cloudpbx"; PROVISION="$CARGO_TARGET_DIR/release/examples/provision"
+fi
 
 mkdir -p "$WORK/data"
-"$CARGO_TARGET_DIR/release/examples/provision" "$WORK/data" "$USERS" "$WORK/users.csv" >&2
+"$PROVISION" "$WORK/data" "$USERS" "$WORK/users.csv" >&2
 cat > "$WORK/cloudpbx.toml" <<TOML
 data_dir = "$WORK/data"
 [sip]
@@ -60,8 +75,17 @@ SERVER_PID=$!
 for _ in $(seq 100); do grep -q "is running" "$WORK/serve.log" 2>/dev/null && break; sleep 0.1; done
 grep -q "is running" "$WORK/serve.log" || { cat "$WORK/serve.log" >&2; exit 1; }
 
+PERF_PID=""
+if [ "${PERF:-0}" = 1 ] && command -v perf >/dev/null; then
+  perf record -F 999 -g -p "$SERVER_PID" -o "$OUT/perf.data" >/dev/null 2>&1 &
+  PERF_PID=$!
+fi
 GEN_CPU="$GEN_CPU" PIN="$PIN" nice -n "$NICE" python3 "$HERE/bench.py" "$SERVER_PID" \
   "127.0.0.1:$SIP_PORT" "$WORK/users.csv" "$WORK" > "$OUT/cloudpbx-registration.json"
+if [ -n "$PERF_PID" ]; then
+  kill -INT "$PERF_PID" 2>/dev/null || true; wait "$PERF_PID" 2>/dev/null || true
+  echo "profile: perf report -i $OUT/perf.data --no-children" >&2
+fi
 echo "results: $OUT/cloudpbx-registration.json" >&2
 
 if [ "${KAMAILIO:-0}" = 1 ]; then

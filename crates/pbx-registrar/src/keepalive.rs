@@ -1,7 +1,7 @@
 //! Timers and NAT keep-alive: binding expiry, one probe per flow (OPTIONS over UDP, CRLF
 //! over TCP/TLS), failure counting and removal of unreachable flows.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -61,8 +61,10 @@ impl Timers {
 /// Keep-alive state of one flow.
 #[derive(Debug)]
 pub(crate) struct FlowState {
-    /// The bindings on the flow: (user, entry id).
-    pub(crate) members: Vec<(UserId, u64)>,
+    /// The bindings on the flow: (user, entry id). A set: one flow may carry thousands of
+    /// bindings (an SBC or proxy in front, a large NAT), and every REGISTER joins or leaves
+    /// its flow, so membership must not cost a scan.
+    pub(crate) members: HashSet<(UserId, u64)>,
     pub(crate) timer: TimerSlot,
     pub(crate) outstanding: Option<PingId>,
     pub(crate) failures: u32,
@@ -131,12 +133,25 @@ impl Registrar {
         effects
     }
 
-    /// The driver saw the flow's connection close (TCP/TLS): its bindings are removed
-    /// (RFC 5626 §5.4: the device re-registers over a new flow).
+    /// The driver saw the flow's connection close (TCP/TLS): its RFC 5626 outbound bindings
+    /// (`+sip.instance` with `reg-id`) are removed — the flow was the binding, and the device
+    /// re-registers over a new one (§5.4). Plain RFC 3261 bindings on the flow stay: a
+    /// request to them opens a new connection, and the keep-alive removes them if the
+    /// device cannot be reached any more.
     pub fn handle_flow_closed(&mut self, flow: &FlowInfo, _now: Now) -> Vec<Effect> {
         let mut effects = Vec::new();
-        if self.flows.states.contains_key(flow) {
-            self.drop_flow(*flow, RemovalReason::FlowClosed, &mut effects);
+        let Some(state) = self.flows.states.get(flow) else {
+            return effects;
+        };
+        let mut members: Vec<(UserId, u64)> = state.members.iter().copied().collect();
+        members.sort_unstable();
+        for (user, id) in members {
+            let taken = self.take_entries(user, |e| {
+                e.id == id && e.record.instance_id.is_some() && e.record.reg_id.is_some()
+            });
+            for entry in taken {
+                self.removed_effects(entry, RemovalReason::FlowClosed, &mut effects);
+            }
         }
         effects
     }
@@ -160,9 +175,7 @@ impl Registrar {
         let at = now + self.interval(&flow);
         match self.flows.states.get_mut(&flow) {
             Some(state) => {
-                if !state.members.contains(&(user, entry)) {
-                    state.members.push((user, entry));
-                }
+                state.members.insert((user, entry));
                 state.failures = 0;
                 if let Some(ping) = state.outstanding.take() {
                     self.flows.pings.remove(&ping);
@@ -173,7 +186,7 @@ impl Registrar {
             None => {
                 let timer = self.timers.insert(at, Task::Keepalive { flow });
                 let state = FlowState {
-                    members: vec![(user, entry)],
+                    members: HashSet::from([(user, entry)]),
                     timer,
                     outstanding: None,
                     failures: 0,
@@ -205,7 +218,7 @@ impl Registrar {
         let Some(state) = self.flows.states.get_mut(flow) else {
             return;
         };
-        state.members.retain(|member| *member != (user, entry));
+        state.members.remove(&(user, entry));
         if state.members.is_empty()
             && let Some(state) = self.flows.states.remove(flow)
         {
@@ -221,7 +234,11 @@ impl Registrar {
             .flows
             .states
             .get(&flow)
-            .map(|state| state.members.clone())
+            .map(|state| {
+                let mut members: Vec<_> = state.members.iter().copied().collect();
+                members.sort_unstable();
+                members
+            })
             .unwrap_or_default();
         for (user, id) in members {
             for entry in self.take_entries(user, |e| e.id == id) {
@@ -248,7 +265,8 @@ impl Registrar {
         let id = PingId(self.flows.next_ping);
         state.outstanding = Some(id);
         state.timer = self.timers.insert(at, Task::Keepalive { flow });
-        let target = state.members.first().copied();
+        // The probe goes to one binding's Contact; the lowest key keeps the choice stable.
+        let target = state.members.iter().min().copied();
         self.flows.pings.insert(id, flow);
         let kind = if flow.is_stream() {
             PingKind::Crlf

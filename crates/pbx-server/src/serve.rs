@@ -172,6 +172,9 @@ impl Server {
         .await?;
         let directory = Directory::load(&store).await?;
         let follower = directory.follow(store.clone());
+        // Writes by other processes (the admin CLI on the same SQLite file, other nodes)
+        // reach the live directory too: polled on SQLite, LISTEN/NOTIFY on PostgreSQL.
+        let watcher = store.watch_config_changes(Duration::from_secs(1)).await?;
         let realm = pbx_domain::Realm::parse(&settings.realm)
             .map_err(|err| ServeError::Realm(err.to_string()))?;
         let operator_login =
@@ -288,7 +291,7 @@ impl Server {
             store,
             endpoint,
             handle,
-            tasks: vec![ticker, follower]
+            tasks: vec![ticker, follower, watcher]
                 .into_iter()
                 .chain(call_tasks)
                 .collect(),

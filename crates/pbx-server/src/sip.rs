@@ -212,9 +212,6 @@ impl PlatformTu {
         };
         let now = ctx.now();
         let request = incoming.request().clone();
-        let Ok(accepted) = ctx.engine().accept(now, incoming) else {
-            return;
-        };
         let snapshot = self.directory.snapshot();
         let outcome = self.registrar.handle_register(
             now_pair(now),
@@ -224,6 +221,17 @@ impl PlatformTu {
             &self.verifier,
             &mut self.tracker,
         );
+        // A challenge carries a stateless nonce and is answered statelessly: no transaction
+        // is kept for Timer J (32 s on UDP) per 401, which halves the registrar's transaction
+        // load and memory; a retransmitted request just gets a fresh challenge.
+        if outcome.response.status() == StatusCode::UNAUTHORIZED {
+            ctx.engine().respond_stateless(now, incoming, &outcome.response);
+            self.apply(ctx, outcome.effects);
+            return;
+        }
+        let Ok(accepted) = ctx.engine().accept(now, incoming) else {
+            return;
+        };
         if let Err(err) = ctx.engine().send_response(now, accepted, outcome.response) {
             tracing::debug!(error = ?err, "REGISTER response not sent");
         }
@@ -306,6 +314,14 @@ impl TransactionUser for PlatformTu {
             }
             _ => Self::answer(ctx, incoming, StatusCode(501)),
         }
+    }
+
+    fn on_flow_closed(&mut self, ctx: &mut Context<'_>, flow: Flow) {
+        // RFC 5626 §5.4: bindings reachable only over this connection are gone with it.
+        let effects = self
+            .registrar
+            .handle_flow_closed(&flow_info(flow), now_pair(ctx.now()));
+        self.apply(ctx, effects);
     }
 
     fn on_event(&mut self, ctx: &mut Context<'_>, event: Event) {

@@ -471,3 +471,196 @@ async fn api_clears_live_registrations_and_counts_them() {
     );
     harness.shutdown().await;
 }
+
+/// A REGISTER over a TCP connection (RFC 3261 framing with Content-Length), using RFC 5626
+/// outbound (`+sip.instance`, `reg-id`).
+fn tcp_register(
+    local: std::net::SocketAddr,
+    server: std::net::SocketAddr,
+    user: &str,
+    domain: &str,
+    cseq: u32,
+    authorization: Option<String>,
+) -> String {
+    let mut text = format!(
+        "REGISTER sip:{server};transport=tcp SIP/2.0\r\n\
+         Via: SIP/2.0/TCP {local};branch=z9hG4bK{branch}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:{user}@{domain}>;tag=tcp{cseq}\r\n\
+         To: <sip:{user}@{domain}>\r\n\
+         Call-ID: tcp-flow-closed@cloudpbx-test\r\n\
+         CSeq: {cseq} REGISTER\r\n\
+         Contact: <sip:{user}@{local};transport=tcp>;reg-id=1;\
+         +sip.instance=\"<urn:uuid:00000000-0000-4000-8000-00000000a001>\"\r\n\
+         Supported: outbound, path\r\n\
+         Expires: 600\r\n",
+        branch = hex::encode(rand::random::<[u8; 8]>()),
+    );
+    if let Some(value) = authorization {
+        text.push_str(&format!("Authorization: {value}\r\n"));
+    }
+    text.push_str("Content-Length: 0\r\n\r\n");
+    text
+}
+
+/// Reads one response from a TCP stream (headers only; REGISTER responses have no body).
+async fn tcp_response(stream: &mut tokio::net::TcpStream) -> pbx_sip::Response {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = Vec::new();
+    let mut chunk = [0_u8; 4096];
+    loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let message = bytes::Bytes::copy_from_slice(&buffer[..end + 4]);
+            return pbx_sip::Message::parse(message)
+                .unwrap()
+                .into_response()
+                .unwrap();
+        }
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut chunk))
+            .await
+            .expect("response within 5 s")
+            .unwrap();
+        assert!(read > 0, "server closed the connection");
+        buffer.extend_from_slice(&chunk[..read]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_tcp_binding_is_removed_when_its_connection_closes() {
+    use tokio::io::AsyncWriteExt;
+    let harness = Harness::start(Options {
+        digest: r#"["MD5"]"#,
+        ..Options::default()
+    })
+    .await;
+    let tenant = harness.provision("flowclose", 1).await;
+    let account = &tenant.accounts[0];
+    let server = harness.addr(Transport::Tcp, false);
+    let mut stream = tokio::net::TcpStream::connect(server).await.unwrap();
+    let local = stream.local_addr().unwrap();
+
+    let first = tcp_register(local, server, "100", &tenant.domain, 1, None);
+    stream.write_all(first.as_bytes()).await.unwrap();
+    let challenge = tcp_response(&mut stream).await;
+    assert_eq!(challenge.status().0, 401);
+    let mut digest = DigestClient::new(&account.auth_user, &account.password).unwrap();
+    let values: Vec<&[u8]> = challenge
+        .headers()
+        .get_all(&HeaderName::WwwAuthenticate)
+        .collect();
+    digest.handle_challenge(AuthRole::Www, &values).unwrap();
+    let uri = format!("sip:{server};transport=tcp");
+    let credentials = digest
+        .authorization("REGISTER", &uri, rand::random())
+        .unwrap();
+    let second = tcp_register(
+        local,
+        server,
+        "100",
+        &tenant.domain,
+        2,
+        Some(credentials.to_string()),
+    );
+    stream.write_all(second.as_bytes()).await.unwrap();
+    let ok = tcp_response(&mut stream).await;
+    assert_eq!(ok.status().0, 200);
+    assert_eq!(harness.registrar_bindings(account.user_id).await, 1);
+    assert_eq!(harness.wait_stored_bindings(&tenant, 1).await, 1);
+
+    // The device goes away: its connection closes, and its outbound binding with it
+    // (RFC 5626 §5.4), long before any keep-alive could notice. (Plain TCP bindings stay
+    // until the keep-alive fails: `sipp::sipp_registers_refreshes_unregisters_tcp`.)
+    drop(stream);
+    let mut left = 1;
+    for _ in 0..100 {
+        left = harness.registrar_bindings(account.user_id).await;
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(left, 0, "binding removed when its TCP connection closed");
+    assert_eq!(harness.wait_stored_bindings(&tenant, 0).await, 0);
+    harness.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_by_another_process_reach_the_running_server() {
+    use pbx_domain::{
+        ClassOfService, DeviceKind, DisplayName, Extension, NewDevice, NewTenant, NewUser, Realm,
+        SipDomain, Slug, TenantStatus,
+    };
+    let harness = Harness::start(Options {
+        digest: r#"["MD5"]"#,
+        ..Options::default()
+    })
+    .await;
+    // What `cloudpbx tenant|user|device create` does: its own Store on the same SQLite file,
+    // with its own in-process change counter that the server never sees.
+    let url = crate::support::settings(harness.dir.path(), &harness.options).database_url;
+    let cli = pbx_store::Store::open(&url).await.unwrap();
+    let tenant = cli
+        .tenants()
+        .create(
+            &Actor::Operator,
+            &NewTenant {
+                reseller_id: None,
+                name: DisplayName::parse("Outside").unwrap(),
+                slug: Slug::parse("outside").unwrap(),
+                sip_domain: SipDomain::parse("outside.pbx.test").unwrap(),
+                status: TenantStatus::Active,
+            },
+        )
+        .await
+        .unwrap();
+    let scope = cli.scope(&Actor::Operator, tenant.id).await.unwrap();
+    let user = cli
+        .users()
+        .create(
+            &scope,
+            &NewUser {
+                extension: Extension::parse("300").unwrap(),
+                display_name: DisplayName::parse("Cli User").unwrap(),
+                class_of_service: ClassOfService::National,
+            },
+        )
+        .await
+        .unwrap();
+    let device = cli
+        .devices()
+        .create(
+            &scope,
+            &NewDevice {
+                user_id: user.id,
+                kind: DeviceKind::Softphone,
+                label: "cli phone".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let issued = cli
+        .credentials()
+        .issue(&scope, device.id, &Realm::parse(REALM).unwrap())
+        .await
+        .unwrap();
+    cli.close().await;
+
+    // The server notices within its poll interval (1 s) and the new phone registers.
+    let auth_user = issued.credential.auth_username.as_str().to_owned();
+    let password = issued.password.expose().to_owned();
+    let mut client = UdpClient::new(harness.addr(Transport::Udp, false)).await;
+    let mut status = 0;
+    for _ in 0..20 {
+        let response = client
+            .register(&auth_user, &password, "outside.pbx.test", "300", 600)
+            .await;
+        status = response.status().0;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(status, 200, "credential created by another process works");
+    assert_eq!(harness.registrar_bindings(user.id).await, 1);
+    harness.shutdown().await;
+}

@@ -307,7 +307,37 @@ fn lowercase_hex<'b>(
 
 /// Whether the digest `uri` names the Request-URI: equal, or equal ignoring ASCII case outside
 /// the user part. A quick check; full RFC 3261 §19.1.4 URI equality lives in `pbx-sip`.
+///
+/// An IPv6 reference host matches with or without its brackets (`sip:[::1]:5060` and
+/// `sip:::1:5060`): SIPp 3.6 drops them from the digest `uri`. Only brackets around a valid
+/// IPv6 address are ignored; every other difference is still a mismatch.
 pub fn digest_uri_matches(digest_uri: &str, request_uri: &str) -> bool {
+    if uri_matches(digest_uri, request_uri) {
+        return true;
+    }
+    match (unbracketed(digest_uri), unbracketed(request_uri)) {
+        (None, None) => false,
+        (digest, request) => uri_matches(
+            digest.as_deref().unwrap_or(digest_uri),
+            request.as_deref().unwrap_or(request_uri),
+        ),
+    }
+}
+
+/// `uri` with the brackets of its IPv6 reference host removed, if it has one.
+fn unbracketed(uri: &str) -> Option<String> {
+    let open = uri.find('[')?;
+    let close = open + uri.get(open..)?.find(']')?;
+    let inner = uri.get(open + 1..close)?;
+    inner.parse::<std::net::Ipv6Addr>().ok()?;
+    let mut out = String::with_capacity(uri.len());
+    out.push_str(uri.get(..open)?);
+    out.push_str(inner);
+    out.push_str(uri.get(close + 1..)?);
+    Some(out)
+}
+
+fn uri_matches(digest_uri: &str, request_uri: &str) -> bool {
     let digest_uri = digest_uri.trim();
     let request_uri = request_uri.trim();
     if digest_uri == request_uri {

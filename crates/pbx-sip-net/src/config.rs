@@ -89,6 +89,17 @@ pub struct Limits {
     pub tcp_backlog: i32,
     /// On shutdown, how long in-flight transactions may run before the driver stops.
     pub shutdown_grace: Duration,
+    /// Load shedding: a new request that waited longer than this in the inbound queue, with
+    /// more messages still queued behind it (a backlog, not a scheduling hiccup), is
+    /// answered `503 Service Unavailable` with `Retry-After` ([`Self::shed_retry_after`])
+    /// instead of being processed. Past saturation the oldest work goes first and cheaply,
+    /// so the requests that are processed are answered before their senders retransmit
+    /// (T1 = 500 ms), and the successful rate stays near capacity instead of collapsing
+    /// into retransmissions. Responses and retransmissions of live transactions are always
+    /// processed. `None` disables shedding.
+    pub shed_after: Option<Duration>,
+    /// The `Retry-After` of a shed request, in seconds.
+    pub shed_retry_after: u32,
 }
 
 impl Default for Limits {
@@ -108,6 +119,8 @@ impl Default for Limits {
             udp_recv_buffer_bytes: Some(1 << 20),
             tcp_backlog: 1024,
             shutdown_grace: Duration::from_secs(5),
+            shed_after: Some(Duration::from_millis(200)),
+            shed_retry_after: 5,
         }
     }
 }

@@ -22,6 +22,9 @@ use crate::tu::{Context, TransactionUser};
 /// tasks; at most this many at once, beyond that the transaction gets a transport error.
 const MAX_PENDING_SENDS: usize = 256;
 
+/// Load shedding needs at least this many messages still queued behind a late one.
+const SHED_MIN_BACKLOG: usize = 32;
+
 /// A deferred piece of TU work, run on the driver task with the TU and a [`Context`].
 pub type Command<T> = Box<dyn FnOnce(&mut T, &mut Context<'_>) + Send>;
 
@@ -43,9 +46,12 @@ pub struct Endpoint<T: TransactionUser> {
     tu: T,
     transports: TransportHandle,
     inbound: mpsc::Receiver<Inbound>,
+    closed: mpsc::Receiver<Flow>,
     commands: mpsc::Receiver<Command<T>>,
     handle: EndpointHandle<T>,
     grace: Duration,
+    shed_after: Option<Duration>,
+    shed_retry_after: u32,
 }
 
 impl<T: TransactionUser> std::fmt::Debug for Endpoint<T> {
@@ -60,7 +66,7 @@ impl<T: TransactionUser> Endpoint<T> {
     /// A driver for `engine` on `transports`, handing requests and events to `tu`.
     #[must_use]
     pub fn new(transports: BoundTransports, engine: Engine, tu: T) -> Self {
-        let (transports, inbound) = transports.into_parts();
+        let (transports, inbound, closed) = transports.into_driver_parts();
         let limits = transports.limits();
         let (command_tx, commands) = mpsc::channel(limits.command_queue.max(1));
         let handle = EndpointHandle {
@@ -74,9 +80,12 @@ impl<T: TransactionUser> Endpoint<T> {
             tu,
             transports,
             inbound,
+            closed,
             commands,
             handle,
             grace: limits.shutdown_grace,
+            shed_after: limits.shed_after,
+            shed_retry_after: limits.shed_retry_after,
         }
     }
 
@@ -114,6 +123,10 @@ impl<T: TransactionUser> Endpoint<T> {
                 }
                 Some(inbound) = self.inbound.recv() => {
                     self.handle_inbound(inbound, drain_deadline.is_some());
+                }
+                Some(flow) = self.closed.recv() => {
+                    let (tu, mut ctx) = self.parts(Some(flow), drain_deadline.is_some());
+                    tu.on_flow_closed(&mut ctx, flow);
                 }
                 Some(command) = self.commands.recv() => {
                     let (tu, mut ctx) = self.parts(None, drain_deadline.is_some());
@@ -159,7 +172,11 @@ impl<T: TransactionUser> Endpoint<T> {
     }
 
     fn handle_inbound(&mut self, inbound: Inbound, draining: bool) {
-        let Inbound { flow, data } = inbound;
+        let Inbound {
+            flow,
+            data,
+            received,
+        } = inbound;
         let info = TransportInfo {
             transport: to_sip(flow.transport),
             source: flow.remote,
@@ -196,8 +213,47 @@ impl<T: TransactionUser> Endpoint<T> {
                 .reject(now, incoming, StatusCode::SERVICE_UNAVAILABLE);
             return;
         }
+        // Overload, not a hiccup: the request waited too long AND more work is queued
+        // behind it (a scheduling stall with a near-empty queue sheds nothing).
+        if let Some(limit) = self.shed_after
+            && now.saturating_duration_since(received) > limit
+            && self.inbound.len() >= SHED_MIN_BACKLOG
+            && incoming.method() != &pbx_sip::Method::Ack
+        {
+            self.shed(now, incoming, flow.transport);
+            return;
+        }
         let (tu, mut ctx) = self.parts(Some(flow), draining);
         tu.on_incoming(&mut ctx, incoming);
+    }
+
+    /// Answer a request that waited too long in the queue: 503 with Retry-After, sent
+    /// statelessly (a retransmission of it is shed the same way while the overload lasts).
+    fn shed(
+        &mut self,
+        now: std::time::Instant,
+        incoming: pbx_sip_engine::Incoming,
+        transport: Transport,
+    ) {
+        let shed = self
+            .transports
+            .shared
+            .stats
+            .shed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        crate::telemetry::dropped(transport, "shed");
+        if shed.is_power_of_two() {
+            tracing::warn!(shed, "overloaded: shedding queued requests with 503");
+        }
+        let mut response =
+            pbx_sip::Response::for_request(incoming.request(), StatusCode::SERVICE_UNAVAILABLE)
+                .with_to_tag(format!("shed{shed:x}"));
+        response.headers_mut().push(
+            pbx_sip::HeaderName::RetryAfter,
+            bytes::Bytes::from(self.shed_retry_after.to_string()),
+        );
+        self.engine.respond_stateless(now, incoming, &response);
     }
 
     /// Hand every event to the TU and send every transmit, until the engine is quiet (TU

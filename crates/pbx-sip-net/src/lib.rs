@@ -93,4 +93,7 @@ pub struct Inbound {
     pub flow: Flow,
     /// The raw message.
     pub data: Bytes,
+    /// When the transport read it (the driver measures queueing delay from here and sheds
+    /// new requests that waited longer than [`Limits::shed_after`]).
+    pub received: std::time::Instant,
 }

@@ -276,6 +276,13 @@ pub(crate) async fn run_connection<S>(
     tracing::info!(%flow, reason = reason.label(), "connection closed");
     telemetry::connection_closed(flow.transport, reason.label());
     drop(guard);
+    // Tell the TU (a registrar drops the flow's bindings). Not at shutdown: bindings are
+    // kept for the restart, and the driver is going away.
+    if !matches!(reason, CloseReason::Shutdown | CloseReason::DriverGone)
+        && shared.closed.try_send(flow).is_err()
+    {
+        tracing::debug!(%flow, "closed-flow queue full; the TU's keep-alive will notice");
+    }
 }
 
 async fn drain_frames<S>(
@@ -302,7 +309,11 @@ where
             }
             Ok(Some(Frame::KeepAlivePong)) => {}
             Ok(Some(Frame::Message(data))) => {
-                let inbound = Inbound { flow, data };
+                let inbound = Inbound {
+                    flow,
+                    data,
+                    received: Instant::now().into_std(),
+                };
                 // Back-pressure: a slow driver slows the reading of this connection only.
                 tokio::select! {
                     sent = shared.inbound.send(inbound) => {

@@ -25,6 +25,7 @@ pub(crate) struct Stats {
     pub(crate) dropped_banned: AtomicU64,
     pub(crate) dropped_overload: AtomicU64,
     pub(crate) connections_refused: AtomicU64,
+    pub(crate) shed: AtomicU64,
 }
 
 /// A snapshot of the transport counters.
@@ -37,6 +38,9 @@ pub struct TransportStats {
     pub dropped_overload: u64,
     /// Connections refused by the per-source or total limit.
     pub connections_refused: u64,
+    /// New requests answered 503 because they waited too long in the inbound queue
+    /// ([`crate::Limits::shed_after`]).
+    pub shed: u64,
     /// Currently open TCP/TLS connections.
     pub open_connections: usize,
 }
@@ -47,6 +51,9 @@ pub(crate) struct Shared {
     pub(crate) limits: Limits,
     pub(crate) filter: FilterRef,
     pub(crate) inbound: mpsc::Sender<Inbound>,
+    /// Flows of TCP/TLS connections that closed, for the driver's
+    /// [`crate::TransactionUser::on_flow_closed`].
+    pub(crate) closed: mpsc::Sender<Flow>,
     /// Cancelled to stop everything (connections, UDP loops).
     pub(crate) shutdown: CancellationToken,
     /// Cancelled to stop accepting new connections (first phase of a graceful shutdown).
@@ -139,10 +146,14 @@ impl Transports {
         }
 
         let (inbound_tx, inbound_rx) = mpsc::channel(limits.inbound_queue.max(1));
+        // One message per closed connection; sized so that every open connection closing at
+        // once still fits.
+        let (closed_tx, closed_rx) = mpsc::channel(limits.max_connections.clamp(1, 65_536));
         let shared = Arc::new(Shared {
             limits,
             filter,
             inbound: inbound_tx,
+            closed: closed_tx,
             shutdown: CancellationToken::new(),
             accepting: CancellationToken::new(),
             connections: Connections::new(
@@ -179,6 +190,7 @@ impl Transports {
         Ok(BoundTransports {
             handle,
             inbound: inbound_rx,
+            closed: closed_rx,
         })
     }
 }
@@ -188,6 +200,7 @@ impl Transports {
 pub struct BoundTransports {
     handle: TransportHandle,
     inbound: mpsc::Receiver<Inbound>,
+    closed: mpsc::Receiver<Flow>,
 }
 
 impl BoundTransports {
@@ -207,6 +220,17 @@ impl BoundTransports {
     #[must_use]
     pub fn into_parts(self) -> (TransportHandle, mpsc::Receiver<Inbound>) {
         (self.handle, self.inbound)
+    }
+
+    /// [`Self::into_parts`] plus the queue of closed connection flows (the driver's).
+    pub(crate) fn into_driver_parts(
+        self,
+    ) -> (
+        TransportHandle,
+        mpsc::Receiver<Inbound>,
+        mpsc::Receiver<Flow>,
+    ) {
+        (self.handle, self.inbound, self.closed)
     }
 }
 
@@ -248,6 +272,7 @@ impl TransportHandle {
             dropped_banned: stats.dropped_banned.load(Ordering::Relaxed),
             dropped_overload: stats.dropped_overload.load(Ordering::Relaxed),
             connections_refused: stats.connections_refused.load(Ordering::Relaxed),
+            shed: stats.shed.load(Ordering::Relaxed),
             open_connections: self.shared.connections.len(),
         }
     }

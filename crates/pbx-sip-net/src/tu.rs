@@ -21,6 +21,13 @@ pub trait TransactionUser: Send + 'static {
 
     /// An engine event (responses, timeouts, ACKs, CANCELs, malformed input).
     fn on_event(&mut self, ctx: &mut Context<'_>, event: Event);
+
+    /// A TCP/TLS connection closed (peer closed, idle, error, ban; not at shutdown).
+    /// `ctx.flow()` and `flow` are the flow it carried. A registrar drops the bindings that
+    /// were reachable only over it (RFC 5626 §5.4). The default does nothing.
+    fn on_flow_closed(&mut self, ctx: &mut Context<'_>, flow: Flow) {
+        let _ = (ctx, flow);
+    }
 }
 
 /// What a callback or command may use: the engine, the clock reading of this step, the flow

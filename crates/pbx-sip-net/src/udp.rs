@@ -61,6 +61,7 @@ pub(crate) async fn receive_loop(
         let inbound = Inbound {
             flow,
             data: Bytes::copy_from_slice(datagram),
+            received: tokio::time::Instant::now().into_std(),
         };
         match shared.inbound.try_send(inbound) {
             Ok(()) => telemetry::message_received(Transport::Udp),

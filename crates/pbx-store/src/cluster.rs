@@ -1,15 +1,21 @@
-//! Configuration changes across a cluster: PostgreSQL `LISTEN/NOTIFY`.
+//! Configuration changes made by other processes: PostgreSQL `LISTEN/NOTIFY`, and a change
+//! sequence that works on both engines.
 //!
-//! Every configuration write on a PostgreSQL store sends `NOTIFY cloudpbx_config` with the
-//! writing store's instance id. [`Store::listen_for_remote_changes`] runs a task on its own
-//! connection that turns notifications from other instances (other nodes) into
-//! [`Store::notify_changed`], so their [`crate::Directory`] reloads. When the listening
+//! Every configuration write bumps the one-row `config_changes.seq` after it commits, and
+//! on PostgreSQL also sends `NOTIFY cloudpbx_config` with the writing store's instance id.
+//! [`Store::watch_config_changes`] is what a running server starts: on SQLite it polls the
+//! sequence (so `cloudpbx tenant|user|device ...` run against the same data directory
+//! reaches the live directory within one interval); on PostgreSQL it runs
+//! [`Store::listen_for_remote_changes`], a task on its own connection that turns
+//! notifications from other instances into [`Store::notify_changed`]. When the listening
 //! connection drops, notifications may have been missed, so a reconnect also counts as a
-//! change. SQLite is single-node and has nothing to listen to.
+//! change.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
+use sqlx::{AnyPool, Row};
 use tokio::task::JoinHandle;
 
 use crate::error::StoreResult;
@@ -28,7 +34,61 @@ pub(crate) async fn announce(store: &Store) -> StoreResult<()> {
     Ok(())
 }
 
+/// The configuration change sequence now.
+pub(crate) async fn read_seq(pool: &AnyPool) -> StoreResult<i64> {
+    let row = sqlx::query("SELECT seq FROM config_changes WHERE id = 1")
+        .fetch_optional(pool)
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get::<i64, _>("seq")?,
+        None => 0,
+    })
+}
+
+/// Bumps the sequence after a committed configuration write and remembers the new value as
+/// seen (this store's own followers are told directly).
+pub(crate) async fn bump_seq(store: &Store) -> StoreResult<()> {
+    let row = sqlx::query("UPDATE config_changes SET seq = seq + 1 WHERE id = 1 RETURNING seq")
+        .fetch_optional(store.pool())
+        .await?;
+    if let Some(row) = row {
+        let seq = row.try_get::<i64, _>("seq")?;
+        store.seen_seq.fetch_max(seq, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
 impl Store {
+    /// Starts watching for configuration changes made by other processes and returns the
+    /// task (abort it to stop). SQLite: polls the change sequence every `interval` and calls
+    /// [`Store::notify_changed`] when another process moved it. PostgreSQL:
+    /// [`Store::listen_for_remote_changes`].
+    pub async fn watch_config_changes(&self, interval: Duration) -> StoreResult<JoinHandle<()>> {
+        if let Some(listener) = self.listen_for_remote_changes().await? {
+            return Ok(listener);
+        }
+        let store = self.clone();
+        Ok(tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                match read_seq(store.pool()).await {
+                    Ok(seq) => {
+                        let seen = store.seen_seq.fetch_max(seq, Ordering::Relaxed);
+                        if seq > seen {
+                            tracing::debug!(seq, "configuration changed by another process");
+                            store.notify_changed();
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "could not read the configuration change sequence");
+                    }
+                }
+            }
+        }))
+    }
+
     /// On PostgreSQL, starts listening for configuration changes made by other nodes and
     /// returns the listening task; on SQLite returns `None`. Abort the task to stop it.
     pub async fn listen_for_remote_changes(&self) -> StoreResult<Option<JoinHandle<()>>> {

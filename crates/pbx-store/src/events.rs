@@ -62,17 +62,14 @@ impl Events<'_> {
             kind: kind.to_owned(),
             payload: payload.clone(),
         };
-        sqlx::query(concat!(
-            "INSERT INTO events (",
-            event_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5)"
-        ))
-        .bind(event.id.to_string())
-        .bind(event.at_ms)
-        .bind(event.tenant_id.map(|id| id.to_string()))
-        .bind(event.kind.clone())
-        .bind(event.payload.to_string())
-        .execute(self.store.pool())
+        insert_on(
+            self.store.pool(),
+            event.id,
+            event.at_ms,
+            event.tenant_id,
+            &event.kind,
+            &event.payload.to_string(),
+        )
         .await?;
         Ok(event)
     }
@@ -108,4 +105,64 @@ impl Events<'_> {
         .await?;
         rows.iter().map(event_from_row).collect()
     }
+}
+
+/// Appends one event row on any executor (pool or a transaction of a batch).
+pub(crate) async fn insert_on<'e, E>(
+    executor: E,
+    id: EventId,
+    at_ms: i64,
+    tenant: Option<TenantId>,
+    kind: &str,
+    payload: &str,
+) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(concat!(
+        "INSERT INTO events (",
+        event_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5)"
+    ))
+    .bind(id.to_string())
+    .bind(at_ms)
+    .bind(tenant.map(|id| id.to_string()))
+    .bind(kind.to_owned())
+    .bind(payload.to_owned())
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Appends `events` in one multi-row statement (the registrar's batches).
+pub(crate) async fn insert_rows<'e, E>(
+    executor: E,
+    engine: crate::store::Engine,
+    events: &[crate::bindings::EventWrite<'_>],
+) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::with_capacity(64 + events.len() * 24);
+    sql.push_str(concat!(
+        "INSERT INTO events (",
+        event_columns!(),
+        ") VALUES "
+    ));
+    crate::bindings::push_placeholders(&mut sql, events.len(), 5, engine);
+    // Audited: the statement text is built from constants and placeholder numbers only.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for event in events {
+        query = query
+            .bind(new_id(EventId::from_parts).to_string())
+            .bind(event.at_ms)
+            .bind(event.tenant_id.map(|id| id.to_string()))
+            .bind(event.kind.to_owned())
+            .bind(event.payload.to_owned());
+    }
+    query.execute(executor).await?;
+    Ok(())
 }

@@ -86,7 +86,7 @@ mod tokens;
 mod users;
 mod whitelist;
 
-pub use bindings::Bindings;
+pub use bindings::{BindingWrite, Bindings, EventWrite};
 pub use cluster::CONFIG_CHANNEL;
 pub use credentials::{Credentials, IssuedCredential};
 pub use devices::Devices;

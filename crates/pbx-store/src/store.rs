@@ -89,6 +89,9 @@ pub struct Store {
     url: Arc<str>,
     /// Random id of this store instance: its own change notifications are not echoed back.
     instance: Arc<str>,
+    /// The highest `config_changes.seq` this instance has seen or written (its own writes
+    /// are not reloaded twice by [`Store::watch_config_changes`]).
+    pub(crate) seen_seq: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Store {
@@ -140,12 +143,14 @@ impl Store {
             .iter()
             .map(|byte| format!("{byte:02x}"))
             .collect();
+        let seen_seq = crate::cluster::read_seq(&pool).await?;
         Ok(Self {
             pool,
             engine,
             changes: Arc::new(changes),
             url: url.into(),
             instance: instance.into(),
+            seen_seq: Arc::new(std::sync::atomic::AtomicI64::new(seen_seq)),
         })
     }
 
@@ -195,6 +200,10 @@ impl Store {
     /// PostgreSQL, tells the other nodes (see [`Store::listen_for_remote_changes`]). A failed
     /// notification is logged, not returned: the write itself has committed.
     pub(crate) async fn changed(&self) {
+        // Other processes on the same database (the admin CLI, other nodes) poll this.
+        if let Err(error) = crate::cluster::bump_seq(self).await {
+            tracing::warn!(%error, "could not bump the configuration change sequence");
+        }
         self.notify_changed();
         if self.engine == Engine::Postgres
             && let Err(error) = crate::cluster::announce(self).await

@@ -161,7 +161,7 @@ fn unanswered_pings_count_as_failures_and_stale_results_are_ignored() {
 }
 
 #[test]
-fn stream_flows_get_crlf_pings_and_a_closed_connection_removes_its_bindings() {
+fn stream_flows_get_crlf_pings_and_a_closed_connection_removes_its_outbound_bindings() {
     let mut h = Harness::new();
     let ann = h.accounts.ann_desk.clone();
     let flow = tcp("203.0.113.7:50000", 42);
@@ -184,8 +184,32 @@ fn stream_flows_get_crlf_pings_and_a_closed_connection_removes_its_bindings() {
     ));
     assert_eq!(sent[0].flow.connection, Some(42));
 
+    // A plain RFC 3261 binding outlives its connection (a request opens a new one; the
+    // keep-alive removes it if the device is gone).
     let now = h.now();
     let closed = h.registrar.handle_flow_closed(&flow, now);
+    assert!(deleted(&closed).is_empty());
+    assert_eq!(h.registrar.lookup(ann.user_id).len(), 1);
+
+    // An RFC 5626 outbound binding is the flow: it goes when the connection closes.
+    let outbound_flow = tcp("203.0.113.7:50001", 43);
+    let mut outbound = Reg::new(
+        &ann,
+        "192.168.1.10:5062",
+        "<sip:201@192.168.1.10:5062;transport=tcp>;reg-id=1;\
+         +sip.instance=\"<urn:uuid:00000000-0000-4000-8000-000000000201>\"",
+    );
+    outbound.vias = vec!["SIP/2.0/TCP 192.168.1.10:5062;branch=z9hG4bKo".into()];
+    assert_eq!(
+        h.register(&ann, &mut outbound, outbound_flow)
+            .response
+            .status()
+            .0,
+        200
+    );
+    assert_eq!(h.registrar.lookup(ann.user_id).len(), 2);
+    let now = h.now();
+    let closed = h.registrar.handle_flow_closed(&outbound_flow, now);
     assert_eq!(deleted(&closed).len(), 1);
     assert!(matches!(
         events(&closed).as_slice(),
@@ -194,7 +218,9 @@ fn stream_flows_get_crlf_pings_and_a_closed_connection_removes_its_bindings() {
             ..
         }]
     ));
-    assert!(h.registrar.lookup(ann.user_id).is_empty());
+    let left = h.registrar.lookup(ann.user_id);
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].flow, flow);
 }
 
 #[test]

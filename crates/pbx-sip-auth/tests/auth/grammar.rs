@@ -206,3 +206,26 @@ fn digest_uri_comparison() {
     assert!(!digest_uri_matches("sip:biloxi.com", "sip:bob@biloxi.com"));
     assert!(!digest_uri_matches("sip:evil.com", "sip:biloxi.com"));
 }
+
+#[test]
+fn digest_uri_ipv6_host_matches_without_brackets() {
+    // SIPp 3.6 over IPv6 writes the Request-URI host without its brackets.
+    assert!(digest_uri_matches("sip:::1:15060", "sip:[::1]:15060"));
+    assert!(digest_uri_matches("sip:[::1]:15060", "sip:[::1]:15060"));
+    assert!(digest_uri_matches("sip:[::1]:15060", "sip:::1:15060"));
+    assert!(digest_uri_matches(
+        "sip:alice@2001:db8::7;transport=tcp",
+        "sip:alice@[2001:DB8::7];transport=tcp"
+    ));
+    // Every other difference still fails.
+    assert!(!digest_uri_matches("sip:::2:15060", "sip:[::1]:15060"));
+    assert!(!digest_uri_matches("sip:::1:15061", "sip:[::1]:15060"));
+    assert!(!digest_uri_matches("sip:::1", "sip:[::1]:15060"));
+    assert!(!digest_uri_matches(
+        "sip:bob@::1:15060",
+        "sip:alice@[::1]:15060"
+    ));
+    assert!(!digest_uri_matches("sips:::1:15060", "sip:[::1]:15060"));
+    // Brackets around something that is not an IPv6 address are not dropped.
+    assert!(!digest_uri_matches("sip:host:5060", "sip:[host]:5060"));
+}
