@@ -3,7 +3,8 @@
 //!
 //! The value is stored in a `Headers` under that name and the matching lazy accessor runs;
 //! Via, name-addr headers, Contact and CSeq are also parsed directly, and Via and name-addr
-//! values must survive parse → print → parse with a stable print.
+//! values must survive parse → print → parse with a stable print. The borrowed views
+//! (`top_via_ref()`, `from_ref()`, ...) must agree with the owned accessors.
 #![no_main]
 
 use std::hint::black_box;
@@ -11,6 +12,9 @@ use std::hint::black_box;
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use pbx_sip::{CSeq, Contact, HeaderName, Headers, NameAddr, Via};
+
+#[path = "sip_view_check.rs"]
+mod sip_view_check;
 
 /// Keeps a value alive for the optimiser; errors are expected results here.
 fn touch<T>(value: T) {
@@ -122,6 +126,8 @@ fuzz_target!(|data: &[u8]| {
         }
         _ => touch(h.replaces()),
     }
+    // The borrowed views agree with the owned accessors on the same value.
+    sip_view_check::views_agree(&h);
     // Printing the header block never panics either.
     let mut out = BytesMut::new();
     h.write_to(&mut out);

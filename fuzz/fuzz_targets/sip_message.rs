@@ -10,13 +10,18 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use pbx_sip::{Headers, Message, Policy, Request, Response, StatusCode};
 
+#[path = "sip_view_check.rs"]
+mod sip_view_check;
+
 /// Keeps a value alive for the optimiser; errors are expected results here.
 fn touch<T>(value: T) {
     let _ = black_box(value);
 }
 
-/// Calls every typed accessor; results are only looked at, errors are fine.
+/// Calls every typed accessor; results are only looked at, errors are fine. The borrowed
+/// views must agree with the owned accessors.
 fn typed(h: &Headers) {
+    sip_view_check::views_agree(h);
     touch(h.via().map(|v| v.len()));
     if let Ok(via) = h.top_via() {
         touch(via.sent_by());

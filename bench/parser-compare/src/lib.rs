@@ -11,7 +11,8 @@ pub mod pbx_side;
 pub mod rsip_side;
 
 /// The messages benchmarked, with their group names.
-pub const CASES: [(&str, &[u8]); 2] = [
+pub const CASES: [(&str, &[u8]); 3] = [
     ("register", messages::REGISTER),
     ("invite600", messages::INVITE600),
+    ("ok200", messages::OK200),
 ];

@@ -1,4 +1,4 @@
-//! The two messages both parsers are measured on (the same bytes for both).
+//! The messages both parsers are measured on (the same bytes for both).
 
 /// A REGISTER as a Yealink desk phone sends it after the first 401: Contact with
 /// `+sip.instance` / `reg-id` / `expires`, digest credentials, the usual Allow/Supported.
@@ -39,6 +39,35 @@ t=0 0\r\n\
 m=audio 11800 RTP/AVP 0 8 101\r\n\
 a=rtpmap:0 PCMU/8000\r\n\
 a=rtpmap:8 PCMA/8000\r\n\
+a=rtpmap:101 telephone-event/8000\r\n\
+a=fmtp:101 0-15\r\n\
+a=sendrecv\r\n";
+
+/// The 200 OK answering [`INVITE600`] as it reaches the caller through the PBX: two Vias
+/// (the top one with `received`/`rport` filled in), Record-Route, To with its tag, the
+/// callee's Contact and a 197-octet SDP answer.
+pub const OK200: &[u8] = b"SIP/2.0 200 OK\r\n\
+Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK-7f3c2a91-1;rport=5060;received=10.0.0.5\r\n\
+Via: SIP/2.0/UDP 192.168.1.23:5062;branch=z9hG4bK2048576131;rport=5062;received=198.51.100.7\r\n\
+Record-Route: <sip:pbx.example.com;lr>\r\n\
+From: \"Alice\" <sip:1001@pbx.example.com>;tag=3219548744\r\n\
+To: <sip:1002@pbx.example.com>;tag=8321234356\r\n\
+Call-ID: 1_3512694783@192.168.1.23\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:1002@192.168.1.42:5060;transport=udp>\r\n\
+Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY, UPDATE\r\n\
+Supported: replaces, timer\r\n\
+Server: Yealink SIP-T46U 108.86.0.45\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 197\r\n\
+\r\n\
+v=0\r\n\
+o=- 8734 8734 IN IP4 192.168.1.42\r\n\
+s=SDP data\r\n\
+c=IN IP4 192.168.1.42\r\n\
+t=0 0\r\n\
+m=audio 16384 RTP/AVP 0 101\r\n\
+a=rtpmap:0 PCMU/8000\r\n\
 a=rtpmap:101 telephone-event/8000\r\n\
 a=fmtp:101 0-15\r\n\
 a=sendrecv\r\n";

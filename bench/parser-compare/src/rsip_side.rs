@@ -12,23 +12,27 @@ use rsipstack::sip::{
 /// # Errors
 /// When rsipstack rejects the message or one of those headers.
 pub fn parse_typed(bytes: &[u8]) -> Result<(), rsipstack::sip::Error> {
-    let message = parse_message(bytes)?;
-    let SipMessage::Request(request) = message else {
-        return Err(rsipstack::sip::Error::Unexpected("not a request".into()));
-    };
-    let via = request.via_header()?.typed()?;
+    // Requests and responses go through the same `HeadersExt` calls, on the concrete type.
+    match parse_message(bytes)? {
+        SipMessage::Request(request) => typed(&request),
+        SipMessage::Response(response) => typed(&response),
+    }
+}
+
+fn typed(message: &impl HeadersExt) -> Result<(), rsipstack::sip::Error> {
+    let via = message.via_header()?.typed()?;
     black_box(via.branch());
     black_box(via.sent_by());
-    let from = request.from_header()?.typed()?;
+    let from = message.from_header()?.typed()?;
     black_box(&from.uri);
     black_box(from.tag());
-    let to = request.to_header()?.typed()?;
+    let to = message.to_header()?.typed()?;
     black_box(&to.uri);
-    black_box(request.call_id_header()?.value());
-    let cseq = request.cseq_header()?.typed()?;
+    black_box(message.call_id_header()?.value());
+    let cseq = message.cseq_header()?.typed()?;
     black_box(cseq.seq);
     black_box(&cseq.method);
-    let contact = request.contact_header()?.typed()?;
+    let contact = message.contact_header()?.typed()?;
     black_box(&contact.uri);
     Ok(())
 }

@@ -72,9 +72,9 @@ pub use method::Method;
 pub use params::{ParamIter, Params};
 pub use status::StatusCode;
 pub use typed::{
-    BRANCH_MAGIC_COOKIE, CSeq, Contact, ContactAddress, Event, MAX_LIST_VALUES, MediaType,
-    NameAddr, PushParams, QValue, Reason, Refresher, Replaces, RetryAfter, SessionExpires,
-    SubscriptionState, Transport, Via,
+    BRANCH_MAGIC_COOKIE, CSeq, Contact, ContactAddress, ContactAddressRef, ContactRef, Event,
+    MAX_LIST_VALUES, MediaType, NameAddr, NameAddrRef, PushParams, PushParamsRef, QValue, Reason,
+    Refresher, Replaces, RetryAfter, SessionExpires, SubscriptionState, Transport, Via, ViaRef,
 };
-pub use uri::{Host, Scheme, SipUri, TelUri, Uri};
+pub use uri::{Host, HostRef, Scheme, SipUri, SipUriRef, TelUri, TelUriRef, Uri, UriRef};
 pub use validate::Policy;

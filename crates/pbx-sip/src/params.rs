@@ -213,6 +213,13 @@ pub struct ParamIter<'a> {
     rest: &'a [u8],
 }
 
+impl<'a> ParamIter<'a> {
+    /// Iterates over a borrowed parameter list.
+    pub(crate) fn over(rest: &'a [u8]) -> Self {
+        Self { rest }
+    }
+}
+
 impl<'a> Iterator for ParamIter<'a> {
     type Item = (&'a [u8], Option<&'a [u8]>);
     fn next(&mut self) -> Option<Self::Item> {

@@ -70,16 +70,70 @@ pub enum Host {
     Ipv6(Ipv6Addr),
 }
 
-impl Uri {
-    /// Parses a URI (no surrounding `<>`, no whitespace).
-    pub fn parse(raw: impl Into<Bytes>) -> Result<Uri, ValueError> {
-        let raw = raw.into();
-        Self::parse_in(&raw, &raw)
-    }
+/// A URI borrowed from the text it was parsed from: the same grammar and checks as
+/// [`Uri`], components as `&[u8]` (no reference counting, no copy). Convert with
+/// [`UriRef::to_uri`] when it must outlive the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UriRef<'a> {
+    /// `sip:` or `sips:`.
+    Sip(SipUriRef<'a>),
+    /// `tel:`.
+    Tel(TelUriRef<'a>),
+    /// Any other scheme, as received.
+    Absolute(&'a [u8]),
+}
 
-    /// Parses `s`, which lies in `owner`, slicing components from `owner`.
+/// A borrowed SIP or SIPS URI (see [`SipUri`] for the meaning of each part).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SipUriRef<'a> {
+    /// `sip` or `sips`.
+    pub scheme: Scheme,
+    /// User part, escapes kept as received.
+    pub user: Option<&'a [u8]>,
+    /// Password part.
+    pub password: Option<&'a [u8]>,
+    /// Host.
+    pub host: HostRef<'a>,
+    /// Port, if given.
+    pub port: Option<u16>,
+    /// URI parameters as received, leading `;` included (empty when none); validated.
+    pub params: &'a [u8],
+    /// Headers part after `?`, as received (without the `?`).
+    pub headers: Option<&'a [u8]>,
+}
+
+/// A borrowed `tel:` URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TelUriRef<'a> {
+    /// The number, as received.
+    pub number: &'a [u8],
+    /// Parameters as received, leading `;` included.
+    pub params: &'a [u8],
+}
+
+/// A borrowed host: domain name (as received) or IP address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HostRef<'a> {
+    /// A domain name, as received.
+    Domain(&'a [u8]),
+    /// An IPv4 address.
+    Ipv4(Ipv4Addr),
+    /// An IPv6 address.
+    Ipv6(Ipv6Addr),
+}
+
+impl<'a> UriRef<'a> {
+    /// Parses a URI (no surrounding `<>`, no whitespace) with the rules of [`Uri::parse`].
     #[inline]
-    pub(crate) fn parse_in(owner: &Bytes, s: &[u8]) -> Result<Uri, ValueError> {
+    pub fn parse(s: &'a [u8]) -> Result<UriRef<'a>, ValueError> {
+        // `sip:` (any case) with something after it: the scheme loop below would accept it.
+        if s.len() > 4 && s[..4].eq_ignore_ascii_case(b"sip:") {
+            let rest = &s[4..];
+            if has_bad_uri_octet(rest) {
+                return Err(ValueError::InvalidUri);
+            }
+            return SipUriRef::parse_rest(Scheme::Sip, rest);
+        }
         let mut colon = 0;
         while colon < s.len() && s[colon] != b':' {
             let b = s[colon];
@@ -97,24 +151,203 @@ impl Uri {
             return Err(ValueError::InvalidUri);
         }
         match scheme.len() {
-            3 if scheme.eq_ignore_ascii_case(b"sip") => {
-                SipUri::parse_rest(owner, Scheme::Sip, rest)
-            }
-            4 if scheme.eq_ignore_ascii_case(b"sips") => {
-                SipUri::parse_rest(owner, Scheme::Sips, rest)
-            }
+            3 if scheme.eq_ignore_ascii_case(b"sip") => SipUriRef::parse_rest(Scheme::Sip, rest),
+            4 if scheme.eq_ignore_ascii_case(b"sips") => SipUriRef::parse_rest(Scheme::Sips, rest),
             3 if scheme.eq_ignore_ascii_case(b"tel") => {
                 let semi = crate::scan::find(b';', rest).unwrap_or(rest.len());
                 if semi == 0 {
                     return Err(ValueError::InvalidUri);
                 }
-                Ok(Uri::Tel(TelUri {
-                    number: slice_of(owner, &rest[..semi]),
-                    params: Params::from_raw(slice_of(owner, &rest[semi..])),
+                Ok(UriRef::Tel(TelUriRef {
+                    number: &rest[..semi],
+                    params: &rest[semi..],
                 }))
             }
-            _ => Ok(Uri::Absolute(slice_of(owner, s))),
+            _ => Ok(UriRef::Absolute(s)),
         }
+    }
+
+    /// The SIP URI, if this is one.
+    pub fn as_sip(&self) -> Option<&SipUriRef<'a>> {
+        match self {
+            UriRef::Sip(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// Whether the scheme is `sip` or `sips`.
+    pub fn is_sip(&self) -> bool {
+        matches!(self, UriRef::Sip(_))
+    }
+
+    /// An owned [`Uri`] (copies the components).
+    pub fn to_uri(self) -> Uri {
+        self.to_uri_in(&Bytes::new())
+    }
+
+    /// An owned [`Uri`] whose components are slices of `owner` when they lie inside it
+    /// (refcount only), copies otherwise.
+    #[inline]
+    pub(crate) fn to_uri_in(self, owner: &Bytes) -> Uri {
+        match self {
+            UriRef::Sip(u) => Uri::Sip(u.to_sip_uri_in(owner)),
+            UriRef::Tel(t) => Uri::Tel(TelUri {
+                number: slice_of(owner, t.number),
+                params: Params::from_raw(slice_of(owner, t.params)),
+            }),
+            UriRef::Absolute(raw) => Uri::Absolute(slice_of(owner, raw)),
+        }
+    }
+}
+
+impl<'a> SipUriRef<'a> {
+    /// Parses what follows `sip:`/`sips:` (already checked for forbidden octets). Returns the
+    /// `UriRef` itself so it is built in the return slot (a `.map(UriRef::Sip)` copies it).
+    #[inline]
+    fn parse_rest(scheme: Scheme, rest: &'a [u8]) -> Result<UriRef<'a>, ValueError> {
+        let (user, password, hostpart) = match crate::scan::find(b'@', rest) {
+            Some(at) => {
+                let userinfo = &rest[..at];
+                let (user, password) = match crate::scan::find(b':', userinfo) {
+                    Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
+                    None => (userinfo, None),
+                };
+                if user.is_empty() {
+                    return Err(ValueError::InvalidUri);
+                }
+                (Some(user), password, &rest[at + 1..])
+            }
+            None => (None, None, rest),
+        };
+        let (host, after) = split_host_ref(hostpart)?;
+        let (port, after) = match after.first() {
+            Some(b':') => {
+                let end = after[1..]
+                    .iter()
+                    .position(|&b| matches!(b, b';' | b'?'))
+                    .map_or(after.len(), |p| p + 1);
+                (Some(parse_port(&after[1..end])?), &after[end..])
+            }
+            _ => (None, after),
+        };
+        let (params, headers) = match crate::scan::find(b'?', after) {
+            Some(q) => (&after[..q], Some(&after[q + 1..])),
+            None => (after, None),
+        };
+        if !params.is_empty() && params[0] != b';' {
+            return Err(ValueError::InvalidUri);
+        }
+        if has_empty_param(params) {
+            return Err(ValueError::EmptyElement);
+        }
+        Ok(UriRef::Sip(SipUriRef {
+            scheme,
+            user,
+            password,
+            host,
+            port,
+            params,
+            headers,
+        }))
+    }
+
+    /// The URI parameters in order as (name, value).
+    pub fn params(&self) -> crate::params::ParamIter<'a> {
+        crate::params::ParamIter::over(self.params)
+    }
+
+    /// The value of URI parameter `name`: `Some(Some(v))`, `Some(None)` for a flag.
+    pub fn param(&self, name: &str) -> Option<Option<&'a [u8]>> {
+        self.params()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
+    }
+
+    /// The user part with `%HH` escapes decoded once.
+    pub fn user_unescaped(&self) -> Option<Cow<'a, [u8]>> {
+        self.user.map(percent_decode)
+    }
+
+    /// The port, or the default for the scheme (5060 / 5061).
+    pub fn port_or_default(&self) -> u16 {
+        self.port.unwrap_or(match self.scheme {
+            Scheme::Sip => 5060,
+            Scheme::Sips => 5061,
+        })
+    }
+
+    /// An owned [`SipUri`] (copies the components).
+    pub fn to_sip_uri(self) -> SipUri {
+        self.to_sip_uri_in(&Bytes::new())
+    }
+
+    #[inline]
+    pub(crate) fn to_sip_uri_in(self, owner: &Bytes) -> SipUri {
+        SipUri {
+            scheme: self.scheme,
+            user: self.user.map(|u| slice_of(owner, u)),
+            password: self.password.map(|p| slice_of(owner, p)),
+            host: self.host.to_host_in(owner),
+            port: self.port,
+            params: Params::from_raw(slice_of(owner, self.params)),
+            headers: self.headers.map(|h| slice_of(owner, h)),
+        }
+    }
+}
+
+impl<'a> HostRef<'a> {
+    /// Parses a host with the rules of [`Host::parse`].
+    pub fn parse(s: &'a [u8]) -> Result<HostRef<'a>, ValueError> {
+        match split_host_ref(s)? {
+            (host, []) => Ok(host),
+            _ => Err(ValueError::InvalidHost),
+        }
+    }
+
+    /// A bare (unbracketed) IPv6 address, IPv4 address or domain (Via `received=`).
+    #[inline]
+    pub(crate) fn parse_param(s: &'a [u8]) -> Result<HostRef<'a>, ValueError> {
+        if s.first() != Some(&b'[') && crate::scan::find(b':', s).is_some() {
+            return parse_ipv6(s).map(HostRef::Ipv6);
+        }
+        Self::parse(s)
+    }
+
+    /// The address, when the host is an IP address.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            HostRef::Ipv4(a) => Some(IpAddr::V4(*a)),
+            HostRef::Ipv6(a) => Some(IpAddr::V6(*a)),
+            HostRef::Domain(_) => None,
+        }
+    }
+
+    /// An owned [`Host`] (copies a domain name).
+    pub fn to_host(self) -> Host {
+        self.to_host_in(&Bytes::new())
+    }
+
+    #[inline]
+    pub(crate) fn to_host_in(self, owner: &Bytes) -> Host {
+        match self {
+            HostRef::Domain(d) => Host::Domain(slice_of(owner, d)),
+            HostRef::Ipv4(a) => Host::Ipv4(a),
+            HostRef::Ipv6(a) => Host::Ipv6(a),
+        }
+    }
+}
+
+impl Uri {
+    /// Parses a URI (no surrounding `<>`, no whitespace).
+    pub fn parse(raw: impl Into<Bytes>) -> Result<Uri, ValueError> {
+        let raw = raw.into();
+        Self::parse_in(&raw, &raw)
+    }
+
+    /// Parses `s`, which lies in `owner`, slicing components from `owner`.
+    #[inline]
+    pub(crate) fn parse_in(owner: &Bytes, s: &[u8]) -> Result<Uri, ValueError> {
+        Ok(UriRef::parse(s)?.to_uri_in(owner))
     }
 
     /// The SIP URI, if this is one.
@@ -163,56 +396,6 @@ impl SipUri {
             params: Params::new(),
             headers: None,
         }
-    }
-
-    /// Parses what follows `sip:`/`sips:`. Returns the `Uri` itself so the struct is built
-    /// in the return slot (a `.map(Uri::Sip)` would copy 170-odd bytes).
-    #[inline]
-    fn parse_rest(owner: &Bytes, scheme: Scheme, rest: &[u8]) -> Result<Uri, ValueError> {
-        let (user, password, hostpart) = match crate::scan::find(b'@', rest) {
-            Some(at) => {
-                let userinfo = &rest[..at];
-                let (user, password) = match crate::scan::find(b':', userinfo) {
-                    Some(c) => (&userinfo[..c], Some(slice_of(owner, &userinfo[c + 1..]))),
-                    None => (userinfo, None),
-                };
-                if user.is_empty() {
-                    return Err(ValueError::InvalidUri);
-                }
-                (Some(slice_of(owner, user)), password, &rest[at + 1..])
-            }
-            None => (None, None, rest),
-        };
-        let (host, after) = split_host(owner, hostpart)?;
-        let (port, after) = match after.first() {
-            Some(b':') => {
-                let end = after[1..]
-                    .iter()
-                    .position(|&b| matches!(b, b';' | b'?'))
-                    .map_or(after.len(), |p| p + 1);
-                (Some(parse_port(&after[1..end])?), &after[end..])
-            }
-            _ => (None, after),
-        };
-        let (params, headers) = match crate::scan::find(b'?', after) {
-            Some(q) => (&after[..q], Some(slice_of(owner, &after[q + 1..]))),
-            None => (after, None),
-        };
-        if !params.is_empty() && params[0] != b';' {
-            return Err(ValueError::InvalidUri);
-        }
-        if has_empty_param(params) {
-            return Err(ValueError::EmptyElement);
-        }
-        Ok(Uri::Sip(SipUri {
-            scheme,
-            user,
-            password,
-            host,
-            port,
-            params: Params::from_raw(slice_of(owner, params)),
-            headers,
-        }))
     }
 
     /// The user part with `%HH` escapes decoded once (a `%00` stays a NUL octet).
@@ -276,19 +459,7 @@ impl Host {
     }
 
     pub(crate) fn parse_in(owner: &Bytes, s: &[u8]) -> Result<Host, ValueError> {
-        match split_host(owner, s)? {
-            (host, []) => Ok(host),
-            _ => Err(ValueError::InvalidHost),
-        }
-    }
-
-    /// Parses a bare (unbracketed) IPv6 address, IPv4 address or domain, as in Via
-    /// `received=` (RFC 5118 §4.5 accepts both forms).
-    pub(crate) fn parse_param_in(owner: &Bytes, s: &[u8]) -> Result<Host, ValueError> {
-        if s.first() != Some(&b'[') && crate::scan::find(b':', s).is_some() {
-            return parse_ipv6(s).map(Host::Ipv6);
-        }
-        Self::parse_in(owner, s)
+        Ok(HostRef::parse(s)?.to_host_in(owner))
     }
 
     /// The address, when the host is an IP address.
@@ -345,10 +516,20 @@ fn has_bad_uri_octet(s: &[u8]) -> bool {
             return true;
         }
     }
-    chunks
-        .remainder()
-        .iter()
-        .any(|&b| b <= b' ' || b == 0x7f || b == b'<' || b == b'>' || b == b'"')
+    // The last 1..=7 octets, padded with a harmless octet, take one more step.
+    let rest = chunks.remainder();
+    if rest.is_empty() {
+        return false;
+    }
+    let mut last = [b'a'; 8];
+    last[..rest.len()].copy_from_slice(rest);
+    let x = u64::from_le_bytes(last);
+    (has_less(x, 0x21)
+        | has_zero(x ^ (ONES * 0x7f))
+        | has_zero(x ^ (ONES * u64::from(b'<')))
+        | has_zero(x ^ (ONES * u64::from(b'>')))
+        | has_zero(x ^ (ONES * u64::from(b'"'))))
+        != 0
 }
 
 /// Octets of a domain name or dotted IPv4 address.
@@ -365,15 +546,31 @@ static HOST_CHAR: [bool; 256] = {
 
 /// Splits a host off the front of `s`; returns the host and what follows it (which starts
 /// with `:`, `;`, `?`, whitespace, or is empty).
+#[cfg(test)]
+fn split_host<'a>(owner: &Bytes, s: &'a [u8]) -> Result<(Host, &'a [u8]), ValueError> {
+    let (host, rest) = split_host_ref(s)?;
+    Ok((host.to_host_in(owner), rest))
+}
+
+/// [`split_host`] without an owner: the host borrows from `s`.
 #[inline]
-pub(crate) fn split_host<'a>(owner: &Bytes, s: &'a [u8]) -> Result<(Host, &'a [u8]), ValueError> {
+pub(crate) fn split_host_ref(s: &[u8]) -> Result<(HostRef<'_>, &[u8]), ValueError> {
     if s.first() == Some(&b'[') {
         let close = crate::scan::find(b']', s).ok_or(ValueError::InvalidHost)?;
         if close < 2 {
             return Err(ValueError::InvalidHost);
         }
         let ip = parse_ipv6(&s[1..close])?;
-        return Ok((Host::Ipv6(ip), &s[close + 1..]));
+        return Ok((HostRef::Ipv6(ip), &s[close + 1..]));
+    }
+    // Dotted IPv4 first when the host starts with a digit: one pass instead of a host-octet
+    // scan followed by an address parse.
+    if s.first().is_some_and(u8::is_ascii_digit)
+        && let Some((ip, i)) = parse_ipv4_prefix(s)
+        && s.get(i)
+            .is_none_or(|&b| matches!(b, b':' | b';' | b'?' | b' ' | b'\t'))
+    {
+        return Ok((HostRef::Ipv4(ip), &s[i..]));
     }
     let i = s
         .iter()
@@ -385,10 +582,21 @@ pub(crate) fn split_host<'a>(owner: &Bytes, s: &'a [u8]) -> Result<(Host, &'a [u
     let text = &s[..i];
     // Only a host starting with a digit can be an IPv4 address; parse_ipv4 checks the rest.
     let host = match text[0].is_ascii_digit().then(|| parse_ipv4(text)).flatten() {
-        Some(ip) => Host::Ipv4(ip),
-        None => Host::Domain(slice_of(owner, text)),
+        Some(ip) => HostRef::Ipv4(ip),
+        None => HostRef::Domain(text),
     };
     Ok((host, &s[i..]))
+}
+
+/// A dotted-quad IPv4 address (the rules of [`parse_ipv4`]) at the front of `s`, and its
+/// length; `None` when the digits and dots there do not form one.
+#[inline]
+fn parse_ipv4_prefix(s: &[u8]) -> Option<(Ipv4Addr, usize)> {
+    let len = s
+        .iter()
+        .position(|&b| !(b.is_ascii_digit() || b == b'.'))
+        .unwrap_or(s.len());
+    parse_ipv4(&s[..len]).map(|ip| (ip, len))
 }
 
 /// Dotted-quad IPv4 (no leading zeros, as `Ipv4Addr::from_str`).
@@ -504,6 +712,48 @@ mod tests {
         }
         for c in &cases {
             assert_eq!(has_bad_uri_octet(c), simple(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn ipv4_fast_path_agrees_with_the_host_scan() {
+        for host in [
+            &b"192.0.2.1"[..],
+            b"192.0.2.1:5060",
+            b"192.0.2.1;x",
+            b"192.0.2.1?h",
+            b"192.0.2.1 x",
+            b"192.0.2.1.",
+            b"192.0.2.1a",
+            b"192.0.2.1-x.example",
+            b"192.0.2.1_",
+            b"192.0.2",
+            b"01.2.3.4",
+            b"1.2.3.4.5",
+            b"256.1.1.1",
+            b"1.2.3.4/",
+            b"1..2.3",
+        ] {
+            // The reference: scan host octets, then try the whole text as IPv4.
+            let i = host
+                .iter()
+                .position(|&b| !HOST_CHAR[b as usize])
+                .unwrap_or(host.len());
+            let want = if i == 0 || (i < host.len() && !b":;? \t".contains(&host[i])) {
+                Err(ValueError::InvalidHost)
+            } else {
+                let text = &host[..i];
+                Ok((
+                    parse_ipv4(text).map_or(HostRef::Domain(text), HostRef::Ipv4),
+                    &host[i..],
+                ))
+            };
+            assert_eq!(
+                split_host_ref(host),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(host)
+            );
         }
     }
 

@@ -9,6 +9,9 @@ use bytes::Bytes;
 use pbx_sip::{Message, Method, Policy};
 use pbx_test_support::conformance::{read_bytes, require_or_skip};
 
+mod common;
+use common::views::views_agree;
+
 /// Splits `<L1> SP <L1 bytes> <L2> SP <L2 bytes>` into the two templates.
 fn templates(file: &[u8]) -> Option<(&[u8], &[u8])> {
     fn take(s: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -61,11 +64,13 @@ fn replace(hay: &[u8], token: &[u8], value: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Parses as a datagram and runs every accessor and check; returns whether it validated.
+/// Parses as a datagram and runs every accessor and check (the borrowed views must agree
+/// with the owned accessors); returns whether it validated.
 fn survive(bytes: Vec<u8>) -> bool {
     let Ok(m) = Message::parse_datagram(Bytes::from(bytes)) else {
         return false;
     };
+    views_agree(&m);
     let _ = (
         m.via(),
         m.top_via(),

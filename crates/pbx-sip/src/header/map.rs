@@ -21,6 +21,29 @@ pub struct Headers {
     fields: Vec<Field>,
     /// Values not in `buf` (unfolded on receipt, or set by the application).
     owned: Vec<Bytes>,
+    /// Hot singleton headers (see [`singleton_bit`]) present among the fields, and those
+    /// present more than once: lets the singleton accessors stop at the first match instead
+    /// of scanning every field for a duplicate. Valid only while `counted`, i.e. while every
+    /// field was appended by the parser; any other change clears `counted`.
+    seen: u16,
+    dup: u16,
+    counted: bool,
+}
+
+/// The bit of a singleton header counted at parse time, or 0.
+#[inline]
+fn singleton_bit(name: &HeaderName) -> u16 {
+    match name {
+        HeaderName::From => 1,
+        HeaderName::To => 2,
+        HeaderName::CallId => 4,
+        HeaderName::CSeq => 8,
+        HeaderName::MaxForwards => 16,
+        HeaderName::ContentLength => 32,
+        HeaderName::ContentType => 64,
+        HeaderName::Expires => 128,
+        _ => 0,
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +84,9 @@ impl Headers {
             buf,
             fields: Vec::with_capacity(capacity),
             owned: Vec::new(),
+            seen: 0,
+            dup: 0,
+            counted: true,
         }
     }
 
@@ -72,6 +98,7 @@ impl Headers {
         line: (usize, usize),
         value: (usize, usize),
     ) {
+        self.note_singleton(&name);
         self.fields.push(Field {
             kind: discriminant(&name),
             name,
@@ -87,6 +114,7 @@ impl Headers {
         line: (usize, usize),
         value: Bytes,
     ) {
+        self.note_singleton(&name);
         let value = self.own(value);
         self.fields.push(Field {
             kind: discriminant(&name),
@@ -94,6 +122,13 @@ impl Headers {
             raw: span(line),
             value,
         });
+    }
+
+    #[inline]
+    fn note_singleton(&mut self, name: &HeaderName) {
+        let bit = singleton_bit(name);
+        self.dup |= self.seen & bit;
+        self.seen |= bit;
     }
 
     /// Number of header fields (lines, not comma-separated values).
@@ -163,6 +198,35 @@ impl Headers {
         })
     }
 
+    /// The one field named `name` as (owning buffer, value): `Ok(None)` when absent,
+    /// `Err(())` when there are several (one pass, no iterator adapters: the singleton
+    /// accessors run on every message).
+    #[inline]
+    pub(crate) fn single_sourced(&self, name: &HeaderName) -> Result<Option<(&Bytes, &[u8])>, ()> {
+        let bit = singleton_bit(name);
+        if self.counted && bit != 0 {
+            if self.dup & bit != 0 {
+                return Err(());
+            }
+            if self.seen & bit == 0 {
+                return Ok(None);
+            }
+            return Ok(self
+                .fields
+                .iter()
+                .find(|f| f.is(name))
+                .map(|f| (self.owner_of(f), self.value_of(f))));
+        }
+        let mut fields = self.fields.iter();
+        let Some(first) = fields.by_ref().find(|f| f.is(name)) else {
+            return Ok(None);
+        };
+        if fields.any(|f| f.is(name)) {
+            return Err(());
+        }
+        Ok(Some((self.owner_of(first), self.value_of(first))))
+    }
+
     /// All fields in order as (name, value as `Bytes`), the value sliced from the message
     /// buffer (refcount only).
     pub fn iter_bytes(&self) -> impl Iterator<Item = (&HeaderName, Bytes)> + '_ {
@@ -188,6 +252,7 @@ impl Headers {
 
     /// Appends a field.
     pub fn push(&mut self, name: HeaderName, value: impl Into<Bytes>) {
+        self.counted = false;
         let field = self.new_field(name, value.into());
         self.fields.push(field);
     }
@@ -195,6 +260,7 @@ impl Headers {
     /// Inserts a field before the first field of the same name (the top of the list, as
     /// for a new Via or Record-Route), or at the very top when there is none.
     pub fn insert_first(&mut self, name: HeaderName, value: impl Into<Bytes>) {
+        self.counted = false;
         let at = self.fields.iter().position(|f| f.is(&name)).unwrap_or(0);
         let field = self.new_field(name, value.into());
         self.fields.insert(at, field);
@@ -202,6 +268,7 @@ impl Headers {
 
     /// Removes every field named `name`; returns how many were removed.
     pub fn remove(&mut self, name: &HeaderName) -> usize {
+        self.counted = false;
         let before = self.fields.len();
         self.fields.retain(|f| !f.is(name));
         before - self.fields.len()
@@ -210,6 +277,7 @@ impl Headers {
     /// Replaces every field named `name` by one field with `value`, at the position of the
     /// first one (or at the end).
     pub fn set(&mut self, name: HeaderName, value: impl Into<Bytes>) {
+        self.counted = false;
         let field = self.new_field(name, value.into());
         match self.fields.iter().position(|f| f.is(&field.name)) {
             Some(at) => {
@@ -229,6 +297,7 @@ impl Headers {
     /// Removes the topmost *value* of `name` (for Via: the top Via, even when several
     /// values share one field line) and returns it.
     pub fn remove_first_value(&mut self, name: &HeaderName) -> Option<Bytes> {
+        self.counted = false;
         let at = self.fields.iter().position(|f| f.is(name))?;
         let owner = self.bytes_of(&self.fields[at]);
         let mut split = ListSplit::new(&owner);
@@ -401,6 +470,53 @@ mod tests {
         assert!(!h.contains(&HeaderName::Via));
         h.insert_first(HeaderName::Route, "<sip:r;lr>");
         assert_eq!(h.iter().next().unwrap().0, &HeaderName::Route);
+    }
+
+    #[test]
+    fn singleton_counts_follow_every_change() {
+        let buf = Bytes::from_static(b"From: a\r\nTo: b\r\nFrom: c\r\n");
+        let mut h = Headers::with_buffer(buf, 4);
+        h.push_received(HeaderName::From, (0, 7), (6, 7));
+        h.push_received(HeaderName::To, (9, 14), (13, 14));
+        assert_eq!(
+            h.single_sourced(&HeaderName::From).map(|v| v.map(|v| v.1)),
+            Ok(Some(&b"a"[..]))
+        );
+        assert_eq!(h.single_sourced(&HeaderName::CallId), Ok(None));
+        h.push_received(HeaderName::From, (16, 23), (22, 23));
+        assert_eq!(h.single_sourced(&HeaderName::From), Err(()));
+        // After an edit the counts are not trusted: the full scan answers.
+        let mut edited = h.clone();
+        edited.remove(&HeaderName::From);
+        assert_eq!(edited.single_sourced(&HeaderName::From), Ok(None));
+        let mut edited = h.clone();
+        edited.set(HeaderName::From, "x");
+        assert_eq!(
+            edited
+                .single_sourced(&HeaderName::From)
+                .map(|v| v.map(|v| v.1)),
+            Ok(Some(&b"x"[..]))
+        );
+        let mut edited = h.clone();
+        edited.push(HeaderName::CallId, "c1");
+        edited.insert_first(HeaderName::CallId, "c0");
+        assert_eq!(edited.single_sourced(&HeaderName::CallId), Err(()));
+        let mut edited = h;
+        assert!(edited.remove_first_value(&HeaderName::From).is_some());
+        assert_eq!(
+            edited
+                .single_sourced(&HeaderName::From)
+                .map(|v| v.map(|v| v.1)),
+            Ok(Some(&b"c"[..]))
+        );
+        let mut fresh = Headers::new();
+        fresh.push(HeaderName::To, "t");
+        assert_eq!(
+            fresh
+                .single_sourced(&HeaderName::To)
+                .map(|v| v.map(|v| v.1)),
+            Ok(Some(&b"t"[..]))
+        );
     }
 
     #[test]

@@ -291,6 +291,38 @@ mod tests {
     }
 
     #[test]
+    fn fast_path_names_match_their_variants() {
+        for (name, want) in [
+            (&b"Server"[..], HeaderName::Server),
+            (b"authorization", HeaderName::Authorization),
+            (b"WWW-Authenticate", HeaderName::WwwAuthenticate),
+            (b"Proxy-Authorization", HeaderName::ProxyAuthorization),
+            (b"PROXY-AUTHENTICATE", HeaderName::ProxyAuthenticate),
+            (b"Require", HeaderName::Require),
+            (b"Session-Expires", HeaderName::SessionExpires),
+            (b"Allow-Events", HeaderName::AllowEvents),
+            (b"Reason", HeaderName::Reason),
+            (b"Event", HeaderName::Event),
+            (b"RSeq", HeaderName::RSeq),
+            (b"RAck", HeaderName::RAck),
+            (b"Accept", HeaderName::Accept),
+            (b"Privacy", HeaderName::Privacy),
+            (b"P-Asserted-Identity", HeaderName::PAssertedIdentity),
+        ] {
+            assert_eq!(HeaderName::from_bytes(name), want);
+            assert_eq!(HeaderName::from_bytes_in(&Bytes::new(), name), want);
+            assert!(name.eq_ignore_ascii_case(want.as_bytes()));
+        }
+        // Same length and initial as a fast-path name, but another header.
+        assert_eq!(HeaderName::from_bytes(b"Reply-To"), HeaderName::ReplyTo);
+        assert_eq!(HeaderName::from_bytes(b"Priority"), HeaderName::Priority);
+        assert!(matches!(
+            HeaderName::from_bytes(b"Servex"),
+            HeaderName::Other(_)
+        ));
+    }
+
+    #[test]
     fn other_names_compare_case_insensitively() {
         let a = HeaderName::from_bytes(b"X-Foo");
         assert_eq!(a, HeaderName::from_bytes(b"x-foo"));

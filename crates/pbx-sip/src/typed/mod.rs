@@ -14,8 +14,11 @@ pub use misc::{
     CSeq, Event, MediaType, Reason, Refresher, Replaces, RetryAfter, SessionExpires,
     SubscriptionState,
 };
-pub use name_addr::{Contact, ContactAddress, NameAddr, PushParams, QValue};
-pub use via::{BRANCH_MAGIC_COOKIE, Transport, Via};
+pub use name_addr::{
+    Contact, ContactAddress, ContactAddressRef, ContactRef, NameAddr, NameAddrRef, PushParams,
+    PushParamsRef, QValue,
+};
+pub use via::{BRANCH_MAGIC_COOKIE, Transport, Via, ViaRef};
 
 use crate::error::{ParseError, ValueError};
 use crate::header::{HeaderName, Headers};
@@ -26,18 +29,50 @@ use crate::scan::{ListSplit, is_token_str, parse_u32, slice_of, trim};
 /// error, so a 64 KiB header of tiny values cannot make one call build a huge vector.
 pub const MAX_LIST_VALUES: usize = 512;
 
+/// The one element of a list value that holds no comma (`ListSplit` would yield exactly
+/// `trim(value)` or an error), or `None` when the value must be split.
+#[inline]
+fn sole_element(value: &[u8]) -> Option<&[u8]> {
+    match crate::scan::find(b',', value) {
+        None => Some(trim(value)),
+        Some(_) => None,
+    }
+}
+
+/// The error `ListSplit` reports for a comma-free `value`, if any. Consulted only after its
+/// element was rejected, so errors are exactly those of split-then-parse.
+#[cold]
+fn split_error(value: &[u8]) -> Option<ValueError> {
+    ListSplit::new(value).next().and_then(Result::err)
+}
+
+/// Parses the sole element of a comma-free list value with the checks, and the error
+/// precedence, of the split-then-parse loop (`count` values already taken).
+#[inline]
+fn sole<'a, T>(
+    value: &'a [u8],
+    item: &'a [u8],
+    count: usize,
+    parse: impl FnOnce(&'a [u8]) -> Result<T, ValueError>,
+) -> Result<T, ValueError> {
+    let result = if item.is_empty() {
+        Err(ValueError::EmptyElement)
+    } else if count == MAX_LIST_VALUES {
+        Err(ValueError::TooManyValues)
+    } else {
+        parse(item)
+    };
+    result.map_err(|kind| split_error(value).unwrap_or(kind))
+}
+
 /// The one value of a singleton header; `Ok(None)` when absent.
 #[inline]
 fn single<'a>(
     h: &'a Headers,
     name: &HeaderName,
 ) -> Result<Option<(&'a Bytes, &'a [u8])>, ParseError> {
-    let mut it = h.sourced(name);
-    let first = it.next();
-    if it.next().is_some() {
-        return Err(ParseError::DuplicateSingletonHeader(name.clone()));
-    }
-    Ok(first)
+    h.single_sourced(name)
+        .map_err(|()| ParseError::DuplicateSingletonHeader(name.clone()))
 }
 
 #[inline]
@@ -76,6 +111,11 @@ fn list<T>(
     // small allocation on the allocator's fast path.
     let mut out = Vec::with_capacity(if std::mem::size_of::<T>() > 256 { 1 } else { 4 });
     for (owner, value) in h.sourced(&name) {
+        if let Some(item) = sole_element(value) {
+            let parsed = sole(value, item, out.len(), |item| parse(owner, item));
+            out.push(parsed.map_err(|kind| ParseError::value(name.clone(), kind))?);
+            continue;
+        }
         for item in ListSplit::new(value) {
             let item = item.map_err(|kind| ParseError::value(name.clone(), kind))?;
             if item.is_empty() {
@@ -154,6 +194,12 @@ pub(crate) fn top_via(h: &Headers) -> Result<Via, ParseError> {
         .sourced(&HeaderName::Via)
         .next()
         .ok_or_else(|| ParseError::MissingHeader(HeaderName::Via))?;
+    if let Some(item) = sole_element(value) {
+        // `ListSplit` yields `item` (empty included) or an error; Via::parse rejects empty.
+        return Via::parse_as(owner, item, |kind| {
+            ParseError::value(HeaderName::Via, split_error(value).unwrap_or(kind))
+        });
+    }
     let first = ListSplit::new(value)
         .next()
         .unwrap_or(Ok(&[]))
@@ -161,6 +207,93 @@ pub(crate) fn top_via(h: &Headers) -> Result<Via, ParseError> {
     Via::parse_as(owner, first, |kind| {
         ParseError::value(HeaderName::Via, kind)
     })
+}
+
+pub(crate) fn via_ref(h: &Headers) -> Result<Vec<ViaRef<'_>>, ParseError> {
+    list_ref(h, HeaderName::Via, ViaRef::parse)
+}
+
+pub(crate) fn top_via_ref(h: &Headers) -> Result<ViaRef<'_>, ParseError> {
+    let value = h
+        .get(&HeaderName::Via)
+        .ok_or_else(|| ParseError::MissingHeader(HeaderName::Via))?;
+    if let Some(item) = sole_element(value) {
+        return ViaRef::parse(item).map_err(|kind| {
+            ParseError::value(HeaderName::Via, split_error(value).unwrap_or(kind))
+        });
+    }
+    let first = ListSplit::new(value)
+        .next()
+        .unwrap_or(Ok(&[]))
+        .map_err(|kind| ParseError::value(HeaderName::Via, kind))?;
+    ViaRef::parse(first).map_err(|kind| ParseError::value(HeaderName::Via, kind))
+}
+
+pub(crate) fn name_addr_ref(h: &Headers, name: HeaderName) -> Result<NameAddrRef<'_>, ParseError> {
+    match single(h, &name)? {
+        Some((_, value)) => NameAddrRef::parse(value).map_err(|kind| ParseError::value(name, kind)),
+        None => Err(ParseError::MissingHeader(name)),
+    }
+}
+
+pub(crate) fn call_id_ref(h: &Headers) -> Result<&[u8], ParseError> {
+    let name = HeaderName::CallId;
+    match single(h, &name)? {
+        Some((_, s)) => {
+            let s = trim(s);
+            if s.is_empty() || crate::scan::has_space_or_control(s) {
+                return Err(ParseError::value(name, ValueError::UnexpectedChar));
+            }
+            Ok(s)
+        }
+        None => Err(ParseError::MissingHeader(name)),
+    }
+}
+
+pub(crate) fn contacts_ref(h: &Headers) -> Result<Vec<ContactRef<'_>>, ParseError> {
+    let contacts = list_ref(h, HeaderName::Contact, ContactRef::parse)?;
+    if contacts.len() > 1 && contacts.iter().any(ContactRef::is_wildcard) {
+        return Err(ParseError::value(
+            HeaderName::Contact,
+            ValueError::UnexpectedChar,
+        ));
+    }
+    Ok(contacts)
+}
+
+pub(crate) fn name_addrs_ref(
+    h: &Headers,
+    name: HeaderName,
+) -> Result<Vec<NameAddrRef<'_>>, ParseError> {
+    list_ref(h, name, NameAddrRef::parse)
+}
+
+/// [`list`] for borrowed views.
+#[inline]
+fn list_ref<'a, T>(
+    h: &'a Headers,
+    name: HeaderName,
+    parse: impl Fn(&'a [u8]) -> Result<T, ValueError>,
+) -> Result<Vec<T>, ParseError> {
+    let mut out = Vec::with_capacity(if std::mem::size_of::<T>() > 256 { 1 } else { 4 });
+    for value in h.get_all(&name) {
+        if let Some(item) = sole_element(value) {
+            let parsed = sole(value, item, out.len(), &parse);
+            out.push(parsed.map_err(|kind| ParseError::value(name.clone(), kind))?);
+            continue;
+        }
+        for item in ListSplit::new(value) {
+            let item = item.map_err(|kind| ParseError::value(name.clone(), kind))?;
+            if item.is_empty() {
+                return Err(ParseError::value(name, ValueError::EmptyElement));
+            }
+            if out.len() == MAX_LIST_VALUES {
+                return Err(ParseError::value(name, ValueError::TooManyValues));
+            }
+            out.push(parse(item).map_err(|kind| ParseError::value(name.clone(), kind))?);
+        }
+    }
+    Ok(out)
 }
 
 pub(crate) fn from(h: &Headers) -> Result<NameAddr, ParseError> {
@@ -414,6 +547,42 @@ macro_rules! typed_accessors {
         /// WWW-Authenticate values, raw.
         pub fn www_authenticate(&self) -> Vec<bytes::Bytes> {
             $crate::typed::raws(self.hdrs(), $crate::HeaderName::WwwAuthenticate)
+        }
+        /// Every Via value, top first, borrowed (see [`ViaRef`](crate::ViaRef)).
+        pub fn via_ref(&self) -> Result<Vec<$crate::ViaRef<'_>>, $crate::ParseError> {
+            $crate::typed::via_ref(self.hdrs())
+        }
+        /// The topmost Via value, borrowed: the checks of `top_via()`, no copy.
+        pub fn top_via_ref(&self) -> Result<$crate::ViaRef<'_>, $crate::ParseError> {
+            $crate::typed::top_via_ref(self.hdrs())
+        }
+        /// From, borrowed: the checks of `from()`, no copy.
+        pub fn from_ref(&self) -> Result<$crate::NameAddrRef<'_>, $crate::ParseError> {
+            $crate::typed::name_addr_ref(self.hdrs(), $crate::HeaderName::From)
+        }
+        /// To, borrowed: the checks of `to()`, no copy.
+        pub fn to_ref(&self) -> Result<$crate::NameAddrRef<'_>, $crate::ParseError> {
+            $crate::typed::name_addr_ref(self.hdrs(), $crate::HeaderName::To)
+        }
+        /// Call-ID, borrowed: the checks of `call_id()`, no copy.
+        pub fn call_id_ref(&self) -> Result<&[u8], $crate::ParseError> {
+            $crate::typed::call_id_ref(self.hdrs())
+        }
+        /// Every Contact value, borrowed: the checks of `contacts()`, no copy.
+        pub fn contacts_ref(&self) -> Result<Vec<$crate::ContactRef<'_>>, $crate::ParseError> {
+            $crate::typed::contacts_ref(self.hdrs())
+        }
+        /// Route values, borrowed.
+        pub fn route_ref(&self) -> Result<Vec<$crate::NameAddrRef<'_>>, $crate::ParseError> {
+            $crate::typed::name_addrs_ref(self.hdrs(), $crate::HeaderName::Route)
+        }
+        /// Record-Route values, borrowed.
+        pub fn record_route_ref(&self) -> Result<Vec<$crate::NameAddrRef<'_>>, $crate::ParseError> {
+            $crate::typed::name_addrs_ref(self.hdrs(), $crate::HeaderName::RecordRoute)
+        }
+        /// Path values, borrowed.
+        pub fn path_ref(&self) -> Result<Vec<$crate::NameAddrRef<'_>>, $crate::ParseError> {
+            $crate::typed::name_addrs_ref(self.hdrs(), $crate::HeaderName::Path)
         }
         /// Proxy-Authenticate values, raw.
         pub fn proxy_authenticate(&self) -> Vec<bytes::Bytes> {

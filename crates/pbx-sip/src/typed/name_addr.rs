@@ -9,7 +9,7 @@ use crate::error::{ParseError, ValueError};
 use crate::header::HeaderName;
 use crate::params::Params;
 use crate::scan::{is_token, is_ws, quoted_end, slice_of, trim, unquote};
-use crate::uri::Uri;
+use crate::uri::{Uri, UriRef};
 
 /// `[display-name] <uri> *(;param)` or `addr-spec *(;param)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,46 +42,19 @@ impl NameAddr {
     }
 
     pub(crate) fn parse_in(owner: &Bytes, s: &[u8]) -> Result<NameAddr, ValueError> {
-        Self::parse_visiting(owner, s, |_, _| Ok(()))
+        Ok(NameAddrRef::parse(s)?.to_name_addr_in(owner))
     }
 
-    /// Parses, calling `visit` with each header parameter (validated) in the same pass.
-    pub(crate) fn parse_visiting<'a>(
-        owner: &Bytes,
-        s: &'a [u8],
-        visit: impl FnMut(&'a [u8], Option<&'a [u8]>) -> Result<(), ValueError>,
-    ) -> Result<NameAddr, ValueError> {
-        let parts = Parts::split(owner, s, visit)?;
-        // The URI is parsed straight into its field: NameAddr is large, so every
-        // intermediate move is a memcpy on the hot path.
-        Ok(NameAddr {
-            uri: Uri::parse_in(owner, parts.uri)?,
-            display_name: parts.display_name,
-            tag: parts.tag,
-            params: parts.params,
-        })
-    }
-
-    /// Parses the value of header `name`, reporting errors as that header's: the result is
-    /// built in the caller's slot instead of being converted from a `ValueError` result.
+    /// Parses the value of header `name`, reporting errors as that header's.
     pub(crate) fn parse_field(
         name: HeaderName,
         owner: &Bytes,
         s: &[u8],
     ) -> Result<NameAddr, ParseError> {
-        let parts = match Parts::split(owner, s, |_, _| Ok(())) {
-            Ok(parts) => parts,
-            Err(kind) => return Err(ParseError::value(name, kind)),
-        };
-        Ok(NameAddr {
-            uri: match Uri::parse_in(owner, parts.uri) {
-                Ok(uri) => uri,
-                Err(kind) => return Err(ParseError::value(name, kind)),
-            },
-            display_name: parts.display_name,
-            tag: parts.tag,
-            params: parts.params,
-        })
+        match NameAddrRef::parse(s) {
+            Ok(n) => Ok(n.to_name_addr_in(owner)),
+            Err(kind) => Err(ParseError::value(name, kind)),
+        }
     }
 
     /// The display name without quotes and `\` escapes.
@@ -117,18 +90,79 @@ impl NameAddr {
     }
 }
 
+/// A name-addr or addr-spec value borrowed from the message: the same grammar and checks
+/// as [`NameAddr`], no reference counting and no copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameAddrRef<'a> {
+    /// Display name as received (quotes and escapes kept).
+    pub display_name: Option<&'a [u8]>,
+    /// The URI.
+    pub uri: UriRef<'a>,
+    /// `tag` parameter.
+    pub tag: Option<&'a [u8]>,
+    /// Header parameters after the URI, as received (tag included), validated.
+    pub params: &'a [u8],
+}
+
+impl<'a> NameAddrRef<'a> {
+    /// Parses one value with the rules of [`NameAddr::parse`].
+    #[inline]
+    pub fn parse(s: &'a [u8]) -> Result<NameAddrRef<'a>, ValueError> {
+        Self::parse_visiting(s, |_, _| Ok(()))
+    }
+
+    /// Parses, calling `visit` with each header parameter (validated) in the same pass.
+    #[inline]
+    fn parse_visiting(
+        s: &'a [u8],
+        visit: impl FnMut(&'a [u8], Option<&'a [u8]>) -> Result<(), ValueError>,
+    ) -> Result<NameAddrRef<'a>, ValueError> {
+        let parts = Parts::split(s, visit)?;
+        Ok(NameAddrRef {
+            display_name: parts.display_name,
+            uri: UriRef::parse(parts.uri)?,
+            tag: parts.tag,
+            params: parts.params,
+        })
+    }
+
+    /// The display name without quotes and `\` escapes.
+    pub fn display_name_unquoted(&self) -> Option<Cow<'a, [u8]>> {
+        self.display_name.map(unquote)
+    }
+
+    /// The header parameters in order as (name, value).
+    pub fn param_iter(&self) -> crate::params::ParamIter<'a> {
+        crate::params::ParamIter::over(self.params)
+    }
+
+    /// An owned [`NameAddr`] (copies the components).
+    pub fn to_name_addr(self) -> NameAddr {
+        self.to_name_addr_in(&Bytes::new())
+    }
+
+    #[inline]
+    pub(crate) fn to_name_addr_in(self, owner: &Bytes) -> NameAddr {
+        NameAddr {
+            display_name: self.display_name.map(|d| slice_of(owner, d)),
+            uri: self.uri.to_uri_in(owner),
+            tag: self.tag.map(|t| slice_of(owner, t)),
+            params: Params::from_raw(slice_of(owner, self.params)),
+        }
+    }
+}
+
 /// The pieces of a name-addr before its URI is parsed.
 struct Parts<'a> {
-    display_name: Option<Bytes>,
+    display_name: Option<&'a [u8]>,
     uri: &'a [u8],
-    tag: Option<Bytes>,
-    params: Params,
+    tag: Option<&'a [u8]>,
+    params: &'a [u8],
 }
 
 impl<'a> Parts<'a> {
     #[inline]
     fn split(
-        owner: &Bytes,
         s: &'a [u8],
         mut visit: impl FnMut(&'a [u8], Option<&'a [u8]>) -> Result<(), ValueError>,
     ) -> Result<Parts<'a>, ValueError> {
@@ -143,14 +177,14 @@ impl<'a> Parts<'a> {
                 return Err(ValueError::InvalidDisplayName);
             }
             let (uri, params) = angle(rest)?;
-            (Some(slice_of(owner, &s[..end])), uri, params)
+            (Some(&s[..end]), uri, params)
         } else if let Some(lt) = crate::scan::find(b'<', s) {
             let name = trim(&s[..lt]);
             if !name.iter().all(|&b| is_token(b) || is_ws(b)) {
                 return Err(ValueError::InvalidDisplayName);
             }
             let (uri, params) = angle(&s[lt..])?;
-            let display = (!name.is_empty()).then(|| slice_of(owner, name));
+            let display = (!name.is_empty()).then_some(name);
             (display, uri, params)
         } else {
             // addr-spec: parameters after the URI belong to the header (RFC 3261 §20.10).
@@ -167,7 +201,7 @@ impl<'a> Parts<'a> {
         let mut tag = None;
         crate::params::scan(params, |name, value| {
             if name.len() == 3 && name.eq_ignore_ascii_case(b"tag") {
-                tag = value.map(|v| slice_of(owner, v));
+                tag = value;
             }
             visit(name, value)
         })?;
@@ -175,7 +209,7 @@ impl<'a> Parts<'a> {
             display_name,
             uri,
             tag,
-            params: Params::from_raw(slice_of(owner, trim(params))),
+            params: trim(params),
         })
     }
 }
@@ -278,7 +312,7 @@ fn has_pn_param(params: &[u8]) -> bool {
     false
 }
 
-fn note_push(push: &mut PushParams, owner: &Bytes, name: &[u8], value: &[u8]) {
+fn note_push<'a>(push: &mut PushParamsRef<'a>, name: &[u8], value: &'a [u8]) {
     if name.len() < 6 || !name[..3].eq_ignore_ascii_case(b"pn-") {
         return;
     }
@@ -288,7 +322,7 @@ fn note_push(push: &mut PushParams, owner: &Bytes, name: &[u8], value: &[u8]) {
         n if n.eq_ignore_ascii_case(b"param") => &mut push.param,
         _ => return,
     };
-    *slot = Some(slice_of(owner, value));
+    *slot = Some(value);
 }
 
 impl PushParams {
@@ -305,57 +339,7 @@ impl Contact {
     }
 
     pub(crate) fn parse_in(owner: &Bytes, s: &[u8]) -> Result<Contact, ValueError> {
-        if trim(s) == b"*" {
-            return Ok(Contact::Wildcard);
-        }
-        let mut expires = None;
-        let mut q = None;
-        let mut instance = None;
-        let mut reg_id = None;
-        let mut push = PushParams::default();
-        let parts = Parts::split(owner, s, |name, value| {
-            let Some(value) = value else { return Ok(()) };
-            // Dispatch on length first: each parameter is compared once at most.
-            let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
-            match name.len() {
-                7 if is(b"expires") => expires = Some(crate::scan::parse_u32(value)?),
-                1 if is(b"q") => q = Some(QValue::parse(value)?),
-                13 if is(b"+sip.instance") => {
-                    instance = Some(match unquote(value) {
-                        Cow::Borrowed(inner) => slice_of(owner, inner),
-                        Cow::Owned(o) => Bytes::from(o),
-                    });
-                }
-                6 if is(b"reg-id") => reg_id = Some(crate::scan::parse_u32(value)?),
-                _ => note_push(&mut push, owner, name, value),
-            }
-            Ok(())
-        })?;
-        let uri = Uri::parse_in(owner, parts.uri)?;
-        // RFC 8599 puts pn-* in the Contact URI; those win over header parameters.
-        if let Some(sip) = uri.as_sip()
-            && has_pn_param(sip.params.as_bytes())
-        {
-            for (name, value) in sip.params.iter() {
-                if let Some(value) = value {
-                    note_push(&mut push, sip.params.raw(), name, value);
-                }
-            }
-        }
-        // Built in one literal: a Contact is over 400 octets, every extra move is a memcpy.
-        Ok(Contact::Address(ContactAddress {
-            name_addr: NameAddr {
-                display_name: parts.display_name,
-                uri,
-                tag: parts.tag,
-                params: parts.params,
-            },
-            expires,
-            q,
-            instance,
-            reg_id,
-            push,
-        }))
+        Ok(ContactRef::parse(s)?.to_contact_in(owner))
     }
 
     /// Whether this is `*`.
@@ -374,6 +358,142 @@ impl Contact {
     /// The URI, unless this is `*`.
     pub fn uri(&self) -> Option<&Uri> {
         self.address().map(|a| &a.name_addr.uri)
+    }
+}
+
+/// One Contact value borrowed from the message: `*` or an address with its registration
+/// parameters, with the grammar and checks of [`Contact`] (no reference counting, no copy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+// As for `Contact`: boxing the address would cost an allocation per value.
+#[allow(clippy::large_enum_variant)]
+pub enum ContactRef<'a> {
+    /// `Contact: *`.
+    Wildcard,
+    /// An address.
+    Address(ContactAddressRef<'a>),
+}
+
+/// A borrowed Contact address (see [`ContactAddress`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactAddressRef<'a> {
+    /// The address.
+    pub name_addr: NameAddrRef<'a>,
+    /// `expires` parameter.
+    pub expires: Option<u32>,
+    /// `q` parameter.
+    pub q: Option<QValue>,
+    /// `+sip.instance`, quotes removed (owned only when it held `\` escapes).
+    pub instance: Option<Cow<'a, [u8]>>,
+    /// `reg-id`.
+    pub reg_id: Option<u32>,
+    /// RFC 8599 push parameters (from the URI, else from the header params).
+    pub push: PushParamsRef<'a>,
+}
+
+/// Borrowed RFC 8599 push parameters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PushParamsRef<'a> {
+    /// `pn-provider`.
+    pub provider: Option<&'a [u8]>,
+    /// `pn-prid`.
+    pub prid: Option<&'a [u8]>,
+    /// `pn-param`.
+    pub param: Option<&'a [u8]>,
+}
+
+impl<'a> ContactRef<'a> {
+    /// Parses one Contact value with the rules of [`Contact::parse`].
+    #[inline]
+    pub fn parse(s: &'a [u8]) -> Result<ContactRef<'a>, ValueError> {
+        if trim(s) == b"*" {
+            return Ok(ContactRef::Wildcard);
+        }
+        let mut expires = None;
+        let mut q = None;
+        let mut instance = None;
+        let mut reg_id = None;
+        let mut push = PushParamsRef::default();
+        let name_addr = NameAddrRef::parse_visiting(s, |name, value| {
+            let Some(value) = value else { return Ok(()) };
+            // Dispatch on length first: each parameter is compared once at most.
+            let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
+            match name.len() {
+                7 if is(b"expires") => expires = Some(crate::scan::parse_u32(value)?),
+                1 if is(b"q") => q = Some(QValue::parse(value)?),
+                13 if is(b"+sip.instance") => instance = Some(unquote(value)),
+                6 if is(b"reg-id") => reg_id = Some(crate::scan::parse_u32(value)?),
+                _ => note_push(&mut push, name, value),
+            }
+            Ok(())
+        })?;
+        // RFC 8599 puts pn-* in the Contact URI; those win over header parameters.
+        if let UriRef::Sip(sip) = &name_addr.uri
+            && has_pn_param(sip.params)
+        {
+            for (name, value) in sip.params() {
+                if let Some(value) = value {
+                    note_push(&mut push, name, value);
+                }
+            }
+        }
+        Ok(ContactRef::Address(ContactAddressRef {
+            name_addr,
+            expires,
+            q,
+            instance,
+            reg_id,
+            push,
+        }))
+    }
+
+    /// Whether this is `*`.
+    pub fn is_wildcard(&self) -> bool {
+        matches!(self, ContactRef::Wildcard)
+    }
+
+    /// The address, unless this is `*`.
+    pub fn address(&self) -> Option<&ContactAddressRef<'a>> {
+        match self {
+            ContactRef::Address(a) => Some(a),
+            ContactRef::Wildcard => None,
+        }
+    }
+
+    /// The URI, unless this is `*`.
+    pub fn uri(&self) -> Option<&UriRef<'a>> {
+        self.address().map(|a| &a.name_addr.uri)
+    }
+
+    /// An owned [`Contact`] (copies the components).
+    pub fn to_contact(&self) -> Contact {
+        self.to_contact_in(&Bytes::new())
+    }
+
+    #[inline]
+    pub(crate) fn to_contact_in(&self, owner: &Bytes) -> Contact {
+        match self {
+            ContactRef::Wildcard => Contact::Wildcard,
+            ContactRef::Address(a) => {
+                let slice = |v: Option<&[u8]>| v.map(|v| slice_of(owner, v));
+                // Built in one literal: a Contact is over 400 octets, every extra move is a
+                // memcpy.
+                Contact::Address(ContactAddress {
+                    name_addr: a.name_addr.to_name_addr_in(owner),
+                    expires: a.expires,
+                    q: a.q,
+                    instance: a.instance.as_ref().map(|i| match i {
+                        Cow::Borrowed(inner) => slice_of(owner, inner),
+                        Cow::Owned(o) => Bytes::copy_from_slice(o),
+                    }),
+                    reg_id: a.reg_id,
+                    push: PushParams {
+                        provider: slice(a.push.provider),
+                        prid: slice(a.push.prid),
+                        param: slice(a.push.param),
+                    },
+                })
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::error::ValueError;
 use crate::params::Params;
 use crate::scan::{is_ws, slice_of, take_token, trim, trim_start};
-use crate::uri::{Host, parse_port, split_host};
+use crate::uri::{Host, HostRef, parse_port, split_host_ref};
 
 /// The RFC 3261 branch magic cookie.
 pub const BRANCH_MAGIC_COOKIE: &str = "z9hG4bK";
@@ -136,87 +136,17 @@ impl Via {
         Self::parse_as(owner, s, |kind| kind)
     }
 
-    /// Parses one value with errors converted by `err`, building the result in place (a
-    /// Via is 240 octets: converting a finished `Result` would copy it).
+    /// Parses one value with errors converted by `err`.
     #[inline]
     pub(crate) fn parse_as<E>(
         owner: &Bytes,
         s: &[u8],
         err: impl Fn(ValueError) -> E,
     ) -> Result<Via, E> {
-        let s = trim(s);
-        if s.is_empty() {
-            return Err(err(ValueError::EmptyElement));
+        match ViaRef::parse(s) {
+            Ok(v) => Ok(v.to_via_in(owner)),
+            Err(kind) => Err(err(kind)),
         }
-        let (name, rest) = take_token(s);
-        let rest = expect_slash(rest).map_err(&err)?;
-        let (version, rest) = take_token(rest);
-        let rest = expect_slash(rest).map_err(&err)?;
-        let (transport, rest) = take_token(trim_start(rest));
-        if !name.eq_ignore_ascii_case(b"SIP") || version != b"2.0" || transport.is_empty() {
-            return Err(err(ValueError::InvalidProtocol));
-        }
-        if !rest.first().is_some_and(|&b| is_ws(b)) {
-            return Err(err(ValueError::UnexpectedChar));
-        }
-        let (host, rest) = split_host(owner, trim_start(rest)).map_err(&err)?;
-        let rest = trim_start(rest);
-        let (port, rest) = match rest.first() {
-            Some(b':') => {
-                let r = trim_start(&rest[1..]);
-                let n = r
-                    .iter()
-                    .position(|b| !b.is_ascii_digit())
-                    .unwrap_or(r.len());
-                (
-                    Some(parse_port(&r[..n]).map_err(&err)?),
-                    trim_start(&r[n..]),
-                )
-            }
-            _ => (None, rest),
-        };
-        let (mut branch, mut received, mut rport, mut maddr, mut ttl) =
-            (None, None, None, None, None);
-        crate::params::scan(rest, |name, value| {
-            // Dispatch on length first: most parameters are compared once at most.
-            let is = |known: &[u8]| name.len() == known.len() && name.eq_ignore_ascii_case(known);
-            match name.len() {
-                6 if is(b"branch") => {
-                    branch = Some(slice_of(owner, value.ok_or(ValueError::Empty)?))
-                }
-                5 if is(b"rport") => rport = Some(value.map(parse_port).transpose()?),
-                8 if is(b"received") => {
-                    received = Some(Host::parse_param_in(
-                        owner,
-                        value.ok_or(ValueError::Empty)?,
-                    )?);
-                }
-                5 if is(b"maddr") => {
-                    maddr = Some(Host::parse_param_in(
-                        owner,
-                        value.ok_or(ValueError::Empty)?,
-                    )?);
-                }
-                3 if is(b"ttl") => {
-                    let n = crate::scan::parse_u64(value.ok_or(ValueError::Empty)?)?;
-                    ttl = Some(u8::try_from(n).map_err(|_| ValueError::OutOfRange)?);
-                }
-                _ => {}
-            }
-            Ok(())
-        })
-        .map_err(&err)?;
-        Ok(Via {
-            transport: Transport::from_token(owner, transport),
-            host,
-            port,
-            branch,
-            received,
-            rport,
-            maddr,
-            ttl,
-            params: Params::from_raw(slice_of(owner, rest)),
-        })
     }
 
     /// The sent-by host and port.
@@ -251,6 +181,155 @@ impl Via {
         self.write_to(&mut out);
         out.freeze()
     }
+}
+
+/// One Via value borrowed from the message: the same grammar and checks as [`Via`], no
+/// reference counting and no copy. [`ViaRef::to_via`] makes an owned [`Via`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViaRef<'a> {
+    /// Transport token of the sent-protocol, as received (see [`ViaRef::transport`]).
+    pub transport_token: &'a [u8],
+    /// sent-by host.
+    pub host: HostRef<'a>,
+    /// sent-by port.
+    pub port: Option<u16>,
+    /// `branch` parameter.
+    pub branch: Option<&'a [u8]>,
+    /// `received` parameter (bracketed or bare IPv6 accepted).
+    pub received: Option<HostRef<'a>>,
+    /// `rport`: `None` absent, `Some(None)` flag, `Some(Some(port))` filled in.
+    pub rport: Option<Option<u16>>,
+    /// `maddr` parameter.
+    pub maddr: Option<HostRef<'a>>,
+    /// `ttl` parameter.
+    pub ttl: Option<u8>,
+    /// All parameters as received (leading `;` included; the ones above too); validated.
+    pub params: &'a [u8],
+}
+
+impl<'a> ViaRef<'a> {
+    /// Parses one Via value (after comma splitting) with the rules of [`Via::parse`].
+    #[inline]
+    pub fn parse(s: &'a [u8]) -> Result<ViaRef<'a>, ValueError> {
+        let s = trim(s);
+        if s.is_empty() {
+            return Err(ValueError::EmptyElement);
+        }
+        let rest = sip_2_0_slash(s)?;
+        let (transport, rest) = take_token(trim_start(rest));
+        if transport.is_empty() {
+            return Err(ValueError::InvalidProtocol);
+        }
+        if !rest.first().is_some_and(|&b| is_ws(b)) {
+            return Err(ValueError::UnexpectedChar);
+        }
+        let (host, rest) = split_host_ref(trim_start(rest))?;
+        let rest = trim_start(rest);
+        let (port, rest) = match rest.first() {
+            Some(b':') => {
+                let r = trim_start(&rest[1..]);
+                let n = r
+                    .iter()
+                    .position(|b| !b.is_ascii_digit())
+                    .unwrap_or(r.len());
+                (Some(parse_port(&r[..n])?), trim_start(&r[n..]))
+            }
+            _ => (None, rest),
+        };
+        let (mut branch, mut received, mut rport, mut maddr, mut ttl) =
+            (None, None, None, None, None);
+        crate::params::scan(rest, |name, value| {
+            // Dispatch on length first: most parameters are compared once at most.
+            let is = |known: &[u8]| name.len() == known.len() && name.eq_ignore_ascii_case(known);
+            match name.len() {
+                6 if is(b"branch") => branch = Some(value.ok_or(ValueError::Empty)?),
+                5 if is(b"rport") => rport = Some(value.map(parse_port).transpose()?),
+                8 if is(b"received") => {
+                    received = Some(HostRef::parse_param(value.ok_or(ValueError::Empty)?)?);
+                }
+                5 if is(b"maddr") => {
+                    maddr = Some(HostRef::parse_param(value.ok_or(ValueError::Empty)?)?);
+                }
+                3 if is(b"ttl") => {
+                    let n = crate::scan::parse_u64(value.ok_or(ValueError::Empty)?)?;
+                    ttl = Some(u8::try_from(n).map_err(|_| ValueError::OutOfRange)?);
+                }
+                _ => {}
+            }
+            Ok(())
+        })?;
+        Ok(ViaRef {
+            transport_token: transport,
+            host,
+            port,
+            branch,
+            received,
+            rport,
+            maddr,
+            ttl,
+            params: rest,
+        })
+    }
+
+    /// The transport (known tokens matched case-insensitively; others copied).
+    pub fn transport(&self) -> Transport {
+        Transport::from_token(&Bytes::new(), self.transport_token)
+    }
+
+    /// The sent-by host and port.
+    pub fn sent_by(&self) -> (HostRef<'a>, Option<u16>) {
+        (self.host, self.port)
+    }
+
+    /// Whether the branch starts with the RFC 3261 magic cookie and has something after it.
+    pub fn is_rfc3261_branch(&self) -> bool {
+        self.branch.is_some_and(|b| {
+            b.len() > BRANCH_MAGIC_COOKIE.len() && b.starts_with(BRANCH_MAGIC_COOKIE.as_bytes())
+        })
+    }
+
+    /// The parameters in order as (name, value).
+    pub fn param_iter(&self) -> crate::params::ParamIter<'a> {
+        crate::params::ParamIter::over(self.params)
+    }
+
+    /// An owned [`Via`] (copies the components).
+    pub fn to_via(self) -> Via {
+        self.to_via_in(&Bytes::new())
+    }
+
+    #[inline]
+    pub(crate) fn to_via_in(self, owner: &Bytes) -> Via {
+        Via {
+            transport: Transport::from_token(owner, self.transport_token),
+            host: self.host.to_host_in(owner),
+            port: self.port,
+            branch: self.branch.map(|b| slice_of(owner, b)),
+            received: self.received.map(|h| h.to_host_in(owner)),
+            rport: self.rport,
+            maddr: self.maddr.map(|h| h.to_host_in(owner)),
+            ttl: self.ttl,
+            params: Params::from_raw(slice_of(owner, self.params)),
+        }
+    }
+}
+
+/// `SIP / 2.0 /` with optional LWS around the slashes (the protocol name in any case);
+/// returns what follows the second slash.
+#[inline]
+fn sip_2_0_slash(s: &[u8]) -> Result<&[u8], ValueError> {
+    // Fast path: the exact common spelling.
+    if s.len() > 8 && s[..8].eq_ignore_ascii_case(b"SIP/2.0/") {
+        return Ok(&s[8..]);
+    }
+    let (name, rest) = take_token(s);
+    let rest = expect_slash(rest)?;
+    let (version, rest) = take_token(rest);
+    let rest = expect_slash(rest)?;
+    if !name.eq_ignore_ascii_case(b"SIP") || version != b"2.0" {
+        return Err(ValueError::InvalidProtocol);
+    }
+    Ok(rest)
 }
 
 #[inline]
