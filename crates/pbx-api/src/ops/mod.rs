@@ -8,6 +8,7 @@
 mod accounts;
 mod devices;
 mod lines;
+pub mod security;
 mod tenants;
 
 use pbx_domain::{Actor, ApiTokenId, Extension, Slug, TenantId, User, UserId};

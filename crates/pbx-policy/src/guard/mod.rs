@@ -315,6 +315,19 @@ impl Guard {
             })
     }
 
+    /// User names throttled at `now`, with the end of their throttle (Unix ms), sorted by
+    /// name.
+    pub fn throttled_users(&self, now: u64) -> Vec<(String, u64)> {
+        let mut list: Vec<(String, u64)> = self
+            .users
+            .iter()
+            .filter(|(_, u)| u.throttled_until > now)
+            .map(|(name, u)| (name.clone(), u.throttled_until))
+            .collect();
+        list.sort();
+        list
+    }
+
     /// Lifts a user-name throttle.
     pub fn unthrottle_user(&mut self, user: &str) -> bool {
         self.users.remove(&user_key(user)).is_some()

@@ -26,6 +26,8 @@ pub struct FileConfig {
     pub rtp: RtpSection,
     /// Logging.
     pub log: LogSection,
+    /// Fraud and abuse guard (bans, flood limits, webhook).
+    pub security: crate::guard::SecuritySection,
     /// Call handling (ring timeout, session timers, media relay addresses).
     pub calls: crate::calls::CallsSection,
 }
@@ -41,6 +43,7 @@ impl Default for FileConfig {
             tftp: TftpSection::default(),
             rtp: RtpSection::default(),
             log: LogSection::default(),
+            security: crate::guard::SecuritySection::default(),
             calls: crate::calls::CallsSection::default(),
         }
     }

@@ -76,6 +76,8 @@ pub struct Settings {
     pub log_filter: String,
     /// Log format.
     pub log_format: LogFormat,
+    /// Fraud and abuse guard.
+    pub security: crate::guard::SecuritySettings,
     /// Call handling.
     pub calls: crate::calls::CallSettings,
 }
@@ -261,6 +263,7 @@ impl Settings {
             rtp_ports: (port_min, port_max),
             log_filter: file.log.filter.clone(),
             log_format,
+            security: file.security.validate()?,
             calls: file.calls.validate()?,
         })
     }

@@ -10,4 +10,5 @@ mod bindings;
 mod credentials;
 mod directory;
 mod schema;
+mod security;
 mod tenancy;

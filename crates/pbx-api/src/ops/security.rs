@@ -1,0 +1,100 @@
+//! What the API needs from the live fraud guard ([`SecurityControl`], implemented by the
+//! server), and the views of its state.
+//!
+//! Bans live in the guard's memory (persisted by the server); the API lists and lifts them
+//! through this trait. Security events are read from the store (`security_events`).
+
+use std::fmt::Debug;
+use std::net::IpAddr;
+
+use pbx_domain::{TenantId, UserId};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// An active ban.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct BanView {
+    /// The banned source: an IPv4 address or an IPv6 prefix (`2001:db8:1:2::/64`).
+    pub source: String,
+    /// Start (Unix ms).
+    pub since_ms: u64,
+    /// End (Unix ms).
+    pub until_ms: u64,
+    /// Escalation level (0 = first ban; each level ×4 longer).
+    pub level: u32,
+    /// Why: `auth_failures`, `scanner`, `flood`, `manual`.
+    pub reason: String,
+}
+
+/// A throttled SIP user name (its authentications are refused for now).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ThrottleView {
+    /// The auth user name.
+    pub user_name: String,
+    /// End (Unix ms).
+    pub until_ms: u64,
+    /// The tenant of that user name, when it is a real account.
+    pub tenant_id: Option<Uuid>,
+}
+
+/// An account whose outbound calls are blocked (baseline anomaly or by hand).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct BlockView {
+    /// The user.
+    pub user_id: Uuid,
+    /// Its tenant.
+    pub tenant_id: Uuid,
+}
+
+/// The live guard, as the API sees it.
+pub trait SecurityControl: Send + Sync + Debug + 'static {
+    /// Active bans, longest remaining first.
+    fn bans(&self) -> Vec<BanView>;
+    /// Bans the source of `address` by hand.
+    fn ban(&self, address: IpAddr) -> Option<BanView>;
+    /// Lifts the ban of `source` (an address, or an IPv6 prefix as listed). `None` when the
+    /// text is not a source; `Some(false)` when it was not banned.
+    fn unban(&self, source: &str) -> Option<bool>;
+    /// Throttled user names.
+    fn throttles(&self) -> Vec<ThrottleView>;
+    /// Lifts a user-name throttle; `false` when it was not throttled.
+    fn unthrottle(&self, user_name: &str) -> bool;
+    /// Accounts blocked for outbound calls.
+    fn blocks(&self) -> Vec<BlockView>;
+    /// Lifts an account's outbound block; `false` when it was not blocked.
+    fn lift_block(&self, tenant: TenantId, user: UserId) -> bool;
+    /// Prometheus text of the guard's counters and gauges.
+    fn metrics_text(&self) -> String;
+}
+
+/// The guard when no SIP side runs in this process: nothing is banned.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSecurity;
+
+impl SecurityControl for NoSecurity {
+    fn bans(&self) -> Vec<BanView> {
+        Vec::new()
+    }
+    fn ban(&self, _address: IpAddr) -> Option<BanView> {
+        None
+    }
+    fn unban(&self, _source: &str) -> Option<bool> {
+        Some(false)
+    }
+    fn throttles(&self) -> Vec<ThrottleView> {
+        Vec::new()
+    }
+    fn unthrottle(&self, _user_name: &str) -> bool {
+        false
+    }
+    fn blocks(&self) -> Vec<BlockView> {
+        Vec::new()
+    }
+    fn lift_block(&self, _tenant: TenantId, _user: UserId) -> bool {
+        false
+    }
+    fn metrics_text(&self) -> String {
+        String::new()
+    }
+}

@@ -1,0 +1,289 @@
+//! The fraud guard (`/security`): bans and throttles (operator), per-tenant security events,
+//! user-name throttles and outbound blocks (operator, reseller, customer admin of the tenant).
+
+use std::net::IpAddr;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::json::ApiJson;
+use crate::model::EventView;
+use crate::ops::security::{BanView, BlockView, ThrottleView};
+use crate::state::{ApiState, Caller, now_ms};
+
+/// `?limit=&type=` of security event listings.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+pub struct SecurityEventQuery {
+    /// At most this many events, newest first (1–1000, default 100).
+    pub limit: Option<u32>,
+    /// Only events of this type: `source_banned`, `source_unbanned`, `user_throttled`,
+    /// `tenant_under_attack`, `whitelist_rejected`, `destination_blocked`,
+    /// `threshold_breached`, `baseline_anomaly`, `account_blocked`, `account_unblocked`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// `POST /api/v1/security/bans`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBan {
+    /// The address to ban (IPv6: its whole prefix, /64 by default).
+    #[schema(example = "192.0.2.66")]
+    pub address: String,
+}
+
+fn limit(query: &SecurityEventQuery) -> ApiResult<u32> {
+    match query.limit {
+        None => Ok(100),
+        Some(limit @ 1..=1000) => Ok(limit),
+        Some(_) => Err(ApiError::InvalidParameter {
+            parameter: "limit",
+            message: "must be 1 to 1000".to_owned(),
+        }),
+    }
+}
+
+async fn audit(
+    state: &ApiState,
+    caller: &Caller,
+    tenant: Option<pbx_domain::TenantId>,
+    kind: &str,
+    what: serde_json::Value,
+) -> ApiResult<()> {
+    let payload = serde_json::json!({
+        "actor": format!("{:?}", caller.actor),
+        "token_id": caller.token.id.to_string(),
+        "target": what,
+    });
+    state
+        .store
+        .events()
+        .append(now_ms(), tenant, kind, &payload)
+        .await?;
+    state.metrics.record_write();
+    Ok(())
+}
+
+/// Active source bans, longest remaining first (operator only).
+#[utoipa::path(get, path = "/api/v1/security/bans", tag = "security", security(("bearer" = [])),
+    responses((status = 200, body = [BanView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_bans(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<BanView>>> {
+    caller.require_operator()?;
+    Ok(Json(state.security.bans()))
+}
+
+/// Bans an address by hand (operator only). Audited like every ban.
+#[utoipa::path(post, path = "/api/v1/security/bans", tag = "security", security(("bearer" = [])), request_body = CreateBan,
+    responses((status = 201, body = BanView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_ban(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<CreateBan>,
+) -> ApiResult<(StatusCode, Json<BanView>)> {
+    caller.require_operator()?;
+    let address: IpAddr = request
+        .address
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::InvalidField {
+            field: "address".to_owned(),
+            message: "not an IPv4 or IPv6 address".to_owned(),
+        })?;
+    let ban = state.security.ban(address).ok_or(ApiError::Conflict {
+        field: "address",
+        message: "the guard is not running in this process".to_owned(),
+    })?;
+    audit(
+        &state,
+        &caller,
+        None,
+        "security.ban_created",
+        serde_json::json!(ban.source),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(ban)))
+}
+
+/// Lifts a ban and forgets the source's escalation history (operator only). `source` is an
+/// address or a listed IPv6 prefix (`2001:db8:1:2::%2F64`).
+#[utoipa::path(delete, path = "/api/v1/security/bans/{source}", tag = "security", security(("bearer" = [])),
+    params(("source" = String, Path, description = "Banned address or IPv6 prefix")),
+    responses((status = 204, description = "lifted"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_ban(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(source): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require_operator()?;
+    match state.security.unban(&source) {
+        None => Err(ApiError::InvalidParameter {
+            parameter: "source",
+            message: "not an address or IPv6 prefix".to_owned(),
+        }),
+        Some(false) => Err(ApiError::NotFound { what: "ban" }),
+        Some(true) => {
+            audit(
+                &state,
+                &caller,
+                None,
+                "security.ban_lifted",
+                serde_json::json!(source),
+            )
+            .await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+    }
+}
+
+/// All throttled user names (operator only).
+#[utoipa::path(get, path = "/api/v1/security/throttles", tag = "security", security(("bearer" = [])),
+    responses((status = 200, body = [ThrottleView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_throttles(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<ThrottleView>>> {
+    caller.require_operator()?;
+    Ok(Json(state.security.throttles()))
+}
+
+/// The platform's security events, newest first (operator only).
+#[utoipa::path(get, path = "/api/v1/security/events", tag = "security", security(("bearer" = [])), params(SecurityEventQuery),
+    responses((status = 200, body = [EventView]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_security_events(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Query(query): Query<SecurityEventQuery>,
+) -> ApiResult<Json<Vec<EventView>>> {
+    caller.require_operator()?;
+    let events = state
+        .store
+        .security()
+        .list_all(&caller.actor, query.kind.as_deref(), limit(&query)?)
+        .await?;
+    Ok(Json(events.into_iter().map(Into::into).collect()))
+}
+
+/// The tenant's security events (bans of sources attacking it, whitelist refusals, blocked
+/// destinations, threshold breaches, baseline anomalies, blocks), newest first.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/security/events", tag = "security", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "Tenant id or slug"), SecurityEventQuery),
+    responses((status = 200, body = [EventView]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list_tenant_security_events(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    Query(query): Query<SecurityEventQuery>,
+) -> ApiResult<Json<Vec<EventView>>> {
+    let scope = state.scope(&caller, &tenant).await?;
+    let events = state
+        .store
+        .security()
+        .list(&scope, query.kind.as_deref(), limit(&query)?)
+        .await?;
+    Ok(Json(events.into_iter().map(Into::into).collect()))
+}
+
+/// The tenant's throttled SIP user names.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/security/throttles", tag = "security", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    responses((status = 200, body = [ThrottleView]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list_tenant_throttles(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+) -> ApiResult<Json<Vec<ThrottleView>>> {
+    let scope = state.scope(&caller, &tenant).await?;
+    let id = Some(scope.tenant_id().as_uuid());
+    Ok(Json(
+        state
+            .security
+            .throttles()
+            .into_iter()
+            .filter(|t| t.tenant_id == id)
+            .collect(),
+    ))
+}
+
+/// Lifts the throttle of one of the tenant's SIP user names (audited).
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/security/throttles/{user_name}", tag = "security", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "Tenant id or slug"), ("user_name" = String, Path, description = "SIP auth user name")),
+    responses((status = 204, description = "lifted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_tenant_throttle(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, user_name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let scope = state.scope(&caller, &tenant).await?;
+    let id = Some(scope.tenant_id().as_uuid());
+    let ours = state
+        .security
+        .throttles()
+        .iter()
+        .any(|t| t.user_name == user_name && t.tenant_id == id);
+    if !ours || !state.security.unthrottle(&user_name) {
+        return Err(ApiError::NotFound { what: "throttle" });
+    }
+    audit(
+        &state,
+        &caller,
+        Some(scope.tenant_id()),
+        "security.user_unthrottled",
+        serde_json::json!(user_name),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The tenant's accounts blocked for outbound calls (baseline anomaly or by hand).
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/security/blocks", tag = "security", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    responses((status = 200, body = [BlockView]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list_tenant_blocks(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+) -> ApiResult<Json<Vec<BlockView>>> {
+    let scope = state.scope(&caller, &tenant).await?;
+    let id = scope.tenant_id().as_uuid();
+    Ok(Json(
+        state
+            .security
+            .blocks()
+            .into_iter()
+            .filter(|b| b.tenant_id == id)
+            .collect(),
+    ))
+}
+
+/// Lifts a user's outbound block (operator or the tenant's admin; audited).
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/security/blocks/{user}", tag = "security", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "Tenant id or slug"), ("user" = String, Path, description = "User id or extension")),
+    responses((status = 204, description = "lifted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_tenant_block(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, user)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let scope = state.scope(&caller, &tenant).await?;
+    let user = state.ops(&caller).user(&scope, &user).await?;
+    if !state.security.lift_block(scope.tenant_id(), user.id) {
+        return Err(ApiError::NotFound { what: "block" });
+    }
+    audit(
+        &state,
+        &caller,
+        Some(scope.tenant_id()),
+        "security.block_lifted",
+        serde_json::json!(user.id.to_string()),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

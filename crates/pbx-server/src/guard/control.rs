@@ -1,0 +1,132 @@
+//! The management API's handle on the guard ([`pbx_api::ops::security::SecurityControl`]).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use pbx_api::ops::security::{BanView, BlockView, SecurityControl, ThrottleView};
+use pbx_domain::{TenantId, UserId};
+use pbx_policy::guard::BanInfo;
+use pbx_store::Directory;
+
+use super::SecurityGuard;
+
+/// The guard as the API sees it.
+#[derive(Debug)]
+pub struct GuardControl {
+    guard: Arc<SecurityGuard>,
+    directory: Arc<Directory>,
+}
+
+impl GuardControl {
+    /// The API view of `guard`; `directory` maps throttled user names to their tenant.
+    pub fn new(guard: Arc<SecurityGuard>, directory: Arc<Directory>) -> Self {
+        Self { guard, directory }
+    }
+}
+
+fn ban_view(ban: BanInfo) -> BanView {
+    let reason = serde_json::to_value(ban.reason)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    BanView {
+        source: ban.source.to_string(),
+        since_ms: ban.since,
+        until_ms: ban.until,
+        level: ban.level,
+        reason,
+    }
+}
+
+impl SecurityControl for GuardControl {
+    fn bans(&self) -> Vec<BanView> {
+        self.guard.bans().into_iter().map(ban_view).collect()
+    }
+
+    fn ban(&self, address: IpAddr) -> Option<BanView> {
+        self.guard.ban(address).map(ban_view)
+    }
+
+    fn unban(&self, source: &str) -> Option<bool> {
+        let text = source.trim();
+        let address = match text.split_once('/') {
+            Some((addr, len)) => {
+                len.parse::<u8>().ok()?;
+                addr.parse::<IpAddr>().ok()?
+            }
+            None => text.parse::<IpAddr>().ok()?,
+        };
+        Some(self.guard.unban(self.guard.source_key(address)))
+    }
+
+    fn throttles(&self) -> Vec<ThrottleView> {
+        let snapshot = self.directory.snapshot();
+        self.guard
+            .throttled_users()
+            .into_iter()
+            .map(|(user_name, until_ms)| ThrottleView {
+                tenant_id: snapshot
+                    .credential(&user_name)
+                    .map(|c| c.tenant_id.as_uuid()),
+                user_name,
+                until_ms,
+            })
+            .collect()
+    }
+
+    fn unthrottle(&self, user_name: &str) -> bool {
+        self.guard.unthrottle_user(user_name)
+    }
+
+    fn blocks(&self) -> Vec<BlockView> {
+        self.guard
+            .blocked_accounts()
+            .into_iter()
+            .map(|(user, tenant)| BlockView {
+                user_id: user.as_uuid(),
+                tenant_id: tenant.as_uuid(),
+            })
+            .collect()
+    }
+
+    fn lift_block(&self, tenant: TenantId, user: UserId) -> bool {
+        let ours = self
+            .guard
+            .blocked_accounts()
+            .iter()
+            .any(|(u, t)| *u == user && *t == tenant);
+        ours && self.guard.lift_block(user)
+    }
+
+    fn metrics_text(&self) -> String {
+        let stats = self.guard.stats();
+        let gauges = [
+            (
+                "cloudpbx_guard_active_bans",
+                "Sources banned now",
+                self.guard.bans().len() as u64,
+            ),
+            (
+                "cloudpbx_guard_tracked_sources",
+                "Sources with live counters",
+                stats.sources as u64,
+            ),
+            (
+                "cloudpbx_guard_throttled_users",
+                "User names throttled now",
+                self.guard.throttled_users().len() as u64,
+            ),
+            (
+                "cloudpbx_guard_blocked_accounts",
+                "Accounts blocked for outbound calls",
+                self.guard.blocked_accounts().len() as u64,
+            ),
+            (
+                "cloudpbx_guard_running_calls",
+                "Outbound calls tracked for limits",
+                self.guard.running_calls() as u64,
+            ),
+        ];
+        self.guard.metrics().render(&gauges)
+    }
+}
