@@ -1,0 +1,788 @@
+//! Trunks at run time: the live routing snapshot the call engine reads, and the outbound
+//! registration client that keeps our account registered at each carrier.
+//!
+//! - [`LiveRouting`] holds the current [`RoutingSnapshot`] (trunks with their decrypted
+//!   credentials, routes, tenant settings, numbers) and reloads it after every configuration
+//!   change ([`LiveRouting::follow`]). The call engine calls
+//!   [`LiveRouting::snapshot`] from its synchronous callbacks; no database access.
+//! - [`ClientRequests`] lets an async task send a non-INVITE request through the running
+//!   endpoint and await its final response: the platform TU owns one and routes client
+//!   transaction events to it ([`ClientRequests::route`]).
+//! - [`TrunkRegistrar`] runs one task per registering trunk: REGISTER with digest
+//!   authentication (401 or 407, via `pbx_sip_auth::DigestClient`), refresh before expiry,
+//!   retry with exponential backoff after failures, and a status the API shows
+//!   ([`TrunkRegistrar::status`]).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use pbx_api::model::{TrunkRegistrationView, TrunkStatusSource};
+use pbx_domain::{Transport as DomainTransport, Trunk, TrunkAuth, TrunkId};
+use pbx_routing::{RoutingParts, RoutingSnapshot};
+use pbx_sip::{HeaderName, Message, Request, Response};
+use pbx_sip_auth::{AuthRole, DigestClient};
+use pbx_sip_engine::{Event, Target, TransactionId};
+use pbx_sip_net::{Context, EndpointHandle, Transport, TransactionUser};
+use pbx_store::{SecretKey, Store, StoreResult};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// The live routing snapshot.
+#[derive(Debug)]
+pub struct LiveRouting {
+    current: RwLock<Arc<RoutingSnapshot>>,
+    loaded: watch::Sender<u64>,
+    key: SecretKey,
+}
+
+impl LiveRouting {
+    /// Loads the first snapshot (trunk passwords decrypted with `key`).
+    pub async fn load(store: &Store, key: SecretKey) -> StoreResult<Arc<Self>> {
+        let generation = store.generation();
+        let snapshot = read(store, &key).await?;
+        let (loaded, _) = watch::channel(generation);
+        Ok(Arc::new(Self {
+            current: RwLock::new(Arc::new(snapshot)),
+            loaded,
+            key,
+        }))
+    }
+
+    /// The current snapshot (hold it as long as needed; a reload swaps in a new one).
+    pub fn snapshot(&self) -> Arc<RoutingSnapshot> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// A receiver that changes after every reload (value: the store generation loaded).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.loaded.subscribe()
+    }
+
+    /// Reloads now.
+    pub async fn refresh(&self, store: &Store) -> StoreResult<()> {
+        let generation = store.generation();
+        let snapshot = read(store, &self.key).await?;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
+        self.loaded.send_replace(generation);
+        Ok(())
+    }
+
+    /// Waits until the snapshot reflects store generation `generation`.
+    pub async fn caught_up(&self, generation: u64) {
+        let mut loaded = self.loaded.subscribe();
+        let _ = loaded.wait_for(|loaded| *loaded >= generation).await;
+    }
+
+    /// Reloads after every store change until aborted (failures retried after 1 s).
+    pub fn follow(self: &Arc<Self>, store: Store) -> JoinHandle<()> {
+        let live = Arc::clone(self);
+        let mut changes = store.subscribe();
+        tokio::spawn(async move {
+            loop {
+                let wanted = *changes.borrow_and_update();
+                if *live.loaded.borrow() < wanted
+                    && let Err(error) = live.refresh(&store).await
+                {
+                    tracing::warn!(%error, "routing reload failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                if changes.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+    }
+}
+
+async fn read(store: &Store, key: &SecretKey) -> StoreResult<RoutingSnapshot> {
+    Ok(RoutingSnapshot::build(RoutingParts {
+        trunks: store.trunks().load_all_with_auth(key).await?,
+        routes: store.routes().load_all().await?,
+        settings: store.trunks().load_all_settings().await?,
+        numbers: store.trunks().assigned_numbers().await?,
+    }))
+}
+
+/// How a client request ended.
+#[derive(Debug, Clone)]
+pub enum ClientOutcome {
+    /// A final response.
+    Final(Response),
+    /// No final response (Timer F) or a transport error.
+    Failed(&'static str),
+}
+
+/// Non-INVITE client transactions started for async tasks, by transaction id.
+#[derive(Debug, Default)]
+pub struct ClientRequests {
+    pending: HashMap<TransactionId, oneshot::Sender<ClientOutcome>>,
+}
+
+impl ClientRequests {
+    /// Sends `request` to `target` in a new client transaction; `reply` gets the outcome.
+    pub fn send(
+        &mut self,
+        ctx: &mut Context<'_>,
+        request: Request,
+        target: Target,
+        reply: oneshot::Sender<ClientOutcome>,
+    ) {
+        let now = ctx.now();
+        match ctx.engine().send_request(now, request, target) {
+            Ok(transaction) => {
+                self.pending.insert(transaction.id(), reply);
+            }
+            Err(error) => {
+                tracing::debug!(%error, "client request not sent");
+                let _ = reply.send(ClientOutcome::Failed("not sent"));
+            }
+        }
+    }
+
+    /// Takes the events of our transactions; gives every other event back.
+    pub fn route(&mut self, event: Event) -> Option<Event> {
+        let (transaction, outcome) = match &event {
+            Event::Response {
+                transaction,
+                response,
+            } => {
+                if !response.status().is_final() {
+                    return if self.pending.contains_key(transaction) {
+                        None
+                    } else {
+                        Some(event)
+                    };
+                }
+                (*transaction, ClientOutcome::Final(response.clone()))
+            }
+            Event::TimedOut { transaction, .. } => (*transaction, ClientOutcome::Failed("timeout")),
+            Event::TransportError { transaction } => {
+                (*transaction, ClientOutcome::Failed("transport error"))
+            }
+            Event::Terminated { transaction } => {
+                (*transaction, ClientOutcome::Failed("terminated without a response"))
+            }
+            _ => return Some(event),
+        };
+        match self.pending.remove(&transaction) {
+            Some(reply) => {
+                let _ = reply.send(outcome);
+                None
+            }
+            None => Some(event),
+        }
+    }
+
+    /// Transactions in flight.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether none is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
+/// A TU that can send client requests for async tasks (the platform TU).
+pub trait SendsClientRequests: TransactionUser {
+    /// The TU's client request table.
+    fn client_requests(&mut self) -> &mut ClientRequests;
+}
+
+/// Registration client settings.
+#[derive(Debug, Clone)]
+pub struct RegistrationOptions {
+    /// First retry delay after a failure (doubles up to `max_backoff`).
+    pub min_backoff: Duration,
+    /// Longest retry delay.
+    pub max_backoff: Duration,
+    /// Re-register this long before expiry (at most half the granted lifetime).
+    pub refresh_margin: Duration,
+    /// How long to wait for a final response (on top of the transaction's own Timer F).
+    pub response_timeout: Duration,
+}
+
+impl Default for RegistrationOptions {
+    fn default() -> Self {
+        Self {
+            min_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(300),
+            refresh_margin: Duration::from_secs(30),
+            response_timeout: Duration::from_secs(40),
+        }
+    }
+}
+
+/// The live registration states, shared with the API.
+#[derive(Debug, Default)]
+pub struct RegistrationStatus {
+    states: Mutex<HashMap<TrunkId, TrunkRegistrationView>>,
+}
+
+impl RegistrationStatus {
+    fn update(&self, trunk: TrunkId, change: impl FnOnce(&mut TrunkRegistrationView)) {
+        let mut states = self.states.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = states.entry(trunk).or_insert_with(|| TrunkRegistrationView {
+            state: "registering".to_owned(),
+            expires_at_ms: None,
+            last_status: None,
+            last_error: None,
+            last_attempt_ms: None,
+            registrations: 0,
+        });
+        change(state);
+    }
+
+    fn remove(&self, trunk: TrunkId) {
+        self.states
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&trunk);
+    }
+}
+
+impl TrunkStatusSource for RegistrationStatus {
+    fn registration(&self, trunk: TrunkId) -> Option<TrunkRegistrationView> {
+        self.states
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&trunk)
+            .cloned()
+    }
+}
+
+/// What a registration task was started with (a change restarts it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Account {
+    host: String,
+    port: u16,
+    transport: DomainTransport,
+    user: String,
+    auth: TrunkAuth,
+    realm: Option<String>,
+    expires: u32,
+}
+
+impl Account {
+    fn of(trunk: &Trunk, auth: Option<&TrunkAuth>) -> Option<Self> {
+        let auth = auth?.clone();
+        Some(Self {
+            host: trunk.host.clone(),
+            port: trunk.port,
+            transport: trunk.transport,
+            user: trunk
+                .register_user
+                .clone()
+                .unwrap_or_else(|| auth.username.clone()),
+            auth,
+            realm: trunk.auth_realm.clone(),
+            expires: trunk.register_expires_secs.max(60),
+        })
+    }
+}
+
+/// Keeps every registering trunk registered.
+#[derive(Debug)]
+pub struct TrunkRegistrar {
+    status: Arc<RegistrationStatus>,
+    manager: JoinHandle<()>,
+}
+
+impl TrunkRegistrar {
+    /// Starts the manager: it follows `routing` and runs one registration task per enabled
+    /// registering trunk, through `endpoint`. `local` is the SIP listener to register from
+    /// (its port goes into Via and Contact).
+    pub fn start<T: SendsClientRequests>(
+        routing: Arc<LiveRouting>,
+        endpoint: EndpointHandle<T>,
+        local: SocketAddr,
+        options: RegistrationOptions,
+    ) -> Self {
+        let status = Arc::new(RegistrationStatus::default());
+        let manager = tokio::spawn(manage(
+            routing,
+            endpoint,
+            local,
+            options,
+            Arc::clone(&status),
+        ));
+        Self { status, manager }
+    }
+
+    /// The live states (plug into the API with `pbx_api::model::CallsApi`).
+    pub fn status(&self) -> Arc<RegistrationStatus> {
+        Arc::clone(&self.status)
+    }
+
+    /// Stops every registration task (no un-REGISTER is sent: the carrier's binding expires).
+    pub fn stop(&self) {
+        self.manager.abort();
+    }
+}
+
+impl Drop for TrunkRegistrar {
+    fn drop(&mut self) {
+        self.manager.abort();
+    }
+}
+
+struct Running {
+    account: Account,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn manage<T: SendsClientRequests>(
+    routing: Arc<LiveRouting>,
+    endpoint: EndpointHandle<T>,
+    local: SocketAddr,
+    options: RegistrationOptions,
+    status: Arc<RegistrationStatus>,
+) {
+    let mut running: HashMap<TrunkId, Running> = HashMap::new();
+    let mut changes = routing.subscribe();
+    loop {
+        let snapshot = routing.snapshot();
+        let wanted: HashMap<TrunkId, Account> = snapshot
+            .registering_trunks()
+            .filter_map(|(trunk, auth)| Some((trunk.id, Account::of(trunk, auth)?)))
+            .collect();
+        running.retain(|id, current| {
+            let keep = wanted.get(id) == Some(&current.account);
+            if !keep {
+                status.remove(*id);
+            }
+            keep
+        });
+        for (id, account) in wanted {
+            if running.contains_key(&id) {
+                continue;
+            }
+            let task = tokio::spawn(register_loop(
+                id,
+                account.clone(),
+                endpoint.clone(),
+                local,
+                options.clone(),
+                Arc::clone(&status),
+            ));
+            running.insert(id, Running { account, task });
+        }
+        if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    pbx_api::now_ms()
+}
+
+async fn resolve(account: &Account) -> Option<SocketAddr> {
+    let host = account.host.trim_start_matches('[').trim_end_matches(']');
+    tokio::net::lookup_host((host, account.port))
+        .await
+        .ok()?
+        .next()
+}
+
+/// The local address to put in Via/Contact: the listener's, or (for a wildcard listener)
+/// the address the OS would use towards the carrier.
+fn contact_addr(local: SocketAddr, carrier: SocketAddr) -> SocketAddr {
+    if !local.ip().is_unspecified() {
+        return local;
+    }
+    let bind: SocketAddr = if carrier.is_ipv6() {
+        "[::]:0".parse().unwrap_or(local)
+    } else {
+        "0.0.0.0:0".parse().unwrap_or(local)
+    };
+    std::net::UdpSocket::bind(bind)
+        .and_then(|socket| {
+            socket.connect(carrier)?;
+            socket.local_addr()
+        })
+        .map_or(local, |found| SocketAddr::new(found.ip(), local.port()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn host_text(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
+        SocketAddr::V4(v4) => v4.to_string(),
+    }
+}
+
+struct Session {
+    call_id: String,
+    from_tag: String,
+    cseq: u32,
+    digest: Option<(AuthRole, DigestClient)>,
+}
+
+fn register_request(
+    account: &Account,
+    session: &mut Session,
+    local: SocketAddr,
+    expires: u32,
+) -> Option<Request> {
+    session.cseq = session.cseq.wrapping_add(1);
+    let transport = match account.transport {
+        DomainTransport::Tcp => "TCP",
+        DomainTransport::Tls => "TLS",
+        _ => "UDP",
+    };
+    let scheme = if account.transport == DomainTransport::Tls {
+        "sips"
+    } else {
+        "sip"
+    };
+    let host = if account.host.contains(':') && !account.host.starts_with('[') {
+        format!("[{}]", account.host)
+    } else {
+        account.host.clone()
+    };
+    let uri = format!("{scheme}:{host}:{}", account.port);
+    let aor = format!("{scheme}:{}@{host}", account.user);
+    let branch = format!("z9hG4bK{}", hex(&rand::random::<[u8; 10]>()));
+    let contact_transport = match account.transport {
+        DomainTransport::Tcp => ";transport=tcp",
+        _ => "",
+    };
+    let mut text = format!(
+        "REGISTER {uri} SIP/2.0\r\n\
+         Via: SIP/2.0/{transport} {via};branch={branch};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <{aor}>;tag={tag}\r\n\
+         To: <{aor}>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: {cseq} REGISTER\r\n\
+         Contact: <{scheme}:{user}@{via}{contact_transport}>\r\n\
+         Expires: {expires}\r\n\
+         User-Agent: CloudPBX/{version}\r\n",
+        via = host_text(local),
+        tag = session.from_tag,
+        call_id = session.call_id,
+        cseq = session.cseq,
+        user = account.user,
+        version = env!("CARGO_PKG_VERSION"),
+    );
+    if let Some((role, client)) = session.digest.as_mut() {
+        match client.authorization("REGISTER", &uri, rand::random()) {
+            Ok(credentials) => {
+                text.push_str(role.credentials_header());
+                text.push_str(": ");
+                text.push_str(&credentials.to_string());
+                text.push_str("\r\n");
+            }
+            Err(error) => {
+                tracing::warn!(%error, "trunk digest answer failed");
+                return None;
+            }
+        }
+    }
+    text.push_str("Content-Length: 0\r\n\r\n");
+    match Message::parse(Bytes::from(text)) {
+        Ok(Message::Request(request)) => Some(request),
+        _ => None,
+    }
+}
+
+/// The lifetime the registrar granted: the Contact `expires`, else the Expires header.
+fn granted_expires(response: &Response, requested: u32) -> u32 {
+    // Several bindings of the account may come back: the earliest expiry is safe.
+    let from_contact = response.contacts().ok().and_then(|contacts| {
+        contacts
+            .iter()
+            .filter_map(|contact| contact.address().and_then(|address| address.expires))
+            .min()
+    });
+    from_contact
+        .or_else(|| response.expires().ok().flatten())
+        .unwrap_or(requested)
+}
+
+enum Attempt {
+    Registered(u32),
+    Failed(Option<u16>, String),
+}
+
+async fn send<T: SendsClientRequests>(
+    endpoint: &EndpointHandle<T>,
+    request: Request,
+    target: Target,
+    timeout: Duration,
+) -> ClientOutcome {
+    let (reply, outcome) = oneshot::channel();
+    let queued = endpoint
+        .execute(move |tu, ctx| tu.client_requests().send(ctx, request, target, reply))
+        .await;
+    if queued.is_err() {
+        return ClientOutcome::Failed("endpoint stopped");
+    }
+    match tokio::time::timeout(timeout, outcome).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(_)) => ClientOutcome::Failed("endpoint dropped the request"),
+        Err(_) => ClientOutcome::Failed("timeout"),
+    }
+}
+
+async fn attempt<T: SendsClientRequests>(
+    account: &Account,
+    session: &mut Session,
+    endpoint: &EndpointHandle<T>,
+    local: SocketAddr,
+    options: &RegistrationOptions,
+    status: &RegistrationStatus,
+    id: TrunkId,
+) -> Attempt {
+    let Some(carrier) = resolve(account).await else {
+        return Attempt::Failed(None, format!("cannot resolve {}", account.host));
+    };
+    let local = contact_addr(local, carrier);
+    let target = match account.transport {
+        DomainTransport::Tcp => Target::stream(pbx_sip::Transport::Tcp, carrier, None),
+        DomainTransport::Tls => Target::stream(pbx_sip::Transport::Tls, carrier, None),
+        _ => Target::udp(carrier),
+    };
+    let mut expires = account.expires;
+    // A 401/407, a 423 and one stale re-challenge may each need a retry.
+    for _ in 0..4 {
+        let Some(request) = register_request(account, session, local, expires) else {
+            return Attempt::Failed(None, "could not build the REGISTER".to_owned());
+        };
+        status.update(id, |state| state.last_attempt_ms = Some(now_ms()));
+        let response = match send(endpoint, request, target.clone(), options.response_timeout).await {
+            ClientOutcome::Final(response) => response,
+            ClientOutcome::Failed(why) => return Attempt::Failed(None, why.to_owned()),
+        };
+        let code = response.status().0;
+        status.update(id, |state| state.last_status = Some(code));
+        match code {
+            200..=299 => return Attempt::Registered(granted_expires(&response, expires)),
+            401 | 407 => {
+                let role = if code == 401 { AuthRole::Www } else { AuthRole::Proxy };
+                let header = if code == 401 {
+                    HeaderName::WwwAuthenticate
+                } else {
+                    HeaderName::ProxyAuthenticate
+                };
+                let values: Vec<&[u8]> = response.headers().get_all(&header).collect();
+                let mut client = match session.digest.take() {
+                    Some((_, client)) => client,
+                    None => match DigestClient::new(&account.auth.username, &account.auth.password) {
+                        Ok(client) => client,
+                        Err(error) => return Attempt::Failed(Some(code), error.to_string()),
+                    },
+                };
+                if let Err(error) = client.handle_challenge(role, &values) {
+                    return Attempt::Failed(Some(code), format!("digest: {error}"));
+                }
+                session.digest = Some((role, client));
+            }
+            423 => {
+                let minimum = response.min_expires().ok().flatten().unwrap_or(expires.saturating_mul(2));
+                if minimum <= expires {
+                    return Attempt::Failed(Some(code), "423 without a usable Min-Expires".to_owned());
+                }
+                expires = minimum;
+            }
+            _ => {
+                return Attempt::Failed(Some(code), format!("carrier answered {code}"));
+            }
+        }
+    }
+    Attempt::Failed(None, "too many challenges".to_owned())
+}
+
+async fn register_loop<T: SendsClientRequests>(
+    id: TrunkId,
+    account: Account,
+    endpoint: EndpointHandle<T>,
+    local: SocketAddr,
+    options: RegistrationOptions,
+    status: Arc<RegistrationStatus>,
+) {
+    let mut session = Session {
+        call_id: format!("{}@cloudpbx", hex(&rand::random::<[u8; 12]>())),
+        from_tag: hex(&rand::random::<[u8; 6]>()),
+        cseq: 0,
+        digest: None,
+    };
+    let mut backoff = options.min_backoff;
+    loop {
+        let outcome = attempt(&account, &mut session, &endpoint, local, &options, &status, id).await;
+        let wait = match outcome {
+            Attempt::Registered(granted) => {
+                backoff = options.min_backoff;
+                let granted = Duration::from_secs(u64::from(granted.max(1)));
+                let lead = options.refresh_margin.min(granted / 2);
+                let expires_at = now_ms() + i64::try_from(granted.as_millis()).unwrap_or(i64::MAX);
+                status.update(id, |state| {
+                    state.state = "registered".to_owned();
+                    state.expires_at_ms = Some(expires_at);
+                    state.last_error = None;
+                    state.registrations += 1;
+                });
+                tracing::info!(trunk = %id, secs = granted.as_secs(), "trunk registered");
+                granted - lead
+            }
+            Attempt::Failed(code, error) => {
+                tracing::warn!(trunk = %id, ?code, %error, retry_secs = backoff.as_secs(), "trunk registration failed");
+                status.update(id, |state| {
+                    state.state = "failed".to_owned();
+                    state.expires_at_ms = None;
+                    state.last_error = Some(error);
+                });
+                // A fresh challenge next time (the nonce may be the problem).
+                session.digest = None;
+                let wait = backoff;
+                backoff = (backoff * 2).min(options.max_backoff);
+                wait
+            }
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// The listener trunk registrations are sent from: the first IPv4 UDP listener, else the
+/// first UDP one, else the first listener.
+pub fn registration_source(listeners: &[pbx_sip_net::ListenerConfig]) -> SocketAddr {
+    listeners
+        .iter()
+        .find(|l| l.transport == Transport::Udp && l.addr.is_ipv4())
+        .or_else(|| listeners.iter().find(|l| l.transport == Transport::Udp))
+        .or_else(|| listeners.first())
+        .map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 5060)), |l| l.addr)
+}
+
+/// The server's call data services: the trunk password key, the live routing snapshot, the
+/// CDR sink (recovered at start) and, once the endpoint runs, the trunk registrations.
+#[derive(Debug)]
+pub struct CallData {
+    /// Encrypts trunk passwords at rest (`secrets/trunk.key` in the data directory).
+    pub trunk_key: SecretKey,
+    /// The live routing snapshot.
+    pub routing: Arc<LiveRouting>,
+    /// The CDR sink.
+    pub cdrs: crate::cdr::CdrSink,
+    cdr_writer: JoinHandle<()>,
+    follower: JoinHandle<()>,
+    registrar: Option<TrunkRegistrar>,
+}
+
+/// Why the call data services could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallDataError {
+    /// The key file or the CDR journal could not be read or created.
+    #[error("{path}: {source}")]
+    File {
+        /// The path.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] pbx_store::StoreError),
+}
+
+impl CallData {
+    /// Loads the key (creating it on first start), the routing snapshot (following store
+    /// changes), and starts the CDR sink (journal replay, interrupted calls closed).
+    pub async fn start(
+        store: &Store,
+        data_dir: &std::path::Path,
+        node_id: &str,
+    ) -> Result<Self, CallDataError> {
+        let key_path = data_dir.join("secrets").join("trunk.key");
+        let trunk_key = SecretKey::load_or_create(&key_path).map_err(|source| CallDataError::File {
+            path: key_path.clone(),
+            source,
+        })?;
+        let routing = LiveRouting::load(store, trunk_key.clone()).await?;
+        let follower = routing.follow(store.clone());
+        let (cdrs, cdr_writer) =
+            crate::cdr::CdrSink::start(store.clone(), data_dir, crate::cdr::CdrOptions::new(node_id))
+                .await
+                .map_err(|source| CallDataError::File {
+                    path: data_dir.join(crate::cdr::JOURNAL_FILE),
+                    source,
+                })?;
+        Ok(Self {
+            trunk_key,
+            routing,
+            cdrs,
+            cdr_writer,
+            follower,
+            registrar: None,
+        })
+    }
+
+    /// Starts the trunk registrations through the running endpoint.
+    pub fn start_registrations<T: SendsClientRequests>(
+        &mut self,
+        endpoint: EndpointHandle<T>,
+        listeners: &[pbx_sip_net::ListenerConfig],
+    ) {
+        self.registrar = Some(TrunkRegistrar::start(
+            Arc::clone(&self.routing),
+            endpoint,
+            registration_source(listeners),
+            RegistrationOptions::default(),
+        ));
+    }
+
+    /// What the API needs: the key and the live registration states.
+    pub fn api(&self) -> pbx_api::model::CallsApi {
+        pbx_api::model::CallsApi {
+            trunk_key: Some(self.trunk_key.clone()),
+            trunk_status: self
+                .registrar
+                .as_ref()
+                .map(|registrar| registrar.status() as Arc<dyn TrunkStatusSource>),
+        }
+    }
+
+    /// The live registration states, once registrations run.
+    pub fn registrations(&self) -> Option<Arc<RegistrationStatus>> {
+        self.registrar.as_ref().map(TrunkRegistrar::status)
+    }
+
+    /// Stops registrations and the routing follower, and waits (bounded) until every CDR
+    /// submitted so far is in the store or the journal. Call after the endpoint (and with it
+    /// the call engine's sink clones) has stopped, before the store closes.
+    pub async fn shutdown(self) {
+        if let Some(registrar) = &self.registrar {
+            registrar.stop();
+        }
+        self.follower.abort();
+        drop(self.cdrs);
+        if tokio::time::timeout(Duration::from_secs(10), self.cdr_writer)
+            .await
+            .is_err()
+        {
+            tracing::warn!("CDR writer did not finish within 10 s (records stay in the journal)");
+        }
+    }
+}
+
+impl SendsClientRequests for crate::sip::PlatformTu {
+    fn client_requests(&mut self) -> &mut ClientRequests {
+        &mut self.client_requests
+    }
+}

@@ -1,0 +1,285 @@
+//! Durable CDRs: the sink journals records while the database is unavailable and replays
+//! them when it is back (no record lost), records left open by a stop are closed as
+//! `interrupted` at the next start, and a journal left by a crash is replayed at start.
+
+use std::time::Duration;
+
+use pbx_domain::{
+    Actor, CallDirection, CallEnd, CallRecord, CallStart, CdrId, CdrState, Disposition,
+    DisplayName, HangupSide, NewTenant, SipDomain, Slug, TenantId, TenantStatus,
+};
+use pbx_server::cdr::{CdrOptions, CdrSink, JOURNAL_FILE};
+use pbx_store::{CdrFilter, Store, StoreOptions};
+use sqlx::{Connection, Executor};
+
+use crate::support::{Harness, Options};
+
+fn record(tenant: TenantId, node: &str, start_ms: i64) -> CallRecord {
+    CallRecord::open(CallStart {
+        id: CdrId::from_parts(u64::try_from(start_ms).unwrap(), &rand::random()),
+        tenant_id: tenant,
+        user_id: None,
+        device_id: None,
+        direction: CallDirection::Outbound,
+        caller: "+31201110001".into(),
+        callee_dialled: "0612345678".into(),
+        callee: "+31612345678".into(),
+        trunk_id: None,
+        sip_call_id: format!("{start_ms}@test"),
+        node_id: node.into(),
+        start_ms,
+    })
+}
+
+fn closed(mut record: CallRecord, answered_ms: i64, end_ms: i64) -> CallRecord {
+    record.answered(answered_ms);
+    record.close(CallEnd {
+        end_ms,
+        disposition: Disposition::Answered,
+        sip_status: Some(200),
+        hangup_cause: Some("BYE".into()),
+        hangup_side: HangupSide::Caller,
+    });
+    record
+}
+
+async fn make_tenant(store: &Store, slug: &str) -> TenantId {
+    store
+        .tenants()
+        .create(
+            &Actor::Operator,
+            &NewTenant {
+                reseller_id: None,
+                name: DisplayName::parse("Acme").unwrap(),
+                slug: Slug::parse(slug).unwrap(),
+                sip_domain: SipDomain::parse(&format!("{slug}.example.com")).unwrap(),
+                status: TenantStatus::Active,
+            },
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+fn fast(node: &str) -> CdrOptions {
+    CdrOptions {
+        retry: Duration::from_millis(100),
+        heartbeat: Duration::from_millis(200),
+        ..CdrOptions::new(node)
+    }
+}
+
+async fn all(store: &Store, tenant: TenantId) -> Vec<CallRecord> {
+    let scope = Store::system_scope(tenant);
+    store
+        .cdrs()
+        .list(&scope, &CdrFilter { limit: 1000, ..CdrFilter::default() })
+        .await
+        .unwrap()
+}
+
+async fn wait_drained(sink: &CdrSink) {
+    for _ in 0..200 {
+        sink.flush().await;
+        if sink.stats().pending.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the CDR journal was not replayed within 20 s");
+}
+
+/// The database fails (the `cdrs` table is renamed away under the running store, so every
+/// write errors); the sink journals, the table comes back, the journal is replayed: every
+/// record is in the store, final, and the journal file is gone.
+#[tokio::test]
+async fn sqlite_failure_journals_and_replays_without_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_data_dir(dir.path()).await.unwrap();
+    let tenant = make_tenant(&store, "acme").await;
+    let (sink, writer) = CdrSink::start(store.clone(), dir.path(), fast("node-1")).await.unwrap();
+
+    let first = record(tenant, "node-1", 1_000);
+    sink.call_started(&first);
+    sink.flush().await;
+    assert_eq!(all(&store, tenant).await.len(), 1, "open record written at call start");
+
+    sqlx::query("ALTER TABLE cdrs RENAME TO cdrs_away")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sink.call_ended(&closed(first.clone(), 2_000, 62_000));
+    let mut others = Vec::new();
+    for i in 0..20 {
+        let other = record(tenant, "node-1", 10_000 + i);
+        sink.call_started(&other);
+        let done = closed(other, 11_000 + i, 20_000 + i);
+        sink.call_ended(&done);
+        others.push(done);
+    }
+    sink.flush().await;
+    let stats = sink.stats();
+    assert_eq!(stats.journaled.load(std::sync::atomic::Ordering::Relaxed), 41);
+    assert!(dir.path().join(JOURNAL_FILE).exists());
+
+    sqlx::query("ALTER TABLE cdrs_away RENAME TO cdrs")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    wait_drained(&sink).await;
+    assert!(!dir.path().join(JOURNAL_FILE).exists());
+    let stored = all(&store, tenant).await;
+    assert_eq!(stored.len(), 21, "no record lost");
+    assert!(stored.iter().all(|r| r.state == CdrState::Closed));
+    let first_stored = stored.iter().find(|r| r.id == first.id).unwrap();
+    assert_eq!(first_stored.billable_secs, 60);
+    for other in &others {
+        assert_eq!(stored.iter().find(|r| r.id == other.id), Some(other));
+    }
+    drop(sink);
+    tokio::time::timeout(Duration::from_secs(10), writer).await.unwrap().unwrap();
+}
+
+/// PostgreSQL: the test database stops accepting connections and its sessions are
+/// terminated (the database is down for this node); records are journaled and replayed
+/// when it accepts connections again.
+#[tokio::test]
+async fn postgres_outage_journals_and_replays_without_loss() {
+    sqlx::any::install_default_drivers();
+    let admin_url = std::env::var("CLOUDPBX_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let Ok(Ok(mut admin)) = tokio::time::timeout(
+        Duration::from_secs(5),
+        sqlx::AnyConnection::connect(&admin_url),
+    )
+    .await
+    else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but PostgreSQL at {admin_url} is unreachable"
+        );
+        println!("SKIP: PostgreSQL at {admin_url} unreachable");
+        return;
+    };
+    let name = format!(
+        "cloudpbx_cdr_{}",
+        rand::random::<[u8; 6]>().iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .unwrap();
+    let base = admin_url.split('?').next().unwrap();
+    let (server, _) = base.rsplit_once('/').unwrap();
+    let url = format!("{server}/{name}");
+    let store = Store::open_with(
+        &url,
+        &StoreOptions {
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(1),
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let tenant = make_tenant(&store, "acme").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, writer) = CdrSink::start(store.clone(), dir.path(), fast("node-1")).await.unwrap();
+    let first = record(tenant, "node-1", 1_000);
+    sink.call_started(&first);
+    sink.flush().await;
+    assert_eq!(all(&store, tenant).await.len(), 1);
+
+    // Down: no new connections, existing ones killed.
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS false"
+        )))
+        .await
+        .unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        )))
+        .await
+        .unwrap();
+    sink.call_ended(&closed(first.clone(), 2_000, 32_000));
+    let second = closed(record(tenant, "node-1", 5_000), 6_000, 9_000);
+    sink.call_started(&second);
+    sink.call_ended(&second);
+    sink.flush().await;
+    assert!(sink.stats().journaled.load(std::sync::atomic::Ordering::Relaxed) >= 2);
+    assert!(dir.path().join(JOURNAL_FILE).exists());
+
+    // Back.
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS true"
+        )))
+        .await
+        .unwrap();
+    wait_drained(&sink).await;
+    let stored = all(&store, tenant).await;
+    assert_eq!(stored.len(), 2, "no record lost");
+    assert!(stored.iter().all(|r| r.state == CdrState::Closed));
+    assert_eq!(stored.iter().find(|r| r.id == second.id), Some(&second));
+    drop(sink);
+    tokio::time::timeout(Duration::from_secs(10), writer).await.unwrap().unwrap();
+    store.close().await;
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+        .await
+        .unwrap();
+}
+
+/// A call in progress when the server stops leaves an open record; the next start closes it
+/// as interrupted at the last time it was seen alive. A journal left behind by a crash (the
+/// store was down when it died) is replayed at start, before that.
+#[tokio::test]
+async fn restart_closes_interrupted_calls_and_replays_the_journal() {
+    let mut harness = Harness::start(Options::default()).await;
+    let store = harness.server().store().clone();
+    let tenant = make_tenant(&store, "acme").await;
+    let sink = harness.server().cdrs().clone();
+    let node = sink.node_id().to_owned();
+    let now = pbx_api::now_ms();
+    let mut live = record(tenant, &node, now - 60_000);
+    live.answered(now - 55_000);
+    sink.call_started(&live);
+    sink.call_updated(&live);
+    sink.flush().await;
+    // A crash-left journal: a call that ended while the store was down.
+    let lost = closed(record(tenant, &node, now - 30_000), now - 29_000, now - 20_000);
+    let journal = harness.dir.path().join(JOURNAL_FILE);
+    let mut line = serde_json::to_string(&lost).unwrap();
+    line.push('\n');
+    line.push_str("{\"torn\": "); // a torn last line from the crash
+    drop(sink);
+
+    harness.restart().await;
+    // The restart above shut down cleanly; write the journal as a crash would have left it
+    // and restart again so recovery sees it.
+    std::fs::write(&journal, &line).unwrap();
+    harness.restart().await;
+
+    let store = harness.server().store().clone();
+    let stored = all(&store, tenant).await;
+    assert_eq!(stored.len(), 2);
+    let interrupted = stored.iter().find(|r| r.id == live.id).unwrap();
+    assert_eq!(interrupted.state, CdrState::Closed);
+    assert_eq!(interrupted.disposition, Some(Disposition::Interrupted));
+    assert!(interrupted.end_ms.unwrap() >= live.answer_ms.unwrap());
+    assert!(interrupted.billable_secs >= 0);
+    assert_eq!(stored.iter().find(|r| r.id == lost.id), Some(&lost));
+    assert!(!journal.exists(), "journal replayed and removed");
+    assert_eq!(
+        harness
+            .server()
+            .cdrs()
+            .stats()
+            .replayed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    harness.shutdown().await;
+}
