@@ -71,6 +71,7 @@
 //! SHA-256 hash of the secret.
 
 mod bindings;
+mod cdrs;
 mod cluster;
 mod credentials;
 mod devices;
@@ -79,14 +80,17 @@ mod error;
 mod events;
 mod numbers;
 mod provisioning;
+mod routes;
 mod rows;
 mod store;
 mod tenants;
 mod tokens;
+mod trunks;
 mod users;
 mod whitelist;
 
 pub use bindings::{BindingWrite, Bindings, EventWrite};
+pub use cdrs::{CdrFilter, Cdrs};
 pub use cluster::CONFIG_CHANNEL;
 pub use credentials::{Credentials, IssuedCredential};
 pub use devices::Devices;
@@ -97,8 +101,10 @@ pub use numbers::Numbers;
 pub use provisioning::{
     DeviceProvisioning, DeviceSecret, Provisioning, ProvisioningFetch, TenantProvisioning,
 };
+pub use routes::Routes;
 pub use store::{Engine, SQLITE_FILE_NAME, Store, StoreOptions, TenantScope, sqlite_url};
 pub use tenants::{Resellers, Tenants};
 pub use tokens::ApiTokens;
+pub use trunks::{Owner, SecretKey, TrunkSpec, Trunks};
 pub use users::{UserUpdate, Users};
 pub use whitelist::Whitelist;
