@@ -302,24 +302,36 @@ impl Writer {
     }
 
     fn journal_len(&self) -> u64 {
-        self.lock().read_all().map_or(0, |records| records.len() as u64)
+        self.lock()
+            .read_all()
+            .map_or(0, |records| records.len() as u64)
     }
 
     /// Replays the journal, then closes the records this node left open before `boot_ms`.
     /// False when the store was not available for either.
     async fn recover(&self, boot_ms: i64) -> bool {
         if !self.replay().await {
-            tracing::warn!("CDR journal not replayed at start (store unavailable); open records are closed once it is");
+            tracing::warn!(
+                "CDR journal not replayed at start (store unavailable); open records are closed once it is"
+            );
             return false;
         }
         self.close_interrupted(boot_ms).await
     }
 
     async fn close_interrupted(&self, before_ms: i64) -> bool {
-        match self.store.cdrs().close_interrupted(&self.node_id, before_ms).await {
+        match self
+            .store
+            .cdrs()
+            .close_interrupted(&self.node_id, before_ms)
+            .await
+        {
             Ok(closed) => {
                 if !closed.is_empty() {
-                    tracing::warn!(count = closed.len(), "closed CDRs of calls interrupted by the last stop");
+                    tracing::warn!(
+                        count = closed.len(),
+                        "closed CDRs of calls interrupted by the last stop"
+                    );
                 }
                 self.stats
                     .interrupted

@@ -25,7 +25,7 @@ use pbx_routing::{RoutingParts, RoutingSnapshot};
 use pbx_sip::{HeaderName, Message, Request, Response};
 use pbx_sip_auth::{AuthRole, DigestClient};
 use pbx_sip_engine::{Event, Target, TransactionId};
-use pbx_sip_net::{Context, EndpointHandle, Transport, TransactionUser};
+use pbx_sip_net::{Context, EndpointHandle, TransactionUser, Transport};
 use pbx_store::{SecretKey, Store, StoreResult};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -163,9 +163,10 @@ impl ClientRequests {
             Event::TransportError { transaction } => {
                 (*transaction, ClientOutcome::Failed("transport error"))
             }
-            Event::Terminated { transaction } => {
-                (*transaction, ClientOutcome::Failed("terminated without a response"))
-            }
+            Event::Terminated { transaction } => (
+                *transaction,
+                ClientOutcome::Failed("terminated without a response"),
+            ),
             _ => return Some(event),
         };
         match self.pending.remove(&transaction) {
@@ -227,14 +228,16 @@ pub struct RegistrationStatus {
 impl RegistrationStatus {
     fn update(&self, trunk: TrunkId, change: impl FnOnce(&mut TrunkRegistrationView)) {
         let mut states = self.states.lock().unwrap_or_else(PoisonError::into_inner);
-        let state = states.entry(trunk).or_insert_with(|| TrunkRegistrationView {
-            state: "registering".to_owned(),
-            expires_at_ms: None,
-            last_status: None,
-            last_error: None,
-            last_attempt_ms: None,
-            registrations: 0,
-        });
+        let state = states
+            .entry(trunk)
+            .or_insert_with(|| TrunkRegistrationView {
+                state: "registering".to_owned(),
+                expires_at_ms: None,
+                last_status: None,
+                last_error: None,
+                last_attempt_ms: None,
+                registrations: 0,
+            });
         change(state);
     }
 
@@ -565,7 +568,8 @@ async fn attempt<T: SendsClientRequests>(
             return Attempt::Failed(None, "could not build the REGISTER".to_owned());
         };
         status.update(id, |state| state.last_attempt_ms = Some(now_ms()));
-        let response = match send(endpoint, request, target.clone(), options.response_timeout).await {
+        let response = match send(endpoint, request, target.clone(), options.response_timeout).await
+        {
             ClientOutcome::Final(response) => response,
             ClientOutcome::Failed(why) => return Attempt::Failed(None, why.to_owned()),
         };
@@ -574,7 +578,11 @@ async fn attempt<T: SendsClientRequests>(
         match code {
             200..=299 => return Attempt::Registered(granted_expires(&response, expires)),
             401 | 407 => {
-                let role = if code == 401 { AuthRole::Www } else { AuthRole::Proxy };
+                let role = if code == 401 {
+                    AuthRole::Www
+                } else {
+                    AuthRole::Proxy
+                };
                 let header = if code == 401 {
                     HeaderName::WwwAuthenticate
                 } else {
@@ -583,7 +591,8 @@ async fn attempt<T: SendsClientRequests>(
                 let values: Vec<&[u8]> = response.headers().get_all(&header).collect();
                 let mut client = match session.digest.take() {
                     Some((_, client)) => client,
-                    None => match DigestClient::new(&account.auth.username, &account.auth.password) {
+                    None => match DigestClient::new(&account.auth.username, &account.auth.password)
+                    {
                         Ok(client) => client,
                         Err(error) => return Attempt::Failed(Some(code), error.to_string()),
                     },
@@ -594,9 +603,16 @@ async fn attempt<T: SendsClientRequests>(
                 session.digest = Some((role, client));
             }
             423 => {
-                let minimum = response.min_expires().ok().flatten().unwrap_or(expires.saturating_mul(2));
+                let minimum = response
+                    .min_expires()
+                    .ok()
+                    .flatten()
+                    .unwrap_or(expires.saturating_mul(2));
                 if minimum <= expires {
-                    return Attempt::Failed(Some(code), "423 without a usable Min-Expires".to_owned());
+                    return Attempt::Failed(
+                        Some(code),
+                        "423 without a usable Min-Expires".to_owned(),
+                    );
                 }
                 expires = minimum;
             }
@@ -624,7 +640,16 @@ async fn register_loop<T: SendsClientRequests>(
     };
     let mut backoff = options.min_backoff;
     loop {
-        let outcome = attempt(&account, &mut session, &endpoint, local, &options, &status, id).await;
+        let outcome = attempt(
+            &account,
+            &mut session,
+            &endpoint,
+            local,
+            &options,
+            &status,
+            id,
+        )
+        .await;
         let wait = match outcome {
             Attempt::Registered(granted) => {
                 backoff = options.min_backoff;
@@ -710,19 +735,23 @@ impl CallData {
         node_id: &str,
     ) -> Result<Self, CallDataError> {
         let key_path = data_dir.join("secrets").join("trunk.key");
-        let trunk_key = SecretKey::load_or_create(&key_path).map_err(|source| CallDataError::File {
-            path: key_path.clone(),
-            source,
-        })?;
+        let trunk_key =
+            SecretKey::load_or_create(&key_path).map_err(|source| CallDataError::File {
+                path: key_path.clone(),
+                source,
+            })?;
         let routing = LiveRouting::load(store, trunk_key.clone()).await?;
         let follower = routing.follow(store.clone());
-        let (cdrs, cdr_writer) =
-            crate::cdr::CdrSink::start(store.clone(), data_dir, crate::cdr::CdrOptions::new(node_id))
-                .await
-                .map_err(|source| CallDataError::File {
-                    path: data_dir.join(crate::cdr::JOURNAL_FILE),
-                    source,
-                })?;
+        let (cdrs, cdr_writer) = crate::cdr::CdrSink::start(
+            store.clone(),
+            data_dir,
+            crate::cdr::CdrOptions::new(node_id),
+        )
+        .await
+        .map_err(|source| CallDataError::File {
+            path: data_dir.join(crate::cdr::JOURNAL_FILE),
+            source,
+        })?;
         Ok(Self {
             trunk_key,
             routing,

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use pbx_domain::{
-    Actor, CallDirection, CallEnd, CallRecord, CallStart, CdrId, CdrState, Disposition,
-    DisplayName, HangupSide, NewTenant, SipDomain, Slug, TenantId, TenantStatus,
+    Actor, CallDirection, CallEnd, CallRecord, CallStart, CdrId, CdrState, DisplayName,
+    Disposition, HangupSide, NewTenant, SipDomain, Slug, TenantId, TenantStatus,
 };
 use pbx_server::cdr::{CdrOptions, CdrSink, JOURNAL_FILE};
 use pbx_store::{CdrFilter, Store, StoreOptions};
@@ -73,7 +73,13 @@ async fn all(store: &Store, tenant: TenantId) -> Vec<CallRecord> {
     let scope = Store::system_scope(tenant);
     store
         .cdrs()
-        .list(&scope, &CdrFilter { limit: 1000, ..CdrFilter::default() })
+        .list(
+            &scope,
+            &CdrFilter {
+                limit: 1000,
+                ..CdrFilter::default()
+            },
+        )
         .await
         .unwrap()
 }
@@ -81,7 +87,12 @@ async fn all(store: &Store, tenant: TenantId) -> Vec<CallRecord> {
 async fn wait_drained(sink: &CdrSink) {
     for _ in 0..200 {
         sink.flush().await;
-        if sink.stats().pending.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        if sink
+            .stats()
+            .pending
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 0
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -97,12 +108,18 @@ async fn sqlite_failure_journals_and_replays_without_loss() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_data_dir(dir.path()).await.unwrap();
     let tenant = make_tenant(&store, "acme").await;
-    let (sink, writer) = CdrSink::start(store.clone(), dir.path(), fast("node-1")).await.unwrap();
+    let (sink, writer) = CdrSink::start(store.clone(), dir.path(), fast("node-1"))
+        .await
+        .unwrap();
 
     let first = record(tenant, "node-1", 1_000);
     sink.call_started(&first);
     sink.flush().await;
-    assert_eq!(all(&store, tenant).await.len(), 1, "open record written at call start");
+    assert_eq!(
+        all(&store, tenant).await.len(),
+        1,
+        "open record written at call start"
+    );
 
     sqlx::query("ALTER TABLE cdrs RENAME TO cdrs_away")
         .execute(store.pool())
@@ -119,7 +136,10 @@ async fn sqlite_failure_journals_and_replays_without_loss() {
     }
     sink.flush().await;
     let stats = sink.stats();
-    assert_eq!(stats.journaled.load(std::sync::atomic::Ordering::Relaxed), 41);
+    assert_eq!(
+        stats.journaled.load(std::sync::atomic::Ordering::Relaxed),
+        41
+    );
     assert!(dir.path().join(JOURNAL_FILE).exists());
 
     sqlx::query("ALTER TABLE cdrs_away RENAME TO cdrs")
@@ -137,7 +157,10 @@ async fn sqlite_failure_journals_and_replays_without_loss() {
         assert_eq!(stored.iter().find(|r| r.id == other.id), Some(other));
     }
     drop(sink);
-    tokio::time::timeout(Duration::from_secs(10), writer).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), writer)
+        .await
+        .unwrap()
+        .unwrap();
 }
 
 /// PostgreSQL: the test database stops accepting connections and its sessions are
@@ -163,7 +186,10 @@ async fn postgres_outage_journals_and_replays_without_loss() {
     };
     let name = format!(
         "cloudpbx_cdr_{}",
-        rand::random::<[u8; 6]>().iter().map(|b| format!("{b:02x}")).collect::<String>()
+        rand::random::<[u8; 6]>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     );
     admin
         .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
@@ -184,7 +210,9 @@ async fn postgres_outage_journals_and_replays_without_loss() {
     .unwrap();
     let tenant = make_tenant(&store, "acme").await;
     let dir = tempfile::tempdir().unwrap();
-    let (sink, writer) = CdrSink::start(store.clone(), dir.path(), fast("node-1")).await.unwrap();
+    let (sink, writer) = CdrSink::start(store.clone(), dir.path(), fast("node-1"))
+        .await
+        .unwrap();
     let first = record(tenant, "node-1", 1_000);
     sink.call_started(&first);
     sink.flush().await;
@@ -208,7 +236,12 @@ async fn postgres_outage_journals_and_replays_without_loss() {
     sink.call_started(&second);
     sink.call_ended(&second);
     sink.flush().await;
-    assert!(sink.stats().journaled.load(std::sync::atomic::Ordering::Relaxed) >= 2);
+    assert!(
+        sink.stats()
+            .journaled
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 2
+    );
     assert!(dir.path().join(JOURNAL_FILE).exists());
 
     // Back.
@@ -224,10 +257,15 @@ async fn postgres_outage_journals_and_replays_without_loss() {
     assert!(stored.iter().all(|r| r.state == CdrState::Closed));
     assert_eq!(stored.iter().find(|r| r.id == second.id), Some(&second));
     drop(sink);
-    tokio::time::timeout(Duration::from_secs(10), writer).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), writer)
+        .await
+        .unwrap()
+        .unwrap();
     store.close().await;
     admin
-        .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
         .await
         .unwrap();
 }
@@ -249,7 +287,11 @@ async fn restart_closes_interrupted_calls_and_replays_the_journal() {
     sink.call_updated(&live);
     sink.flush().await;
     // A crash-left journal: a call that ended while the store was down.
-    let lost = closed(record(tenant, &node, now - 30_000), now - 29_000, now - 20_000);
+    let lost = closed(
+        record(tenant, &node, now - 30_000),
+        now - 29_000,
+        now - 20_000,
+    );
     let journal = harness.dir.path().join(JOURNAL_FILE);
     let mut line = serde_json::to_string(&lost).unwrap();
     line.push('\n');

@@ -16,15 +16,30 @@ fn operator_token(harness: &Harness) -> String {
     }
 }
 
-fn carrier(sipp: &std::path::Path, port: u16, password: &str, work: &std::path::Path) -> tokio::process::Command {
+fn carrier(
+    sipp: &std::path::Path,
+    port: u16,
+    password: &str,
+    work: &std::path::Path,
+) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(sipp);
     command
         .arg("-sf")
         .arg(repo_root().join("bench/sipp-trunk/carrier_register.xml"))
         .args(["-i", "127.0.0.1", "-p", &port.to_string()])
         .args(["-mp", &free_port(v4()).to_string()])
-        .args(["-m", "1", "-key", "user", "acct-1", "-key", "password", password])
-        .args(["-key", "expires", "3", "-timeout", "30s", "-trace_err", "-nostdin"])
+        .args([
+            "-m", "1", "-key", "user", "acct-1", "-key", "password", password,
+        ])
+        .args([
+            "-key",
+            "expires",
+            "3",
+            "-timeout",
+            "30s",
+            "-trace_err",
+            "-nostdin",
+        ])
         .current_dir(work)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -44,14 +59,28 @@ async fn create_trunk(harness: &Harness, token: &str, port: u16) -> String {
         "register_expires_secs": 60,
         "inbound_networks": ["127.0.0.1/32"]
     });
-    let (status, text) = http_request(harness.server().http_addr, "POST", "/api/v1/trunks", token, Some(&body.to_string())).await;
+    let (status, text) = http_request(
+        harness.server().http_addr,
+        "POST",
+        "/api/v1/trunks",
+        token,
+        Some(&body.to_string()),
+    )
+    .await;
     assert_eq!(status, 201, "{text}");
     let created: Value = serde_json::from_str(&text).unwrap();
     created["id"].as_str().unwrap().to_owned()
 }
 
 async fn registration(harness: &Harness, token: &str, id: &str) -> Value {
-    let (status, text) = http_request(harness.server().http_addr, "GET", &format!("/api/v1/trunks/{id}"), token, None).await;
+    let (status, text) = http_request(
+        harness.server().http_addr,
+        "GET",
+        &format!("/api/v1/trunks/{id}"),
+        token,
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{text}");
     let trunk: Value = serde_json::from_str(&text).unwrap();
     trunk["registration"].clone()
@@ -66,7 +95,9 @@ async fn trunk_registers_and_refreshes_with_sipp_carrier() {
     let token = operator_token(&harness);
     let work = tempfile::tempdir().unwrap();
     let port = free_port(v4());
-    let child = carrier(&sipp, port, "carrier-pass-1", work.path()).spawn().unwrap();
+    let child = carrier(&sipp, port, "carrier-pass-1", work.path())
+        .spawn()
+        .unwrap();
     // Let SIPp bind before the first REGISTER (a lost first REGISTER would only be retried).
     tokio::time::sleep(Duration::from_millis(500)).await;
     let id = create_trunk(&harness, &token, port).await;
@@ -76,8 +107,16 @@ async fn trunk_registers_and_refreshes_with_sipp_carrier() {
         .await
         .expect("SIPp carrier finished")
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert_eq!(output.status.code(), Some(0), "SIPp carrier scenario failed:\n{text}");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "SIPp carrier scenario failed:\n{text}"
+    );
 
     let state = registration(&harness, &token, &id).await;
     assert_eq!(state["state"], "registered", "{state}");
@@ -96,7 +135,9 @@ async fn trunk_with_wrong_password_reports_failure() {
     let token = operator_token(&harness);
     let work = tempfile::tempdir().unwrap();
     let port = free_port(v4());
-    let child = carrier(&sipp, port, "not-the-password", work.path()).spawn().unwrap();
+    let child = carrier(&sipp, port, "not-the-password", work.path())
+        .spawn()
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let id = create_trunk(&harness, &token, port).await;
     let mut state = Value::Null;
@@ -109,11 +150,18 @@ async fn trunk_with_wrong_password_reports_failure() {
     }
     assert_eq!(state["state"], "failed", "{state}");
     assert_eq!(state["last_status"], 403, "{state}");
-    assert!(state["last_error"].as_str().unwrap().contains("403"), "{state}");
+    assert!(
+        state["last_error"].as_str().unwrap().contains("403"),
+        "{state}"
+    );
     let output = tokio::time::timeout(Duration::from_secs(40), child.wait_with_output())
         .await
         .expect("SIPp carrier finished")
         .unwrap();
-    assert_ne!(output.status.code(), Some(0), "the carrier refused the credentials");
+    assert_ne!(
+        output.status.code(),
+        Some(0),
+        "the carrier refused the credentials"
+    );
     harness.shutdown().await;
 }

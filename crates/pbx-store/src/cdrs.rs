@@ -203,45 +203,97 @@ impl Cdrs<'_> {
     }
 
     /// A page of the scoped tenant's records, newest first (by start, then id).
-    pub async fn list(&self, scope: &TenantScope, filter: &CdrFilter) -> StoreResult<Vec<CallRecord>> {
+    pub async fn list(
+        &self,
+        scope: &TenantScope,
+        filter: &CdrFilter,
+    ) -> StoreResult<Vec<CallRecord>> {
         let mut conditions = vec!["tenant_id = $1".to_owned()];
         let mut binds = vec![Bind::Text(scope.tenant_id().to_string())];
-        let mut add = |condition: &dyn Fn(usize) -> String, values: Vec<Bind>, binds: &mut Vec<Bind>| {
-            conditions.push(condition(binds.len() + 1));
-            binds.extend(values);
-        };
+        let mut add =
+            |condition: &dyn Fn(usize) -> String, values: Vec<Bind>, binds: &mut Vec<Bind>| {
+                conditions.push(condition(binds.len() + 1));
+                binds.extend(values);
+            };
         if let Some(from) = filter.from_ms {
-            add(&|n| format!("start_at >= ${n}"), vec![Bind::Int(from)], &mut binds);
+            add(
+                &|n| format!("start_at >= ${n}"),
+                vec![Bind::Int(from)],
+                &mut binds,
+            );
         }
         if let Some(to) = filter.to_ms {
-            add(&|n| format!("start_at < ${n}"), vec![Bind::Int(to)], &mut binds);
+            add(
+                &|n| format!("start_at < ${n}"),
+                vec![Bind::Int(to)],
+                &mut binds,
+            );
         }
         if let Some(user) = filter.user {
-            add(&|n| format!("user_id = ${n}"), vec![Bind::Text(user.to_string())], &mut binds);
+            add(
+                &|n| format!("user_id = ${n}"),
+                vec![Bind::Text(user.to_string())],
+                &mut binds,
+            );
         }
         if let Some(direction) = filter.direction {
-            add(&|n| format!("direction = ${n}"), vec![Bind::Text(direction.as_str().to_owned())], &mut binds);
+            add(
+                &|n| format!("direction = ${n}"),
+                vec![Bind::Text(direction.as_str().to_owned())],
+                &mut binds,
+            );
         }
         if let Some(disposition) = filter.disposition {
-            add(&|n| format!("disposition = ${n}"), vec![Bind::Text(disposition.as_str().to_owned())], &mut binds);
+            add(
+                &|n| format!("disposition = ${n}"),
+                vec![Bind::Text(disposition.as_str().to_owned())],
+                &mut binds,
+            );
         }
         if let Some(state) = filter.state {
-            add(&|n| format!("state = ${n}"), vec![Bind::Text(state.as_str().to_owned())], &mut binds);
+            add(
+                &|n| format!("state = ${n}"),
+                vec![Bind::Text(state.as_str().to_owned())],
+                &mut binds,
+            );
         }
         if let Some(number) = filter.number.as_deref() {
             // Digits and '+' only, so no LIKE wildcard can be smuggled in.
-            let cleaned: String = number.chars().filter(|c| c.is_ascii_digit() || *c == '+').collect();
+            let cleaned: String = number
+                .chars()
+                .filter(|c| c.is_ascii_digit() || *c == '+')
+                .collect();
             let pattern = format!("%{cleaned}%");
             add(
-                &|n| format!("(caller LIKE ${n} OR callee LIKE ${} OR callee_dialled LIKE ${})", n + 1, n + 2),
-                vec![Bind::Text(pattern.clone()), Bind::Text(pattern.clone()), Bind::Text(pattern)],
+                &|n| {
+                    format!(
+                        "(caller LIKE ${n} OR callee LIKE ${} OR callee_dialled LIKE ${})",
+                        n + 1,
+                        n + 2
+                    )
+                },
+                vec![
+                    Bind::Text(pattern.clone()),
+                    Bind::Text(pattern.clone()),
+                    Bind::Text(pattern),
+                ],
                 &mut binds,
             );
         }
         if let Some((start, id)) = filter.after {
             add(
-                &|n| format!("(start_at < ${n} OR (start_at = ${} AND id < ${}))", n + 1, n + 2),
-                vec![Bind::Int(start), Bind::Int(start), Bind::Text(id.to_string())],
+                &|n| {
+                    format!(
+                        "(start_at < ${n} OR (start_at = ${} AND id < ${}))",
+                        n + 1,
+                        n + 2
+                    )
+                },
+                vec![
+                    Bind::Int(start),
+                    Bind::Int(start),
+                    Bind::Text(id.to_string()),
+                ],
                 &mut binds,
             );
         }

@@ -142,7 +142,10 @@ impl Routes<'_> {
     pub async fn get(&self, actor: &Actor, owner: Owner<'_>, id: RouteId) -> StoreResult<Route> {
         owner.check(actor)?;
         let (filter, owner_value) = owner.filter(1);
-        let sql = format!("SELECT {} FROM routes WHERE {filter} AND id = $2", route_columns!());
+        let sql = format!(
+            "SELECT {} FROM routes WHERE {filter} AND id = $2",
+            route_columns!()
+        );
         // Audited: fixed fragments only.
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(owner_value)
@@ -157,7 +160,10 @@ impl Routes<'_> {
     pub async fn list(&self, actor: &Actor, owner: Owner<'_>) -> StoreResult<Vec<Route>> {
         owner.check(actor)?;
         let (filter, owner_value) = owner.filter(1);
-        let sql = format!("SELECT {} FROM routes WHERE {filter} ORDER BY prefix", route_columns!());
+        let sql = format!(
+            "SELECT {} FROM routes WHERE {filter} ORDER BY prefix",
+            route_columns!()
+        );
         // Audited: fixed fragments only.
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(owner_value)

@@ -14,7 +14,9 @@ use ring::aead::{self, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use sqlx::any::AnyRow;
 
 use crate::error::{StoreError, StoreResult};
-use crate::rows::{affected, corrupt, flag, int, narrow, new_id, now_ms, parse, parse_opt, text, text_opt};
+use crate::rows::{
+    affected, corrupt, flag, int, narrow, new_id, now_ms, parse, parse_opt, text, text_opt,
+};
 use crate::store::{Store, TenantScope};
 
 /// The key that encrypts trunk passwords at rest. `Debug` does not show it.
@@ -42,9 +44,16 @@ impl SecretKey {
     pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
         match std::fs::read(path) {
             Ok(bytes) => {
-                let key: [u8; 32] = bytes.get(..32).and_then(|b| b.try_into().ok()).ok_or_else(|| {
-                    std::io::Error::new(std::io::ErrorKind::InvalidData, "secret key shorter than 32 bytes")
-                })?;
+                let key: [u8; 32] =
+                    bytes
+                        .get(..32)
+                        .and_then(|b| b.try_into().ok())
+                        .ok_or_else(|| {
+                            std::io::Error::new(
+                                std::io::ErrorKind::InvalidData,
+                                "secret key shorter than 32 bytes",
+                            )
+                        })?;
                 Ok(Self { key })
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -65,7 +74,9 @@ impl SecretKey {
     }
 
     fn aead(&self) -> Option<LessSafeKey> {
-        UnboundKey::new(&CHACHA20_POLY1305, &self.key).ok().map(LessSafeKey::new)
+        UnboundKey::new(&CHACHA20_POLY1305, &self.key)
+            .ok()
+            .map(LessSafeKey::new)
     }
 
     /// Encrypts `plaintext` with a fresh random nonce: `v1:` + hex(nonce ‖ ciphertext ‖ tag).
@@ -151,7 +162,10 @@ impl Owner<'_> {
     pub(crate) fn filter(&self, placeholder: u8) -> (String, String) {
         match self.tenant_id() {
             Some(tenant) => (format!("tenant_id = ${placeholder}"), tenant.to_string()),
-            None => (format!("(tenant_id IS NULL AND ${placeholder} = '')"), String::new()),
+            None => (
+                format!("(tenant_id IS NULL AND ${placeholder} = '')"),
+                String::new(),
+            ),
         }
     }
 }
@@ -231,7 +245,11 @@ fn trunk_from_row(row: &AnyRow) -> StoreResult<Trunk> {
         auth_realm: text_opt(row, "auth_realm")?,
         register_user: text_opt(row, "register_user")?,
         register: flag(row, "register")?,
-        register_expires_secs: narrow(int(row, "register_expires_secs")?, "trunks", "register_expires_secs")?,
+        register_expires_secs: narrow(
+            int(row, "register_expires_secs")?,
+            "trunks",
+            "register_expires_secs",
+        )?,
         inbound_networks,
         priority: narrow(int(row, "priority")?, "trunks", "priority")?,
         enabled: flag(row, "enabled")?,
@@ -252,13 +270,19 @@ fn check_spec(spec: &TrunkSpec) -> StoreResult<()> {
     if spec.name.trim().is_empty() || spec.name.len() > 64 {
         return invalid("trunk name must be 1 to 64 characters");
     }
-    if spec.host.trim().is_empty() || spec.host.len() > 253 || spec.host.contains(char::is_whitespace) {
+    if spec.host.trim().is_empty()
+        || spec.host.len() > 253
+        || spec.host.contains(char::is_whitespace)
+    {
         return invalid("trunk host must be a host name or IP address");
     }
     if spec.port == 0 {
         return invalid("trunk port must be 1 to 65535");
     }
-    if !matches!(spec.transport, Transport::Udp | Transport::Tcp | Transport::Tls) {
+    if !matches!(
+        spec.transport,
+        Transport::Udp | Transport::Tcp | Transport::Tls
+    ) {
         return invalid("trunk transport must be udp, tcp or tls");
     }
     Ok(())
@@ -282,7 +306,11 @@ impl Trunks<'_> {
     ) -> StoreResult<Trunk> {
         owner.check(actor)?;
         check_spec(spec)?;
-        let sealed = spec.auth_password.as_deref().map(|p| key.seal(p)).transpose()?;
+        let sealed = spec
+            .auth_password
+            .as_deref()
+            .map(|p| key.seal(p))
+            .transpose()?;
         if spec.register && (spec.auth_username.is_none() || sealed.is_none()) {
             return Err(StoreError::Forbidden {
                 reason: "a registering trunk needs an auth user name and password",
@@ -332,7 +360,11 @@ impl Trunks<'_> {
         owner.check(actor)?;
         check_spec(spec)?;
         let existing = self.get(actor, owner, id).await?;
-        let sealed = spec.auth_password.as_deref().map(|p| key.seal(p)).transpose()?;
+        let sealed = spec
+            .auth_password
+            .as_deref()
+            .map(|p| key.seal(p))
+            .transpose()?;
         if spec.register
             && (spec.auth_username.is_none() || (sealed.is_none() && !existing.has_password))
         {
@@ -378,7 +410,10 @@ impl Trunks<'_> {
     pub async fn get(&self, actor: &Actor, owner: Owner<'_>, id: TrunkId) -> StoreResult<Trunk> {
         owner.check(actor)?;
         let (filter, owner_value) = owner.filter(1);
-        let sql = format!("SELECT {} FROM trunks WHERE {filter} AND id = $2", trunk_columns!());
+        let sql = format!(
+            "SELECT {} FROM trunks WHERE {filter} AND id = $2",
+            trunk_columns!()
+        );
         // Audited: fixed fragments only.
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(owner_value)
@@ -528,7 +563,11 @@ mod tests {
         let sealed = key.seal("carrier-pass").unwrap();
         assert!(sealed.starts_with("v1:"));
         assert!(!sealed.contains("carrier-pass"));
-        assert_ne!(sealed, key.seal("carrier-pass").unwrap(), "fresh nonce each time");
+        assert_ne!(
+            sealed,
+            key.seal("carrier-pass").unwrap(),
+            "fresh nonce each time"
+        );
         assert_eq!(key.open(&sealed).as_deref(), Some("carrier-pass"));
         assert_eq!(SecretKey::from_bytes([8; 32]).open(&sealed), None);
         let mut tampered = sealed.clone();

@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use pbx_domain::{CallRecord, E164, MediaStreamStats, Route, TenantCallSettings, Transport, Trunk, TrunkId, TrunkMode};
+use pbx_domain::{
+    CallRecord, E164, MediaStreamStats, Route, TenantCallSettings, Transport, Trunk, TrunkId,
+    TrunkMode,
+};
 use pbx_store::SecretKey;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -165,7 +168,11 @@ impl TrunkView {
             register_user: trunk.register_user,
             register: trunk.register,
             register_expires_secs: trunk.register_expires_secs,
-            inbound_networks: trunk.inbound_networks.iter().map(ToString::to_string).collect(),
+            inbound_networks: trunk
+                .inbound_networks
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             priority: trunk.priority,
             enabled: trunk.enabled,
             registration,

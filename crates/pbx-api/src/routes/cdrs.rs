@@ -17,9 +17,15 @@ fn bad(parameter: &'static str, message: &str) -> ApiError {
 }
 
 fn parse_cursor(text: &str) -> ApiResult<(i64, CdrId)> {
-    let (start, id) = text.split_once('_').ok_or_else(|| bad("cursor", "not a cursor from a previous page"))?;
-    let start = start.parse().map_err(|_| bad("cursor", "not a cursor from a previous page"))?;
-    let id = id.parse().map_err(|_| bad("cursor", "not a cursor from a previous page"))?;
+    let (start, id) = text
+        .split_once('_')
+        .ok_or_else(|| bad("cursor", "not a cursor from a previous page"))?;
+    let start = start
+        .parse()
+        .map_err(|_| bad("cursor", "not a cursor from a previous page"))?;
+    let id = id
+        .parse()
+        .map_err(|_| bad("cursor", "not a cursor from a previous page"))?;
     Ok((start, id))
 }
 
@@ -39,7 +45,9 @@ pub async fn list_cdrs(
         None => None,
         Some(user) => match state.ops(&caller).user(&scope, user).await {
             Ok(found) => Some(found.id),
-            Err(ApiError::NotFound { .. }) => return Err(bad("user", "no such user in this tenant")),
+            Err(ApiError::NotFound { .. }) => {
+                return Err(bad("user", "no such user in this tenant"));
+            }
             Err(other) => return Err(other),
         },
     };
@@ -69,13 +77,20 @@ pub async fn list_cdrs(
             .map(str::parse)
             .transpose()
             .map_err(|_| bad("state", "open or closed"))?,
-        number: query.number.clone().filter(|number| !number.trim().is_empty()),
+        number: query
+            .number
+            .clone()
+            .filter(|number| !number.trim().is_empty()),
         after: query.cursor.as_deref().map(parse_cursor).transpose()?,
         limit,
     };
     let records = state.store.cdrs().list(&scope, &filter).await?;
     let next_cursor = (records.len() == limit as usize)
-        .then(|| records.last().map(|last| format!("{}_{}", last.start_ms, last.id)))
+        .then(|| {
+            records
+                .last()
+                .map(|last| format!("{}_{}", last.start_ms, last.id))
+        })
         .flatten();
     Ok(Json(CdrPage {
         items: records.into_iter().map(Into::into).collect(),
@@ -93,6 +108,8 @@ pub async fn get_cdr(
     Path((tenant, cdr)): Path<(String, String)>,
 ) -> ApiResult<Json<CdrView>> {
     let scope = state.scope(&caller, &tenant).await?;
-    let id: CdrId = cdr.parse().map_err(|_| ApiError::NotFound { what: "CDR" })?;
+    let id: CdrId = cdr
+        .parse()
+        .map_err(|_| ApiError::NotFound { what: "CDR" })?;
     Ok(Json(state.store.cdrs().get(&scope, id).await?.into()))
 }

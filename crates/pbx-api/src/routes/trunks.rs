@@ -4,7 +4,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use pbx_domain::{RouteId, RouteTrunk, Transport, TrunkId, TrunkMode, parse_network, parse_route_prefix};
+use pbx_domain::{
+    RouteId, RouteTrunk, Transport, TrunkId, TrunkMode, parse_network, parse_route_prefix,
+};
 use pbx_store::{Owner, TenantScope, TrunkSpec};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -16,11 +18,13 @@ use crate::ops::free_text;
 use crate::state::{ApiState, Caller};
 
 fn trunk_id(text: &str) -> ApiResult<TrunkId> {
-    text.parse().map_err(|_| ApiError::NotFound { what: "trunk" })
+    text.parse()
+        .map_err(|_| ApiError::NotFound { what: "trunk" })
 }
 
 fn route_id(text: &str) -> ApiResult<RouteId> {
-    text.parse().map_err(|_| ApiError::NotFound { what: "route" })
+    text.parse()
+        .map_err(|_| ApiError::NotFound { what: "route" })
 }
 
 fn optional_text(field: &str, value: Option<&str>, max: usize) -> ApiResult<Option<String>> {
@@ -43,7 +47,10 @@ fn trunk_spec(request: &TrunkRequest, creating: bool, has_key: bool) -> ApiResul
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
     if !host_ok {
-        return Err(ApiError::invalid("host", "must be a host name or an IP address"));
+        return Err(ApiError::invalid(
+            "host",
+            "must be a host name or an IP address",
+        ));
     }
     if request.port == 0 {
         return Err(ApiError::invalid("port", "must be 1 to 65535"));
@@ -53,12 +60,22 @@ fn trunk_spec(request: &TrunkRequest, creating: bool, has_key: bool) -> ApiResul
         return Err(ApiError::invalid("transport", "must be udp, tcp or tls"));
     }
     if !(60..=86_400).contains(&request.register_expires_secs) {
-        return Err(ApiError::invalid("register_expires_secs", "must be 60 to 86400"));
+        return Err(ApiError::invalid(
+            "register_expires_secs",
+            "must be 60 to 86400",
+        ));
     }
     let auth_username = optional_text("auth_username", request.auth_username.as_deref(), 128)?;
     let auth_password = match request.auth_password.as_deref() {
-        Some(password) if password.is_empty() || password.len() > 256 || password.chars().any(char::is_control) => {
-            return Err(ApiError::invalid("auth_password", "must be 1 to 256 printable characters"));
+        Some(password)
+            if password.is_empty()
+                || password.len() > 256
+                || password.chars().any(char::is_control) =>
+        {
+            return Err(ApiError::invalid(
+                "auth_password",
+                "must be 1 to 256 printable characters",
+            ));
         }
         other => other.map(str::to_owned),
     };
@@ -69,18 +86,25 @@ fn trunk_spec(request: &TrunkRequest, creating: bool, has_key: bool) -> ApiResul
         ));
     }
     if request.register && auth_username.is_none() {
-        return Err(ApiError::invalid("auth_username", "a registering trunk needs one"));
+        return Err(ApiError::invalid(
+            "auth_username",
+            "a registering trunk needs one",
+        ));
     }
     if request.register && creating && auth_password.is_none() {
-        return Err(ApiError::invalid("auth_password", "a registering trunk needs one"));
+        return Err(ApiError::invalid(
+            "auth_password",
+            "a registering trunk needs one",
+        ));
     }
     let inbound_networks = request
         .inbound_networks
         .iter()
         .enumerate()
         .map(|(index, network)| {
-            parse_network(network)
-                .map_err(|_| ApiError::invalid(&format!("inbound_networks.{index}"), "not an IP network"))
+            parse_network(network).map_err(|_| {
+                ApiError::invalid(&format!("inbound_networks.{index}"), "not an IP network")
+            })
         })
         .collect::<ApiResult<Vec<_>>>()?;
     Ok(TrunkSpec {
@@ -119,9 +143,15 @@ fn key(state: &ApiState) -> pbx_store::SecretKey {
         .unwrap_or_else(|| pbx_store::SecretKey::from_bytes(rand::random()))
 }
 
-async fn list_trunks_of(state: &ApiState, caller: &Caller, owner: Owner<'_>) -> ApiResult<Json<Vec<TrunkView>>> {
+async fn list_trunks_of(
+    state: &ApiState,
+    caller: &Caller,
+    owner: Owner<'_>,
+) -> ApiResult<Json<Vec<TrunkView>>> {
     let trunks = state.store.trunks().list(&caller.actor, owner).await?;
-    Ok(Json(trunks.into_iter().map(|trunk| view(state, trunk)).collect()))
+    Ok(Json(
+        trunks.into_iter().map(|trunk| view(state, trunk)).collect(),
+    ))
 }
 
 async fn create_trunk_for(
@@ -131,10 +161,18 @@ async fn create_trunk_for(
     request: &TrunkRequest,
 ) -> ApiResult<(StatusCode, Json<TrunkView>)> {
     let spec = trunk_spec(request, true, state.calls.trunk_key.is_some())?;
-    let trunk = state.store.trunks().create(&caller.actor, owner, &spec, &key(state)).await?;
+    let trunk = state
+        .store
+        .trunks()
+        .create(&caller.actor, owner, &spec, &key(state))
+        .await?;
     state
         .ops(caller)
-        .audit(owner.tenant_id(), "trunk.created", serde_json::json!({"trunk_id": trunk.id, "name": trunk.name}))
+        .audit(
+            owner.tenant_id(),
+            "trunk.created",
+            serde_json::json!({"trunk_id": trunk.id, "name": trunk.name}),
+        )
         .await?;
     state.written().await?;
     Ok((StatusCode::CREATED, Json(view(state, trunk))))
@@ -149,7 +187,11 @@ async fn update_trunk_for(
 ) -> ApiResult<Json<TrunkView>> {
     let id = trunk_id(id)?;
     let spec = trunk_spec(request, false, state.calls.trunk_key.is_some())?;
-    let trunk = state.store.trunks().update(&caller.actor, owner, id, &spec, &key(state)).await?;
+    let trunk = state
+        .store
+        .trunks()
+        .update(&caller.actor, owner, id, &spec, &key(state))
+        .await?;
     state
         .ops(caller)
         .audit(owner.tenant_id(), "trunk.updated", serde_json::json!({"trunk_id": trunk.id, "password_changed": spec.auth_password.is_some()}))
@@ -158,12 +200,25 @@ async fn update_trunk_for(
     Ok(Json(view(state, trunk)))
 }
 
-async fn delete_trunk_for(state: &ApiState, caller: &Caller, owner: Owner<'_>, id: &str) -> ApiResult<StatusCode> {
+async fn delete_trunk_for(
+    state: &ApiState,
+    caller: &Caller,
+    owner: Owner<'_>,
+    id: &str,
+) -> ApiResult<StatusCode> {
     let id = trunk_id(id)?;
-    state.store.trunks().delete(&caller.actor, owner, id).await?;
+    state
+        .store
+        .trunks()
+        .delete(&caller.actor, owner, id)
+        .await?;
     state
         .ops(caller)
-        .audit(owner.tenant_id(), "trunk.deleted", serde_json::json!({"trunk_id": id}))
+        .audit(
+            owner.tenant_id(),
+            "trunk.deleted",
+            serde_json::json!({"trunk_id": id}),
+        )
         .await?;
     state.written().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -183,7 +238,11 @@ fn route_body(request: &RouteRequest) -> ApiResult<(String, Vec<RouteTrunk>, Str
             priority: entry.priority,
         })
         .collect();
-    let description = free_text("description", request.description.as_deref().unwrap_or_default(), 200)?;
+    let description = free_text(
+        "description",
+        request.description.as_deref().unwrap_or_default(),
+        200,
+    )?;
     Ok((prefix, trunks, description))
 }
 
@@ -194,10 +253,18 @@ async fn create_route_for(
     request: &RouteRequest,
 ) -> ApiResult<(StatusCode, Json<RouteView>)> {
     let (prefix, trunks, description) = route_body(request)?;
-    let route = state.store.routes().create(&caller.actor, owner, &prefix, &trunks, &description).await?;
+    let route = state
+        .store
+        .routes()
+        .create(&caller.actor, owner, &prefix, &trunks, &description)
+        .await?;
     state
         .ops(caller)
-        .audit(owner.tenant_id(), "route.created", serde_json::json!({"route_id": route.id, "prefix": route.prefix}))
+        .audit(
+            owner.tenant_id(),
+            "route.created",
+            serde_json::json!({"route_id": route.id, "prefix": route.prefix}),
+        )
         .await?;
     state.written().await?;
     Ok((StatusCode::CREATED, Json(route.into())))
@@ -212,21 +279,42 @@ async fn update_route_for(
 ) -> ApiResult<Json<RouteView>> {
     let id = route_id(id)?;
     let (prefix, trunks, description) = route_body(request)?;
-    let route = state.store.routes().update(&caller.actor, owner, id, &prefix, &trunks, &description).await?;
+    let route = state
+        .store
+        .routes()
+        .update(&caller.actor, owner, id, &prefix, &trunks, &description)
+        .await?;
     state
         .ops(caller)
-        .audit(owner.tenant_id(), "route.updated", serde_json::json!({"route_id": route.id, "prefix": route.prefix}))
+        .audit(
+            owner.tenant_id(),
+            "route.updated",
+            serde_json::json!({"route_id": route.id, "prefix": route.prefix}),
+        )
         .await?;
     state.written().await?;
     Ok(Json(route.into()))
 }
 
-async fn delete_route_for(state: &ApiState, caller: &Caller, owner: Owner<'_>, id: &str) -> ApiResult<StatusCode> {
+async fn delete_route_for(
+    state: &ApiState,
+    caller: &Caller,
+    owner: Owner<'_>,
+    id: &str,
+) -> ApiResult<StatusCode> {
     let id = route_id(id)?;
-    state.store.routes().delete(&caller.actor, owner, id).await?;
+    state
+        .store
+        .routes()
+        .delete(&caller.actor, owner, id)
+        .await?;
     state
         .ops(caller)
-        .audit(owner.tenant_id(), "route.deleted", serde_json::json!({"route_id": id}))
+        .audit(
+            owner.tenant_id(),
+            "route.deleted",
+            serde_json::json!({"route_id": id}),
+        )
         .await?;
     state.written().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -239,7 +327,10 @@ async fn tenant(state: &ApiState, caller: &Caller, tenant: &str) -> ApiResult<Te
 /// Operator trunks (usable by every tenant's routes).
 #[utoipa::path(get, path = "/api/v1/trunks", tag = "trunks", security(("bearer" = [])),
     responses((status = 200, body = [TrunkView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn list_operator_trunks(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Vec<TrunkView>>> {
+pub async fn list_operator_trunks(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<TrunkView>>> {
     list_trunks_of(&state, &caller, Owner::Operator).await
 }
 
@@ -263,7 +354,11 @@ pub async fn get_operator_trunk(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TrunkView>> {
-    let trunk = state.store.trunks().get(&caller.actor, Owner::Operator, trunk_id(&id)?).await?;
+    let trunk = state
+        .store
+        .trunks()
+        .get(&caller.actor, Owner::Operator, trunk_id(&id)?)
+        .await?;
     Ok(Json(view(&state, trunk)))
 }
 
@@ -329,7 +424,11 @@ pub async fn get_tenant_trunk(
     Path((tenant_ref, id)): Path<(String, String)>,
 ) -> ApiResult<Json<TrunkView>> {
     let scope = tenant(&state, &caller, &tenant_ref).await?;
-    let trunk = state.store.trunks().get(&caller.actor, Owner::Tenant(&scope), trunk_id(&id)?).await?;
+    let trunk = state
+        .store
+        .trunks()
+        .get(&caller.actor, Owner::Tenant(&scope), trunk_id(&id)?)
+        .await?;
     Ok(Json(view(&state, trunk)))
 }
 
@@ -363,8 +462,15 @@ pub async fn delete_tenant_trunk(
 /// Operator routes (the defaults for every tenant).
 #[utoipa::path(get, path = "/api/v1/routes", tag = "trunks", security(("bearer" = [])),
     responses((status = 200, body = [RouteView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn list_operator_routes(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Vec<RouteView>>> {
-    let routes = state.store.routes().list(&caller.actor, Owner::Operator).await?;
+pub async fn list_operator_routes(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<RouteView>>> {
+    let routes = state
+        .store
+        .routes()
+        .list(&caller.actor, Owner::Operator)
+        .await?;
     Ok(Json(routes.into_iter().map(Into::into).collect()))
 }
 
@@ -414,7 +520,11 @@ pub async fn list_tenant_routes(
     Path(tenant_ref): Path<String>,
 ) -> ApiResult<Json<Vec<RouteView>>> {
     let scope = tenant(&state, &caller, &tenant_ref).await?;
-    let routes = state.store.routes().list(&caller.actor, Owner::Tenant(&scope)).await?;
+    let routes = state
+        .store
+        .routes()
+        .list(&caller.actor, Owner::Tenant(&scope))
+        .await?;
     Ok(Json(routes.into_iter().map(Into::into).collect()))
 }
 
@@ -484,7 +594,10 @@ pub async fn put_call_settings(
 ) -> ApiResult<Json<CallSettingsView>> {
     let scope = tenant(&state, &caller, &tenant_ref).await?;
     if pbx_routing::NumberPlan::for_country(&request.country).is_none() {
-        return Err(ApiError::invalid("country", "not an ISO 3166 country with a numbering plan"));
+        return Err(ApiError::invalid(
+            "country",
+            "not an ISO 3166 country with a numbering plan",
+        ));
     }
     let settings = state
         .store
@@ -493,7 +606,11 @@ pub async fn put_call_settings(
         .await?;
     state
         .ops(&caller)
-        .audit(Some(scope.tenant_id()), "call_settings.updated", serde_json::json!({"country": settings.country, "main_number": settings.main_number}))
+        .audit(
+            Some(scope.tenant_id()),
+            "call_settings.updated",
+            serde_json::json!({"country": settings.country, "main_number": settings.main_number}),
+        )
         .await?;
     state.written().await?;
     Ok(Json(settings.into()))

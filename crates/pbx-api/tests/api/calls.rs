@@ -144,7 +144,9 @@ async fn trunk_password_needs_a_key() {
         peering["mode"] = json!("ip_peering");
         peering["register"] = json!(false);
         peering.as_object_mut().unwrap().remove("auth_password");
-        app.post("/api/v1/trunks", &app.operator, peering).await.expect(201);
+        app.post("/api/v1/trunks", &app.operator, peering)
+            .await
+            .expect(201);
     })
     .await;
 }
@@ -181,22 +183,61 @@ fn record(tenant: TenantId, start_ms: i64, callee: &str, disposition: Dispositio
 async fn cdrs_listed_filtered_and_paged_per_tenant() {
     on_both(|app| async move {
         let op = app.operator.clone();
-        let acme: TenantId = app.tenant("acme", None).await["id"].as_str().unwrap().parse().unwrap();
-        let beta: TenantId = app.tenant("beta", None).await["id"].as_str().unwrap().parse().unwrap();
+        let acme: TenantId = app.tenant("acme", None).await["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let beta: TenantId = app.tenant("beta", None).await["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         let store: &Store = &app.state.store;
         for i in 0..7_i64 {
-            let disposition = if i % 2 == 0 { Disposition::Answered } else { Disposition::Busy };
-            store.cdrs().upsert(&record(acme, 1_000_000 + i * 60_000, &format!("06{:08}", i), disposition)).await.unwrap();
+            let disposition = if i % 2 == 0 {
+                Disposition::Answered
+            } else {
+                Disposition::Busy
+            };
+            store
+                .cdrs()
+                .upsert(&record(
+                    acme,
+                    1_000_000 + i * 60_000,
+                    &format!("06{:08}", i),
+                    disposition,
+                ))
+                .await
+                .unwrap();
         }
-        store.cdrs().upsert(&record(beta, 1_000_000, "0611111111", Disposition::Answered)).await.unwrap();
+        store
+            .cdrs()
+            .upsert(&record(
+                beta,
+                1_000_000,
+                "0611111111",
+                Disposition::Answered,
+            ))
+            .await
+            .unwrap();
 
-        let page = app.get("/api/v1/tenants/acme/cdrs?limit=3", &op).await.expect(200);
+        let page = app
+            .get("/api/v1/tenants/acme/cdrs?limit=3", &op)
+            .await
+            .expect(200);
         assert_eq!(page["items"].as_array().unwrap().len(), 3);
         assert_eq!(page["items"][0]["start_ms"], 1_360_000);
         let mut seen = 3;
         let mut cursor = page["next_cursor"].as_str().unwrap().to_owned();
         loop {
-            let next = app.get(&format!("/api/v1/tenants/acme/cdrs?limit=3&cursor={cursor}"), &op).await.expect(200);
+            let next = app
+                .get(
+                    &format!("/api/v1/tenants/acme/cdrs?limit=3&cursor={cursor}"),
+                    &op,
+                )
+                .await
+                .expect(200);
             seen += next["items"].as_array().unwrap().len();
             match next["next_cursor"].as_str() {
                 Some(more) => cursor = more.to_owned(),
@@ -205,28 +246,60 @@ async fn cdrs_listed_filtered_and_paged_per_tenant() {
         }
         assert_eq!(seen, 7);
 
-        let answered = app.get("/api/v1/tenants/acme/cdrs?disposition=answered", &op).await.expect(200);
+        let answered = app
+            .get("/api/v1/tenants/acme/cdrs?disposition=answered", &op)
+            .await
+            .expect(200);
         assert_eq!(answered["items"].as_array().unwrap().len(), 4);
         assert_eq!(answered["items"][0]["billable_secs"], 30);
-        let ranged = app.get("/api/v1/tenants/acme/cdrs?from=1060000&to=1180001&direction=outbound", &op).await.expect(200);
+        let ranged = app
+            .get(
+                "/api/v1/tenants/acme/cdrs?from=1060000&to=1180001&direction=outbound",
+                &op,
+            )
+            .await
+            .expect(200);
         assert_eq!(ranged["items"].as_array().unwrap().len(), 3);
-        let number = app.get("/api/v1/tenants/acme/cdrs?number=0600000004", &op).await.expect(200);
+        let number = app
+            .get("/api/v1/tenants/acme/cdrs?number=0600000004", &op)
+            .await
+            .expect(200);
         assert_eq!(number["items"].as_array().unwrap().len(), 1);
         let one = number["items"][0]["id"].as_str().unwrap().to_owned();
-        assert_eq!(app.get(&format!("/api/v1/tenants/acme/cdrs/{one}"), &op).await.expect(200)["callee"], "+31600000004");
+        assert_eq!(
+            app.get(&format!("/api/v1/tenants/acme/cdrs/{one}"), &op)
+                .await
+                .expect(200)["callee"],
+            "+31600000004"
+        );
 
         // Per tenant: beta's admin sees only beta's record, and not acme's by id.
         let beta_admin = app.admin_token("beta").await;
-        let theirs = app.get("/api/v1/tenants/beta/cdrs", &beta_admin).await.expect(200);
+        let theirs = app
+            .get("/api/v1/tenants/beta/cdrs", &beta_admin)
+            .await
+            .expect(200);
         assert_eq!(theirs["items"].as_array().unwrap().len(), 1);
-        app.get("/api/v1/tenants/acme/cdrs", &beta_admin).await.assert_error(404, "not_found", None);
-        app.get(&format!("/api/v1/tenants/beta/cdrs/{one}"), &beta_admin).await.assert_error(404, "not_found", None);
+        app.get("/api/v1/tenants/acme/cdrs", &beta_admin)
+            .await
+            .assert_error(404, "not_found", None);
+        app.get(&format!("/api/v1/tenants/beta/cdrs/{one}"), &beta_admin)
+            .await
+            .assert_error(404, "not_found", None);
 
         // Bad parameters.
-        app.get("/api/v1/tenants/acme/cdrs?direction=sideways", &op).await.assert_error(400, "invalid_parameter", None);
-        app.get("/api/v1/tenants/acme/cdrs?limit=0", &op).await.assert_error(400, "invalid_parameter", None);
-        app.get("/api/v1/tenants/acme/cdrs?cursor=zzz", &op).await.assert_error(400, "invalid_parameter", None);
-        app.get("/api/v1/tenants/acme/cdrs?user=999", &op).await.assert_error(400, "invalid_parameter", None);
+        app.get("/api/v1/tenants/acme/cdrs?direction=sideways", &op)
+            .await
+            .assert_error(400, "invalid_parameter", None);
+        app.get("/api/v1/tenants/acme/cdrs?limit=0", &op)
+            .await
+            .assert_error(400, "invalid_parameter", None);
+        app.get("/api/v1/tenants/acme/cdrs?cursor=zzz", &op)
+            .await
+            .assert_error(400, "invalid_parameter", None);
+        app.get("/api/v1/tenants/acme/cdrs?user=999", &op)
+            .await
+            .assert_error(400, "invalid_parameter", None);
     })
     .await;
 }

@@ -123,7 +123,11 @@ async fn interrupted_calls_close_at_last_seen() {
         assert_eq!(store.cdrs().touch_open("node-1", 40_000).await.unwrap(), 2);
         // Node-1 restarts at 45 s: its two calls from before are closed; the call that
         // started after the boot and node-2's call stay open.
-        let closed = store.cdrs().close_interrupted("node-1", 45_000).await.unwrap();
+        let closed = store
+            .cdrs()
+            .close_interrupted("node-1", 45_000)
+            .await
+            .unwrap();
         assert_eq!(closed.len(), 2);
         let first = store.cdrs().get(&scope, answered.id).await.unwrap();
         assert_eq!(first.state, CdrState::Closed);
@@ -147,7 +151,14 @@ async fn interrupted_calls_close_at_last_seen() {
             .map(|r| r.id)
             .collect();
         assert_eq!(still_open, vec![after_boot.id, other_node.id]);
-        assert!(store.cdrs().close_interrupted("node-1", 45_000).await.unwrap().is_empty());
+        assert!(
+            store
+                .cdrs()
+                .close_interrupted("node-1", 45_000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         db
     })
     .await;
@@ -163,7 +174,12 @@ async fn filters_and_pagination() {
         let mut ids = Vec::new();
         for i in 0..25_i64 {
             let who = if i % 2 == 0 { ann.id } else { bob.id };
-            let mut record = start(acme.id, Some(who), 100_000 + i * 1000, &format!("06{:08}", i));
+            let mut record = start(
+                acme.id,
+                Some(who),
+                100_000 + i * 1000,
+                &format!("06{:08}", i),
+            );
             if i % 5 == 0 {
                 record.direction = CallDirection::Inbound;
             }
@@ -196,15 +212,72 @@ async fn filters_and_pagination() {
             let store = store.clone();
             async move { store.cdrs().list(&scope, &filter).await.unwrap().len() }
         };
-        assert_eq!(count(CdrFilter { user: Some(ann.id), ..page(100) }).await, 13);
-        assert_eq!(count(CdrFilter { direction: Some(CallDirection::Inbound), ..page(100) }).await, 5);
-        assert_eq!(count(CdrFilter { disposition: Some(Disposition::Answered), ..page(100) }).await, 9);
-        assert_eq!(count(CdrFilter { from_ms: Some(110_000), to_ms: Some(115_000), ..page(100) }).await, 5);
-        assert_eq!(count(CdrFilter { number: Some("0600000007".into()), ..page(100) }).await, 1);
-        assert_eq!(count(CdrFilter { number: Some("+3160000001".into()), ..page(100) }).await, 10);
+        assert_eq!(
+            count(CdrFilter {
+                user: Some(ann.id),
+                ..page(100)
+            })
+            .await,
+            13
+        );
+        assert_eq!(
+            count(CdrFilter {
+                direction: Some(CallDirection::Inbound),
+                ..page(100)
+            })
+            .await,
+            5
+        );
+        assert_eq!(
+            count(CdrFilter {
+                disposition: Some(Disposition::Answered),
+                ..page(100)
+            })
+            .await,
+            9
+        );
+        assert_eq!(
+            count(CdrFilter {
+                from_ms: Some(110_000),
+                to_ms: Some(115_000),
+                ..page(100)
+            })
+            .await,
+            5
+        );
+        assert_eq!(
+            count(CdrFilter {
+                number: Some("0600000007".into()),
+                ..page(100)
+            })
+            .await,
+            1
+        );
+        assert_eq!(
+            count(CdrFilter {
+                number: Some("+3160000001".into()),
+                ..page(100)
+            })
+            .await,
+            10
+        );
         // LIKE wildcards in the filter are not wildcards.
-        assert_eq!(count(CdrFilter { number: Some("%".into()), ..page(100) }).await, 25);
-        assert_eq!(count(CdrFilter { state: Some(CdrState::Open), ..page(100) }).await, 0);
+        assert_eq!(
+            count(CdrFilter {
+                number: Some("%".into()),
+                ..page(100)
+            })
+            .await,
+            25
+        );
+        assert_eq!(
+            count(CdrFilter {
+                state: Some(CdrState::Open),
+                ..page(100)
+            })
+            .await,
+            0
+        );
         db
     })
     .await;
