@@ -18,12 +18,14 @@
 
 pub mod locale;
 pub mod path;
+pub mod platform;
 pub mod render;
 pub mod resolve;
 pub mod seal;
 
 pub use locale::{LanguageSpellings, ZoneSpellings};
 pub use path::{BrandFile, RequestPath};
+pub use platform::{ManualSettings, Platform, Provisioner, TenantValues};
 pub use render::{ConfigContext, ContextParts, LineContext, RenderError, Renderer, SipServer};
 pub use resolve::{Refusal, Resolved, resolve};
 pub use seal::{SealError, Sealer};

@@ -162,12 +162,13 @@ impl Sealer {
     /// Whether `token` is the current token of `device` (constant-time comparison).
     pub fn verify_url_token(&self, device: DeviceId, epoch: i64, token: &str) -> bool {
         let expected = self.url_token(device, epoch);
+        use subtle::ConstantTimeEq;
         expected.len() == token.len()
-            && ring::constant_time::verify_slices_are_equal(
-                expected.as_bytes(),
-                token.to_ascii_lowercase().as_bytes(),
+            && bool::from(
+                expected
+                    .as_bytes()
+                    .ct_eq(token.to_ascii_lowercase().as_bytes()),
             )
-            .is_ok()
     }
 }
 

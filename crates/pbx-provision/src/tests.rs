@@ -296,7 +296,8 @@ fn every_brand_renders_and_parses_back() {
     let display = "Ann \"the\" <Boss> line2";
     let password = "P4ss&<word>";
     // XML brands: (file, vendor, mac, expected key → value).
-    let xml_cases: Vec<(BrandFile, PhoneVendor, Vec<(&str, &str)>)> = vec![
+    type Case = (BrandFile, PhoneVendor, Vec<(&'static str, &'static str)>);
+    let xml_cases: Vec<Case> = vec![
         (
             BrandFile::PolycomPhone(MacAddress::parse("0004f2000001").unwrap()),
             PhoneVendor::Polycom,

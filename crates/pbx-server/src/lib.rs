@@ -3,6 +3,7 @@
 
 pub mod calls;
 pub mod config;
+pub mod provisioning;
 pub mod serve;
 pub mod sip;
 mod writer;

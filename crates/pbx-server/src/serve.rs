@@ -34,6 +34,9 @@ pub struct ServeOptions {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServeError {
+    /// Phone provisioning (TFTP, HTTPS, templates, key) could not start.
+    #[error("provisioning: {0}")]
+    Provisioning(#[from] crate::provisioning::ProvisioningError),
     /// The media relay could not start (ports, threads).
     #[error("media relay: {0}")]
     Media(String),
@@ -97,6 +100,8 @@ pub struct RunningServer {
     pub http_addr: SocketAddr,
     /// How the operator logs in.
     pub operator_login: OperatorLogin,
+    /// Phone provisioning (TFTP/HTTPS), when enabled.
+    pub provisioning: Option<crate::provisioning::RunningProvisioning>,
     http_shutdown: tokio_util::sync::CancellationToken,
     http: JoinHandle<()>,
     store: Store,
@@ -129,6 +134,9 @@ impl RunningServer {
     /// pending store writes, close the database.
     pub async fn shutdown(self) {
         self.http_shutdown.cancel();
+        if let Some(provisioning) = self.provisioning {
+            provisioning.shutdown().await;
+        }
         if tokio::time::timeout(Duration::from_secs(5), self.http)
             .await
             .is_err()
@@ -247,6 +255,14 @@ impl Server {
         let call_tasks = crate::calls::spawn_tasks(handle.clone(), media_events, call_records);
         tracing::info!(restored = restored_count, "registrations restored");
 
+        let provisioning = crate::provisioning::start_for(
+            settings,
+            &sip_listeners,
+            store.clone(),
+            directory.clone(),
+            None,
+        )
+        .await?;
         let control = Arc::new(LiveControlPlane {
             endpoint: handle.clone(),
         });
@@ -256,6 +272,7 @@ impl Server {
             control,
             realm,
         ));
+        let api = crate::provisioning::with_api(api, provisioning.as_ref());
         let listener = tokio::net::TcpListener::bind(settings.http)
             .await
             .map_err(|source| ServeError::Http {
@@ -286,6 +303,7 @@ impl Server {
             sip_listeners,
             http_addr,
             operator_login,
+            provisioning,
             http_shutdown,
             http,
             store,
@@ -333,7 +351,7 @@ fn print_banner(settings: &Settings, server: &RunningServer) {
         "  HTTP API        http://{http}/api/v1  (OpenAPI: http://{http}/api/v1/openapi.json)"
     );
     println!("  health          http://{http}/healthz   metrics: http://{http}/metrics");
-    println!("  TFTP            not yet served (provisioning arrives with its issue)");
+    crate::provisioning::print_banner(server.provisioning.as_ref());
     match &server.operator_login {
         OperatorLogin::Generated(secret) => {
             println!("Operator API token (shown ONCE, store it now):");

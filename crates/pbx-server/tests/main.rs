@@ -9,6 +9,7 @@ mod baresip;
 mod calls;
 mod client;
 mod inproc;
+mod provisioning;
 mod sipp;
 mod sipsak;
 mod support;

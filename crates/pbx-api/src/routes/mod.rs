@@ -2,6 +2,7 @@
 
 mod devices;
 mod lines;
+mod provisioning;
 mod registrations;
 mod tenants;
 mod tokens;
@@ -47,6 +48,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "registrations", description = "Current SIP registrations"),
         (name = "tokens", description = "API tokens"),
         (name = "events", description = "Audit log"),
+        (name = "provisioning", description = "Phone auto-provisioning: TFTP/HTTPS config files, manual settings, fetch log"),
         (name = "meta", description = "Health, metrics, this document")
     )
 )]
@@ -120,6 +122,17 @@ fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(registrations::list_events))
         .routes(routes!(tokens::list_tokens, tokens::create_token))
         .routes(routes!(tokens::get_token, tokens::revoke_token))
+        .routes(routes!(
+            provisioning::get_tenant_provisioning,
+            provisioning::update_tenant_provisioning
+        ))
+        .routes(routes!(provisioning::list_tenant_fetches))
+        .routes(routes!(
+            provisioning::get_device_provisioning,
+            provisioning::enable_device_provisioning,
+            provisioning::disable_device_provisioning
+        ))
+        .routes(routes!(provisioning::list_device_fetches))
         .routes(routes!(healthz))
         .routes(routes!(metrics))
         .split_for_parts()

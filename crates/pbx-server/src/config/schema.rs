@@ -22,6 +22,8 @@ pub struct FileConfig {
     pub http: HttpSection,
     /// TFTP provisioning server.
     pub tftp: TftpSection,
+    /// Phone provisioning (templates, HTTPS, defaults written into config files).
+    pub provisioning: crate::provisioning::ProvisioningSection,
     /// Media relay.
     pub rtp: RtpSection,
     /// Logging.
@@ -41,6 +43,7 @@ impl Default for FileConfig {
             registrar: RegistrarSection::default(),
             http: HttpSection::default(),
             tftp: TftpSection::default(),
+            provisioning: crate::provisioning::ProvisioningSection::default(),
             rtp: RtpSection::default(),
             log: LogSection::default(),
             security: crate::guard::SecuritySection::default(),

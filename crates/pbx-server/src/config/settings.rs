@@ -70,6 +70,8 @@ pub struct Settings {
     pub http: SocketAddr,
     /// TFTP listener and unprivileged fallback port (0: none).
     pub tftp: (SocketAddr, u16),
+    /// Phone provisioning.
+    pub provisioning: crate::provisioning::ProvisioningSettings,
     /// RTP port range, inclusive.
     pub rtp_ports: (u16, u16),
     /// Log filter.
@@ -260,6 +262,10 @@ impl Settings {
                 address("tftp.listen", &file.tftp.listen)?,
                 file.tftp.fallback_port,
             ),
+            provisioning: file.provisioning.validate(
+                std::path::Path::new(&file.data_dir),
+                address("http.listen", &file.http.listen)?,
+            )?,
             rtp_ports: (port_min, port_max),
             log_filter: file.log.filter.clone(),
             log_format,
