@@ -14,6 +14,7 @@ use crate::control::ControlPlane;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::ApiMetrics;
 use crate::ops::Ops;
+use crate::ops::security::{NoSecurity, SecurityControl};
 
 /// Everything the handlers share. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -29,6 +30,10 @@ pub struct ApiState {
     pub realm: Realm,
     /// The API's counters.
     pub metrics: Arc<ApiMetrics>,
+    /// The live fraud guard (bans, throttles, blocks).
+    pub security: Arc<dyn SecurityControl>,
+    /// Trunk password key and live trunk registration states.
+    pub calls: crate::model::CallsApi,
 }
 
 impl ApiState {
@@ -45,7 +50,23 @@ impl ApiState {
             control,
             realm,
             metrics: Arc::new(ApiMetrics::default()),
+            security: Arc::new(NoSecurity),
+            calls: crate::model::CallsApi::default(),
         }
+    }
+
+    /// Attaches the live fraud guard (without it, nothing is banned or listed).
+    #[must_use]
+    pub fn with_security(mut self, security: Arc<dyn SecurityControl>) -> Self {
+        self.security = security;
+        self
+    }
+
+    /// Attaches the trunk password key and the live trunk registration states.
+    #[must_use]
+    pub fn with_calls(mut self, calls: crate::model::CallsApi) -> Self {
+        self.calls = calls;
+        self
     }
 
     /// The operations of `caller`.

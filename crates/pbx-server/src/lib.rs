@@ -2,8 +2,11 @@
 //! one process ([`serve::Server`]) that also boots in-process for tests.
 
 pub mod calls;
+pub mod cdr;
 pub mod config;
+pub mod guard;
 pub mod provisioning;
 pub mod serve;
 pub mod sip;
+pub mod trunks;
 mod writer;

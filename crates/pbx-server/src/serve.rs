@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::{LogFormat, Settings};
+use crate::guard::SecurityGuard;
 use crate::sip::{PlatformTu, now_pair};
 
 /// Options that are not configuration keys.
@@ -37,6 +38,9 @@ pub enum ServeError {
     /// Phone provisioning (TFTP, HTTPS, templates, key) could not start.
     #[error("provisioning: {0}")]
     Provisioning(#[from] crate::provisioning::ProvisioningError),
+    /// The call data services (trunk key, routing, CDR journal) could not start.
+    #[error("call data: {0}")]
+    CallData(#[from] crate::trunks::CallDataError),
     /// The media relay could not start (ports, threads).
     #[error("media relay: {0}")]
     Media(String),
@@ -109,6 +113,11 @@ pub struct RunningServer {
     handle: EndpointHandle<PlatformTu>,
     tasks: Vec<JoinHandle<()>>,
     writer: JoinHandle<()>,
+    guard: Arc<SecurityGuard>,
+    guard_stop: tokio_util::sync::CancellationToken,
+    guard_tasks: Vec<JoinHandle<()>>,
+    node_id: String,
+    call_data: crate::trunks::CallData,
 }
 
 impl RunningServer {
@@ -128,6 +137,26 @@ impl RunningServer {
     /// The SIP endpoint (tests inspect the TU through it).
     pub fn endpoint(&self) -> &EndpointHandle<PlatformTu> {
         &self.handle
+    }
+
+    /// The fraud and abuse guard (bans, call checks for the call engine).
+    pub fn guard(&self) -> &Arc<SecurityGuard> {
+        &self.guard
+    }
+
+    /// The CDR sink (the call engine reports calls to it).
+    pub fn cdrs(&self) -> &crate::cdr::CdrSink {
+        &self.call_data.cdrs
+    }
+
+    /// The live routing snapshot (trunks, routes, numbers, tenant settings).
+    pub fn routing(&self) -> &Arc<crate::trunks::LiveRouting> {
+        &self.call_data.routing
+    }
+
+    /// The live trunk registration states.
+    pub fn trunk_registrations(&self) -> Option<Arc<crate::trunks::RegistrationStatus>> {
+        self.call_data.registrations()
     }
 
     /// Graceful shutdown: stop accepting, let in-flight transactions finish (bounded), flush
@@ -154,6 +183,18 @@ impl RunningServer {
             .is_err()
         {
             tracing::warn!("store writer did not drain within 10 s");
+        }
+        self.call_data.shutdown().await;
+        // A restart must not forgive an attacker: the guard's state is saved last.
+        crate::guard::sink::save(&self.store, &self.guard, &self.node_id, true).await;
+        self.guard_stop.cancel();
+        for task in self.guard_tasks {
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("guard task did not stop within 5 s");
+            }
         }
         self.store.close().await;
     }
@@ -197,6 +238,28 @@ impl Server {
             };
 
         let node_id = "node-1".to_owned();
+        // Trunk key, live routing, CDR sink (journal replayed, interrupted calls closed).
+        let mut call_data =
+            crate::trunks::CallData::start(&store, &settings.data_dir, &node_id).await?;
+        let (guard, guard_events) = SecurityGuard::new(settings.security.clone());
+        let restored_bans = crate::guard::sink::restore(&store, &guard, &node_id).await;
+        let guard_stop = tokio_util::sync::CancellationToken::new();
+        let guard_tasks = vec![
+            tokio::spawn(crate::guard::sink::run(
+                store.clone(),
+                Arc::clone(&guard),
+                guard_events,
+                guard_stop.clone(),
+            )),
+            tokio::spawn(crate::guard::sink::persist_loop(
+                store.clone(),
+                Arc::clone(&guard),
+                node_id.clone(),
+                Duration::from_secs(1),
+                guard_stop.clone(),
+            )),
+        ];
+        tracing::info!(bans = restored_bans, "guard state restored");
         let mut registrar_config = RegistrarConfig::new(node_id.clone());
         let (min, default, max) = settings.register_expiry;
         registrar_config.min_expires_secs = secs(min);
@@ -230,15 +293,17 @@ impl Server {
             let _ = writer_tx.try_send(effect);
         }
 
-        let transports = bind_transports(settings).await?;
+        let transports = bind_transports(settings, &guard).await?;
         let sip_listeners = transports.local_addrs().to_vec();
         let engine = pbx_sip_engine::Endpoint::new(engine_config(settings), rand::random());
         let (calls, media_events, call_records) = crate::calls::start(settings, &node_id)
             .map_err(|err| ServeError::Media(err.to_string()))?;
         let tu = PlatformTu::new(registrar, directory.clone(), verifier, tracker, writer_tx)
+            .with_guard(Arc::clone(&guard))
             .with_calls(calls);
         let endpoint = Endpoint::new(transports, engine, tu).spawn();
         let handle = endpoint.handle();
+        call_data.start_registrations(handle.clone(), &sip_listeners);
 
         let ticker = {
             let handle = handle.clone();
@@ -266,12 +331,15 @@ impl Server {
         let control = Arc::new(LiveControlPlane {
             endpoint: handle.clone(),
         });
-        let api = pbx_api::router(pbx_api::ApiState::new(
-            store.clone(),
-            directory,
-            control,
-            realm,
+        let security = Arc::new(crate::guard::GuardControl::new(
+            Arc::clone(&guard),
+            directory.clone(),
         ));
+        let api = pbx_api::router(
+            pbx_api::ApiState::new(store.clone(), directory, control, realm)
+                .with_security(security)
+                .with_calls(call_data.api()),
+        );
         let api = crate::provisioning::with_api(api, provisioning.as_ref());
         let listener = tokio::net::TcpListener::bind(settings.http)
             .await
@@ -314,6 +382,11 @@ impl Server {
                 .chain(call_tasks)
                 .collect(),
             writer,
+            guard,
+            guard_stop,
+            guard_tasks,
+            node_id,
+            call_data,
         })
     }
 }
@@ -427,7 +500,10 @@ fn engine_config(settings: &Settings) -> pbx_sip_engine::Config {
     .sanitized()
 }
 
-async fn bind_transports(settings: &Settings) -> Result<pbx_sip_net::BoundTransports, ServeError> {
+async fn bind_transports(
+    settings: &Settings,
+    guard: &Arc<SecurityGuard>,
+) -> Result<pbx_sip_net::BoundTransports, ServeError> {
     let mut listeners = Vec::new();
     for addr in &settings.sip_udp {
         listeners.push(ListenerConfig::new(Transport::Udp, *addr));
@@ -464,7 +540,11 @@ async fn bind_transports(settings: &Settings) -> Result<pbx_sip_net::BoundTransp
         tls: tls.clone(),
         limits,
     };
-    match Transports::new(config).bind().await {
+    match Transports::new(config)
+        .with_source_filter(guard.filter())
+        .bind()
+        .await
+    {
         Ok(bound) => Ok(bound),
         Err(err)
             if listeners.iter().any(|l| l.addr.is_ipv6())
@@ -478,6 +558,7 @@ async fn bind_transports(settings: &Settings) -> Result<pbx_sip_net::BoundTransp
                 tls,
                 limits,
             })
+            .with_source_filter(guard.filter())
             .bind()
             .await?)
         }

@@ -38,6 +38,10 @@ pub struct PlatformTu {
     /// Effects dropped because the writer queue was full (the store catches up on the next
     /// refresh of the same binding).
     pub dropped_writes: u64,
+    /// Client requests sent for async tasks (trunk registrations), by transaction.
+    pub client_requests: crate::trunks::ClientRequests,
+    /// The fraud and abuse guard (issue 5), fed from the SIP path.
+    guard: Option<Arc<crate::guard::SecurityGuard>>,
     /// The call engine (issue 4); without it INVITE is answered 480.
     calls: Option<crate::calls::Calls>,
 }
@@ -74,8 +78,18 @@ impl PlatformTu {
             writer,
             pings: HashMap::new(),
             dropped_writes: 0,
+            client_requests: crate::trunks::ClientRequests::default(),
+            guard: None,
             calls: None,
         }
+    }
+
+    /// Feeds `guard` from the SIP path: scanner User-Agents, authentication results,
+    /// unanswered challenges; throttled user names are challenged again.
+    #[must_use]
+    pub fn with_guard(mut self, guard: Arc<crate::guard::SecurityGuard>) -> Self {
+        self.guard = Some(guard);
+        self
     }
 
     /// Connects calls with `calls` (INVITE, in-dialog requests, call timers and events).
@@ -211,7 +225,12 @@ impl PlatformTu {
             return;
         };
         let now = ctx.now();
-        let request = incoming.request().clone();
+        let mut request = incoming.request().clone();
+        let source = flow.source;
+        let throttled = self
+            .guard
+            .as_ref()
+            .is_some_and(|guard| guard.before_register(&mut request));
         let snapshot = self.directory.snapshot();
         let outcome = self.registrar.handle_register(
             now_pair(now),
@@ -221,11 +240,23 @@ impl PlatformTu {
             &self.verifier,
             &mut self.tracker,
         );
+        if let Some(guard) = &self.guard {
+            let status = outcome.response.status();
+            guard.after_register(
+                source,
+                &request,
+                status,
+                &outcome.effects,
+                &snapshot,
+                throttled,
+            );
+        }
         // A challenge carries a stateless nonce and is answered statelessly: no transaction
         // is kept for Timer J (32 s on UDP) per 401, which halves the registrar's transaction
         // load and memory; a retransmitted request just gets a fresh challenge.
         if outcome.response.status() == StatusCode::UNAUTHORIZED {
-            ctx.engine().respond_stateless(now, incoming, &outcome.response);
+            ctx.engine()
+                .respond_stateless(now, incoming, &outcome.response);
             self.apply(ctx, outcome.effects);
             return;
         }
@@ -277,6 +308,14 @@ impl PlatformTu {
 
 impl TransactionUser for PlatformTu {
     fn on_incoming(&mut self, ctx: &mut Context<'_>, incoming: Incoming) {
+        if let (Some(guard), Some(flow)) = (&self.guard, ctx.flow())
+            && !guard.inspect(flow.remote, incoming.request())
+        {
+            // A scanner, banned now: no answer at all (its TCP/TLS connection is closed at
+            // its next frame by the transport filter).
+            ctx.engine().ignore(incoming);
+            return;
+        }
         let method = incoming.method().clone();
         if method == Method::Ack {
             // ACKs for our non-2xx are absorbed by the engine; a stray ACK needs nothing.
@@ -325,6 +364,9 @@ impl TransactionUser for PlatformTu {
     }
 
     fn on_event(&mut self, ctx: &mut Context<'_>, event: Event) {
+        let Some(event) = self.client_requests.route(event) else {
+            return;
+        };
         if let Some(calls) = self.calls.as_mut()
             && calls.on_event(ctx, &event)
         {

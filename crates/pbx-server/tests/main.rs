@@ -7,9 +7,12 @@
 
 mod baresip;
 mod calls;
+mod cdr;
 mod client;
+mod fraud;
 mod inproc;
 mod provisioning;
 mod sipp;
 mod sipsak;
 mod support;
+mod trunks;

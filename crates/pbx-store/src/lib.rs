@@ -82,6 +82,7 @@ mod numbers;
 mod provisioning;
 mod routes;
 mod rows;
+mod security;
 mod store;
 mod tenants;
 mod tokens;
@@ -102,6 +103,7 @@ pub use provisioning::{
     DeviceProvisioning, DeviceSecret, Provisioning, ProvisioningFetch, TenantProvisioning,
 };
 pub use routes::Routes;
+pub use security::Security;
 pub use store::{Engine, SQLITE_FILE_NAME, Store, StoreOptions, TenantScope, sqlite_url};
 pub use tenants::{Resellers, Tenants};
 pub use tokens::ApiTokens;

@@ -3,8 +3,10 @@
 //! Requests deserialize straight into validated domain values, so a bad value is refused
 //! while parsing with the field named; unknown fields are refused too.
 
+mod calls;
 mod requests;
 mod views;
 
+pub use calls::*;
 pub use requests::*;
 pub use views::*;

@@ -1,11 +1,14 @@
 //! The router: every API path, the OpenAPI document, health and metrics.
 
+mod cdrs;
 mod devices;
 mod lines;
 mod provisioning;
 mod registrations;
+mod security;
 mod tenants;
 mod tokens;
+mod trunks;
 mod users;
 
 use std::sync::Arc;
@@ -47,7 +50,10 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "numbers", description = "Phone numbers (DIDs)"),
         (name = "registrations", description = "Current SIP registrations"),
         (name = "tokens", description = "API tokens"),
+        (name = "trunks", description = "SIP trunks to carriers, outbound routes, calling settings"),
+        (name = "cdrs", description = "Call detail records"),
         (name = "events", description = "Audit log"),
+        (name = "security", description = "Fraud guard: bans, throttles, outbound blocks, security events"),
         (name = "provisioning", description = "Phone auto-provisioning: TFTP/HTTPS config files, manual settings, fetch log"),
         (name = "meta", description = "Health, metrics, this document")
     )
@@ -120,6 +126,55 @@ fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(registrations::list_tenant_events))
         .routes(routes!(registrations::list_events))
+        .routes(routes!(security::list_bans, security::create_ban))
+        .routes(routes!(security::delete_ban))
+        .routes(routes!(security::list_throttles))
+        .routes(routes!(security::list_security_events))
+        .routes(routes!(security::list_tenant_security_events))
+        .routes(routes!(security::list_tenant_throttles))
+        .routes(routes!(security::delete_tenant_throttle))
+        .routes(routes!(security::list_tenant_blocks))
+        .routes(routes!(security::delete_tenant_block))
+        .routes(routes!(
+            trunks::list_operator_trunks,
+            trunks::create_operator_trunk
+        ))
+        .routes(routes!(
+            trunks::get_operator_trunk,
+            trunks::update_operator_trunk,
+            trunks::delete_operator_trunk
+        ))
+        .routes(routes!(
+            trunks::list_tenant_trunks,
+            trunks::create_tenant_trunk
+        ))
+        .routes(routes!(
+            trunks::get_tenant_trunk,
+            trunks::update_tenant_trunk,
+            trunks::delete_tenant_trunk
+        ))
+        .routes(routes!(
+            trunks::list_operator_routes,
+            trunks::create_operator_route
+        ))
+        .routes(routes!(
+            trunks::update_operator_route,
+            trunks::delete_operator_route
+        ))
+        .routes(routes!(
+            trunks::list_tenant_routes,
+            trunks::create_tenant_route
+        ))
+        .routes(routes!(
+            trunks::update_tenant_route,
+            trunks::delete_tenant_route
+        ))
+        .routes(routes!(
+            trunks::get_call_settings,
+            trunks::put_call_settings
+        ))
+        .routes(routes!(cdrs::list_cdrs))
+        .routes(routes!(cdrs::get_cdr))
         .routes(routes!(tokens::list_tokens, tokens::create_token))
         .routes(routes!(tokens::get_token, tokens::revoke_token))
         .routes(routes!(
@@ -234,7 +289,8 @@ async fn healthz(State(state): State<ApiState>) -> Response {
 /// Prometheus metrics (text exposition format 0.0.4).
 #[utoipa::path(get, path = "/metrics", tag = "meta", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 async fn metrics(State(state): State<ApiState>) -> Response {
-    let text = state.metrics.render(&state.directory.snapshot());
+    let mut text = state.metrics.render(&state.directory.snapshot());
+    text.push_str(&state.security.metrics_text());
     (
         [(
             header::CONTENT_TYPE,

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod calls;
 mod devices;
 mod isolation;
 mod lines;
