@@ -182,7 +182,13 @@ impl Sipp {
         command
             .args(["-s", &callee.extension])
             .args(["-key", "caller", &caller.extension])
-            .args(["-au", &caller.auth_user, "-ap", &caller.password]);
+            .args(["-au", &caller.auth_user, "-ap", &caller.password])
+            // SIPp's digest uri defaults to the remote host, not the Request-URI; we hold
+            // clients to RFC 3261 §22.4 (the digest uri must be the Request-URI).
+            .args([
+                "-auth_uri",
+                &format!("{}@{}", callee.extension, self.domain),
+            ]);
         let (code, mut output) = run_bounded(command, Duration::from_secs(60)).await;
         if code != 0 {
             output.push_str(&self.logs());
