@@ -6,7 +6,7 @@
 //!   `<mac>.cfg` / `000000000000.cfg` → CONFIG_FILES `<mac>-phone.cfg, cloudpbx-common.cfg`,
 //!   Snom `snom<model>.htm` + `snom<model>-<MAC>.htm`, Grandstream `cfg<mac>.xml`, Cisco
 //!   `SEP<MAC>.cnf.xml`.
-//! * [`resolve`]: tenant from the path, source on that tenant's whitelist (an empty
+//! * [`resolve`](mod@resolve): tenant from the path, source on that tenant's whitelist (an empty
 //!   whitelist provisions nothing), MAC owned by a desk phone of that tenant and of the
 //!   file's brand. Refusals say whether they are security events.
 //! * [`render`]: minijinja templates shipped in `templates/`, overridable per operator.
