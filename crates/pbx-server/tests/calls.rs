@@ -244,7 +244,6 @@ async fn call_setup(calls_toml: &'static str) -> Option<(Harness, Tenant, Sipp, 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "session 2: the callee receives 174 of >= 200 G.711 packets (see STATUS, issue 4)"]
 async fn sipp_call_relays_g711_audio_and_rfc2833_dtmf() {
     let Some((harness, tenant, sipp, port)) = call_setup("").await else {
         return;
@@ -259,7 +258,9 @@ async fn sipp_call_relays_g711_audio_and_rfc2833_dtmf() {
     assert_eq!(code, 0, "callee: {output}{}", sipp.logs());
     let pcma = sink.pcma.load(Ordering::Relaxed);
     let events = sink.events.load(Ordering::Relaxed);
-    assert!(pcma >= 200, "G.711 packets at the callee: {pcma}");
+    // g711a.pcap holds 236 packets over 7.05 s; the scenario plays it for 5.2 s (174 packets)
+    // before the DTMF playback replaces it. Every packet of the first 5 s (167) must arrive.
+    assert!(pcma >= 167, "G.711 packets at the callee: {pcma}");
     assert!(events >= 3, "RFC 2833 packets at the callee: {events}");
     let records = wait_records(&harness, 1).await;
     let record = &records[0];
