@@ -9,6 +9,11 @@ use std::process::ExitCode;
 
 mod admin;
 
+/// See the `mimalloc` feature in Cargo.toml.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use pbx_server::config::{self, ConfigError, EXIT_INVALID_CONFIG};
 
