@@ -20,10 +20,15 @@ fn completed_answers_retransmissions_until_timer_j() {
     pair.step();
     let server = pair.b().last_accepted().non_invite().unwrap();
     let now = pair.now();
+    assert!(pair.b().endpoint.request(server.id()).is_some());
     pair.b()
         .endpoint
         .respond(now, server, StatusCode::OK)
         .unwrap();
+    // Completed over UDP: the request is released (memory for the 32 s of Timer J), the
+    // transaction still answers retransmissions with its last response.
+    assert!(pair.b().endpoint.request(server.id()).is_none());
+    assert!(pair.b().endpoint.transaction_state(server.id()).is_some());
     assert_eq!(
         pair.b().endpoint.respond(now, server, StatusCode::OK),
         Err(ResponseError::AlreadyFinal)

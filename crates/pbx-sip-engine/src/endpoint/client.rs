@@ -82,7 +82,9 @@ impl Endpoint {
         ) {
             return Err(CancelError::AlreadyFinal);
         }
-        let cancel = build::cancel_for(&entry.request).map_err(CancelError::Malformed)?;
+        // Client transactions keep their request for their whole life.
+        let request = entry.request.as_ref().ok_or(CancelError::AlreadyFinal)?;
+        let cancel = build::cancel_for(request).map_err(CancelError::Malformed)?;
         if state == ClientInviteState::Calling {
             e.pending_cancel = Some(cancel);
             return Ok(CancelOutcome::Deferred);
@@ -181,7 +183,7 @@ impl Endpoint {
         self.transactions.insert(
             id,
             Entry {
-                request,
+                request: Some(request),
                 target,
                 kind,
             },

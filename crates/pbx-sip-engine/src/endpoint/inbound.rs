@@ -124,14 +124,20 @@ impl Endpoint {
                         });
                     }
                     ClientInviteResponse::AckAndPassUp => {
-                        match build::ack_for_non_2xx(&entry.request, &response) {
-                            Ok(ack) => {
+                        // Client transactions keep their request for their whole life.
+                        let ack = entry
+                            .request
+                            .as_ref()
+                            .map(|request| build::ack_for_non_2xx(request, &response));
+                        match ack {
+                            None => {}
+                            Some(Ok(ack)) => {
                                 let bytes = ack.to_bytes();
                                 e.ack = Some(bytes.clone());
                                 self.transmits
                                     .push_back(entry.target.transmit(bytes, Some(id)));
                             }
-                            Err(error) => {
+                            Some(Err(error)) => {
                                 self.stats.malformed += 1;
                                 self.events.push_back(Event::Malformed {
                                     source: info.source,
@@ -363,7 +369,7 @@ impl Endpoint {
         self.transactions.insert(
             id,
             super::Entry {
-                request: cancel.clone(),
+                request: Some(cancel.clone()),
                 target,
                 kind: EntryKind::ServerNonInvite(ServerEntry {
                     machine,

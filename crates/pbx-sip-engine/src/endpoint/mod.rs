@@ -75,8 +75,10 @@ pub struct Endpoint {
 /// One live transaction.
 #[derive(Debug)]
 struct Entry {
-    /// The request that created it (server side: with the stamped top Via).
-    request: Request,
+    /// The request that created it (server side: with the stamped top Via). Dropped when a
+    /// non-INVITE server transaction over UDP completes: for the 32 s of Timer J it only
+    /// re-sends its last response, and the request is most of its memory.
+    request: Option<Request>,
     /// Client: where requests go. Server: where responses go.
     target: Target,
     kind: EntryKind,
@@ -277,7 +279,7 @@ impl Endpoint {
     pub fn request(&self, transaction: impl Into<TransactionId>) -> Option<&Request> {
         self.transactions
             .get(&transaction.into())
-            .map(|e| &e.request)
+            .and_then(|e| e.request.as_ref())
     }
 
     /// The typed handle of an INVITE client transaction from its id (as carried by

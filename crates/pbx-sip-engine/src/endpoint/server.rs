@@ -64,7 +64,7 @@ impl Endpoint {
         self.transactions.insert(
             id,
             Entry {
-                request,
+                request: Some(request),
                 target,
                 kind,
             },
@@ -154,7 +154,8 @@ impl Endpoint {
             EntryKind::ServerNonInvite(e) => &e.local_tag,
             _ => return Err(ResponseError::NotAServerTransaction),
         };
-        let response = Response::for_request(&entry.request, status);
+        let request = entry.request.as_ref().ok_or(ResponseError::AlreadyFinal)?;
+        let response = Response::for_request(request, status);
         Ok(if status == StatusCode::TRYING {
             response
         } else {
@@ -204,6 +205,10 @@ impl Endpoint {
                 }
                 if is_final {
                     e.final_to_tag = to_tag();
+                    if !entry.target.is_reliable() {
+                        // Completed: only the last response is needed until Timer J.
+                        entry.request = None;
+                    }
                 }
                 e.last_response = Some(bytes.clone());
             }
