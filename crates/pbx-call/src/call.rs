@@ -12,7 +12,7 @@ use pbx_sip_engine::{
 
 use crate::media::{MediaSession, Side};
 use crate::record::CallRecord;
-use crate::sip::ForkTarget;
+use crate::sip::{ForkTarget, TrunkAttempt, TrunkCredentials};
 
 /// Where a call is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +101,10 @@ pub(crate) struct Fork {
     pub(crate) state: ForkState,
     pub(crate) call_id: Bytes,
     pub(crate) tag: Bytes,
+    /// Our account at the carrier, for a trunk fork.
+    pub(crate) credentials: Option<TrunkCredentials>,
+    /// A challenge has been answered on this fork (a second one is a failure).
+    pub(crate) challenged: bool,
 }
 
 /// An in-dialog request we relay to the other side: the server transaction it came in on.
@@ -143,6 +147,14 @@ pub(crate) struct Call<C> {
     pub(crate) a_offer: SessionDescription,
     /// Final failure statuses of the forks so far.
     pub(crate) fork_failures: Vec<u16>,
+    /// An outbound call through trunks: forks are tried one at a time, in order.
+    pub(crate) trunk_call: bool,
+    /// The trunks not tried yet.
+    pub(crate) trunks: std::collections::VecDeque<TrunkAttempt>,
+    /// The offer sent to the B-legs (for the next trunk).
+    pub(crate) b_body: Bytes,
+    /// Max-Forwards of the B-leg INVITEs.
+    pub(crate) max_forwards: u8,
 }
 
 impl<C> Call<C> {

@@ -2,12 +2,14 @@
 //! that lead to it.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
 use pbx_sdp::LegOrigin;
 use pbx_sip::{HeaderName, Method, NameAddr, Refresher, Request, Response, StatusCode};
+use pbx_sip_auth::{AuthRole, DigestClient};
 use pbx_sip_engine::{
     AcceptedTransaction, ClientTransaction, Dialog, DialogId, Endpoint, Event, Incoming, Invite,
     ServerTransaction, Target, Timer, TransactionId,
@@ -18,7 +20,9 @@ use crate::config::CallConfig;
 use crate::media::{MediaAllocator, Side};
 use crate::record::{CallRecord, Direction, Disposition, HangupSide, Now, disposition_for};
 use crate::sdp::body_sdp;
-use crate::sip::{ForkTarget, copy_passed_headers, our_contact, our_via, reason};
+use crate::sip::{
+    ForkTarget, TrunkAttempt, TrunkCredentials, copy_passed_headers, our_contact, our_via, reason,
+};
 
 /// Methods we allow on every leg.
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO";
@@ -62,8 +66,8 @@ pub enum StartError {
     /// No codec of the offer is relayed by the platform (answered 488).
     #[error("no common codec (answered 488)")]
     NoCommonCodec,
-    /// No target to fork to (answered 480).
-    #[error("callee not reachable (answered 480)")]
+    /// No target to fork to (answered 480), or no trunk to try (answered 503).
+    #[error("callee not reachable")]
     NoTarget,
     /// The relay had no free ports, or no B-leg INVITE could be sent (answered 503).
     #[error("resources unavailable (answered 503)")]
@@ -184,6 +188,41 @@ impl<C: Clone> CallEngine<C> {
         new: NewCall<C>,
         media: &mut dyn MediaAllocator,
     ) -> Result<CallKey, StartError> {
+        self.start(endpoint, now, invite, request, new, None, media)
+    }
+
+    /// Starts an outbound call through `trunks`, tried one at a time in order: a 401/407 is
+    /// answered once with the trunk's credentials (same Call-ID and tag, CSeq + 1); a 5xx,
+    /// 408, timeout, transport error or a challenge that cannot be answered moves on to the
+    /// next trunk; any other 4xx/6xx ends the call with that status (3xx as 480). When every
+    /// trunk failed the caller gets 503 (408 when the last one timed out). `new.targets`
+    /// and `new.from` are not used: each attempt carries its own target and caller ID, and
+    /// the record's `trunk` names the trunk tried last.
+    #[allow(clippy::too_many_arguments)] // `start_call`'s inputs plus the trunk list
+    pub fn start_trunk_call(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        invite: ServerTransaction<Invite>,
+        request: Request,
+        new: NewCall<C>,
+        trunks: Vec<TrunkAttempt>,
+        media: &mut dyn MediaAllocator,
+    ) -> Result<CallKey, StartError> {
+        self.start(endpoint, now, invite, request, new, Some(trunks), media)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        invite: ServerTransaction<Invite>,
+        request: Request,
+        new: NewCall<C>,
+        trunks: Option<Vec<TrunkAttempt>>,
+        media: &mut dyn MediaAllocator,
+    ) -> Result<CallKey, StartError> {
         self.next_key += 1;
         let key = CallKey(self.next_key);
         let a_call_id = request.call_id().unwrap_or_default();
@@ -249,15 +288,28 @@ impl<C: Clone> CallEngine<C> {
                 StartError::NoCommonCodec,
             );
         }
-        if new.targets.is_empty() {
-            return fail(
-                self,
-                endpoint,
-                record,
-                480,
-                "not registered",
-                StartError::NoTarget,
-            );
+        match &trunks {
+            Some(list) if list.is_empty() => {
+                return fail(
+                    self,
+                    endpoint,
+                    record,
+                    503,
+                    "no trunk",
+                    StartError::NoTarget,
+                );
+            }
+            None if new.targets.is_empty() => {
+                return fail(
+                    self,
+                    endpoint,
+                    record,
+                    480,
+                    "not registered",
+                    StartError::NoTarget,
+                );
+            }
+            _ => {}
         }
         let Ok(session) = media.allocate(&key.label()) else {
             return fail(
@@ -314,6 +366,10 @@ impl<C: Clone> CallEngine<C> {
             a_supports_timer,
             a_offer: offer.clone(),
             fork_failures: Vec::new(),
+            trunk_call: trunks.is_some(),
+            trunks: trunks.unwrap_or_default().into(),
+            b_body: Bytes::new(),
+            max_forwards: 70,
         };
         call.learn_remote(Side::A, &offer);
         let Ok(b_body) = call.sdp_toward(Side::B, &b_offer) else {
@@ -326,65 +382,25 @@ impl<C: Clone> CallEngine<C> {
                 StartError::Unavailable,
             );
         };
-        let max_forwards = request
+        call.max_forwards = request
             .max_forwards()
             .ok()
             .flatten()
             .unwrap_or(70)
             .saturating_sub(1);
-        for target in new.targets {
-            let call_id = Bytes::from(endpoint.new_call_id(None));
-            let tag = Bytes::from(endpoint.new_tag());
-            let mut from = new.from.clone();
-            from.set_tag(tag.clone());
-            let via = our_via(endpoint, &target.target.transport, target.local);
-            let contact = our_contact(
-                &self.config.contact_user,
-                &target.target.transport,
-                target.local,
-            );
-            let mut builder = Request::builder(Method::Invite, target.request_uri.clone())
-                .via(&via)
-                .from(&from)
-                .to(&target.to)
-                .call_id(call_id.clone())
-                .cseq(1)
-                .max_forwards(Some(max_forwards))
-                .contact(&contact);
-            for route in &target.route {
-                builder = builder.route(route);
-            }
-            builder = builder.header(HeaderName::Allow, Bytes::from_static(ALLOW.as_bytes()));
-            if let Some(interval) = self.config.session_expires {
-                builder = builder
-                    .header(HeaderName::Supported, Bytes::from_static(b"timer"))
-                    .header(
-                        HeaderName::SessionExpires,
-                        Bytes::from(interval.as_secs().to_string()),
-                    )
-                    .header(
-                        HeaderName::MinSe,
-                        Bytes::from(self.config.min_se.as_secs().to_string()),
-                    );
-            }
-            let fork_request = builder.body("application/sdp", b_body.clone()).build();
-            match endpoint.send_invite(now.instant, fork_request.clone(), target.target.clone()) {
-                Ok(transaction) => {
-                    let index = call.forks.len();
-                    self.clients
-                        .insert(transaction.id(), (key, Role::Fork(index)));
-                    self.dialogs
-                        .insert((call_id.clone(), tag.clone()), (key, Side::B));
-                    call.forks.push(Fork {
-                        transaction,
-                        request: fork_request,
-                        target,
-                        state: ForkState::Pending,
-                        call_id,
-                        tag,
-                    });
-                }
-                Err(_) => continue,
+        call.b_body = b_body;
+        let mut sender = Sender {
+            config: &self.config,
+            clients: &mut self.clients,
+            dialogs: &mut self.dialogs,
+            key,
+        };
+        if call.trunk_call {
+            next_trunk(&mut sender, endpoint, now, &mut call);
+        } else {
+            for target in new.targets {
+                let from = new.from.clone();
+                sender.send_fork(endpoint, now, &mut call, target, from, &[], None);
             }
         }
         if call.forks.is_empty() {
@@ -777,6 +793,14 @@ impl<C: Clone> CallEngine<C> {
                 self.answer(endpoint, now, key, index, response);
             }
             _ => {
+                if matches!(status, 401 | 407)
+                    && self.answer_challenge(endpoint, now, key, index, response)
+                {
+                    return;
+                }
+                let Some(call) = self.calls.get_mut(&key) else {
+                    return;
+                };
                 if let Some(fork) = call.forks.get_mut(index) {
                     if fork.state != ForkState::Pending {
                         return;
@@ -787,6 +811,27 @@ impl<C: Clone> CallEngine<C> {
                     return;
                 }
                 call.fork_failures.push(status);
+                if call.trunk_call {
+                    if trunk_fails_over(status) {
+                        let mut sender = Sender {
+                            config: &self.config,
+                            clients: &mut self.clients,
+                            dialogs: &mut self.dialogs,
+                            key,
+                        };
+                        if next_trunk(&mut sender, endpoint, now, call) {
+                            return;
+                        }
+                    }
+                    let answer = trunk_failure(status);
+                    let cause = if trunk_fails_over(status) {
+                        "every trunk failed"
+                    } else {
+                        "carrier refused"
+                    };
+                    self.fail_ringing(endpoint, now, key, answer, cause, disposition_for(answer));
+                    return;
+                }
                 let all_done = call.forks.iter().all(|f| f.state == ForkState::Done);
                 if (600..700).contains(&status) || all_done {
                     let answer = best_failure(&call.fork_failures);
@@ -801,6 +846,84 @@ impl<C: Clone> CallEngine<C> {
                 }
             }
         }
+    }
+
+    /// A trunk fork was challenged (401/407): answer once with its credentials in a new
+    /// INVITE of the same dialog attempt (same Call-ID and From tag, CSeq + 1, new branch).
+    /// `false` when there is nothing to answer with (no credentials, already answered, a
+    /// realm other than the configured one, an unsupported challenge): the fork has failed.
+    fn answer_challenge(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        key: CallKey,
+        index: usize,
+        response: &Response,
+    ) -> bool {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return false;
+        };
+        if call.phase != Phase::Ringing {
+            return false;
+        }
+        let Some(fork) = call.forks.get_mut(index) else {
+            return false;
+        };
+        if fork.state != ForkState::Pending || fork.challenged {
+            return false;
+        }
+        let Some(account) = fork.credentials.as_ref() else {
+            return false;
+        };
+        let (role, challenge_header, credentials_header) = if response.status().0 == 401 {
+            (
+                AuthRole::Www,
+                HeaderName::WwwAuthenticate,
+                HeaderName::Authorization,
+            )
+        } else {
+            (
+                AuthRole::Proxy,
+                HeaderName::ProxyAuthenticate,
+                HeaderName::ProxyAuthorization,
+            )
+        };
+        let values: Vec<&[u8]> = response.headers().get_all(&challenge_header).collect();
+        let Ok(mut client) = DigestClient::new(&account.username, &account.password) else {
+            return false;
+        };
+        if client.handle_challenge(role, &values).is_err() {
+            return false;
+        }
+        let uri = fork.request.uri().to_string();
+        let Ok(credentials) = client.authorization("INVITE", &uri, cnonce(endpoint)) else {
+            return false;
+        };
+        if account
+            .realm
+            .as_deref()
+            .is_some_and(|realm| realm != credentials.realm)
+        {
+            return false;
+        }
+        let mut request = fork.request.clone();
+        let seq = request.cseq().map_or(1, |cseq| cseq.seq).saturating_add(1);
+        let via = our_via(endpoint, &fork.target.target.transport, fork.target.local);
+        let headers = request.headers_mut();
+        headers.set(HeaderName::Via, via.to_bytes());
+        headers.set(HeaderName::CSeq, Bytes::from(format!("{seq} INVITE")));
+        headers.set(credentials_header, Bytes::from(credentials.to_string()));
+        let Ok(transaction) =
+            endpoint.send_invite(now.instant, request.clone(), fork.target.target.clone())
+        else {
+            return false;
+        };
+        fork.transaction = transaction;
+        fork.request = request;
+        fork.challenged = true;
+        self.clients
+            .insert(transaction.id(), (key, Role::Fork(index)));
+        true
     }
 
     /// The first 2xx: ACK it, CANCEL the other forks, answer the caller.
@@ -1508,6 +1631,141 @@ impl<C: Clone> CallEngine<C> {
         call.record.close(now, disposition, status, cause, side);
         self.records.push_back((Stage::Ended, call.record));
     }
+}
+
+/// Sends B-leg INVITEs for one call (borrows the engine's indexes, not its call table).
+struct Sender<'a> {
+    config: &'a CallConfig,
+    clients: &'a mut HashMap<TransactionId, (CallKey, Role)>,
+    dialogs: &'a mut HashMap<(Bytes, Bytes), (CallKey, Side)>,
+    key: CallKey,
+}
+
+impl Sender<'_> {
+    /// Builds and sends the INVITE of a new fork to `target` with the call's B offer; the
+    /// fork is added to the call when it was sent.
+    #[allow(clippy::too_many_arguments)]
+    fn send_fork<C>(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        call: &mut Call<C>,
+        target: ForkTarget,
+        mut from: NameAddr,
+        headers: &[(HeaderName, Bytes)],
+        credentials: Option<TrunkCredentials>,
+    ) -> bool {
+        let call_id = Bytes::from(endpoint.new_call_id(None));
+        let tag = Bytes::from(endpoint.new_tag());
+        from.set_tag(tag.clone());
+        let via = our_via(endpoint, &target.target.transport, target.local);
+        let contact = our_contact(
+            &self.config.contact_user,
+            &target.target.transport,
+            target.local,
+        );
+        let mut builder = Request::builder(Method::Invite, target.request_uri.clone())
+            .via(&via)
+            .from(&from)
+            .to(&target.to)
+            .call_id(call_id.clone())
+            .cseq(1)
+            .max_forwards(Some(call.max_forwards))
+            .contact(&contact);
+        for route in &target.route {
+            builder = builder.route(route);
+        }
+        for (name, value) in headers {
+            builder = builder.header(name.clone(), value.clone());
+        }
+        builder = builder.header(HeaderName::Allow, Bytes::from_static(ALLOW.as_bytes()));
+        if let Some(interval) = self.config.session_expires {
+            builder = builder
+                .header(HeaderName::Supported, Bytes::from_static(b"timer"))
+                .header(
+                    HeaderName::SessionExpires,
+                    Bytes::from(interval.as_secs().to_string()),
+                )
+                .header(
+                    HeaderName::MinSe,
+                    Bytes::from(self.config.min_se.as_secs().to_string()),
+                );
+        }
+        let request = builder.body("application/sdp", call.b_body.clone()).build();
+        let Ok(transaction) =
+            endpoint.send_invite(now.instant, request.clone(), target.target.clone())
+        else {
+            return false;
+        };
+        let index = call.forks.len();
+        self.clients
+            .insert(transaction.id(), (self.key, Role::Fork(index)));
+        self.dialogs
+            .insert((call_id.clone(), tag.clone()), (self.key, Side::B));
+        call.forks.push(Fork {
+            transaction,
+            request,
+            target,
+            state: ForkState::Pending,
+            call_id,
+            tag,
+            credentials,
+            challenged: false,
+        });
+        true
+    }
+}
+
+/// Sends the INVITE to the next trunk that takes it; `false` when none is left.
+fn next_trunk<C>(
+    sender: &mut Sender<'_>,
+    endpoint: &mut Endpoint,
+    now: Now,
+    call: &mut Call<C>,
+) -> bool {
+    while let Some(attempt) = call.trunks.pop_front() {
+        call.record.trunk = Some(attempt.trunk.clone());
+        let TrunkAttempt {
+            target,
+            from,
+            headers,
+            credentials,
+            ..
+        } = attempt;
+        if sender.send_fork(endpoint, now, call, target, from, &headers, credentials) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether a trunk's final failure lets the next trunk try (RFC 3261 §16.7 spirit, as
+/// carriers' failover rules go): server errors, timeouts, transport errors (503 here) and a
+/// challenge we could not answer.
+fn trunk_fails_over(status: u16) -> bool {
+    matches!(status, 401 | 407 | 408 | 500..=599)
+}
+
+/// The status the caller gets for a trunk's final failure.
+fn trunk_failure(status: u16) -> u16 {
+    match status {
+        401 | 407 | 500..=599 => 503,
+        300..=399 => 480,
+        other => other,
+    }
+}
+
+/// 16 unpredictable bytes from the endpoint's id generator, for a digest cnonce.
+fn cnonce(endpoint: &mut Endpoint) -> [u8; 16] {
+    let mut seed = String::new();
+    let _ = write!(seed, "{}{}", endpoint.new_tag(), endpoint.new_branch());
+    let mut out = [0u8; 16];
+    for (index, byte) in seed.bytes().enumerate() {
+        if let Some(slot) = out.get_mut(index % 16) {
+            *slot = slot.rotate_left(3) ^ byte;
+        }
+    }
+    out
 }
 
 /// The final response to a request we sent on `side` (relayed or our own refresh): updates

@@ -13,7 +13,8 @@
 //!
 //! - A new INVITE the driver has authenticated and routed: [`CallEngine::start_call`] with the
 //!   accepted server transaction, the caller's identity and the [`ForkTarget`]s (every binding
-//!   of the callee; an empty list answers 480).
+//!   of the callee; an empty list answers 480). An outbound call through trunks:
+//!   [`CallEngine::start_trunk_call`] with the ordered [`TrunkAttempt`]s instead.
 //! - A request with a To tag: [`CallEngine::handle_in_dialog`] (BYE, re-INVITE, UPDATE, INFO,
 //!   OPTIONS, PRACK; 481 when no call knows the dialog).
 //! - Engine events ([`pbx_sip_engine::Event`]): [`CallEngine::handle_event`] returns whether
@@ -29,6 +30,10 @@
 //! ACKed and sent BYE. Failure mapping when every fork has failed: a 6xx wins, then 486, then
 //! 488, then the lowest other final status; 401/407 from a device and 5xx become 480; Timer B
 //! on every fork gives 408. The ring timeout answers 480 and the caller's CANCEL 487.
+//! Trunks: one attempt at a time, in order; a 401/407 from the carrier is answered once with
+//! the attempt's [`TrunkCredentials`] (same Call-ID and From tag, CSeq + 1); a 5xx, 408,
+//! timeout, transport error or an unanswerable challenge tries the next trunk, any other
+//! 4xx/6xx ends the call with that status (503 when every trunk failed).
 //! In-dialog: BYE ends both legs; re-INVITE and UPDATE are relayed with their SDP rewritten to
 //! our relay (hold with `sendonly`/`inactive`, or `c=0.0.0.0`, passes across); a re-INVITE
 //! while another is in progress gets 491 (glare); INFO is relayed; OPTIONS is answered here.
@@ -48,4 +53,4 @@ pub use config::CallConfig;
 pub use engine::{CallEngine, CallKey, NewCall, Stage, StartError};
 pub use media::{MediaAllocator, MediaSession, MediaUnavailable, Side, StreamStats};
 pub use record::{CallRecord, Direction, Disposition, HangupSide, Now};
-pub use sip::ForkTarget;
+pub use sip::{ForkTarget, TrunkAttempt, TrunkCredentials};

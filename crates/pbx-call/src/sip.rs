@@ -25,6 +25,43 @@ pub struct ForkTarget {
     pub label: String,
 }
 
+/// Our digest account at a carrier, used to answer its 401/407 to our INVITE once.
+/// `Debug` does not print the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TrunkCredentials {
+    /// Digest user name.
+    pub username: String,
+    /// Password (decrypted by the driver).
+    pub password: String,
+    /// The realm we expect; a challenge for another realm is not answered (`None`: any).
+    pub realm: Option<String>,
+}
+
+impl std::fmt::Debug for TrunkCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrunkCredentials")
+            .field("username", &self.username)
+            .field("realm", &self.realm)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One trunk of an outbound call, tried in order: the next one is tried when this one fails
+/// with a 5xx, 408, a timeout, a transport error or an unanswerable challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrunkAttempt {
+    /// The carrier: Request-URI (`sip:+31...@carrier`), where to send, our local address, To.
+    pub target: ForkTarget,
+    /// The caller ID towards this carrier (From, without tag).
+    pub from: NameAddr,
+    /// Extra headers for this carrier (`P-Asserted-Identity`, `Privacy`).
+    pub headers: Vec<(HeaderName, Bytes)>,
+    /// Digest credentials, when the carrier authenticates our INVITEs.
+    pub credentials: Option<TrunkCredentials>,
+    /// The trunk's id for the CDR.
+    pub trunk: String,
+}
+
 /// A new top Via for a request we originate on a leg whose local address is `local`.
 pub(crate) fn our_via(endpoint: &mut Endpoint, transport: &Transport, local: SocketAddr) -> Via {
     Via::new(

@@ -35,7 +35,7 @@ mod caller_id;
 mod number;
 mod table;
 
-pub use caller_id::{CallerId, wants_privacy};
+pub use caller_id::{ANONYMOUS_URI, CallerId, wants_privacy};
 pub use number::{Dialled, NormaliseError, NumberPlan, normalise};
 pub use table::{
     InboundDecision, NoRoute, OutboundTargets, RoutingParts, RoutingSnapshot, TrunkTarget,

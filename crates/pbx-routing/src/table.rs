@@ -246,6 +246,11 @@ impl RoutingSnapshot {
         normalise(dialled, self.plan(tenant))
     }
 
+    /// Every trunk of the snapshot (enabled or not), in no particular order.
+    pub fn trunks(&self) -> impl Iterator<Item = &Trunk> {
+        self.trunks.values().map(|entry| &entry.trunk)
+    }
+
     /// A trunk by id.
     pub fn trunk(&self, id: TrunkId) -> Option<&Trunk> {
         self.trunks.get(&id).map(|entry| &entry.trunk)

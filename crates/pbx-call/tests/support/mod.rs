@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use pbx_call::{
     CallConfig, CallEngine, CallRecord, Direction, ForkTarget, MediaAllocator, MediaSession,
-    MediaUnavailable, NewCall, Now, Side, Stage, StreamStats,
+    MediaUnavailable, NewCall, Now, Side, Stage, StreamStats, TrunkAttempt, TrunkCredentials,
 };
 use pbx_sip::{HeaderName, Host, Method, NameAddr, Request, Response, StatusCode, Transport, Via};
+use pbx_sip_auth::{Algorithm, Credentials, Ha1, ResponseInput, compute_response};
 use pbx_sip_engine::{
     AcceptedTransaction, ClientTransaction, Config, Dialog, Endpoint, Event, Incoming, Invite,
     ServerTransaction, Target, TransportInfo,
@@ -107,6 +108,8 @@ pub struct Pbx {
     pub media: TestMedia,
     pub address: SocketAddr,
     pub callees: Vec<SocketAddr>,
+    /// When set, calls go out through these trunks (in order) instead of forking to callees.
+    pub trunks: Option<Vec<Option<TrunkCredentials>>>,
     pub records: Vec<CallRecord<()>>,
     /// Every stage reported, with its call.
     pub stages: Vec<(Stage, u64)>,
@@ -121,6 +124,7 @@ impl Pbx {
             media: TestMedia::default(),
             address: addr(PBX),
             callees,
+            trunks: None,
             records: Vec::new(),
             stages: Vec::new(),
             base,
@@ -152,6 +156,54 @@ impl Pbx {
         let Ok(AcceptedTransaction::Invite(invite)) = self.endpoint.accept(now, incoming) else {
             return;
         };
+        if let Some(trunks) = self.trunks.clone() {
+            let attempts = trunks
+                .into_iter()
+                .zip(&self.callees)
+                .enumerate()
+                .map(|(i, (credentials, carrier))| TrunkAttempt {
+                    target: ForkTarget {
+                        request_uri: format!("sip:+31201234567@{}", carrier.ip())
+                            .parse()
+                            .unwrap(),
+                        target: Target::udp(*carrier),
+                        local: self.address,
+                        route: Vec::new(),
+                        to: NameAddr::parse(b"<sip:+31201234567@carrier.example>").unwrap(),
+                        label: format!("trunk-{i}"),
+                    },
+                    from: NameAddr::parse(b"<sip:+31851234567@carrier.example>").unwrap(),
+                    headers: vec![(
+                        HeaderName::PAssertedIdentity,
+                        Bytes::from_static(b"<sip:+31851234567@carrier.example>"),
+                    )],
+                    credentials,
+                    trunk: format!("trunk-{i}"),
+                })
+                .collect();
+            let new = NewCall {
+                direction: Direction::Outbound,
+                context: (),
+                caller: "100".into(),
+                callee_dialled: "0201234567".into(),
+                callee_normalised: "+31201234567".into(),
+                from: NameAddr::parse(b"<sip:100@tenant.example>").unwrap(),
+                a_target: Target::udp(source),
+                a_local: self.address,
+                targets: Vec::new(),
+                trunk: None,
+            };
+            let _ = self.calls.start_trunk_call(
+                &mut self.endpoint,
+                pair,
+                invite,
+                request,
+                new,
+                attempts,
+                &mut self.media,
+            );
+            return;
+        }
         let targets = self
             .callees
             .iter()
@@ -263,6 +315,11 @@ pub struct Ua {
     pub payload_types: Vec<&'static str>,
     /// Whether our INVITE asks for session timers (refresher=uac, 90 s).
     pub session_timer: bool,
+    /// As a carrier: challenge INVITEs with this status (401/407) and check the digest
+    /// against user `acct` and this password.
+    pub challenge: Option<(u16, &'static str)>,
+    /// For every INVITE: `None` without credentials, else whether they were valid.
+    pub auth_results: Vec<Option<bool>>,
     pub received: Vec<Request>,
     pub responses: Vec<Response>,
     pub cancels: usize,
@@ -282,6 +339,8 @@ impl Ua {
             answer,
             payload_types: vec!["8", "101"],
             session_timer: false,
+            challenge: None,
+            auth_results: Vec::new(),
             received: Vec::new(),
             responses: Vec::new(),
             cancels: 0,
@@ -425,6 +484,32 @@ impl Ua {
             let AcceptedTransaction::Invite(invite) = accepted else {
                 return;
             };
+            if let Some((status, password)) = self.challenge {
+                let (credentials_header, challenge_header) = if status == 401 {
+                    (HeaderName::Authorization, HeaderName::WwwAuthenticate)
+                } else {
+                    (
+                        HeaderName::ProxyAuthorization,
+                        HeaderName::ProxyAuthenticate,
+                    )
+                };
+                let result = request.headers().get(&credentials_header).map(|value| {
+                    Credentials::parse(value)
+                        .is_ok_and(|c| digest_valid(&c, password, &request.uri().to_string()))
+                });
+                self.auth_results.push(result);
+                if result != Some(true) {
+                    let mut response = self.endpoint.response(invite, StatusCode(status)).unwrap();
+                    response.headers_mut().push(
+                        challenge_header,
+                        Bytes::from_static(
+                            b"Digest realm=\"carrier.test\", nonce=\"n0nce\", qop=\"auth\", algorithm=MD5",
+                        ),
+                    );
+                    self.endpoint.send_response(now, invite, response).unwrap();
+                    return;
+                }
+            }
             let offer = String::from_utf8_lossy(request.body()).into_owned();
             let m_line = offer
                 .lines()
@@ -672,6 +757,32 @@ impl World {
         self.alice().call(now);
         self.run(duration);
     }
+}
+
+/// Whether digest credentials for an INVITE are right for user `acct` and `password`.
+pub fn digest_valid(credentials: &Credentials<'_>, password: &str, request_uri: &str) -> bool {
+    let ha1 = Ha1::compute(
+        Algorithm::Md5,
+        &credentials.username,
+        &credentials.realm,
+        password,
+    );
+    let expected = compute_response(
+        &ha1,
+        &ResponseInput {
+            algorithm: Algorithm::Md5,
+            method: "INVITE",
+            uri: &credentials.uri,
+            nonce: &credentials.nonce,
+            cnonce: credentials.cnonce.as_deref(),
+            nc: credentials.nc.as_ref().map(|nc| nc.as_str()),
+            qop: credentials.qop.as_deref(),
+        },
+    );
+    credentials.username == "acct"
+        && credentials.realm == "carrier.test"
+        && credentials.uri == request_uri
+        && expected.as_str() == credentials.response
 }
 
 pub fn secs(s: u64) -> Duration {
