@@ -383,6 +383,39 @@ impl SecurityGuard {
         inner.dirty = true;
     }
 
+    /// A refused provisioning fetch (TFTP/HTTPS) from `source`, e.g. from outside the
+    /// tenant's whitelist: one failure of the source, as a failed authentication.
+    /// `whitelisted`: the source is on that tenant's whitelist (counted for the tenant, never
+    /// banned for it); a source that authenticated recently is not banned either.
+    pub fn provisioning_refused(
+        &self,
+        source: IpAddr,
+        tenant: Option<TenantId>,
+        whitelisted: bool,
+    ) {
+        if !self.settings.enabled {
+            return;
+        }
+        let now = unix_ms();
+        let key = self.source_key(source);
+        let recent_ms = duration_ms(self.settings.recent_auth);
+        let mut inner = self.lock();
+        let recently_authenticated_source = inner
+            .authenticated
+            .peek(&key)
+            .is_some_and(|at| now.saturating_sub(*at) < recent_ms);
+        let obs = Observation {
+            source,
+            user_name: None,
+            tenant,
+            kind: ObservationKind::AuthFailed,
+            exempt_source: whitelisted,
+            recently_authenticated_source,
+        };
+        self.observe(&mut inner, now, obs);
+        inner.dirty = true;
+    }
+
     /// Housekeeping, every second or so: expired bans (audit events), unanswered
     /// challenges, running-call checks (limits, baselines; critical breaches end calls
     /// through the [`CallTerminator`]).
