@@ -48,4 +48,4 @@ pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
 pub use json::ApiJson;
 pub use metrics::ApiMetrics;
 pub use routes::{OPENAPI_PATH, openapi, router};
-pub use state::{ApiState, Caller, now_ms};
+pub use state::{ApiState, Caller, MetricsSource, now_ms};

@@ -34,6 +34,30 @@ pub struct ApiState {
     pub security: Arc<dyn SecurityControl>,
     /// Trunk password key and live trunk registration states.
     pub calls: crate::model::CallsApi,
+    /// More Prometheus text for `/metrics` (media relay, CDR writer, ...).
+    pub metrics_sources: Vec<MetricsSource>,
+}
+
+/// Renders a block of Prometheus text for `/metrics`.
+#[derive(Clone)]
+pub struct MetricsSource(Arc<dyn Fn() -> String + Send + Sync>);
+
+impl MetricsSource {
+    /// A source rendering with `render`.
+    pub fn new(render: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        Self(Arc::new(render))
+    }
+
+    /// The text now.
+    pub fn render(&self) -> String {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for MetricsSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsSource")
+    }
 }
 
 impl ApiState {
@@ -52,7 +76,15 @@ impl ApiState {
             metrics: Arc::new(ApiMetrics::default()),
             security: Arc::new(NoSecurity),
             calls: crate::model::CallsApi::default(),
+            metrics_sources: Vec::new(),
         }
+    }
+
+    /// Adds a block of text to `/metrics`.
+    #[must_use]
+    pub fn with_metrics_source(mut self, source: MetricsSource) -> Self {
+        self.metrics_sources.push(source);
+        self
     }
 
     /// Attaches the live fraud guard (without it, nothing is banned or listed).

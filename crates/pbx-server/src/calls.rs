@@ -5,7 +5,9 @@
 //!
 //! Everything here runs synchronously on the endpoint driver task, like the registrar.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,6 +17,7 @@ use pbx_call::{
 };
 use pbx_domain::{DeviceId, DigestAlgorithm, DirectorySnapshot, SipCredential, TenantId, UserId};
 use pbx_media::{MediaEvent, MediaEventKind, MediaRelay};
+use pbx_policy::CallHandle;
 use pbx_registrar::Registrar;
 use pbx_sip::{HeaderName, Host, Method, NameAddr, Request, Response, StatusCode};
 use pbx_sip_auth::{
@@ -26,7 +29,11 @@ use pbx_sip_net::{Context, Flow, Transport};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+mod trunk;
+
+use crate::cdr::CdrSink;
 use crate::config::ConfigError;
+use crate::guard::{CallCheck, CallTerminator, CallVerdict, SecurityGuard};
 
 /// Who the call belongs to, carried through the engine into the record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,8 +42,8 @@ pub struct CallContext {
     pub tenant_id: TenantId,
     /// The calling user.
     pub user_id: UserId,
-    /// The calling device.
-    pub device_id: DeviceId,
+    /// The calling device (`None` for calls from a trunk).
+    pub device_id: Option<DeviceId>,
     /// The called user, for internal calls.
     pub callee_user_id: Option<UserId>,
 }
@@ -72,7 +79,7 @@ impl CdrBook {
                     id: CdrId::from_parts(start_ms, &random),
                     tenant_id: record.context.tenant_id,
                     user_id: Some(record.context.user_id),
-                    device_id: Some(record.context.device_id),
+                    device_id: record.context.device_id,
                     direction: match record.direction {
                         Direction::Inbound => pbx_domain::CallDirection::Inbound,
                         Direction::Outbound => pbx_domain::CallDirection::Outbound,
@@ -81,7 +88,7 @@ impl CdrBook {
                     caller: record.caller.clone(),
                     callee_dialled: record.callee_dialled.clone(),
                     callee: record.callee_normalised.clone(),
-                    trunk_id: None,
+                    trunk_id: record.trunk.as_deref().and_then(|t| t.parse().ok()),
                     sip_call_id: record.a_call_id.clone(),
                     node_id: self.node_id.clone(),
                     start_ms: record.started_at_ms,
@@ -147,6 +154,59 @@ impl CdrBook {
     }
 }
 
+/// A call attempt refused before the engine took it (unknown number, fraud guard): one
+/// closed record, written once.
+#[derive(Debug, Clone)]
+pub struct Refused<'a> {
+    /// The caller's tenant, user and device.
+    pub context: &'a CallContext,
+    /// The caller's extension or number.
+    pub caller: &'a str,
+    /// What was dialled.
+    pub dialled: &'a str,
+    /// The normalised callee, when known (else the dialled text).
+    pub normalised: Option<&'a str>,
+    /// The caller's Call-ID.
+    pub call_id: &'a str,
+    /// Internal or outbound.
+    pub direction: pbx_domain::CallDirection,
+    /// The SIP status the caller got.
+    pub status: u16,
+    /// How it is filed.
+    pub disposition: pbx_domain::Disposition,
+    /// Why, in words.
+    pub cause: String,
+}
+
+impl CdrBook {
+    fn refused(&self, refused: &Refused<'_>, now_ms: i64) -> pbx_domain::CallRecord {
+        use pbx_domain::{CallEnd, CallStart, CdrId};
+        let random: [u8; 10] = rand::random();
+        let mut record = pbx_domain::CallRecord::open(CallStart {
+            id: CdrId::from_parts(u64::try_from(now_ms).unwrap_or(0), &random),
+            tenant_id: refused.context.tenant_id,
+            user_id: Some(refused.context.user_id),
+            device_id: refused.context.device_id,
+            direction: refused.direction,
+            caller: refused.caller.to_owned(),
+            callee_dialled: refused.dialled.to_owned(),
+            callee: refused.normalised.unwrap_or(refused.dialled).to_owned(),
+            trunk_id: None,
+            sip_call_id: refused.call_id.to_owned(),
+            node_id: self.node_id.clone(),
+            start_ms: now_ms,
+        });
+        record.close(CallEnd {
+            end_ms: now_ms,
+            disposition: refused.disposition,
+            sip_status: Some(refused.status),
+            hangup_cause: Some(refused.cause.clone()),
+            hangup_side: pbx_domain::HangupSide::System,
+        });
+        record
+    }
+}
+
 fn domain_disposition(disposition: Disposition, status: u16) -> pbx_domain::Disposition {
     use pbx_domain::Disposition as D;
     match disposition {
@@ -177,6 +237,11 @@ pub struct CallsSection {
     /// The address put in SDP (empty: the bind address, or the outward address when the
     /// relay binds a wildcard).
     pub media_advertised_ip: String,
+    /// Media in only one direction for this long raises a `call.one_way_audio` event.
+    pub one_way_after_secs: u32,
+    /// A latched RTP source silent for this long may be replaced by a new source of the
+    /// same IP (a NAT rebinding), in milliseconds.
+    pub relatch_after_ms: u32,
 }
 
 impl Default for CallsSection {
@@ -188,6 +253,8 @@ impl Default for CallsSection {
             rtp_timeout_secs: 60,
             media_bind_ip: String::new(),
             media_advertised_ip: String::new(),
+            one_way_after_secs: 10,
+            relatch_after_ms: 1000,
         }
     }
 }
@@ -207,6 +274,10 @@ pub struct CallSettings {
     pub media_bind_ip: Option<IpAddr>,
     /// Address in SDP (`None`: derived).
     pub media_advertised_ip: Option<IpAddr>,
+    /// One-way audio detection.
+    pub one_way_after: Duration,
+    /// Relatch hold-off.
+    pub relatch_after: Duration,
 }
 
 impl CallsSection {
@@ -230,6 +301,18 @@ impl CallsSection {
                 "must be at least 5",
             ));
         }
+        if self.one_way_after_secs < 2 {
+            return Err(ConfigError::invalid(
+                "calls.one_way_after_secs",
+                "must be at least 2",
+            ));
+        }
+        if !(100..=60_000).contains(&self.relatch_after_ms) {
+            return Err(ConfigError::invalid(
+                "calls.relatch_after_ms",
+                "must be between 100 and 60000",
+            ));
+        }
         let ip = |key: &str, text: &str| -> Result<Option<IpAddr>, ConfigError> {
             if text.trim().is_empty() {
                 return Ok(None);
@@ -248,6 +331,8 @@ impl CallsSection {
             rtp_timeout: secs(self.rtp_timeout_secs),
             media_bind_ip: ip("calls.media_bind_ip", &self.media_bind_ip)?,
             media_advertised_ip: ip("calls.media_advertised_ip", &self.media_advertised_ip)?,
+            one_way_after: secs(self.one_way_after_secs),
+            relatch_after: Duration::from_millis(u64::from(self.relatch_after_ms)),
         })
     }
 }
@@ -262,6 +347,8 @@ impl Default for CallSettings {
             rtp_timeout: Duration::from_secs(60),
             media_bind_ip: None,
             media_advertised_ip: None,
+            one_way_after: Duration::from_secs(10),
+            relatch_after: Duration::from_secs(1),
         })
     }
 }
@@ -306,31 +393,71 @@ fn outward_ip(family: IpAddr) -> Option<IpAddr> {
 }
 
 /// Starts the media relay and the call engine from the settings. Returns the engine for the
-/// TU and the receivers the server drives: relay events and CDR updates.
+/// TU (reporting every call attempt to `cdrs`, checked by `guard`) and the relay's events,
+/// which [`spawn_tasks`] feeds back to the TU.
 pub fn start(
     settings: &crate::config::Settings,
-    node_id: &str,
-) -> Result<(Calls, mpsc::Receiver<MediaEvent>, mpsc::Receiver<CdrUpdate>), pbx_media::RelayError> {
+    cdrs: &CdrSink,
+    guard: Option<Arc<SecurityGuard>>,
+) -> Result<(Calls, CallQueues), pbx_media::RelayError> {
     let call_settings = &settings.calls;
     let (bind, advertised) = call_settings.media_addresses(&settings.sip_udp);
     let (low, high) = settings.rtp_ports;
     let mut config = pbx_media::RelayConfig::new(bind, low..=high);
     config.advertised_ip = advertised;
     config.rtp_timeout = call_settings.rtp_timeout;
+    config.one_way_after = call_settings.one_way_after;
+    config.relatch_after = call_settings.relatch_after;
     let (relay, events) = MediaRelay::start(config)?;
     tracing::info!(%bind, %advertised, ports = ?(low, high), "media relay started");
-    let (ended_tx, ended_rx) = mpsc::channel(4096);
-    let calls = Calls::new(call_settings.engine_config(), relay, ended_tx, node_id);
-    Ok((calls, events, ended_rx))
+    let mut calls = Calls::new(call_settings.engine_config(), relay, cdrs.clone());
+    calls.guard = guard;
+    let (event_tx, call_events) = mpsc::channel(1024);
+    calls.events = Some(event_tx);
+    Ok((
+        calls,
+        CallQueues {
+            media: events,
+            call_events,
+        },
+    ))
 }
 
-/// Drives the TU's calls from the relay's events and hands the CDR updates on (logged here;
-/// this is where the durable CDR sink subscribes).
+/// A call event for the event log (`events` table), such as `call.one_way_audio`.
+#[derive(Debug, Clone)]
+pub struct CallEvent {
+    /// When (Unix ms).
+    pub at_ms: i64,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// Dotted kind.
+    pub kind: &'static str,
+    /// Details.
+    pub payload: serde_json::Value,
+}
+
+/// What the calls module hands to its background tasks.
+#[derive(Debug)]
+pub struct CallQueues {
+    media: mpsc::Receiver<MediaEvent>,
+    call_events: mpsc::Receiver<CallEvent>,
+}
+
+/// Drives the TU's calls from the relay's events, and installs the guard's call terminator
+/// (the guard ends running calls through the endpoint).
 pub fn spawn_tasks(
     handle: pbx_sip_net::EndpointHandle<crate::sip::PlatformTu>,
-    mut events: mpsc::Receiver<MediaEvent>,
-    mut updates: mpsc::Receiver<CdrUpdate>,
+    queues: CallQueues,
+    guard: Option<&SecurityGuard>,
+    store: pbx_store::Store,
 ) -> Vec<tokio::task::JoinHandle<()>> {
+    let CallQueues {
+        media: mut events,
+        mut call_events,
+    } = queues;
+    if let Some(guard) = guard {
+        guard.set_call_terminator(Arc::new(Terminator(handle.clone())));
+    }
     let media = tokio::spawn(async move {
         while let Some(event) = events.recv().await {
             if handle
@@ -342,25 +469,125 @@ pub fn spawn_tasks(
             }
         }
     });
-    let records = tokio::spawn(async move {
-        while let Some(CdrUpdate { stage, record }) = updates.recv().await {
-            if stage != Stage::Ended {
-                continue;
+    let log = tokio::spawn(async move {
+        while let Some(event) = call_events.recv().await {
+            if let Err(error) = store
+                .events()
+                .append(event.at_ms, Some(event.tenant), event.kind, &event.payload)
+                .await
+            {
+                tracing::warn!(%error, kind = event.kind, "call event not stored");
             }
-            tracing::info!(
-                cdr = %record.id,
-                tenant = %record.tenant_id,
-                caller = %record.caller,
-                callee = %record.callee,
-                disposition = ?record.disposition,
-                status = ?record.sip_status,
-                cause = ?record.hangup_cause,
-                billable_secs = record.billable_secs,
-                "call ended"
-            );
         }
     });
-    vec![media, records]
+    vec![media, log]
+}
+
+/// Prometheus text for `/metrics`: the media relay's counters and the CDR writer's.
+pub fn metrics_text(relay: &MediaRelay, cdrs: &CdrSink) -> String {
+    use std::fmt::Write as _;
+    use std::sync::atomic::Ordering::Relaxed;
+    let relay = relay.counters();
+    let stats = cdrs.stats();
+    let mut out = String::new();
+    let metrics: [(&str, &str, &str, u64); 12] = [
+        (
+            "cloudpbx_media_sessions",
+            "gauge",
+            "Media relay sessions (calls) allocated.",
+            relay.sessions,
+        ),
+        (
+            "cloudpbx_media_port_pairs_free",
+            "gauge",
+            "RTP/RTCP port pairs free in the pool.",
+            relay.free_pairs as u64,
+        ),
+        (
+            "cloudpbx_media_port_pairs",
+            "gauge",
+            "RTP/RTCP port pairs in the pool.",
+            relay.total_pairs as u64,
+        ),
+        (
+            "cloudpbx_media_allocation_failures_total",
+            "counter",
+            "Media sessions refused because the port pool was exhausted.",
+            relay.allocation_failures,
+        ),
+        (
+            "cloudpbx_media_packets_relayed_total",
+            "counter",
+            "RTP and RTCP packets relayed.",
+            relay.packets_relayed,
+        ),
+        (
+            "cloudpbx_media_packets_dropped_total",
+            "counter",
+            "Packets received but not relayed (latching rule, no destination yet).",
+            relay.packets_dropped,
+        ),
+        (
+            "cloudpbx_media_backlog_batches_total",
+            "counter",
+            "Times the relay drained a socket backlog (it fell behind).",
+            relay.backlog_batches,
+        ),
+        (
+            "cloudpbx_cdr_stored_total",
+            "counter",
+            "CDR writes stored directly.",
+            stats.stored.load(Relaxed),
+        ),
+        (
+            "cloudpbx_cdr_journaled_total",
+            "counter",
+            "CDR writes appended to the journal (store unavailable or queue full).",
+            stats.journaled.load(Relaxed),
+        ),
+        (
+            "cloudpbx_cdr_replayed_total",
+            "counter",
+            "Journaled CDR writes replayed into the store.",
+            stats.replayed.load(Relaxed),
+        ),
+        (
+            "cloudpbx_cdr_journal_pending",
+            "gauge",
+            "CDR writes waiting in the journal.",
+            stats.pending.load(Relaxed),
+        ),
+        (
+            "cloudpbx_cdr_interrupted_total",
+            "counter",
+            "Open CDRs closed as interrupted at start.",
+            stats.interrupted.load(Relaxed),
+        ),
+    ];
+    for (name, kind, help, value) in metrics {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
+    out
+}
+
+/// The guard's hand on running calls: ends them on the endpoint task.
+struct Terminator(pbx_sip_net::EndpointHandle<crate::sip::PlatformTu>);
+
+impl CallTerminator for Terminator {
+    fn end_calls(&self, calls: &[CallHandle], reason: &str) {
+        let calls = calls.to_vec();
+        let reason = reason.to_owned();
+        if let Err(error) = self.0.try_execute(move |tu, ctx| {
+            if let Some(engine) = tu.calls_mut() {
+                engine.end_guarded(ctx, &calls, &reason);
+            }
+        }) {
+            tracing::error!(%error, "the guard could not end calls");
+        }
+    }
 }
 
 /// How many finished calls the TU keeps for inspection (tests, diagnostics).
@@ -370,11 +597,17 @@ const RECENT: usize = 256;
 pub struct Calls {
     engine: CallEngine<CallContext>,
     relay: MediaRelay,
-    updates: mpsc::Sender<CdrUpdate>,
+    cdrs: CdrSink,
     book: CdrBook,
     recent: std::collections::VecDeque<CallEnded>,
-    /// Records dropped because the consumer was behind.
-    pub dropped_records: u64,
+    /// The fraud guard (issue 5): source whitelist, destination classes, limits.
+    guard: Option<Arc<SecurityGuard>>,
+    /// The guard's handles of running calls, by call key.
+    guarded: HashMap<u64, CallHandle>,
+    /// Call events for the event log.
+    events: Option<mpsc::Sender<CallEvent>>,
+    /// Trunks, routes and numbers (calls to and from the public network, `trunk.rs`).
+    routing: Option<Arc<crate::trunks::LiveRouting>>,
     salt: u64,
 }
 
@@ -400,25 +633,40 @@ pub struct Services<'a> {
 }
 
 impl Calls {
-    /// Calls relayed through `relay`; CDR updates go to `updates` (records of `node_id`).
-    pub fn new(
-        config: CallConfig,
-        relay: MediaRelay,
-        updates: mpsc::Sender<CdrUpdate>,
-        node_id: &str,
-    ) -> Calls {
+    /// Calls relayed through `relay`; every call attempt's record goes to `cdrs`.
+    pub fn new(config: CallConfig, relay: MediaRelay, cdrs: CdrSink) -> Calls {
         Calls {
             engine: CallEngine::new(config),
             relay,
-            updates,
             book: CdrBook {
-                node_id: node_id.to_owned(),
-                open: std::collections::HashMap::new(),
+                node_id: cdrs.node_id().to_owned(),
+                open: HashMap::new(),
             },
+            cdrs,
             recent: std::collections::VecDeque::new(),
-            dropped_records: 0,
+            guard: None,
+            guarded: HashMap::new(),
+            events: None,
+            routing: None,
             salt: rand::random(),
         }
+    }
+
+    /// Ends the calls the guard names (critical usage breach), with its Reason text.
+    pub fn end_guarded(&mut self, ctx: &mut Context<'_>, calls: &[CallHandle], reason: &str) {
+        let now = now_pair(ctx);
+        let keys: Vec<u64> = self
+            .guarded
+            .iter()
+            .filter(|(_, handle)| calls.contains(handle))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in keys {
+            tracing::warn!(call = key, reason, "fraud guard ends the call");
+            self.engine
+                .hang_up(ctx.engine(), now, CallKey(key), "fraud guard");
+        }
+        self.flush();
     }
 
     /// Calls in progress.
@@ -485,6 +733,33 @@ impl Calls {
             }
             MediaEventKind::OneWayAudio { direction } => {
                 tracing::info!(call = key.0, ?direction, "one-way audio");
+                let Some(record) = self.book.open.get(&key.0) else {
+                    return;
+                };
+                let flowing = match direction {
+                    pbx_media::Flow::AToB => "caller_to_callee",
+                    pbx_media::Flow::BToA => "callee_to_caller",
+                };
+                let event = CallEvent {
+                    at_ms: now_pair(ctx).unix_ms,
+                    tenant: record.tenant_id,
+                    kind: "call.one_way_audio",
+                    payload: serde_json::json!({
+                        "cdr": record.id.to_string(),
+                        "sip_call_id": record.sip_call_id,
+                        "caller": record.caller,
+                        "callee": record.callee,
+                        "flowing": flowing,
+                    }),
+                };
+                if let Some(events) = &self.events
+                    && events.try_send(event).is_err()
+                {
+                    tracing::warn!(
+                        call = key.0,
+                        "call event queue full: one-way audio not stored"
+                    );
+                }
             }
             _ => {}
         }
@@ -503,20 +778,85 @@ impl Calls {
     fn flush(&mut self) {
         while let Some((stage, record)) = self.engine.poll_record() {
             let update = self.book.apply(stage, &record);
+            if let Some(guard) = &self.guard {
+                match stage {
+                    Stage::Answered => {
+                        if let Some(handle) = self.guarded.get(&record.call_key) {
+                            guard.call_answered(*handle);
+                        }
+                    }
+                    Stage::Ended => {
+                        if let Some(handle) = self.guarded.remove(&record.call_key) {
+                            guard.call_ended(handle);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(CdrUpdate { stage, record }) = &update {
+                match stage {
+                    Stage::Started => self.cdrs.call_started(record),
+                    Stage::Ended => {
+                        tracing::info!(
+                            cdr = %record.id,
+                            tenant = %record.tenant_id,
+                            caller = %record.caller,
+                            callee = %record.callee,
+                            disposition = ?record.disposition,
+                            status = ?record.sip_status,
+                            cause = ?record.hangup_cause,
+                            billable_secs = record.billable_secs,
+                            "call ended"
+                        );
+                        self.cdrs.call_ended(record);
+                    }
+                    // The answer is what billing needs if the node dies mid-call; the ring
+                    // time reaches the store with the answer or the final record.
+                    Stage::Answered => self.cdrs.call_updated(record),
+                    _ => {}
+                }
+            }
             if stage == Stage::Ended {
                 if self.recent.len() == RECENT {
                     self.recent.pop_front();
                 }
                 self.recent.push_back(record);
             }
-            let Some(update) = update else {
-                continue;
-            };
-            if self.updates.try_send(update).is_err() {
-                self.dropped_records += 1;
-                tracing::warn!(dropped = self.dropped_records, "call record queue full");
-            }
         }
+    }
+
+    /// Files a call attempt refused before the engine took it (one closed CDR) and answers
+    /// the caller with `refused.status` (plus a `Reason` header when given).
+    fn refuse(
+        &mut self,
+        ctx: &mut Context<'_>,
+        incoming: Incoming,
+        refused: &Refused<'_>,
+        reason: Option<&str>,
+    ) {
+        let now = now_pair(ctx);
+        let record = self.book.refused(refused, now.unix_ms);
+        tracing::info!(
+            cdr = %record.id,
+            tenant = %record.tenant_id,
+            callee = %record.callee,
+            status = refused.status,
+            cause = %refused.cause,
+            "call refused"
+        );
+        self.cdrs.call_ended(&record);
+        let Ok(accepted) = ctx.engine().accept(now.instant, incoming) else {
+            return;
+        };
+        let Ok(mut response) = ctx.engine().response(accepted, StatusCode(refused.status)) else {
+            return;
+        };
+        if let Some(reason) = reason {
+            response
+                .headers_mut()
+                .push(HeaderName::Reason, Bytes::from(reason.to_owned()));
+        }
+        let _ = ctx.engine().send_response(now.instant, accepted, response);
     }
 
     fn invite(&mut self, ctx: &mut Context<'_>, incoming: Incoming, services: Services<'_>) {
@@ -525,17 +865,27 @@ impl Calls {
             ctx.engine().ignore(incoming);
             return;
         };
+        // Calls from a carrier's network to our numbers (IP-authenticated trunks).
+        let Some(incoming) = self.inbound_from_trunk(ctx, incoming, &flow, &services) else {
+            return;
+        };
         let request = incoming.request().clone();
         let mut services = services;
-        let credential =
-            match authenticate(&request, flow.remote, now, &mut services, &mut self.salt) {
-                Ok(credential) => credential,
-                Err(response) => {
-                    ctx.engine()
-                        .respond_stateless(now.instant, incoming, &response);
-                    return;
-                }
-            };
+        let credential = match authenticate(
+            &request,
+            flow.remote,
+            now,
+            &mut services,
+            self.guard.as_deref(),
+            &mut self.salt,
+        ) {
+            Ok(credential) => credential,
+            Err(response) => {
+                ctx.engine()
+                    .respond_stateless(now.instant, incoming, &response);
+                return;
+            }
+        };
         let directory = services.directory;
         let (Some(tenant), Some(caller)) = (
             directory.tenant(credential.tenant_id),
@@ -567,9 +917,65 @@ impl Calls {
             .user_unescaped()
             .map(|u| String::from_utf8_lossy(&u).into_owned())
             .unwrap_or_default();
+        let context = CallContext {
+            tenant_id: tenant.id,
+            user_id: caller.id,
+            device_id: Some(credential.device_id),
+            callee_user_id: None,
+        };
+        let call_id = String::from_utf8_lossy(&request.call_id().unwrap_or_default()).into_owned();
         let Some(callee) = directory.user_by_extension(tenant.id, &dialled) else {
-            ctx.engine()
-                .reject(now.instant, incoming, StatusCode::NOT_FOUND);
+            // Not one of the tenant's extensions: a call out of the platform. The fraud guard
+            // decides before any routing, so a blocked destination never reaches a trunk.
+            let mut outbound = Outbound {
+                context,
+                caller: caller.extension.as_str().to_owned(),
+                dialled,
+                e164: None,
+                call_id,
+                guard: None,
+            };
+            if let Some(guard) = self.guard.clone() {
+                let check = CallCheck {
+                    tenant: tenant.id,
+                    user: caller.id,
+                    class_of_service: caller.class_of_service,
+                    dialled: &outbound.dialled,
+                    normalised: None,
+                };
+                match guard.check_call(&check) {
+                    CallVerdict::Block {
+                        status,
+                        reason,
+                        why,
+                        class,
+                    } => {
+                        let cause = format!("blocked by the fraud guard: {why:?} ({class:?})");
+                        self.refuse(
+                            ctx,
+                            incoming,
+                            &Refused {
+                                context: &outbound.context,
+                                caller: &outbound.caller,
+                                dialled: &outbound.dialled,
+                                normalised: None,
+                                call_id: &outbound.call_id,
+                                direction: pbx_domain::CallDirection::Outbound,
+                                status,
+                                disposition: pbx_domain::Disposition::Rejected,
+                                cause,
+                            },
+                            Some(&reason),
+                        );
+                        return;
+                    }
+                    CallVerdict::Allow { e164, handle, .. } => {
+                        outbound.e164 = e164.map(|digits| format!("+{digits}"));
+                        outbound.guard = handle;
+                    }
+                }
+            }
+            self.outbound(ctx, incoming, outbound);
             return;
         };
         let domain = tenant.sip_domain.as_str().to_owned();
@@ -622,10 +1028,8 @@ impl Calls {
         };
         let new = NewCall {
             context: CallContext {
-                tenant_id: tenant.id,
-                user_id: caller.id,
-                device_id: credential.device_id,
                 callee_user_id: Some(callee.id),
+                ..context
             },
             direction: Direction::Internal,
             caller: caller.extension.as_str().to_owned(),
@@ -643,6 +1047,60 @@ impl Calls {
                 .start_call(ctx.engine(), now, invite, request, new, &mut media)
         {
             tracing::debug!(%error, "call not started");
+        }
+    }
+}
+
+/// A call to a number outside the tenant, admitted by the fraud guard.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    /// The caller's tenant, user and device.
+    pub context: CallContext,
+    /// The caller's extension.
+    pub caller: String,
+    /// What was dialled (Request-URI user part).
+    pub dialled: String,
+    /// The number in E.164 (`+...`) when the guard could classify it.
+    pub e164: Option<String>,
+    /// The caller's Call-ID.
+    pub call_id: String,
+    /// The guard's handle (counted as running until the call ends; `None` for emergency
+    /// calls and without a guard).
+    pub guard: Option<CallHandle>,
+}
+
+impl Calls {
+    /// Routes an outbound call. Trunk routing plugs in here; without a route the caller gets
+    /// 404 and the attempt is filed as unavailable.
+    fn outbound(&mut self, ctx: &mut Context<'_>, incoming: Incoming, outbound: Outbound) {
+        if self.routing.is_some() {
+            return self.route_outbound(ctx, incoming, outbound);
+        }
+        if let (Some(guard), Some(handle)) = (&self.guard, outbound.guard) {
+            guard.call_ended(handle);
+        }
+        self.refuse(
+            ctx,
+            incoming,
+            &Refused {
+                context: &outbound.context,
+                caller: &outbound.caller,
+                dialled: &outbound.dialled,
+                normalised: outbound.e164.as_deref(),
+                call_id: &outbound.call_id,
+                direction: pbx_domain::CallDirection::Outbound,
+                status: 404,
+                disposition: pbx_domain::Disposition::Unavailable,
+                cause: "no route".to_owned(),
+            },
+            None,
+        );
+    }
+
+    /// Counts a call the engine started for `outbound` with the guard until it ends.
+    pub fn track_guarded(&mut self, key: CallKey, outbound: &Outbound) {
+        if let Some(handle) = outbound.guard {
+            self.guarded.insert(key.0, handle);
         }
     }
 }
@@ -672,6 +1130,7 @@ fn authenticate<'d>(
     source: SocketAddr,
     now: Now,
     services: &mut Services<'d>,
+    guard: Option<&SecurityGuard>,
     salt: &mut u64,
 ) -> Result<&'d SipCredential, Box<Response>> {
     let verifier = services.verifier;
@@ -727,7 +1186,20 @@ fn authenticate<'d>(
     );
     let credential = directory.usable_credential(&credentials.username);
     if let Some(credential) = credential
-        && !directory.whitelist_permits(credential.tenant_id, Some(credential.user_id), source.ip())
+        && !match guard {
+            // The guard records a whitelist_rejected event for it.
+            Some(guard) => guard.caller_source_allowed(
+                directory,
+                credential.tenant_id,
+                credential.user_id,
+                source.ip(),
+            ),
+            None => directory.whitelist_permits(
+                credential.tenant_id,
+                Some(credential.user_id),
+                source.ip(),
+            ),
+        }
     {
         return Err(Box::new(reply(request, StatusCode::FORBIDDEN, *salt)));
     }

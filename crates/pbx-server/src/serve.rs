@@ -296,11 +296,16 @@ impl Server {
         let transports = bind_transports(settings, &guard).await?;
         let sip_listeners = transports.local_addrs().to_vec();
         let engine = pbx_sip_engine::Endpoint::new(engine_config(settings), rand::random());
-        let (calls, media_events, call_records) = crate::calls::start(settings, &node_id)
-            .map_err(|err| ServeError::Media(err.to_string()))?;
+        let (calls, call_queues) =
+            crate::calls::start(settings, &call_data.cdrs, Some(Arc::clone(&guard)))
+                .map_err(|err| ServeError::Media(err.to_string()))?;
+        let call_metrics: pbx_api::MetricsSource = {
+            let (relay, cdrs) = (calls.relay().clone(), call_data.cdrs.clone());
+            pbx_api::MetricsSource::new(move || crate::calls::metrics_text(&relay, &cdrs))
+        };
         let tu = PlatformTu::new(registrar, directory.clone(), verifier, tracker, writer_tx)
             .with_guard(Arc::clone(&guard))
-            .with_calls(calls);
+            .with_calls(calls.with_routing(Arc::clone(&call_data.routing)));
         let endpoint = Endpoint::new(transports, engine, tu).spawn();
         let handle = endpoint.handle();
         call_data.start_registrations(handle.clone(), &sip_listeners);
@@ -317,7 +322,12 @@ impl Server {
                 }
             })
         };
-        let call_tasks = crate::calls::spawn_tasks(handle.clone(), media_events, call_records);
+        let call_tasks = crate::calls::spawn_tasks(
+            handle.clone(),
+            call_queues,
+            Some(&guard),
+            store.clone(),
+        );
         tracing::info!(restored = restored_count, "registrations restored");
 
         let provisioning = crate::provisioning::start_for(
@@ -338,7 +348,8 @@ impl Server {
         let api = pbx_api::router(
             pbx_api::ApiState::new(store.clone(), directory, control, realm)
                 .with_security(security)
-                .with_calls(call_data.api()),
+                .with_calls(call_data.api())
+                .with_metrics_source(call_metrics),
         );
         let api = crate::provisioning::with_api(api, provisioning.as_ref());
         let listener = tokio::net::TcpListener::bind(settings.http)

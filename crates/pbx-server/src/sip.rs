@@ -104,6 +104,11 @@ impl PlatformTu {
         self.calls.as_ref()
     }
 
+    /// The call engine, mutably (the guard's terminator ends calls through it).
+    pub fn calls_mut(&mut self) -> Option<&mut crate::calls::Calls> {
+        self.calls.as_mut()
+    }
+
     /// A media relay event (RTP timeout ends the call).
     pub fn media_event(&mut self, ctx: &mut Context<'_>, event: &pbx_media::MediaEvent) {
         if let Some(calls) = self.calls.as_mut() {

@@ -64,6 +64,51 @@ async fn wait_records(harness: &Harness, count: usize) -> Vec<CallEnded> {
     records(harness).await
 }
 
+/// The operator's API token.
+pub fn operator_token(harness: &Harness) -> String {
+    match &harness.server().operator_login {
+        pbx_server::serve::OperatorLogin::Generated(secret) => secret.clone(),
+        other => panic!("operator token: {other:?}"),
+    }
+}
+
+/// The tenant's closed CDRs as the API lists them, once `count` are closed (bounded wait).
+pub async fn api_cdrs(harness: &Harness, tenant: &Tenant, count: usize) -> Vec<serde_json::Value> {
+    api_cdrs_as(harness, &operator_token(harness), tenant, count).await
+}
+
+/// [`api_cdrs`] with a given token (the generated one is only known at the first start).
+pub async fn api_cdrs_as(
+    harness: &Harness,
+    token: &str,
+    tenant: &Tenant,
+    count: usize,
+) -> Vec<serde_json::Value> {
+    let path = format!("/api/v1/tenants/{}/cdrs?state=closed", tenant.id);
+    let mut items = Vec::new();
+    for _ in 0..100 {
+        let (status, body) =
+            crate::support::http_request(harness.server().http_addr, "GET", &path, token, None)
+                .await;
+        assert_eq!(status, 200, "{body}");
+        let page: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        items = page["items"].as_array().cloned().unwrap_or_default();
+        if items.len() >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    items
+}
+
+/// The media stream of `leg` (`caller` / `callee`) in an API CDR.
+fn stream<'a>(cdr: &'a serde_json::Value, leg: &str) -> &'a serde_json::Value {
+    cdr["media"]
+        .as_array()
+        .and_then(|streams| streams.iter().find(|s| s["leg"] == leg))
+        .unwrap_or_else(|| panic!("no {leg} stream in {cdr}"))
+}
+
 /// Counts RTP packets by payload type and echoes each back to its sender.
 struct Sink {
     port: u16,
@@ -109,7 +154,7 @@ impl Drop for Sink {
 }
 
 /// SIPp runs against one server, in a work directory holding `./pcap`.
-struct Sipp {
+pub struct Sipp {
     bin: PathBuf,
     work: tempfile::TempDir,
     target: SocketAddr,
@@ -117,7 +162,7 @@ struct Sipp {
 }
 
 impl Sipp {
-    fn new(bin: PathBuf, harness: &Harness, tenant: &Tenant) -> Sipp {
+    pub fn new(bin: PathBuf, harness: &Harness, tenant: &Tenant) -> Sipp {
         let work = tempfile::tempdir().expect("tempdir");
         let _ = std::os::unix::fs::symlink("/usr/share/sip-tester", work.path().join("pcap"));
         Sipp {
@@ -167,13 +212,29 @@ impl Sipp {
     }
 
     /// Starts the callee scenario on `port`, answering with RTP to `rtp_port`.
-    fn callee(&self, file: &str, port: u16, rtp_port: u16) -> tokio::process::Child {
+    pub fn callee(&self, file: &str, port: u16, rtp_port: u16) -> tokio::process::Child {
         let mut command = self.command(&scenario(file), port);
         command
             .args(["-key", "rtp_port", &rtp_port.to_string()])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         command.spawn().expect("sipp callee starts")
+    }
+
+    /// The caller scenario's command (`dialled` is the Request-URI user part).
+    pub fn caller_command(
+        &self,
+        file: &str,
+        caller: &Account,
+        dialled: &str,
+    ) -> tokio::process::Command {
+        let mut command = self.command(&scenario(file), free_port(v4()));
+        command
+            .args(["-s", dialled])
+            .args(["-key", "caller", &caller.extension])
+            .args(["-au", &caller.auth_user, "-ap", &caller.password])
+            .args(["-auth_uri", &format!("{dialled}@{}", self.domain)]);
+        command
     }
 
     /// Runs the caller scenario to its end.
@@ -196,7 +257,7 @@ impl Sipp {
         (code, output)
     }
 
-    fn logs(&self) -> String {
+    pub fn logs(&self) -> String {
         let mut text = String::new();
         for entry in std::fs::read_dir(self.work.path())
             .into_iter()
@@ -229,7 +290,7 @@ async fn finish(child: tokio::process::Child) -> (i32, String) {
 
 /// A tenant with caller (accounts[0]) and callee (accounts[1]); the callee registered from
 /// SIPp on a free port.
-async fn call_setup(calls_toml: &'static str) -> Option<(Harness, Tenant, Sipp, u16)> {
+pub async fn call_setup(calls_toml: &'static str) -> Option<(Harness, Tenant, Sipp, u16)> {
     let bin = tool("sipp", "sip-tester")?;
     let harness = harness(calls_toml).await;
     let tenant = harness.provision("callco", 2).await;
@@ -275,6 +336,45 @@ async fn sipp_call_relays_g711_audio_and_rfc2833_dtmf() {
         "echo relayed back to the caller: {record:?}"
     );
     assert!(record.billable_secs >= 6, "{record:?}");
+    // The durable CDR, listed through the API: one record for the attempt.
+    let cdrs = api_cdrs(&harness, &tenant, 1).await;
+    assert_eq!(cdrs.len(), 1, "{cdrs:?}");
+    let cdr = &cdrs[0];
+    assert_eq!(cdr["disposition"], "answered", "{cdr}");
+    assert_eq!(cdr["direction"], "internal", "{cdr}");
+    assert_eq!(cdr["state"], "closed", "{cdr}");
+    assert_eq!(cdr["hangup_side"], "caller", "{cdr}");
+    assert_eq!(cdr["sip_status"], 200, "{cdr}");
+    assert_eq!(
+        cdr["user_id"],
+        tenant.accounts[0].user_id.to_string(),
+        "{cdr}"
+    );
+    assert_eq!(
+        cdr["device_id"],
+        tenant.accounts[0].device_id.to_string(),
+        "{cdr}"
+    );
+    assert_eq!(cdr["caller"], tenant.accounts[0].extension, "{cdr}");
+    assert_eq!(cdr["callee_dialled"], tenant.accounts[1].extension, "{cdr}");
+    assert_eq!(cdr["callee"], tenant.accounts[1].extension, "{cdr}");
+    assert_eq!(cdr["billable_secs"], record.billable_secs, "{cdr}");
+    assert!(cdr["billable_secs"].as_i64().unwrap() >= 6, "{cdr}");
+    assert!(
+        cdr["duration_secs"].as_i64() >= cdr["billable_secs"].as_i64(),
+        "{cdr}"
+    );
+    for key in ["start_ms", "ring_ms", "answer_ms", "end_ms"] {
+        assert!(cdr[key].as_i64().is_some(), "{key}: {cdr}");
+    }
+    let from_caller = stream(cdr, "caller")["packets_in"].as_u64().unwrap();
+    let from_callee = stream(cdr, "callee")["packets_in"].as_u64().unwrap();
+    assert_eq!(from_caller, record.media_a.packets, "{cdr}");
+    assert!(
+        from_caller >= pcma,
+        "caller packets {from_caller} < {pcma}: {cdr}"
+    );
+    assert!(from_callee > 0, "{cdr}");
     harness.shutdown().await;
 }
 
@@ -293,6 +393,14 @@ async fn sipp_caller_cancel_gives_487() {
     let records = wait_records(&harness, 1).await;
     assert_eq!(records[0].disposition, Disposition::Cancelled);
     assert_eq!(records[0].hangup_status, 487);
+    let cdrs = api_cdrs(&harness, &tenant, 1).await;
+    assert_eq!(cdrs.len(), 1, "{cdrs:?}");
+    assert_eq!(cdrs[0]["disposition"], "cancelled", "{}", cdrs[0]);
+    assert_eq!(cdrs[0]["sip_status"], 487, "{}", cdrs[0]);
+    assert_eq!(cdrs[0]["hangup_side"], "caller", "{}", cdrs[0]);
+    assert_eq!(cdrs[0]["billable_secs"], 0, "{}", cdrs[0]);
+    assert!(cdrs[0]["ring_ms"].as_i64().is_some(), "{}", cdrs[0]);
+    assert!(cdrs[0]["answer_ms"].is_null(), "{}", cdrs[0]);
     harness.shutdown().await;
 }
 
@@ -310,6 +418,17 @@ async fn sipp_busy_callee_gives_486() {
     assert_eq!(code, 0, "callee: {output}");
     let records = wait_records(&harness, 1).await;
     assert_eq!(records[0].disposition, Disposition::Busy);
+    let cdrs = api_cdrs(&harness, &tenant, 1).await;
+    assert_eq!(cdrs.len(), 1, "{cdrs:?}");
+    assert_eq!(cdrs[0]["disposition"], "busy", "{}", cdrs[0]);
+    assert_eq!(cdrs[0]["sip_status"], 486, "{}", cdrs[0]);
+    assert_eq!(cdrs[0]["hangup_side"], "callee", "{}", cdrs[0]);
+    assert_eq!(cdrs[0]["billable_secs"], 0, "{}", cdrs[0]);
+    assert!(
+        cdrs[0]["media"].as_array().unwrap().is_empty(),
+        "{}",
+        cdrs[0]
+    );
     harness.shutdown().await;
 }
 

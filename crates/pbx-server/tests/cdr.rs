@@ -12,7 +12,8 @@ use pbx_server::cdr::{CdrOptions, CdrSink, JOURNAL_FILE};
 use pbx_store::{CdrFilter, Store, StoreOptions};
 use sqlx::{Connection, Executor};
 
-use crate::support::{Harness, Options};
+use crate::calls::{api_cdrs_as, call_setup, operator_token};
+use crate::support::{Harness, Options, free_port, v4};
 
 fn record(tenant: TenantId, node: &str, start_ms: i64) -> CallRecord {
     CallRecord::open(CallStart {
@@ -323,5 +324,79 @@ async fn restart_closes_interrupted_calls_and_replays_the_journal() {
             .load(std::sync::atomic::Ordering::Relaxed),
         1
     );
+    harness.shutdown().await;
+}
+
+/// A SIPp call is up (answered, its CDR open in the store) when the server stops; the next
+/// start closes that CDR as interrupted, with the answer time kept and the end at the last
+/// time the call was known alive: the call is not lost from billing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_during_a_sipp_call_closes_its_cdr_as_interrupted() {
+    let Some((mut harness, tenant, sipp, port)) = call_setup("").await else {
+        return;
+    };
+    let (alice, bob) = (&tenant.accounts[0], &tenant.accounts[1]);
+    let mut callee = sipp.callee("uas_answer.xml", port, free_port(v4()));
+    // A 60 s call (uac_short pauses for -d ms before its BYE).
+    let mut command = sipp.caller_command("uac_short.xml", alice, &bob.extension);
+    command.args(["-d", "60000"]);
+    let mut caller = command.spawn().expect("sipp caller starts");
+
+    // Mid-call: the open record is already durable, with its answer time.
+    let store = harness.server().store().clone();
+    let mut open = None;
+    for _ in 0..100 {
+        let listed = store
+            .cdrs()
+            .list(
+                &tenant.scope,
+                &CdrFilter {
+                    limit: 10,
+                    ..CdrFilter::default()
+                },
+            )
+            .await
+            .unwrap();
+        if let Some(record) = listed.into_iter().find(|r| r.answer_ms.is_some()) {
+            open = Some(record);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let open = open.unwrap_or_else(|| panic!("call answered and recorded open:{}", sipp.logs()));
+    assert_eq!(open.state, CdrState::Open);
+    assert_eq!(open.disposition, None);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let token = operator_token(&harness);
+    harness.restart().await;
+    let cdrs = api_cdrs_as(&harness, &token, &tenant, 1).await;
+    assert_eq!(cdrs.len(), 1, "{cdrs:?}");
+    let cdr = &cdrs[0];
+    assert_eq!(cdr["id"], open.id.to_string(), "{cdr}");
+    assert_eq!(cdr["state"], "closed", "{cdr}");
+    assert_eq!(cdr["disposition"], "interrupted", "{cdr}");
+    assert_eq!(cdr["hangup_side"], "system", "{cdr}");
+    assert_eq!(
+        cdr["hangup_cause"], "platform restarted during the call",
+        "{cdr}"
+    );
+    assert_eq!(cdr["answer_ms"], open.answer_ms.unwrap(), "{cdr}");
+    assert!(
+        cdr["end_ms"].as_i64().unwrap() >= open.answer_ms.unwrap(),
+        "{cdr}"
+    );
+    assert!(cdr["billable_secs"].as_i64().unwrap() >= 0, "{cdr}");
+    assert_eq!(
+        harness
+            .server()
+            .cdrs()
+            .stats()
+            .interrupted
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    let _ = caller.kill().await;
+    let _ = callee.kill().await;
     harness.shutdown().await;
 }

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod baresip;
+mod call_guard;
 mod calls;
 mod cdr;
 mod client;

@@ -291,6 +291,9 @@ async fn healthz(State(state): State<ApiState>) -> Response {
 async fn metrics(State(state): State<ApiState>) -> Response {
     let mut text = state.metrics.render(&state.directory.snapshot());
     text.push_str(&state.security.metrics_text());
+    for source in &state.metrics_sources {
+        text.push_str(&source.render());
+    }
     (
         [(
             header::CONTENT_TYPE,
