@@ -36,6 +36,9 @@ pub struct LiveRouting {
     current: RwLock<Arc<RoutingSnapshot>>,
     loaded: watch::Sender<u64>,
     key: SecretKey,
+    /// Carrier host names resolved at load time (`host:port` → address): the call path is
+    /// synchronous and never waits for DNS.
+    resolved: RwLock<HashMap<(String, u16), SocketAddr>>,
 }
 
 impl LiveRouting {
@@ -43,12 +46,28 @@ impl LiveRouting {
     pub async fn load(store: &Store, key: SecretKey) -> StoreResult<Arc<Self>> {
         let generation = store.generation();
         let snapshot = read(store, &key).await?;
+        let resolved = resolve_carriers(&snapshot).await;
         let (loaded, _) = watch::channel(generation);
         Ok(Arc::new(Self {
             current: RwLock::new(Arc::new(snapshot)),
             loaded,
             key,
+            resolved: RwLock::new(resolved),
         }))
+    }
+
+    /// Where to send to a trunk: its host when that is an IP literal, else the address the
+    /// name resolved to when the snapshot was loaded (`None`: unresolvable, skip the trunk).
+    pub fn trunk_address(&self, host: &str, port: u16) -> Option<SocketAddr> {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+            return Some(SocketAddr::new(ip, port));
+        }
+        self.resolved
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(bare.to_ascii_lowercase(), port))
+            .copied()
     }
 
     /// The current snapshot (hold it as long as needed; a reload swaps in a new one).
@@ -65,6 +84,11 @@ impl LiveRouting {
     pub async fn refresh(&self, store: &Store) -> StoreResult<()> {
         let generation = store.generation();
         let snapshot = read(store, &self.key).await?;
+        let resolved = resolve_carriers(&snapshot).await;
+        *self
+            .resolved
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = resolved;
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
         self.loaded.send_replace(generation);
         Ok(())
@@ -96,6 +120,31 @@ impl LiveRouting {
             }
         })
     }
+}
+
+/// Resolves every enabled trunk host that is a name (bounded: 2 s per name).
+async fn resolve_carriers(snapshot: &RoutingSnapshot) -> HashMap<(String, u16), SocketAddr> {
+    let mut resolved = HashMap::new();
+    for trunk in snapshot.trunks() {
+        let host = trunk.host.trim_start_matches('[').trim_end_matches(']');
+        if !trunk.enabled || host.parse::<std::net::IpAddr>().is_ok() {
+            continue;
+        }
+        let key = (host.to_ascii_lowercase(), trunk.port);
+        if resolved.contains_key(&key) {
+            continue;
+        }
+        let lookup = tokio::net::lookup_host((host, trunk.port));
+        match tokio::time::timeout(Duration::from_secs(2), lookup).await {
+            Ok(Ok(mut addresses)) => {
+                if let Some(address) = addresses.next() {
+                    resolved.insert(key, address);
+                }
+            }
+            _ => tracing::warn!(trunk = %trunk.id, host, "trunk host does not resolve"),
+        }
+    }
+    resolved
 }
 
 async fn read(store: &Store, key: &SecretKey) -> StoreResult<RoutingSnapshot> {
@@ -401,7 +450,7 @@ async fn resolve(account: &Account) -> Option<SocketAddr> {
 
 /// The local address to put in Via/Contact: the listener's, or (for a wildcard listener)
 /// the address the OS would use towards the carrier.
-fn contact_addr(local: SocketAddr, carrier: SocketAddr) -> SocketAddr {
+pub(crate) fn contact_addr(local: SocketAddr, carrier: SocketAddr) -> SocketAddr {
     if !local.ip().is_unspecified() {
         return local;
     }

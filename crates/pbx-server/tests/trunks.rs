@@ -165,3 +165,562 @@ async fn trunk_with_wrong_password_reports_failure() {
     );
     harness.shutdown().await;
 }
+
+// ----- calls through trunks (bench/sipp-trunk carriers, SIPp phones) -----
+
+mod calls {
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    use pbx_call::{Direction, Disposition};
+    use pbx_domain::{Actor, E164};
+    use pbx_server::calls::CallEnded;
+    use pbx_sip_auth::{Algorithm, Credentials, Ha1, ResponseInput, compute_response};
+    use pbx_sip_net::Transport;
+    use serde_json::{Value, json};
+    use tokio::sync::oneshot;
+
+    use crate::support::{
+        Account, Harness, Options, Tenant, free_port, http_request, repo_root, run_bounded, tool,
+        v4,
+    };
+
+    /// The carriers live on 127.0.0.2 (the trunks' source network); phones on 127.0.0.1.
+    const CARRIER_IP: &str = "127.0.0.2";
+    /// A source that is no trunk's.
+    const STRANGER_IP: &str = "127.0.0.3";
+    const DID: &str = "+31201234567";
+
+    fn scenario(name: &str) -> PathBuf {
+        repo_root().join("bench/sipp-trunk").join(name)
+    }
+
+    /// A server (MD5 only: SIPp answers MD5 challenges only) with one tenant of two users.
+    struct World {
+        harness: Harness,
+        tenant: Tenant,
+        token: String,
+        sipp: PathBuf,
+        work: tempfile::TempDir,
+    }
+
+    impl World {
+        async fn start() -> Option<World> {
+            let sipp = tool("sipp", "sip-tester")?;
+            let harness = Harness::start(Options {
+                digest: r#"["MD5"]"#,
+                ipv6: false,
+                ..Options::default()
+            })
+            .await;
+            let tenant = harness.provision("trunkco", 2).await;
+            let token = super::operator_token(&harness);
+            let work = tempfile::tempdir().unwrap();
+            Some(World {
+                harness,
+                tenant,
+                token,
+                sipp,
+                work,
+            })
+        }
+
+        async fn api(&self, method: &str, path: &str, body: Value) -> Value {
+            let (status, text) = http_request(
+                self.harness.server().http_addr,
+                method,
+                path,
+                &self.token,
+                Some(&body.to_string()),
+            )
+            .await;
+            assert!(
+                (200..300).contains(&status),
+                "{method} {path}: {status} {text}"
+            );
+            serde_json::from_str(&text).unwrap_or(Value::Null)
+        }
+
+        /// A trunk to a carrier on 127.0.0.2:`port`, calls accepted from 127.0.0.2.
+        async fn trunk(&self, name: &str, port: u16, priority: i32, digest: bool) -> String {
+            let mut body = json!({
+                "name": name,
+                "host": CARRIER_IP,
+                "port": port,
+                "priority": priority,
+                "inbound_networks": [format!("{CARRIER_IP}/32")],
+            });
+            if digest {
+                body["auth_username"] = json!("acct-1");
+                body["auth_password"] = json!("carrier-pass-1");
+            } else {
+                body["mode"] = json!("ip_peering");
+            }
+            let created = self.api("POST", "/api/v1/trunks", body).await;
+            created["id"].as_str().unwrap().to_owned()
+        }
+
+        async fn route(&self, prefix: &str, trunks: &[&str]) {
+            let trunks: Vec<Value> = trunks.iter().map(|id| json!({ "trunk_id": id })).collect();
+            self.api(
+                "POST",
+                "/api/v1/routes",
+                json!({ "prefix": prefix, "trunks": trunks }),
+            )
+            .await;
+        }
+
+        /// Puts `number` in the tenant and assigns it to `account`.
+        async fn number(&self, number: &str, account: &Account) {
+            let store = self.harness.server().store();
+            let e164 = E164::parse(number).unwrap();
+            let added = store
+                .numbers()
+                .add_to_inventory(&Actor::Operator, &e164)
+                .await
+                .unwrap();
+            store
+                .numbers()
+                .assign_to_tenant(&Actor::Operator, added.id, &self.tenant.scope)
+                .await
+                .unwrap();
+            store
+                .numbers()
+                .assign_user(&self.tenant.scope, added.id, Some(account.user_id))
+                .await
+                .unwrap();
+        }
+
+        /// Waits until the routing snapshot has every store change so far.
+        async fn routing_loaded(&self) {
+            let server = self.harness.server();
+            let generation = server.store().generation();
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                server.routing().caught_up(generation),
+            )
+            .await
+            .expect("routing reloaded within 10 s");
+        }
+
+        fn trace(&self, name: &str) -> PathBuf {
+            self.work.path().join(name)
+        }
+
+        fn command(&self, file: &Path, ip: &str, port: u16) -> tokio::process::Command {
+            let mut command = tokio::process::Command::new(&self.sipp);
+            command
+                .arg("-sf")
+                .arg(file)
+                .args(["-i", ip, "-p", &port.to_string()])
+                .args(["-mi", ip, "-mp", &free_port(v4()).to_string()])
+                .args(["-m", "1", "-timeout", "40s", "-trace_err", "-nostdin"])
+                .current_dir(self.work.path())
+                .kill_on_drop(true);
+            command
+        }
+
+        /// A carrier UAS on 127.0.0.2:`port`, tracing its messages to `trace`.
+        fn carrier(&self, file: &str, port: u16, trace: &str) -> tokio::process::Child {
+            let mut command = self.command(&scenario(file), CARRIER_IP, port);
+            command
+                .args(["-key", "rtp_port", &free_port(v4()).to_string()])
+                .arg("-trace_msg")
+                .arg("-message_file")
+                .arg(self.trace(trace))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            command.spawn().expect("sipp carrier starts")
+        }
+
+        /// A SIPp phone of `caller` dialling `dialled`, authenticated with the 407 challenge.
+        async fn dial(&self, caller: &Account, dialled: &str) -> (i32, String) {
+            let server = self.harness.addr(Transport::Udp, false);
+            let mut command = self.command(
+                &repo_root().join("bench/sipp-calls/uac_short.xml"),
+                "127.0.0.1",
+                free_port(v4()),
+            );
+            command
+                .arg(server.to_string())
+                .args(["-s", dialled, "-d", "1000"])
+                .args(["-key", "domain", &self.tenant.domain])
+                .args(["-key", "caller", &caller.extension])
+                .args(["-au", &caller.auth_user, "-ap", &caller.password])
+                .args(["-auth_uri", &format!("{dialled}@{}", self.tenant.domain)]);
+            run_bounded(command, Duration::from_secs(60)).await
+        }
+
+        /// A carrier delivering a call to `number` from `ip` (carrier_call_*.xml).
+        async fn deliver(&self, file: &str, ip: &str, number: &str, trace: &str) -> (i32, String) {
+            let server = self.harness.addr(Transport::Udp, false);
+            let mut command = self.command(&scenario(file), ip, free_port(v4()));
+            command
+                .arg(server.to_string())
+                .args(["-s", number, "-key", "caller", "+31612345678"])
+                .arg("-trace_msg")
+                .arg("-message_file")
+                .arg(self.trace(trace));
+            run_bounded(command, Duration::from_secs(60)).await
+        }
+
+        /// Registers `account` from SIPp on `port` and starts it answering there.
+        async fn phone(&self, account: &Account, port: u16) -> tokio::process::Child {
+            let csv = self.work.path().join(format!("reg-{port}.csv"));
+            std::fs::write(
+                &csv,
+                format!(
+                    "SEQUENTIAL\n{ext};{domain};{user};{pw};[authentication username={user} password={pw}]\n",
+                    ext = account.extension,
+                    domain = self.tenant.domain,
+                    user = account.auth_user,
+                    pw = account.password,
+                ),
+            )
+            .unwrap();
+            let server = self.harness.addr(Transport::Udp, false);
+            let mut command = self.command(
+                &repo_root().join("bench/registration/reg_auth.xml"),
+                "127.0.0.1",
+                port,
+            );
+            command.arg(server.to_string()).arg("-inf").arg(&csv).args([
+                "-key",
+                "contact_port",
+                &port.to_string(),
+            ]);
+            let (code, output) = run_bounded(command, Duration::from_secs(30)).await;
+            assert_eq!(code, 0, "phone registration: {output}");
+            let mut command = self.command(
+                &repo_root().join("bench/sipp-calls/uas_answer.xml"),
+                "127.0.0.1",
+                port,
+            );
+            command
+                .arg(server.to_string())
+                .args(["-key", "rtp_port", &free_port(v4()).to_string()])
+                .arg("-trace_msg")
+                .arg("-message_file")
+                .arg(self.trace(&format!("phone-{port}.log")))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            command.spawn().expect("sipp phone starts")
+        }
+
+        /// The finished calls (polled, bounded, until `count` have ended).
+        async fn records(&self, count: usize) -> Vec<CallEnded> {
+            let mut seen = Vec::new();
+            for _ in 0..100 {
+                let (tx, rx) = oneshot::channel();
+                self.harness
+                    .server()
+                    .endpoint()
+                    .execute(move |tu, _| {
+                        let _ = tx.send(tu.calls().map(|c| c.recent()).unwrap_or_default());
+                    })
+                    .await
+                    .unwrap();
+                seen = rx.await.unwrap();
+                if seen.len() >= count {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            seen
+        }
+
+        async fn calls_in_progress(&self) -> usize {
+            let (tx, rx) = oneshot::channel();
+            self.harness
+                .server()
+                .endpoint()
+                .execute(move |tu, _| {
+                    let _ = tx.send(tu.calls().map_or(0, |c| c.call_count()));
+                })
+                .await
+                .unwrap();
+            rx.await.unwrap()
+        }
+
+        fn read_trace(&self, name: &str) -> String {
+            std::fs::read_to_string(self.trace(name)).unwrap_or_default()
+        }
+    }
+
+    /// Waits (bounded) for a SIPp UAS to finish: (exit code, output).
+    async fn finish(child: tokio::process::Child) -> (i32, String) {
+        match tokio::time::timeout(Duration::from_secs(45), child.wait_with_output()).await {
+            Ok(Ok(output)) => (
+                output.status.code().unwrap_or(-1),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                ),
+            ),
+            _ => (-1, "did not finish".into()),
+        }
+    }
+
+    /// The INVITEs of a SIPp message trace, each as its header lines.
+    fn invites(trace: &str) -> Vec<Vec<String>> {
+        let mut found = Vec::new();
+        let mut lines = trace.lines();
+        while let Some(line) = lines.next() {
+            if !line.starts_with("INVITE ") {
+                continue;
+            }
+            let mut message = vec![line.to_owned()];
+            for next in lines.by_ref() {
+                if next.trim().is_empty() {
+                    break;
+                }
+                message.push(next.to_owned());
+            }
+            found.push(message);
+        }
+        found
+    }
+
+    fn header<'a>(message: &'a [String], name: &str) -> Option<&'a str> {
+        let prefix = format!("{}:", name.to_ascii_lowercase());
+        message
+            .iter()
+            .find(|line| line.to_ascii_lowercase().starts_with(&prefix))
+            .map(|line| line[prefix.len()..].trim())
+    }
+
+    /// Whether a Proxy-Authorization value is a right MD5 digest of `password` for INVITE.
+    fn digest_valid(value: &str, password: &str) -> bool {
+        let Ok(credentials) = Credentials::parse(value.as_bytes()) else {
+            return false;
+        };
+        let ha1 = Ha1::compute(
+            Algorithm::Md5,
+            &credentials.username,
+            &credentials.realm,
+            password,
+        );
+        let expected = compute_response(
+            &ha1,
+            &ResponseInput {
+                algorithm: Algorithm::Md5,
+                method: "INVITE",
+                uri: &credentials.uri,
+                nonce: &credentials.nonce,
+                cnonce: credentials.cnonce.as_deref(),
+                nc: credentials.nc.as_ref().map(|nc| nc.as_str()),
+                qop: credentials.qop.as_deref(),
+            },
+        );
+        credentials.username == "acct-1" && expected.as_str() == credentials.response
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn outbound_call_reaches_a_sipp_carrier_with_407_digest_and_e164() {
+        let Some(world) = World::start().await else {
+            return;
+        };
+        let port = free_port(v4());
+        let trunk = world.trunk("carrier-a", port, 10, true).await;
+        world.route("31", &[&trunk]).await;
+        let caller = &world.tenant.accounts[0];
+        world.number(DID, caller).await;
+        world.routing_loaded().await;
+        let carrier = world.carrier("carrier_invite_auth.xml", port, "carrier.log");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        let (code, output) = world.dial(caller, "0612345678").await;
+        let trace = world.read_trace("carrier.log");
+        assert_eq!(code, 0, "caller: {output}\ncarrier trace:\n{trace}");
+        let (code, output) = finish(carrier).await;
+        assert_eq!(code, 0, "carrier: {output}\n{trace}");
+
+        let invites = invites(&world.read_trace("carrier.log"));
+        assert_eq!(
+            invites.len(),
+            2,
+            "challenged once, answered once: {invites:?}"
+        );
+        let (first, second) = (&invites[0], &invites[1]);
+        assert!(
+            first[0].starts_with(&format!("INVITE sip:+31612345678@{CARRIER_IP}:{port} ")),
+            "E.164 Request-URI: {}",
+            first[0]
+        );
+        assert_eq!(header(first, "Call-ID"), header(second, "Call-ID"));
+        assert!(
+            header(second, "CSeq").unwrap().starts_with("2 "),
+            "{second:?}"
+        );
+        let authorization = header(second, "Proxy-Authorization").expect("credentials");
+        assert!(
+            digest_valid(authorization, "carrier-pass-1"),
+            "{authorization}"
+        );
+        let from = header(second, "From").unwrap();
+        assert!(
+            from.contains(&format!("<sip:{DID}@{CARRIER_IP}>")),
+            "caller ID: {from}"
+        );
+        assert_eq!(
+            header(second, "P-Asserted-Identity"),
+            Some(format!("<sip:{DID}@{CARRIER_IP}>").as_str())
+        );
+        assert!(header(second, "Privacy").is_none());
+        // Topology hiding: nothing of the phone's dialog reaches the carrier.
+        assert!(
+            !second.iter().any(|l| l.contains(&world.tenant.domain)),
+            "{second:?}"
+        );
+
+        let records = world.records(1).await;
+        let record = records.last().unwrap();
+        assert_eq!(record.direction, Direction::Outbound);
+        assert_eq!(record.disposition, Disposition::Answered);
+        assert_eq!(record.callee_dialled, "0612345678");
+        assert_eq!(record.callee_normalised, "+31612345678");
+        assert_eq!(record.caller, DID);
+        assert_eq!(record.trunk.as_deref(), Some(trunk.as_str()));
+        world.harness.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn outbound_call_fails_over_from_a_503_carrier_to_the_next_trunk() {
+        let Some(world) = World::start().await else {
+            return;
+        };
+        let (down_port, up_port) = (free_port(v4()), free_port(v4()));
+        let down = world.trunk("carrier-down", down_port, 10, false).await;
+        let up = world.trunk("carrier-up", up_port, 20, false).await;
+        world.route("", &[&down, &up]).await;
+        world.routing_loaded().await;
+        let first = world.carrier("carrier_invite_503.xml", down_port, "down.log");
+        let second = world.carrier("carrier_invite_answer.xml", up_port, "up.log");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        let caller = &world.tenant.accounts[0];
+        // A national number (the provisioned users' class of service is national).
+        let (code, output) = world.dial(caller, "0031301234567").await;
+        assert_eq!(code, 0, "caller: {output}");
+        let (code, output) = finish(first).await;
+        assert_eq!(code, 0, "503 carrier: {output}");
+        let (code, output) = finish(second).await;
+        assert_eq!(code, 0, "second carrier: {output}");
+        for trace in ["down.log", "up.log"] {
+            let invites = invites(&world.read_trace(trace));
+            assert_eq!(invites.len(), 1, "{trace}: {invites:?}");
+            assert!(
+                invites[0][0].starts_with("INVITE sip:+31301234567@"),
+                "{invites:?}"
+            );
+            // No number of the tenant: anonymous towards the carrier, nothing asserted.
+            assert!(header(&invites[0], "P-Asserted-Identity").is_none());
+        }
+        let records = world.records(1).await;
+        let record = records.last().unwrap();
+        assert_eq!(record.disposition, Disposition::Answered);
+        assert_eq!(
+            record.trunk.as_deref(),
+            Some(up.as_str()),
+            "the trunk that answered"
+        );
+        world.harness.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn inbound_call_on_a_did_reaches_the_users_phone() {
+        let Some(world) = World::start().await else {
+            return;
+        };
+        let port = free_port(v4());
+        let trunk = world.trunk("carrier-in", port, 10, false).await;
+        let callee = &world.tenant.accounts[1];
+        world.number(DID, callee).await;
+        world.routing_loaded().await;
+        let phone_port = free_port(v4());
+        let phone = world.phone(callee, phone_port).await;
+
+        let (code, output) = world
+            .deliver("carrier_call_did.xml", CARRIER_IP, DID, "in.log")
+            .await;
+        let phone_trace = world.read_trace(&format!("phone-{phone_port}.log"));
+        assert_eq!(code, 0, "carrier: {output}\nphone:\n{phone_trace}");
+        let (code, output) = finish(phone).await;
+        assert_eq!(code, 0, "phone: {output}");
+        let phone_trace = world.read_trace(&format!("phone-{phone_port}.log"));
+        let invite = &invites(&phone_trace)[0];
+        let from = header(invite, "From").unwrap();
+        assert!(from.contains("sip:+31612345678@trunkco.pbx.test"), "{from}");
+        assert!(
+            !invite.iter().any(|l| l.contains("carrier.test")),
+            "{invite:?}"
+        );
+
+        let records = world.records(1).await;
+        let record = records.last().unwrap();
+        assert_eq!(record.direction, Direction::Inbound);
+        assert_eq!(record.disposition, Disposition::Answered);
+        assert_eq!(record.caller, "+31612345678");
+        assert_eq!(record.callee_normalised, DID);
+        assert_eq!(record.trunk.as_deref(), Some(trunk.as_str()));
+        assert_eq!(record.context.user_id, callee.user_id);
+        world.harness.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unassigned_and_foreign_numbers_and_strangers_are_never_forwarded() {
+        let Some(world) = World::start().await else {
+            return;
+        };
+        let port = free_port(v4());
+        world.trunk("carrier-in", port, 10, false).await;
+        let callee = &world.tenant.accounts[1];
+        world.number(DID, callee).await;
+        world.routing_loaded().await;
+        // The user is registered (a forwarded call would have somewhere to go).
+        let phone_port = free_port(v4());
+        let phone = world.phone(callee, phone_port).await;
+
+        let cases = [
+            (
+                CARRIER_IP,
+                "+31209999999",
+                "404",
+                "unassigned number from the trunk",
+            ),
+            (
+                CARRIER_IP,
+                "+442079460018",
+                "404",
+                "foreign number from the trunk",
+            ),
+            (
+                STRANGER_IP,
+                DID,
+                "407",
+                "our number from a source that is no trunk's",
+            ),
+        ];
+        for (index, (ip, number, status, what)) in cases.iter().enumerate() {
+            let trace = format!("refused-{index}.log");
+            let (code, output) = world
+                .deliver("carrier_call_refused.xml", ip, number, &trace)
+                .await;
+            let text = world.read_trace(&trace);
+            assert_eq!(code, 0, "{what}: {output}\n{text}");
+            assert!(
+                text.contains(&format!("SIP/2.0 {status} ")),
+                "{what}: {text}"
+            );
+        }
+        assert_eq!(world.calls_in_progress().await, 0);
+        assert!(world.records(0).await.is_empty(), "no call was started");
+        assert!(
+            invites(&world.read_trace(&format!("phone-{phone_port}.log"))).is_empty(),
+            "the phone never rang"
+        );
+        drop(phone);
+        world.harness.shutdown().await;
+    }
+}

@@ -1,0 +1,435 @@
+//! Calls to and from the public network through SIP trunks.
+//!
+//! - **Outbound** ([`Calls::route_outbound`]): an authenticated user dialled something that
+//!   is not one of the tenant's extensions and the fraud guard let it through. The dialled
+//!   text is normalised with the tenant's numbering plan (NL by default: `0...` → `+31...`,
+//!   `00...` → `+...`), the longest matching route gives the ordered trunks, the caller ID
+//!   is the user's own DID or the tenant's main number (anonymous when the caller asked with
+//!   `Privacy` or an anonymous `From`; the real number then only in `P-Asserted-Identity`),
+//!   and the engine tries the trunks one at a time (carrier digest answered, failover on
+//!   5xx/408/timeout).
+//! - **Inbound** ([`Calls::inbound_from_trunk`]): an INVITE without credentials from a
+//!   trunk's source network (IP authentication by the trunk's CIDRs) for one of our numbers
+//!   goes to every binding of the user the number is assigned to; an unknown or unassigned
+//!   number gets 404. Nothing else is forwarded anywhere: an INVITE from any other source
+//!   takes the user path (407 challenge, then only the caller's own tenant).
+
+use std::sync::Arc;
+
+use pbx_call::{TrunkAttempt, TrunkCredentials};
+use pbx_domain::Transport as DomainTransport;
+use pbx_routing::{Dialled, InboundDecision, NormaliseError, wants_privacy};
+
+use super::*;
+use crate::trunks::LiveRouting;
+
+/// Longest caller number taken from a carrier (E.164 has at most 15 digits).
+const MAX_NUMBER_LEN: usize = 20;
+
+impl Calls {
+    /// Routes calls to numbers through the trunks of `routing` and takes calls from them;
+    /// without it numbers get 404 and trunks are challenged like any other source.
+    #[must_use]
+    pub fn with_routing(mut self, routing: Arc<LiveRouting>) -> Calls {
+        self.routing = Some(routing);
+        self
+    }
+
+    /// An outbound call the fraud guard admitted: normalise, route, present the caller ID,
+    /// and start it through the route's trunks in order. Refusals are filed as CDRs.
+    pub(super) fn route_outbound(
+        &mut self,
+        ctx: &mut Context<'_>,
+        incoming: Incoming,
+        outbound: Outbound,
+    ) {
+        let Some(routing) = self.routing.clone() else {
+            return self.refuse_outbound(ctx, incoming, &outbound, 404, "no route", None);
+        };
+        let snapshot = routing.snapshot();
+        let tenant = outbound.context.tenant_id;
+        let number = match snapshot.normalise(tenant, &outbound.dialled) {
+            Ok(Dialled::Internal(_)) => {
+                return self.refuse_outbound(
+                    ctx,
+                    incoming,
+                    &outbound,
+                    404,
+                    "no such extension",
+                    None,
+                );
+            }
+            Ok(number) => number,
+            Err(NormaliseError::Invalid(_)) => {
+                return self.refuse_outbound(ctx, incoming, &outbound, 484, "invalid number", None);
+            }
+            Err(_) => {
+                return self.refuse_outbound(ctx, incoming, &outbound, 404, "not a number", None);
+            }
+        };
+        let normalised = number.as_str().to_owned();
+        let Some(digits) = number.route_digits() else {
+            return self.refuse_outbound(ctx, incoming, &outbound, 404, "not a number", None);
+        };
+        let trunks = match snapshot.outbound(tenant, digits) {
+            Ok(trunks) => trunks,
+            Err(no_route) => {
+                let status = no_route.status();
+                let cause = no_route.to_string();
+                return self.refuse_outbound(
+                    ctx,
+                    incoming,
+                    &outbound,
+                    status,
+                    &cause,
+                    Some(&normalised),
+                );
+            }
+        };
+        let Some(flow) = ctx.flow() else {
+            self.release_guard(&outbound);
+            ctx.engine().ignore(incoming);
+            return;
+        };
+        let request = incoming.request().clone();
+        let anonymous = caller_wants_privacy(&request);
+        let caller_id = snapshot.caller_id(tenant, Some(outbound.context.user_id), None, anonymous);
+        let attempts: Vec<TrunkAttempt> = trunks
+            .filter_map(|trunk| attempt(ctx, &routing, &flow, &caller_id, trunk))
+            .collect();
+        if attempts.is_empty() {
+            return self.refuse_outbound(
+                ctx,
+                incoming,
+                &outbound,
+                503,
+                "no reachable trunk",
+                Some(&normalised),
+            );
+        }
+        let now = now_pair(ctx);
+        let Ok(AcceptedTransaction::Invite(invite)) = ctx.engine().accept(now.instant, incoming)
+        else {
+            self.release_guard(&outbound);
+            return;
+        };
+        let presented = caller_id.number.as_ref().map_or_else(
+            || outbound.caller.clone(),
+            |number| number.as_str().to_owned(),
+        );
+        let from = attempts[0].from.clone();
+        let new = NewCall {
+            context: outbound.context.clone(),
+            direction: Direction::Outbound,
+            caller: presented,
+            callee_dialled: outbound.dialled.clone(),
+            callee_normalised: normalised,
+            from,
+            a_target: Target {
+                transport: flow_transport(&flow),
+                address: flow.remote,
+                flow: flow.connection.map(|c| FlowId(c.0)),
+            },
+            a_local: flow.local,
+            targets: Vec::new(),
+            trunk: None,
+        };
+        let mut media = RelayAllocator(&self.relay);
+        match self.engine.start_trunk_call(
+            ctx.engine(),
+            now,
+            invite,
+            request,
+            new,
+            attempts,
+            &mut media,
+        ) {
+            Ok(key) => self.track_guarded(key, &outbound),
+            Err(error) => {
+                tracing::debug!(%error, "outbound call not started");
+                self.release_guard(&outbound);
+            }
+        }
+    }
+
+    /// An INVITE without credentials from a trunk's source network: a call to one of our
+    /// numbers (IP authentication, no digest). Gives the INVITE back when it is not a trunk
+    /// call, for the user path (digest challenge).
+    pub(super) fn inbound_from_trunk(
+        &mut self,
+        ctx: &mut Context<'_>,
+        incoming: Incoming,
+        flow: &Flow,
+        services: &Services<'_>,
+    ) -> Option<Incoming> {
+        let Some(routing) = self.routing.clone() else {
+            return Some(incoming);
+        };
+        let snapshot = routing.snapshot();
+        let source = flow.remote.ip();
+        let request = incoming.request();
+        let has_credentials = request.headers().contains(&HeaderName::ProxyAuthorization)
+            || request.headers().contains(&HeaderName::Authorization);
+        if has_credentials || snapshot.trunk_for_source(source).is_none() {
+            return Some(incoming);
+        }
+        let now = now_pair(ctx);
+        let called = request
+            .uri()
+            .as_sip()
+            .and_then(|sip| sip.user_unescaped())
+            .map(|user| String::from_utf8_lossy(&user).into_owned())
+            .unwrap_or_default();
+        let (trunk_id, tenant_id, user_id, number) = match snapshot.inbound(source, &called) {
+            InboundDecision::User {
+                trunk_id,
+                tenant_id,
+                user_id,
+                number,
+            } => (trunk_id, tenant_id, user_id, number),
+            decision => {
+                let status = decision.refusal().unwrap_or(404);
+                tracing::info!(%source, called, status, "inbound trunk call refused");
+                ctx.engine()
+                    .reject(now.instant, incoming, StatusCode(status));
+                return None;
+            }
+        };
+        let directory = services.directory;
+        let (Some(tenant), Some(user)) = (directory.tenant(tenant_id), directory.user(user_id))
+        else {
+            ctx.engine()
+                .reject(now.instant, incoming, StatusCode::NOT_FOUND);
+            return None;
+        };
+        let domain = tenant.sip_domain.as_str();
+        let (caller, from) = presented_caller(request, domain);
+        let (Some(from), Some(to)) = (
+            from,
+            name_addr(&format!("<sip:{}@{domain}>", user.extension.as_str())),
+        ) else {
+            ctx.engine().reject(now.instant, incoming, StatusCode(500));
+            return None;
+        };
+        let targets = binding_targets(services.registrar, user_id, &to);
+        let request = request.clone();
+        let Ok(AcceptedTransaction::Invite(invite)) = ctx.engine().accept(now.instant, incoming)
+        else {
+            return None;
+        };
+        let new = NewCall {
+            context: CallContext {
+                tenant_id,
+                user_id,
+                device_id: None,
+                callee_user_id: Some(user_id),
+            },
+            direction: Direction::Inbound,
+            caller,
+            callee_dialled: called,
+            callee_normalised: number.as_str().to_owned(),
+            from,
+            a_target: Target {
+                transport: flow_transport(flow),
+                address: flow.remote,
+                flow: flow.connection.map(|c| FlowId(c.0)),
+            },
+            a_local: flow.local,
+            targets,
+            trunk: Some(trunk_id.to_string()),
+        };
+        let mut media = RelayAllocator(&self.relay);
+        if let Err(error) =
+            self.engine
+                .start_call(ctx.engine(), now, invite, request, new, &mut media)
+        {
+            tracing::debug!(%error, "inbound call not started");
+        }
+        None
+    }
+
+    /// Refuses an outbound attempt with `status` (filed as a CDR) and releases the guard's
+    /// count of it.
+    fn refuse_outbound(
+        &mut self,
+        ctx: &mut Context<'_>,
+        incoming: Incoming,
+        outbound: &Outbound,
+        status: u16,
+        cause: &str,
+        normalised: Option<&str>,
+    ) {
+        self.release_guard(outbound);
+        let disposition = match status {
+            404 | 484 => pbx_domain::Disposition::Unavailable,
+            _ => pbx_domain::Disposition::Failed,
+        };
+        self.refuse(
+            ctx,
+            incoming,
+            &Refused {
+                context: &outbound.context,
+                caller: &outbound.caller,
+                dialled: &outbound.dialled,
+                normalised: normalised.or(outbound.e164.as_deref()),
+                call_id: &outbound.call_id,
+                direction: pbx_domain::CallDirection::Outbound,
+                status,
+                disposition,
+                cause: cause.to_owned(),
+            },
+            None,
+        );
+    }
+
+    fn release_guard(&self, outbound: &Outbound) {
+        if let (Some(guard), Some(handle)) = (&self.guard, outbound.guard) {
+            guard.call_ended(handle);
+        }
+    }
+}
+
+/// One trunk of the route as the engine tries it; `None` when its host cannot be reached.
+fn attempt(
+    ctx: &Context<'_>,
+    routing: &LiveRouting,
+    flow: &Flow,
+    caller_id: &pbx_routing::CallerId,
+    trunk: pbx_routing::TrunkTarget,
+) -> Option<TrunkAttempt> {
+    let Some(address) = routing.trunk_address(&trunk.host, trunk.port) else {
+        tracing::warn!(trunk = %trunk.trunk_id, host = trunk.host, "trunk host unresolved; skipped");
+        return None;
+    };
+    let (transport, listener) = match trunk.transport {
+        DomainTransport::Tcp => (pbx_sip::Transport::Tcp, Transport::Tcp),
+        DomainTransport::Tls => (pbx_sip::Transport::Tls, Transport::Tls),
+        DomainTransport::Udp => (pbx_sip::Transport::Udp, Transport::Udp),
+        _ => return None,
+    };
+    let local = ctx
+        .transports()
+        .local_addr(listener, address.is_ipv6())
+        .or_else(|| (flow.local.is_ipv6() == address.is_ipv6()).then_some(flow.local))?;
+    let local = crate::trunks::contact_addr(local, address);
+    let request_uri = trunk.request_uri.parse().ok()?;
+    let host = if trunk.host.contains(':') && !trunk.host.starts_with('[') {
+        format!("[{}]", trunk.host)
+    } else {
+        trunk.host.clone()
+    };
+    let from = name_addr(&caller_id.from_header(&host))?;
+    let to = name_addr(&format!("<{}>", trunk.request_uri))?;
+    let mut headers = Vec::new();
+    if let Some(identity) = caller_id.p_asserted_identity(&host) {
+        headers.push((HeaderName::PAssertedIdentity, Bytes::from(identity)));
+    }
+    if let Some(privacy) = caller_id.privacy() {
+        headers.push((HeaderName::Privacy, Bytes::from_static(privacy.as_bytes())));
+    }
+    Some(TrunkAttempt {
+        target: ForkTarget {
+            request_uri,
+            target: Target {
+                transport,
+                address,
+                flow: None,
+            },
+            local,
+            route: Vec::new(),
+            to,
+            label: trunk.name.clone(),
+        },
+        from,
+        headers,
+        credentials: trunk.auth.map(|auth| TrunkCredentials {
+            username: auth.username,
+            password: auth.password,
+            realm: trunk.auth_realm.clone(),
+        }),
+        trunk: trunk.trunk_id.to_string(),
+    })
+}
+
+/// Whether the caller asked not to be identified (`Privacy: id/header/user`, or an
+/// anonymous `From`).
+fn caller_wants_privacy(request: &Request) -> bool {
+    let privacy = request
+        .headers()
+        .get(&HeaderName::Privacy)
+        .map(|value| String::from_utf8_lossy(value).into_owned());
+    let from = request.from().ok();
+    let sip = from.as_ref().and_then(|from| from.uri.as_sip());
+    let user = sip
+        .and_then(|sip| sip.user_unescaped())
+        .map(|user| String::from_utf8_lossy(&user).into_owned());
+    let host = sip.map(|sip| sip.host.to_string());
+    let display = from
+        .as_ref()
+        .and_then(|from| from.display_name.as_ref())
+        .map(|name| String::from_utf8_lossy(name).into_owned());
+    wants_privacy(
+        privacy.as_deref(),
+        user.as_deref(),
+        host.as_deref(),
+        display.as_deref(),
+    )
+}
+
+/// The caller of an inbound call as our user sees it: the number the carrier asserted
+/// (`P-Asserted-Identity`, else `From`), digits and `+` only, or anonymous when the carrier
+/// marked it private or sent nothing usable. Returns the CDR caller and the B-leg `From`.
+fn presented_caller(request: &Request, domain: &str) -> (String, Option<NameAddr>) {
+    let asserted = request
+        .headers()
+        .get(&HeaderName::PAssertedIdentity)
+        .and_then(|value| NameAddr::parse(value).ok());
+    let identity = asserted.or_else(|| request.from().ok());
+    let number: String = identity
+        .as_ref()
+        .and_then(|identity| identity.uri.as_sip())
+        .and_then(|sip| sip.user_unescaped())
+        .map(|user| {
+            String::from_utf8_lossy(&user)
+                .chars()
+                .filter(|c| c.is_ascii_digit() || *c == '+')
+                .take(MAX_NUMBER_LEN)
+                .collect()
+        })
+        .unwrap_or_default();
+    let private = caller_wants_privacy(request);
+    if private || number.trim_start_matches('+').is_empty() {
+        let from = name_addr(&format!("\"Anonymous\" <{}>", pbx_routing::ANONYMOUS_URI));
+        return ("anonymous".to_owned(), from);
+    }
+    let from = name_addr(&format!("\"{number}\" <sip:{number}@{domain}>"));
+    (number, from)
+}
+
+/// Every binding of `user`, as fork targets with `to` (the same mapping internal calls use).
+fn binding_targets(registrar: &Registrar, user: UserId, to: &NameAddr) -> Vec<ForkTarget> {
+    registrar
+        .lookup(user)
+        .into_iter()
+        .map(|binding| ForkTarget {
+            request_uri: binding.request_uri.clone(),
+            target: Target {
+                transport: match binding.flow.transport {
+                    pbx_domain::Transport::Tcp => pbx_sip::Transport::Tcp,
+                    pbx_domain::Transport::Tls => pbx_sip::Transport::Tls,
+                    _ => pbx_sip::Transport::Udp,
+                },
+                address: binding.flow.source,
+                flow: binding.flow.connection.map(FlowId),
+            },
+            local: binding.flow.local,
+            route: binding
+                .route
+                .iter()
+                .filter_map(|r| NameAddr::parse(r.as_bytes()).ok())
+                .collect(),
+            to: to.clone(),
+            label: binding.key.key.clone(),
+        })
+        .collect()
+}
