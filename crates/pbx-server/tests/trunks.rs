@@ -582,6 +582,14 @@ mod calls {
         assert_eq!(record.callee_normalised, "+31612345678");
         assert_eq!(record.caller, DID);
         assert_eq!(record.trunk.as_deref(), Some(trunk.as_str()));
+        // The durable CDR, through the API: direction, trunk and the normalised callee.
+        let cdrs = crate::calls::api_cdrs(&world.harness, &world.tenant, 1).await;
+        let cdr = &cdrs[0];
+        assert_eq!(cdr["direction"], "outbound", "{cdr}");
+        assert_eq!(cdr["trunk_id"], trunk.as_str(), "{cdr}");
+        assert_eq!(cdr["callee"], "+31612345678", "{cdr}");
+        assert_eq!(cdr["callee_dialled"], "0612345678", "{cdr}");
+        assert_eq!(cdr["disposition"], "answered", "{cdr}");
         world.harness.shutdown().await;
     }
 
@@ -665,6 +673,13 @@ mod calls {
         assert_eq!(record.callee_normalised, DID);
         assert_eq!(record.trunk.as_deref(), Some(trunk.as_str()));
         assert_eq!(record.context.user_id, callee.user_id);
+        let cdrs = crate::calls::api_cdrs(&world.harness, &world.tenant, 1).await;
+        let cdr = &cdrs[0];
+        assert_eq!(cdr["direction"], "inbound", "{cdr}");
+        assert_eq!(cdr["trunk_id"], trunk.as_str(), "{cdr}");
+        assert_eq!(cdr["callee"], DID, "{cdr}");
+        assert_eq!(cdr["user_id"], callee.user_id.to_string(), "{cdr}");
+        assert!(cdr["device_id"].is_null(), "{cdr}");
         world.harness.shutdown().await;
     }
 
