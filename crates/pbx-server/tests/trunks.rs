@@ -270,8 +270,8 @@ mod calls {
             .await;
         }
 
-        /// Puts `number` in the tenant and assigns it to `account`.
-        async fn number(&self, number: &str, account: &Account) {
+        /// Puts `number` in the tenant and assigns it to `account` (if any).
+        async fn number(&self, number: &str, account: Option<&Account>) {
             let store = self.harness.server().store();
             let e164 = E164::parse(number).unwrap();
             let added = store
@@ -286,7 +286,7 @@ mod calls {
                 .unwrap();
             store
                 .numbers()
-                .assign_user(&self.tenant.scope, added.id, Some(account.user_id))
+                .assign_user(&self.tenant.scope, added.id, account.map(|a| a.user_id))
                 .await
                 .unwrap();
         }
@@ -525,7 +525,7 @@ mod calls {
         let trunk = world.trunk("carrier-a", port, 10, true).await;
         world.route("31", &[&trunk]).await;
         let caller = &world.tenant.accounts[0];
-        world.number(DID, caller).await;
+        world.number(DID, Some(caller)).await;
         world.routing_loaded().await;
         let carrier = world.carrier("carrier_invite_auth.xml", port, "carrier.log");
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -644,7 +644,7 @@ mod calls {
         let port = free_port(v4());
         let trunk = world.trunk("carrier-in", port, 10, false).await;
         let callee = &world.tenant.accounts[1];
-        world.number(DID, callee).await;
+        world.number(DID, Some(callee)).await;
         world.routing_loaded().await;
         let phone_port = free_port(v4());
         let phone = world.phone(callee, phone_port).await;
@@ -691,7 +691,8 @@ mod calls {
         let port = free_port(v4());
         world.trunk("carrier-in", port, 10, false).await;
         let callee = &world.tenant.accounts[1];
-        world.number(DID, callee).await;
+        world.number(DID, Some(callee)).await;
+        world.number("+31209999999", None).await;
         world.routing_loaded().await;
         // The user is registered (a forwarded call would have somewhere to go).
         let phone_port = free_port(v4());
@@ -707,8 +708,8 @@ mod calls {
             (
                 CARRIER_IP,
                 "+442079460018",
-                "404",
-                "foreign number from the trunk",
+                "407",
+                "foreign number from the trunk (user path: challenged)",
             ),
             (
                 STRANGER_IP,

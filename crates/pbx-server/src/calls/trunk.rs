@@ -10,9 +10,10 @@
 //!   5xx/408/timeout).
 //! - **Inbound** ([`Calls::inbound_from_trunk`]): an INVITE without credentials from a
 //!   trunk's source network (IP authentication by the trunk's CIDRs) for one of our numbers
-//!   goes to every binding of the user the number is assigned to; an unknown or unassigned
-//!   number gets 404. Nothing else is forwarded anywhere: an INVITE from any other source
-//!   takes the user path (407 challenge, then only the caller's own tenant).
+//!   goes to every binding of the user the number is assigned to; a number of ours that is
+//!   not assigned gets 404. Anything else (a number that is not ours, or any INVITE from
+//!   another source) takes the user path: a 407 challenge, then only the caller's own
+//!   tenant, so nothing is forwarded without authentication.
 
 use std::sync::Arc;
 
@@ -187,6 +188,10 @@ impl Calls {
                 user_id,
                 number,
             } => (trunk_id, tenant_id, user_id, number),
+            // Not a number of ours at all: maybe a phone that shares the carrier's network
+            // (its first INVITE carries no credentials). The user path challenges it, and
+            // nothing is forwarded without authentication.
+            InboundDecision::UnknownNumber { .. } => return Some(incoming),
             decision => {
                 let status = decision.refusal().unwrap_or(404);
                 tracing::info!(%source, called, status, "inbound trunk call refused");
