@@ -3,8 +3,14 @@
 //! The templates ship in the repository (`crates/pbx-provision/templates/`, embedded at build
 //! time). An operator overrides any of them by putting a file of the same relative name in
 //! the template directory (`<data_dir>/provisioning/templates/` by default, see
-//! [`load_overrides`]); every template is compiled at start, so a broken override stops the
-//! server with the template's name and line instead of failing at a phone's boot.
+//! [`load_overrides`]). Every template is compiled and rendered once against a sample phone
+//! ([`Renderer::checked`]) at start, so a broken override stops the server with the
+//! template's name and line instead of failing at a phone's boot.
+//!
+//! Overrides are picked up without a restart: [`TemplateDir`] notices a changed, added or
+//! removed override file (size, mtime, inode; checked at most once per interval) and
+//! [`Renderer::replace`] swaps the whole set in only if it passes the same check; a broken
+//! edit keeps the previous templates serving and is reported.
 //!
 //! XML brands (Polycom, Snom, Grandstream, Cisco) render with XML escaping of every value;
 //! Yealink's INI format has no escaping, so values there are stripped of control characters
@@ -12,7 +18,9 @@
 //! context is built ([`ConfigContext`]).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, value::Serde};
 use pbx_domain::PhoneVendor;
@@ -75,6 +83,13 @@ pub enum RenderError {
         path: String,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// An override file is empty (or only white space): taken for a file caught half-written,
+    /// never served. Delete it to use the shipped template.
+    #[error("template override {path} is empty (being written?); delete it to use the shipped template")]
+    EmptyOverride {
+        /// The file.
+        path: String,
     },
     /// A per-phone file was asked for without a line (device) in the context.
     #[error("{0} needs a device")]
@@ -300,6 +315,73 @@ impl ConfigContext {
     }
 }
 
+impl ConfigContext {
+    /// A made-up phone for the brand of `template` (by its directory name), with a line for
+    /// per-phone templates: what [`Renderer::checked`] renders every template with.
+    pub fn sample(template: &str) -> Self {
+        let vendor = match template.split('/').next().unwrap_or_default() {
+            "polycom" => PhoneVendor::Polycom,
+            "snom" => PhoneVendor::Snom,
+            "grandstream" => PhoneVendor::Grandstream,
+            "cisco" => PhoneVendor::Cisco,
+            _ => PhoneVendor::Yealink,
+        };
+        let line = needs_line(template).then(|| LineContext {
+            extension: "201".into(),
+            display_name: "Sample Phone".into(),
+            label: "201".into(),
+            auth_username: "sample201".into(),
+            password: "sample-password".into(),
+            realm: "pbx.example".into(),
+            domain: "sample.pbx.example".into(),
+        });
+        Self::new(ContextParts {
+            vendor,
+            model: "T54W".into(),
+            family: "28".into(),
+            mac: if line.is_some() {
+                "001565000001".into()
+            } else {
+                String::new()
+            },
+            tenant: TenantContext {
+                name: "Sample B.V.".into(),
+                slug: "sample".into(),
+                domain: "sample.pbx.example".into(),
+            },
+            line,
+            sip: SipServer {
+                host: "pbx.example".into(),
+                port: 5060,
+                transport: "udp".into(),
+                tls_port: 5061,
+            },
+            register_expiry_secs: 600,
+            nat_keepalive_secs: 25,
+            codecs: vec!["G722".into(), "PCMA".into(), "PCMU".into()],
+            time_zone: ZoneSpellings {
+                name: "Europe/Amsterdam".into(),
+                posix: "CET-1CEST,M3.5.0,M10.5.0/3".into(),
+                windows: "W. Europe Standard Time".into(),
+                yealink: "Netherlands(Amsterdam)".into(),
+                offset_secs: 3600,
+                offset_hours: "+1".into(),
+                dst: true,
+            },
+            language: LanguageSpellings {
+                code: "en".into(),
+                yealink: "English".into(),
+                polycom: "English_United_Kingdom".into(),
+                snom: "English".into(),
+                grandstream: "en".into(),
+                cisco: "English_United_States".into(),
+            },
+            recheck_secs: 86_400,
+            tftp_base: "tftp://pbx.example/sample".into(),
+        })
+    }
+}
+
 /// The template a brand file renders from.
 pub fn template_for(file: &BrandFile, vendor: PhoneVendor) -> Option<&'static str> {
     Some(match (file, vendor) {
@@ -331,15 +413,21 @@ pub fn needs_line(template: &str) -> bool {
 }
 
 /// Reads every override file that names a shipped template from `dir` (a missing directory
-/// means no overrides). Files with other names are ignored with a warning.
+/// means no overrides). Files with other names are ignored.
 ///
 /// # Errors
-/// [`RenderError::Io`] when a file exists but cannot be read.
+/// [`RenderError::Io`] when a file exists but cannot be read, [`RenderError::EmptyOverride`]
+/// when one is empty.
 pub fn load_overrides(dir: &Path) -> Result<BTreeMap<String, String>, RenderError> {
     let mut overrides = BTreeMap::new();
     for (name, _) in TEMPLATES {
         let path = dir.join(name);
         match std::fs::read_to_string(&path) {
+            Ok(source) if source.trim().is_empty() => {
+                return Err(RenderError::EmptyOverride {
+                    path: path.display().to_string(),
+                });
+            }
             Ok(source) => {
                 tracing::info!(template = name, path = %path.display(), "provisioning template overridden");
                 overrides.insert((*name).to_owned(), source);
@@ -356,19 +444,15 @@ pub fn load_overrides(dir: &Path) -> Result<BTreeMap<String, String>, RenderErro
     Ok(overrides)
 }
 
-/// The compiled templates.
+/// One compiled template set.
 #[derive(Debug)]
-pub struct Renderer {
+struct Compiled {
     env: Environment<'static>,
     overridden: Vec<String>,
 }
 
-impl Renderer {
-    /// Compiles the shipped templates, each replaced by its override if one is given.
-    ///
-    /// # Errors
-    /// [`RenderError::Template`] naming the first template that does not compile.
-    pub fn new(overrides: &BTreeMap<String, String>) -> Result<Self, RenderError> {
+impl Compiled {
+    fn new(overrides: &BTreeMap<String, String>) -> Result<Self, RenderError> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|name| {
@@ -396,17 +480,7 @@ impl Renderer {
         Ok(Self { env, overridden })
     }
 
-    /// The templates replaced by operator overrides.
-    pub fn overridden(&self) -> &[String] {
-        &self.overridden
-    }
-
-    /// Renders `template` with `context`.
-    ///
-    /// # Errors
-    /// [`RenderError`] when the template fails (for example an override that names a value
-    /// the context does not have) or a per-phone template gets no line.
-    pub fn render(&self, template: &str, context: &ConfigContext) -> Result<String, RenderError> {
+    fn render(&self, template: &str, context: &ConfigContext) -> Result<String, RenderError> {
         let err = |source| RenderError::Template {
             name: template.to_owned(),
             source,
@@ -425,5 +499,185 @@ impl Renderer {
             out.push('\n');
         }
         Ok(out)
+    }
+
+    /// Renders every template against a sample phone of its brand: catches what compiles
+    /// but cannot render (a misspelt value name under strict undefined behaviour).
+    fn check(&self) -> Result<(), RenderError> {
+        for (name, _) in TEMPLATES {
+            self.render(name, &ConfigContext::sample(name))?;
+        }
+        Ok(())
+    }
+}
+
+/// The compiled templates. Cheap to read concurrently; [`Renderer::replace`] swaps in a new
+/// set atomically (renders already running finish with the old one).
+#[derive(Debug)]
+pub struct Renderer {
+    current: RwLock<Arc<Compiled>>,
+}
+
+impl Renderer {
+    /// Compiles the shipped templates, each replaced by its override if one is given.
+    ///
+    /// # Errors
+    /// [`RenderError::Template`] naming the first template that does not compile.
+    pub fn new(overrides: &BTreeMap<String, String>) -> Result<Self, RenderError> {
+        Ok(Self {
+            current: RwLock::new(Arc::new(Compiled::new(overrides)?)),
+        })
+    }
+
+    /// Like [`Renderer::new`], and every template must also render for a sample phone.
+    ///
+    /// # Errors
+    /// [`RenderError::Template`] naming the first template that fails.
+    pub fn checked(overrides: &BTreeMap<String, String>) -> Result<Self, RenderError> {
+        let compiled = Compiled::new(overrides)?;
+        compiled.check()?;
+        Ok(Self {
+            current: RwLock::new(Arc::new(compiled)),
+        })
+    }
+
+    fn current(&self) -> Arc<Compiled> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The templates replaced by operator overrides.
+    pub fn overridden(&self) -> Vec<String> {
+        self.current().overridden.clone()
+    }
+
+    /// Replaces the whole template set with `overrides` applied, if it compiles and renders
+    /// for a sample phone; otherwise the current set stays. Returns the overridden names.
+    ///
+    /// # Errors
+    /// [`RenderError::Template`] naming the first template that fails.
+    pub fn replace(
+        &self,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<Vec<String>, RenderError> {
+        let compiled = Compiled::new(overrides)?;
+        compiled.check()?;
+        let overridden = compiled.overridden.clone();
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(compiled);
+        Ok(overridden)
+    }
+
+    /// Renders `template` with `context`.
+    ///
+    /// # Errors
+    /// [`RenderError`] when the template fails (for example an override that names a value
+    /// the context does not have) or a per-phone template gets no line.
+    pub fn render(&self, template: &str, context: &ConfigContext) -> Result<String, RenderError> {
+        self.current().render(template, context)
+    }
+}
+
+/// What one override file looked like: (size, mtime in ns, inode); `None` when absent or
+/// unreadable.
+type FileStamp = Option<(u64, u128, u64)>;
+
+fn stamp(path: &Path) -> FileStamp {
+    let meta = std::fs::metadata(path).ok()?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some((meta.len(), mtime, inode))
+}
+
+/// The outcome of a [`TemplateDir`] check.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TemplateReload {
+    /// No override file changed since the last check.
+    Unchanged,
+    /// The overrides changed and the new set is live; the overridden template names.
+    Reloaded(Vec<String>),
+    /// The overrides changed but do not load or compile or render: the previous set stays
+    /// live until the files change again.
+    Failed(RenderError),
+}
+
+/// Watches the operator's override directory: [`TemplateDir::poll`] is cheap enough to call on
+/// every fetch (one atomic load; at most once per `interval`, one `stat` per shipped
+/// template name) and reloads the [`Renderer`] when an override file was added, changed or
+/// removed. [`TemplateDir::reload`] checks at once (`SIGHUP`).
+#[derive(Debug)]
+pub struct TemplateDir {
+    dir: PathBuf,
+    /// Unix ms of the next check due; `u64::MAX` when polling is off.
+    next_check_ms: AtomicU64,
+    interval_ms: u64,
+    /// The stamps of the last check, one per [`TEMPLATES`] entry.
+    seen: Mutex<Vec<FileStamp>>,
+}
+
+impl TemplateDir {
+    /// Watches `dir`, taking the files as they are now as loaded: call it before
+    /// [`load_overrides`], so an edit in between is picked up at the first check.
+    /// `interval` zero: only [`TemplateDir::reload`] checks.
+    pub fn new(dir: &Path, interval: std::time::Duration) -> Self {
+        let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            dir: dir.to_owned(),
+            next_check_ms: AtomicU64::new(if interval_ms == 0 { u64::MAX } else { 0 }),
+            interval_ms,
+            seen: Mutex::new(Self::stamps(dir)),
+        }
+    }
+
+    fn stamps(dir: &Path) -> Vec<FileStamp> {
+        TEMPLATES
+            .iter()
+            .map(|(name, _)| stamp(&dir.join(name)))
+            .collect()
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Checks the files if the interval has passed since the last check (`now_ms`: Unix ms);
+    /// `None` when it was not time yet or another caller is checking.
+    pub fn poll(&self, renderer: &Renderer, now_ms: u64) -> Option<TemplateReload> {
+        let due = self.next_check_ms.load(Ordering::Relaxed);
+        if now_ms < due {
+            return None;
+        }
+        let next = now_ms.saturating_add(self.interval_ms);
+        self.next_check_ms
+            .compare_exchange(due, next, Ordering::AcqRel, Ordering::Relaxed)
+            .ok()?;
+        Some(self.check(renderer, false))
+    }
+
+    /// Checks the files now; `force` reloads even when no stamp changed.
+    pub fn reload(&self, renderer: &Renderer, force: bool) -> TemplateReload {
+        self.check(renderer, force)
+    }
+
+    fn check(&self, renderer: &Renderer, force: bool) -> TemplateReload {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Self::stamps(&self.dir);
+        if !force && now == *seen {
+            return TemplateReload::Unchanged;
+        }
+        // Remember the stamps even when loading fails: a broken file is reported once, not at
+        // every check, and the next edit is tried again.
+        *seen = now;
+        match load_overrides(&self.dir).and_then(|overrides| renderer.replace(&overrides)) {
+            Ok(overridden) => TemplateReload::Reloaded(overridden),
+            Err(error) => TemplateReload::Failed(error),
+        }
     }
 }

@@ -2,8 +2,16 @@
 //! owned by a desk phone of that tenant. Pure functions over a [`DirectorySnapshot`].
 //!
 //! Order matters for what a prober learns: the whitelist is checked before anything about
-//! files or devices is looked at, and every refusal a client sees is one of two TFTP errors
-//! (access violation for security refusals, file not found otherwise).
+//! files or devices is looked at, and every refusal a client sees is one of two TFTP errors,
+//! decided only by how far the request got ([`Refusal::is_access_violation`]):
+//!
+//! * refused **before** the source was found on the tenant's whitelist (bad path, unknown or
+//!   inactive tenant, source outside the whitelist, a bare `<mac>` file whose MAC is on no
+//!   device): "access violation", whatever exists — a source outside the whitelist cannot
+//!   tell a real MAC or company from an invented one;
+//! * refused **after** it (unknown MAC, another tenant's MAC, wrong brand, not a config
+//!   file): "file not found" — a whitelisted office learns no more than that, in particular
+//!   not whether a MAC belongs to another tenant.
 //!
 //! Provisioning is stricter than SIP: a tenant **without** whitelist entries provisions
 //! nothing (for SIP an empty list means "no restriction"), because a config file carries the
@@ -51,6 +59,10 @@ pub enum Refusal {
     NotAConfigFile(Option<TenantId>),
     /// No desk phone has this MAC.
     UnknownDevice(TenantId),
+    /// A per-phone file asked for without a tenant in the path, whose MAC is on no device:
+    /// there is no whitelist to check the source against, so it is refused like a source
+    /// outside one (and counted the same way), never told apart from a MAC that exists.
+    UnknownMac,
     /// The MAC belongs to a device of another tenant.
     ForeignDevice {
         /// The tenant named in the request.
@@ -68,7 +80,10 @@ impl Refusal {
     pub fn is_security(&self) -> bool {
         matches!(
             self,
-            Self::UnknownTenant | Self::NotWhitelisted(_) | Self::ForeignDevice { .. }
+            Self::UnknownTenant
+                | Self::NotWhitelisted(_)
+                | Self::ForeignDevice { .. }
+                | Self::UnknownMac
         )
     }
 
@@ -81,6 +96,7 @@ impl Refusal {
             Self::NotWhitelisted(_) => "not_whitelisted",
             Self::NotAConfigFile(_) => "not_found",
             Self::UnknownDevice(_) => "unknown_device",
+            Self::UnknownMac => "unknown_mac",
             Self::ForeignDevice { .. } => "foreign_device",
             Self::WrongBrand(_) => "wrong_brand",
         }
@@ -89,7 +105,7 @@ impl Refusal {
     /// The tenant the request was attributed to, if any.
     pub fn tenant(&self) -> Option<TenantId> {
         match self {
-            Self::BadPath | Self::UnknownTenant => None,
+            Self::BadPath | Self::UnknownTenant | Self::UnknownMac => None,
             Self::TenantInactive(t)
             | Self::NotWhitelisted(t)
             | Self::UnknownDevice(t)
@@ -99,9 +115,18 @@ impl Refusal {
         }
     }
 
-    /// Whether the client should see "access violation" (else "file not found").
+    /// Whether the client should see "access violation" (else "file not found"): exactly the
+    /// refusals decided before the source was found on the tenant's whitelist (see the module
+    /// docs), so the answer never depends on whether a MAC or tenant exists.
     pub fn is_access_violation(&self) -> bool {
-        self.is_security() || matches!(self, Self::TenantInactive(_) | Self::BadPath)
+        matches!(
+            self,
+            Self::BadPath
+                | Self::UnknownTenant
+                | Self::TenantInactive(_)
+                | Self::NotWhitelisted(_)
+                | Self::UnknownMac
+        )
     }
 }
 
@@ -137,23 +162,21 @@ pub fn resolve(
             .ok_or(Refusal::UnknownTenant)?,
         None => {
             // No tenant in the path: only a MAC can name it.
-            let device = file
-                .as_ref()
-                .and_then(BrandFile::mac)
-                .and_then(|mac| snapshot.device_by_mac(&mac.bare()));
-            let Some(device) = device else {
+            let Some(mac) = file.as_ref().and_then(BrandFile::mac) else {
                 return Err(Refusal::NotAConfigFile(None));
             };
             snapshot
-                .tenant(device.tenant_id)
-                .ok_or(Refusal::NotAConfigFile(None))?
+                .device_by_mac(&mac.bare())
+                .and_then(|device| snapshot.tenant(device.tenant_id))
+                .ok_or(Refusal::UnknownMac)?
         }
     };
-    if tenant.status != TenantStatus::Active {
-        return Err(Refusal::TenantInactive(tenant.id));
-    }
+    // The whitelist first: a source outside it learns nothing, not even the tenant's status.
     if !source_allowed(snapshot, tenant.id, None, source) {
         return Err(Refusal::NotWhitelisted(tenant.id));
+    }
+    if tenant.status != TenantStatus::Active {
+        return Err(Refusal::TenantInactive(tenant.id));
     }
     let file = file.ok_or(Refusal::NotAConfigFile(Some(tenant.id)))?;
     let Some(mac) = file.mac() else {

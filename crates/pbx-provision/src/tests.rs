@@ -49,6 +49,7 @@ fn phone(n: u8, user: &User, vendor: PhoneVendor, mac: &str) -> Device {
             mac: MacAddress::parse(mac).unwrap(),
         },
         label: "Desk".into(),
+        whitelist_exempt: false,
         created_at_ms: 0,
         updated_at_ms: 0,
     }
@@ -234,6 +235,39 @@ fn refusals_name_their_reason_and_security_class() {
         false,
     );
     check("192.0.2.10", "a/b/c.cfg", Refusal::BadPath, false);
+    check("192.0.2.10", "0015650000ff.cfg", Refusal::UnknownMac, true);
+}
+
+#[test]
+fn a_source_outside_the_whitelist_cannot_tell_existing_macs_or_tenants_apart() {
+    let w = world();
+    // Known MAC, unknown MAC, another tenant's MAC, known and unknown company, suspended
+    // company, bare MAC paths: all the same answer for a source on no whitelist.
+    let paths = [
+        "acme/001565aabbcc.cfg",
+        "acme/0015650000ff.cfg",
+        "acme/cfg000413000002.xml",
+        "acme@prov.example.com/001565aabbcc.cfg",
+        "nobody/001565aabbcc.cfg",
+        "nobody/0015650000ff.cfg",
+        "gone/001565aabbcc.cfg",
+        "001565aabbcc.cfg",
+        "0015650000ff.cfg",
+        "SEP00000C000003.cnf.xml",
+        "SEP0000000000FF.cnf.xml",
+        "acme/sip.ld",
+    ];
+    for path in paths {
+        let refusal = resolve(&w.snapshot, ip("203.0.113.1"), path).unwrap_err();
+        assert!(refusal.is_access_violation(), "{path}: {refusal:?}");
+        // ... and all count towards the source's ban score alike.
+        assert!(refusal.is_security(), "{path}: {refusal:?}");
+    }
+    // From acme's office an unknown MAC and beta's MAC are both "file not found".
+    for path in ["acme/cfg000413000002.xml", "acme/cfg0000000000ff.xml"] {
+        let refusal = resolve(&w.snapshot, ip("192.0.2.10"), path).unwrap_err();
+        assert!(!refusal.is_access_violation(), "{path}: {refusal:?}");
+    }
 }
 
 fn context(vendor: PhoneVendor, mac: &str, line: bool) -> ConfigContext {
@@ -475,6 +509,97 @@ fn overrides_replace_shipped_templates_and_broken_ones_fail_at_load() {
             )
             .is_err()
     );
+    // The checked constructor (used at start and on reload) finds it before any phone does.
+    let error = Renderer::checked(&overrides).unwrap_err();
+    assert!(error.to_string().contains("snom/mac.xml"), "{error}");
+    assert!(Renderer::checked(&BTreeMap::new()).is_ok());
+}
+
+#[test]
+fn a_replaced_template_set_goes_live_and_a_broken_one_keeps_the_previous() {
+    let renderer = Renderer::checked(&BTreeMap::new()).unwrap();
+    let gs = |r: &Renderer| {
+        r.render(
+            "grandstream/mac.xml",
+            &context(PhoneVendor::Grandstream, "000b82000004", true),
+        )
+        .unwrap()
+    };
+    let shipped = gs(&renderer);
+    let mut overrides = BTreeMap::new();
+    overrides.insert(
+        "grandstream/mac.xml".to_owned(),
+        "<gs v=\"2\">{{ line.extension }}</gs>".to_owned(),
+    );
+    assert_eq!(
+        renderer.replace(&overrides).unwrap(),
+        ["grandstream/mac.xml"]
+    );
+    assert_eq!(gs(&renderer), "<gs v=\"2\">201</gs>\n");
+    // Does not compile, or compiles but names a value that does not exist: refused whole.
+    for broken in ["<gs>{% if %}</gs>", "<gs>{{ line.extensoin }}</gs>"] {
+        overrides.insert("grandstream/mac.xml".to_owned(), broken.to_owned());
+        let error = renderer.replace(&overrides).unwrap_err();
+        assert!(error.to_string().contains("grandstream/mac.xml"), "{error}");
+        assert_eq!(gs(&renderer), "<gs v=\"2\">201</gs>\n", "previous set kept");
+    }
+    assert!(renderer.replace(&BTreeMap::new()).unwrap().is_empty());
+    assert_eq!(gs(&renderer), shipped);
+}
+
+#[test]
+fn the_template_directory_is_polled_at_most_once_per_interval() {
+    let dir = std::env::temp_dir().join(format!("pbx-provision-poll-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("yealink")).unwrap();
+    let watch = render::TemplateDir::new(&dir, std::time::Duration::from_secs(10));
+    let renderer = Renderer::checked(&render::load_overrides(&dir).unwrap()).unwrap();
+    let common = |r: &Renderer| {
+        r.render(
+            "yealink/common.cfg",
+            &context(PhoneVendor::Yealink, "", false),
+        )
+        .unwrap()
+    };
+    let shipped = common(&renderer);
+    assert!(matches!(
+        watch.poll(&renderer, 1_000),
+        Some(render::TemplateReload::Unchanged)
+    ));
+    std::fs::write(dir.join("yealink/common.cfg"), "v1 {{ family }}").unwrap();
+    // Not due yet: nothing is looked at.
+    assert!(watch.poll(&renderer, 5_000).is_none());
+    assert_eq!(common(&renderer), shipped);
+    match watch.poll(&renderer, 11_000) {
+        Some(render::TemplateReload::Reloaded(names)) => assert_eq!(names, ["yealink/common.cfg"]),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(common(&renderer), "v1 28\n");
+    // A broken edit is reported once and the previous template keeps serving.
+    std::fs::write(dir.join("yealink/common.cfg"), "v2 {{ family").unwrap();
+    match watch.poll(&renderer, 21_000) {
+        Some(render::TemplateReload::Failed(error)) => {
+            assert!(error.to_string().contains("yealink/common.cfg"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(common(&renderer), "v1 28\n");
+    assert!(matches!(
+        watch.poll(&renderer, 31_000),
+        Some(render::TemplateReload::Unchanged)
+    ));
+    // Removing the override brings the shipped template back; a forced reload needs no
+    // interval.
+    std::fs::remove_file(dir.join("yealink/common.cfg")).unwrap();
+    assert!(matches!(
+        watch.reload(&renderer, false),
+        render::TemplateReload::Reloaded(names) if names.is_empty()
+    ));
+    assert_eq!(common(&renderer), shipped);
+    // Interval zero: polling is off.
+    let off = render::TemplateDir::new(&dir, std::time::Duration::ZERO);
+    assert!(off.poll(&renderer, u64::MAX - 1).is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -495,6 +620,10 @@ fn overrides_load_from_a_directory() {
             .unwrap(),
         "custom 28\n"
     );
+    // An empty override (a file caught half-written) is refused, not served empty.
+    std::fs::write(dir.join("yealink/common.cfg"), " \n").unwrap();
+    let error = render::load_overrides(&dir).unwrap_err();
+    assert!(error.to_string().contains("is empty"), "{error}");
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(render::load_overrides(&dir).unwrap().is_empty());
 }

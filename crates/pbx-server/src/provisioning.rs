@@ -9,9 +9,22 @@
 //! * HTTPS: `https://host:port/p/<token>/<file>` where the token is the device's (see
 //!   `pbx_provision::seal`); the whitelist applies as for TFTP.
 //! * Refusals that look like probing or a phone outside the whitelist (`not_whitelisted`,
-//!   `unknown_tenant`, `foreign_device`, `bad_token`) are security events
-//!   (`provisioning.refused` in the event log) and are reported to the
-//!   [`ProvisioningGuard`], the hook for the SIP fraud guard's ban score.
+//!   `unknown_tenant`, `unknown_mac`, `foreign_device`, `bad_token`, `token_mismatch`) are
+//!   security events (`provisioning.refused` in the event log) and are reported to the
+//!   [`ProvisioningGuard`]: in `serve` that is the SIP fraud guard, so each one is a failure
+//!   on the source's ban score (as a failed SIP authentication; a source on the tenant's
+//!   whitelist or one a phone authenticated from recently is not banned for them).
+//! * Banned sources get nothing: TFTP datagrams from them are dropped before parsing (no
+//!   reply, as SIP over UDP does; a request admitted just before the ban gets ERROR 2),
+//!   HTTPS connections from them are closed at accept (a kept-alive one gets 403).
+//! * What a client is told never depends on whether a MAC or company exists: see
+//!   `pbx_provision::resolve` (everything refused before the whitelist admits the source is
+//!   "access violation", everything after is "file not found").
+//! * Operator template overrides are re-read without a restart: on a fetch at most every
+//!   `[provisioning] template_check_secs` (2 s by default) when a file changed, and at once
+//!   on `SIGHUP`. A broken override keeps the previous templates serving; the outcome is
+//!   logged and written to the event log (`provisioning.templates_reloaded`,
+//!   `provisioning.template_error`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -45,7 +58,34 @@ pub trait ProvisioningGuard: Send + Sync + 'static {
     /// Whether requests from `source` are dropped unanswered.
     fn is_banned(&self, source: IpAddr) -> bool;
     /// A refused fetch (security class) from `source`; `reason` is the fetch log result.
-    fn refused(&self, source: IpAddr, tenant: Option<TenantId>, reason: &'static str);
+    /// `whitelisted`: the source is on the whitelist of the tenant the request named (count
+    /// it for the tenant, do not ban the office for it).
+    fn refused(
+        &self,
+        source: IpAddr,
+        tenant: Option<TenantId>,
+        reason: &'static str,
+        whitelisted: bool,
+    );
+}
+
+/// The SIP fraud guard: a refused fetch is one failure of the source (like a failed digest
+/// authentication), so a source probing TFTP is banned after `failures_before_ban`, and the
+/// ban then holds for SIP and provisioning alike.
+impl ProvisioningGuard for crate::guard::SecurityGuard {
+    fn is_banned(&self, source: IpAddr) -> bool {
+        crate::guard::SecurityGuard::is_banned(self, source)
+    }
+
+    fn refused(
+        &self,
+        source: IpAddr,
+        tenant: Option<TenantId>,
+        _reason: &'static str,
+        whitelisted: bool,
+    ) {
+        self.provisioning_refused(source, tenant, whitelisted);
+    }
 }
 
 /// Protocol of a fetch.
@@ -86,6 +126,10 @@ pub struct ProvisioningStats {
     pub security: AtomicU64,
     /// Log entries dropped because the log queue was full.
     pub log_dropped: AtomicU64,
+    /// Template sets reloaded without a restart.
+    pub template_reloads: AtomicU64,
+    /// Template reloads refused (the previous set kept serving).
+    pub template_errors: AtomicU64,
 }
 
 enum LogEntry {
@@ -93,6 +137,12 @@ enum LogEntry {
     Security {
         at_ms: i64,
         tenant: Option<TenantId>,
+        payload: serde_json::Value,
+    },
+    /// An operator-level event (template reloads).
+    Event {
+        at_ms: i64,
+        kind: &'static str,
         payload: serde_json::Value,
     },
 }
@@ -106,6 +156,8 @@ pub struct ProvisioningService {
     provisioner: Arc<Provisioner>,
     log: mpsc::Sender<LogEntry>,
     guard: Option<Arc<dyn ProvisioningGuard>>,
+    /// The operator's template overrides, re-checked on fetches.
+    templates: pbx_provision::render::TemplateDir,
     /// TFTP transfers that were handed a file, for the end-of-transfer log line.
     pending: Mutex<HashMap<(SocketAddr, String), Attribution>>,
     stats: Arc<ProvisioningStats>,
@@ -185,10 +237,75 @@ impl ProvisioningService {
                 }),
             });
             if let Some(guard) = &self.guard {
-                guard.refused(source, attribution.0, denied.reason);
+                let whitelisted = attribution.0.is_some_and(|tenant| {
+                    pbx_provision::resolve::source_allowed(
+                        &self.directory.snapshot(),
+                        tenant,
+                        None,
+                        source,
+                    )
+                });
+                guard.refused(source, attribution.0, denied.reason, whitelisted);
             }
         }
         denied
+    }
+
+    /// Re-reads the operator's template overrides if one changed (at most once per check
+    /// interval, see [`pbx_provision::render::TemplateDir::poll`]).
+    pub fn poll_templates(&self) {
+        let now = u64::try_from(now_ms()).unwrap_or(0);
+        if let Some(outcome) = self.templates.poll(&self.provisioner.renderer, now) {
+            self.template_outcome(&outcome, "changed");
+        }
+    }
+
+    /// Re-reads the operator's template overrides now (`SIGHUP`), reports and returns the
+    /// outcome.
+    pub fn reload_templates(&self) -> pbx_provision::render::TemplateReload {
+        let outcome = self.templates.reload(&self.provisioner.renderer, true);
+        self.template_outcome(&outcome, "signal");
+        outcome
+    }
+
+    fn template_outcome(&self, outcome: &pbx_provision::render::TemplateReload, trigger: &str) {
+        use pbx_provision::render::TemplateReload;
+        let dir = self.templates.dir().display().to_string();
+        match outcome {
+            TemplateReload::Reloaded(overridden) => {
+                self.stats.template_reloads.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(dir, ?overridden, trigger, "provisioning templates reloaded");
+                self.record(LogEntry::Event {
+                    at_ms: now_ms(),
+                    kind: "provisioning.templates_reloaded",
+                    payload: serde_json::json!({
+                        "dir": dir,
+                        "overridden": overridden,
+                        "trigger": trigger,
+                    }),
+                });
+            }
+            TemplateReload::Failed(error) => {
+                self.stats.template_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    dir,
+                    %error,
+                    trigger,
+                    "provisioning template override refused; the previous templates keep serving"
+                );
+                self.record(LogEntry::Event {
+                    at_ms: now_ms(),
+                    kind: "provisioning.template_error",
+                    payload: serde_json::json!({
+                        "dir": dir,
+                        "error": error.to_string(),
+                        "trigger": trigger,
+                        "kept": "previous templates",
+                    }),
+                });
+            }
+            _ => {}
+        }
     }
 
     /// Whether the guard bans `source`.
@@ -212,6 +329,15 @@ impl ProvisioningService {
         path: &str,
         token_device: Option<DeviceId>,
     ) -> Result<(Bytes, Attribution), Denied> {
+        if self.is_banned(peer.ip()) {
+            // Banned after the request was admitted: refused, not counted again.
+            let denied = Denied {
+                forbidden: true,
+                reason: "banned",
+            };
+            return Err(self.deny(protocol, peer, path, (None, None), denied, false));
+        }
+        self.poll_templates();
         let snapshot = self.directory.snapshot();
         let resolved = match resolve(&snapshot, peer.ip(), path) {
             Ok(resolved) => resolved,
@@ -472,6 +598,13 @@ async fn log_writer(store: Store, mut rx: mpsc::Receiver<LogEntry>, retention: D
                                 tracing::warn!(%error, "provisioning security event not stored");
                             }
                         }
+                        LogEntry::Event { at_ms, kind, payload } => {
+                            if let Err(error) =
+                                store.events().append(at_ms, None, kind, &payload).await
+                            {
+                                tracing::warn!(%error, kind, "provisioning event not stored");
+                            }
+                        }
                     }
                 }
                 if let Err(error) = store.provisioning().record_fetches(&batch).await {
@@ -504,6 +637,8 @@ pub struct ProvisioningStart {
     pub key_path: PathBuf,
     /// Operator template overrides.
     pub templates_dir: PathBuf,
+    /// How often a fetch may re-check the override files (zero: only on `SIGHUP`).
+    pub template_check: Duration,
     /// Platform values; `tftp_port` and `https_base` are filled in once bound.
     pub platform: pbx_provision::Platform,
     /// Concurrent TFTP transfers.
@@ -622,8 +757,11 @@ pub async fn start(
         path: config.key_path.clone(),
         reason: e.to_string(),
     })?;
+    // Stamp the files before reading them: an edit in between is picked up at the first check.
+    let templates =
+        pbx_provision::render::TemplateDir::new(&config.templates_dir, config.template_check);
     let overrides = pbx_provision::render::load_overrides(&config.templates_dir)?;
-    let renderer = pbx_provision::Renderer::new(&overrides)?;
+    let renderer = pbx_provision::Renderer::checked(&overrides)?;
 
     let tftp_config = ServerConfig {
         max_transfers: config.max_transfers.max(1),
@@ -667,6 +805,7 @@ pub async fn start(
         provisioner: Arc::clone(&provisioner),
         log: log_tx,
         guard,
+        templates,
         pending: Mutex::new(HashMap::new()),
         stats: Arc::default(),
     });
@@ -696,6 +835,7 @@ pub async fn start(
 
     let https_stop = CancellationToken::new();
     let mut tasks = vec![writer, tftp_task];
+    tasks.extend(reload_on_hangup(Arc::clone(&service)));
     if let Some(listener) = https_listener {
         let identity = pbx_sip_net::tls::TlsIdentity::load(&config.tls.0, &config.tls.1)
             .map_err(|e| ProvisioningError::Tls(e.to_string()))?;
@@ -719,6 +859,30 @@ pub async fn start(
         https_stop,
         tasks,
     })
+}
+
+/// `SIGHUP` re-reads the template overrides at once (`systemctl reload cloudpbx`).
+fn reload_on_hangup(service: Arc<ProvisioningService>) -> Option<JoinHandle<()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hangup) => Some(tokio::spawn(async move {
+                while hangup.recv().await.is_some() {
+                    let _ = service.reload_templates();
+                }
+            })),
+            Err(error) => {
+                tracing::warn!(%error, "no SIGHUP handler: template overrides reload on fetch only");
+                None
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = service;
+        None
+    }
 }
 
 /// The TFTP address to bind: the configured one, or the fallback port when the configured one
@@ -942,6 +1106,7 @@ mod tests {
             tls: (PathBuf::new(), PathBuf::new()),
             key_path: PathBuf::new(),
             templates_dir: PathBuf::new(),
+            template_check: Duration::ZERO,
             platform: pbx_provision::Platform {
                 host: "h".into(),
                 sip_port: 5060,
@@ -1004,6 +1169,9 @@ pub struct ProvisioningSection {
     pub max_transfers: u32,
     /// Days the fetch log is kept.
     pub fetch_log_retention_days: u32,
+    /// Template overrides are re-checked on a fetch at most this often (seconds; 0: only on
+    /// `SIGHUP`). A check is one `stat` per shipped template name.
+    pub template_check_secs: u32,
 }
 
 impl Default for ProvisioningSection {
@@ -1020,6 +1188,7 @@ impl Default for ProvisioningSection {
             recheck_interval_secs: 86_400,
             max_transfers: 4096,
             fetch_log_retention_days: 90,
+            template_check_secs: 2,
         }
     }
 }
@@ -1049,6 +1218,8 @@ pub struct ProvisioningSettings {
     pub max_transfers: usize,
     /// Fetch log retention.
     pub fetch_log_retention: Duration,
+    /// Template override check interval (zero: only on `SIGHUP`).
+    pub template_check: Duration,
 }
 
 impl ProvisioningSection {
@@ -1129,6 +1300,7 @@ impl ProvisioningSection {
             fetch_log_retention: Duration::from_secs(
                 u64::from(self.fetch_log_retention_days.max(1)) * 86_400,
             ),
+            template_check: Duration::from_secs(u64::from(self.template_check_secs)),
         })
     }
 }
@@ -1198,6 +1370,7 @@ pub async fn start_for(
         tls,
         key_path: settings.data_dir.join("secrets").join("provisioning.key"),
         templates_dir: config.templates_dir.clone(),
+        template_check: config.template_check,
         platform,
         max_transfers: config.max_transfers,
         log_retention: config.fetch_log_retention,

@@ -335,7 +335,7 @@ impl Server {
             &sip_listeners,
             store.clone(),
             directory.clone(),
-            None,
+            Some(Arc::clone(&guard) as Arc<dyn crate::provisioning::ProvisioningGuard>),
         )
         .await?;
         let control = Arc::new(LiveControlPlane {

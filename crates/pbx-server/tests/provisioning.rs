@@ -1,7 +1,14 @@
 //! Phone provisioning end to end against the in-process server: real TFTP clients (tftp-hpa,
 //! atftp) and curl over HTTPS fetch every brand's files, which are parsed back and checked for
 //! the device's values; sources outside the whitelist get an error, a security event and a
-//! fetch-log entry; a 1,000-phone boot storm all succeeds.
+//! fetch-log entry, the same error whatever MAC or company they ask for, and are banned by the
+//! SIP guard after a few (for SIP too); template overrides reload without a restart (on a
+//! fetch after an edit, and on SIGHUP) and a broken one keeps the previous; a 1,000-phone boot
+//! storm all succeeds.
+//!
+//! tftp-hpa and atftp cannot choose their source address, and on loopback the kernel gives
+//! them 127.0.0.1, so a client "elsewhere" is curl's TFTP client bound with `--interface
+//! 127.0.0.2` (or 127.0.0.1 outside a tenant whitelisting only 127.0.0.2).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -65,7 +72,24 @@ struct Setup {
 }
 
 async fn start() -> Setup {
-    let harness = Harness::start(Options::default()).await;
+    start_with(|_| {}).await
+}
+
+/// A server with adjusted settings (ban thresholds, template checks).
+async fn start_with(adjust: impl FnOnce(&mut pbx_server::config::Settings)) -> Setup {
+    let options = Options::default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::support::settings(dir.path(), &options);
+    adjust(&mut settings);
+    let server =
+        pbx_server::serve::Server::start(&settings, &pbx_server::serve::ServeOptions::default())
+            .await
+            .expect("server starts");
+    let harness = Harness {
+        server: Some(server),
+        dir,
+        options,
+    };
     let token = match &harness.server().operator_login {
         OperatorLogin::Generated(secret) => secret.clone(),
         other => panic!("fresh data directory gives a generated token, got {other:?}"),
@@ -491,7 +515,8 @@ async fn sources_outside_the_whitelist_get_an_error_a_security_event_and_a_log_e
         assert!(bytes.is_empty());
         assert!(out.contains("error received from server"), "{out}");
     }
-    // Another tenant's phone cannot be fetched through acme's whitelisted path either.
+    // Another tenant's phone cannot be fetched through acme's whitelisted path either; acme's
+    // office is told "not found", as for a MAC that exists nowhere.
     let (_, _) = tenant(&setup, "acme", &["127.0.0.1/32"], &[]).await;
     assert_eq!(
         probe(
@@ -500,7 +525,7 @@ async fn sources_outside_the_whitelist_get_an_error_a_security_event_and_a_log_e
             &format!("acme/{}.cfg", phone.mac)
         )
         .await,
-        Some((5, Some(ErrorCode::AccessViolation)))
+        Some((5, Some(ErrorCode::FileNotFound)))
     );
 
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -744,5 +769,385 @@ async fn a_thousand_phone_boot_storm_all_succeeds() {
         "boot storm: 1000 phones in {elapsed:?} ({:.0} transfers/s)",
         1000.0 / elapsed.as_secs_f64()
     );
+    setup.harness.shutdown().await;
+}
+
+/// curl's TFTP client from `source` (it can bind one, unlike tftp-hpa and atftp): (curl exit
+/// code, content). Exit 0 served, 68 "file not found", 69 "access violation", 28 no answer
+/// within `max_secs`.
+async fn curl_tftp(
+    curl: &std::path::Path,
+    source: &str,
+    server: SocketAddr,
+    remote: &str,
+    max_secs: u32,
+) -> (i32, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("out");
+    let mut command = tokio::process::Command::new(curl);
+    command
+        .args([
+            "-s",
+            "--interface",
+            source,
+            "--max-time",
+            &max_secs.to_string(),
+        ])
+        .args(["--tftp-blksize", "1428", "-o"])
+        .arg(&local)
+        .arg(format!("tftp://{server}/{remote}"));
+    let (code, _) = run_bounded(command, Duration::from_secs(u64::from(max_secs) + 20)).await;
+    (code, std::fs::read(&local).unwrap_or_default())
+}
+
+/// Sends a SIP OPTIONS from `local` to the server's UDP listener: whether anything answered
+/// within 1 s (two tries).
+async fn options_answered(local: &str, server: SocketAddr) -> bool {
+    let socket = UdpSocket::bind((local, 0)).await.unwrap();
+    let me = socket.local_addr().unwrap();
+    let branch = format!("z9hG4bK{}", rand::random::<u64>());
+    let text = format!(
+        "OPTIONS sip:{server} SIP/2.0\r\nVia: SIP/2.0/UDP {me};rport;branch={branch}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:probe@{me}>;tag=1\r\nTo: <sip:{server}>\r\n\
+         Call-ID: {branch}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    );
+    let mut buf = vec![0u8; 4096];
+    for _ in 0..2 {
+        socket.send_to(text.as_bytes(), server).await.unwrap();
+        if let Ok(Ok(_)) =
+            tokio::time::timeout(Duration::from_millis(500), socket.recv_from(&mut buf)).await
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// The guard's ban thresholds for the ban test: three failures within a minute ban for a
+/// minute.
+fn small_ban_thresholds(settings: &mut pbx_server::config::Settings) {
+    let section = pbx_server::guard::SecuritySection {
+        failures_before_ban: 3,
+        failure_window_secs: 60,
+        ban_secs: 60,
+        ..pbx_server::guard::SecuritySection::default()
+    };
+    settings.security = section.validate().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_fetches_ban_the_source_for_provisioning_and_sip_alike() {
+    let (Some(curl), Some(hpa)) = (tool("curl", "curl"), tool("tftp", "tftp-hpa")) else {
+        return;
+    };
+    let setup = start_with(small_ban_thresholds).await;
+    let (_scope, phones) = tenant(
+        &setup,
+        "acme",
+        &["127.0.0.1/32"],
+        &[(PhoneVendor::Yealink, "T54W", "001565000042".into())],
+    )
+    .await;
+    let (_, others) = tenant(
+        &setup,
+        "beta",
+        &["127.0.0.3/32"],
+        &[(PhoneVendor::Grandstream, "GRP2614", "000b82000043".into())],
+    )
+    .await;
+    let view = enable(&setup, "acme", phones[0].id).await;
+    let https_url = view["https_url"].as_str().unwrap().to_owned();
+    let mac_file = format!("acme/{}.cfg", phones[0].mac);
+    let sip = setup.harness.addr(pbx_sip_net::Transport::Udp, false);
+    assert!(options_answered("127.0.0.2", sip).await, "not banned yet");
+
+    // acme's own office asking for beta's phone five times is refused but not banned for it
+    // (counted for the tenant only: the source is on acme's whitelist).
+    for _ in 0..5 {
+        let (code, _) = curl_tftp(
+            &curl,
+            "127.0.0.1",
+            setup.tftp,
+            &format!("acme/cfg{}.xml", others[0].mac),
+            5,
+        )
+        .await;
+        assert_eq!(code, 68, "file not found");
+    }
+
+    // 127.0.0.2 is on no whitelist: three refusals (access violation), then a ban, after
+    // which TFTP does not answer at all.
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        codes.push(
+            curl_tftp(&curl, "127.0.0.2", setup.tftp, &mac_file, 2)
+                .await
+                .0,
+        );
+    }
+    assert_eq!(codes, [69, 69, 69, 28, 28], "curl exit codes");
+
+    // The ban is the guard's: listed by the API, and SIP from 127.0.0.2 is dropped too.
+    let (status, body) = http_request(
+        setup.harness.server().http_addr,
+        "GET",
+        "/api/v1/security/bans",
+        &setup.token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let bans: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(bans.len(), 1, "{bans:?}");
+    assert_eq!(bans[0]["source"], "127.0.0.2");
+    assert_eq!(bans[0]["reason"], "auth_failures");
+    assert!(
+        !options_answered("127.0.0.2", sip).await,
+        "SIP from a banned source"
+    );
+    assert!(
+        options_answered("127.0.0.1", sip).await,
+        "the office is not banned"
+    );
+    // HTTPS provisioning closes the banned source's connection before TLS.
+    let mut command = tokio::process::Command::new(&curl);
+    command
+        .args(["-sk", "--interface", "127.0.0.2", "--max-time", "5"])
+        .args(["-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("{https_url}{}.cfg", phones[0].mac));
+    let (code, out) = run_bounded(command, Duration::from_secs(30)).await;
+    assert_ne!(code, 0, "{out}");
+    assert_eq!(out.trim(), "000", "no HTTP answer: {out}");
+    // The office (127.0.0.1, tftp-hpa) still gets its phone's file.
+    let (out, bytes) = tftp_hpa(&hpa, setup.tftp, &mac_file).await;
+    assert!(
+        String::from_utf8_lossy(&bytes).contains("account.1.user_name = 200"),
+        "{out}"
+    );
+    let stats = setup
+        .harness
+        .server()
+        .provisioning
+        .as_ref()
+        .unwrap()
+        .tftp_stats
+        .clone();
+    assert!(
+        stats
+            .source_rejected
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 2
+    );
+    setup.harness.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_outside_the_whitelist_gets_one_error_whatever_mac_or_company_it_names() {
+    let (Some(hpa), Some(atftp_bin), Some(curl)) = (
+        tool("tftp", "tftp-hpa"),
+        tool("atftp", "atftp"),
+        tool("curl", "curl"),
+    ) else {
+        return;
+    };
+    // No bans in this test: it sends many refused requests on purpose.
+    let setup = start_with(|settings| {
+        let section = pbx_server::guard::SecuritySection {
+            failures_before_ban: 10_000,
+            ..pbx_server::guard::SecuritySection::default()
+        };
+        settings.security = section.validate().unwrap();
+    })
+    .await;
+    // acme's office is 127.0.0.2: the real clients (127.0.0.1) are outside it.
+    let (_scope, phones) = tenant(
+        &setup,
+        "acme",
+        &["127.0.0.2/32"],
+        &[(PhoneVendor::Yealink, "T54W", "001565000077".into())],
+    )
+    .await;
+    enable(&setup, "acme", phones[0].id).await;
+    let known = &phones[0].mac;
+    let unknown = "0015650000ee";
+    let paths = [
+        format!("acme/{known}.cfg"),
+        format!("acme/{unknown}.cfg"),
+        format!("nobody/{known}.cfg"),
+        format!("nobody/{unknown}.cfg"),
+        format!("{known}.cfg"),
+        format!("{unknown}.cfg"),
+    ];
+    let mut hpa_errors = std::collections::BTreeSet::new();
+    let mut atftp_errors = std::collections::BTreeSet::new();
+    for path in &paths {
+        assert_eq!(
+            probe("127.0.0.1:0", setup.tftp, path).await,
+            Some((5, Some(ErrorCode::AccessViolation))),
+            "{path}"
+        );
+        let (out, bytes) = tftp_hpa(&hpa, setup.tftp, path).await;
+        assert!(bytes.is_empty(), "{path}: {out}");
+        let line = out
+            .lines()
+            .find(|l| l.contains("Error code"))
+            .unwrap_or_else(|| panic!("{path}: no error from tftp-hpa: {out}"));
+        hpa_errors.insert(line.to_owned());
+        let (code, out, _) = atftp(&atftp_bin, setup.tftp, path, &["blksize 1428"]).await;
+        assert_ne!(code, 0, "{path}: {out}");
+        let line = out
+            .lines()
+            .find(|l| l.contains("error received from server"))
+            .unwrap_or_else(|| panic!("{path}: no error from atftp: {out}"));
+        atftp_errors.insert(line.to_owned());
+    }
+    assert_eq!(
+        hpa_errors.into_iter().collect::<Vec<_>>(),
+        ["Error code 2: Access violation"],
+        "one error for every path"
+    );
+    assert_eq!(atftp_errors.len(), 1, "one error for every path");
+    // From the office (127.0.0.2): the phone's file, and "file not found" for an unknown MAC.
+    let (code, bytes) = curl_tftp(&curl, "127.0.0.2", setup.tftp, &paths[0], 10).await;
+    assert_eq!(code, 0);
+    assert!(String::from_utf8_lossy(&bytes).contains("account.1.user_name = 200"));
+    assert_eq!(
+        curl_tftp(&curl, "127.0.0.2", setup.tftp, &paths[1], 10)
+            .await
+            .0,
+        68,
+        "file not found"
+    );
+    assert_eq!(
+        probe("127.0.0.2:0", setup.tftp, &paths[1]).await,
+        Some((5, Some(ErrorCode::FileNotFound)))
+    );
+    setup.harness.shutdown().await;
+}
+
+/// Fetches `remote` with tftp-hpa until `done` holds for its content (bounded: 40 tries).
+async fn fetch_until(
+    hpa: &std::path::Path,
+    server: SocketAddr,
+    remote: &str,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let mut last = String::new();
+    for _ in 0..40 {
+        let (_, bytes) = tftp_hpa(hpa, server, remote).await;
+        last = String::from_utf8_lossy(&bytes).into_owned();
+        if done(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    panic!("{remote} never matched; last content:\n{last}");
+}
+
+/// The operator events (no tenant) of `kind`.
+async fn operator_events(setup: &Setup, kind: &str) -> Vec<serde_json::Value> {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let store = setup.harness.server().store();
+    store
+        .events()
+        .list_all(&pbx_domain::Actor::Operator, 500)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| e.payload)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_overrides_reload_on_the_next_fetch_and_a_broken_one_keeps_the_previous() {
+    let Some(hpa) = tool("tftp", "tftp-hpa") else {
+        return;
+    };
+    let setup = start_with(|settings| {
+        settings.provisioning.template_check = Duration::from_millis(200);
+    })
+    .await;
+    let (_scope, _) = tenant(&setup, "acme", &["127.0.0.1/32"], &[]).await;
+    let common = "acme/y000000000028.cfg";
+    let shipped = fetch_until(&hpa, setup.tftp, common, |text| !text.is_empty()).await;
+    assert!(!shipped.contains("tpl-v"), "{shipped}");
+    let dir = setup
+        .harness
+        .dir
+        .path()
+        .join("provisioning/templates/yealink");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("common.cfg");
+    std::fs::write(
+        &file,
+        "#!version:1.0.0.1\n# tpl-v1 for {{ tenant.slug }}\nauto_provision.repeat.minutes = {{ recheck_minutes }}\n",
+    )
+    .unwrap();
+    let v1 = fetch_until(&hpa, setup.tftp, common, |text| text.contains("tpl-v1")).await;
+    assert!(v1.contains("tpl-v1 for acme\n"), "{v1}");
+    // A broken edit (does not compile), then one naming a value that does not exist: the
+    // phones keep getting v1, and the operator is told which template and why.
+    for broken in [
+        "#!version:1.0.0.1\n# tpl-v2 {% if %}\n",
+        "#!version:1.0.0.1\n# tpl-v2 {{ tenant.no_such_value }}\n",
+    ] {
+        std::fs::write(&file, broken).unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        for _ in 0..2 {
+            let (out, bytes) = tftp_hpa(&hpa, setup.tftp, common).await;
+            assert_eq!(String::from_utf8_lossy(&bytes), v1, "{out}");
+        }
+    }
+    let errors = operator_events(&setup, "provisioning.template_error").await;
+    assert_eq!(errors.len(), 2, "one error per broken edit: {errors:?}");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["error"].as_str().unwrap().contains("yealink/common.cfg")),
+        "{errors:?}"
+    );
+    // Fixed: live again; removed: the shipped template is back.
+    std::fs::write(&file, "#!version:1.0.0.1\n# tpl-v3\n").unwrap();
+    fetch_until(&hpa, setup.tftp, common, |text| text.contains("tpl-v3")).await;
+    std::fs::remove_file(&file).unwrap();
+    let back = fetch_until(&hpa, setup.tftp, common, |text| !text.contains("tpl-v")).await;
+    assert_eq!(back, shipped);
+    let reloads = operator_events(&setup, "provisioning.templates_reloaded").await;
+    assert_eq!(reloads.len(), 3, "v1, v3, removal: {reloads:?}");
+    setup.harness.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_template_overrides_when_fetch_checks_are_off() {
+    let (Some(hpa), Some(kill)) = (tool("tftp", "tftp-hpa"), tool("kill", "procps")) else {
+        return;
+    };
+    let setup = start_with(|settings| {
+        settings.provisioning.template_check = Duration::ZERO;
+    })
+    .await;
+    let (_scope, _) = tenant(&setup, "acme", &["127.0.0.1/32"], &[]).await;
+    let common = "acme/y000000000028.cfg";
+    let shipped = fetch_until(&hpa, setup.tftp, common, |text| !text.is_empty()).await;
+    let dir = setup
+        .harness
+        .dir
+        .path()
+        .join("provisioning/templates/yealink");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("common.cfg"), "#!version:1.0.0.1\n# via SIGHUP\n").unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, bytes) = tftp_hpa(&hpa, setup.tftp, common).await;
+    assert_eq!(
+        String::from_utf8_lossy(&bytes),
+        shipped,
+        "no fetch-time check"
+    );
+    let mut command = tokio::process::Command::new(kill);
+    command.args(["-HUP", &std::process::id().to_string()]);
+    let (code, out) = run_bounded(command, Duration::from_secs(10)).await;
+    assert_eq!(code, 0, "{out}");
+    fetch_until(&hpa, setup.tftp, common, |text| text.contains("via SIGHUP")).await;
     setup.harness.shutdown().await;
 }
