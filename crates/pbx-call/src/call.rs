@@ -155,6 +155,8 @@ pub(crate) struct Call<C> {
     pub(crate) b_body: Bytes,
     /// Max-Forwards of the B-leg INVITEs.
     pub(crate) max_forwards: u8,
+    /// The current trunk attempt is given up when no response came by then.
+    pub(crate) attempt_deadline: Option<Instant>,
 }
 
 impl<C> Call<C> {
@@ -175,7 +177,7 @@ impl<C> Call<C> {
     /// The earliest deadline of the call.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let legs = [self.a.timer, self.b.as_ref().and_then(|b| b.timer)];
-        [self.ring_deadline, self.max_deadline]
+        [self.ring_deadline, self.max_deadline, self.attempt_deadline]
             .into_iter()
             .chain(legs.into_iter().map(|t| t.map(|t| t.deadline)))
             .flatten()

@@ -22,6 +22,9 @@ pub struct CallConfig {
     pub contact_user: String,
     /// The `o=` user name of the descriptions we send.
     pub sdp_user: String,
+    /// A trunk that sends no response at all (not even 100 Trying) this long after our
+    /// INVITE is given up and the next trunk tried (rather than waiting for Timer B).
+    pub trunk_response_timeout: Duration,
 }
 
 impl Default for CallConfig {
@@ -34,6 +37,7 @@ impl Default for CallConfig {
             codecs: Codec::DEFAULT_SUPPORTED.to_vec(),
             contact_user: "cloudpbx".to_owned(),
             sdp_user: "cloudpbx".to_owned(),
+            trunk_response_timeout: Duration::from_secs(5),
         }
     }
 }

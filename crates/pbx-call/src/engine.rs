@@ -370,6 +370,7 @@ impl<C: Clone> CallEngine<C> {
             trunks: trunks.unwrap_or_default().into(),
             b_body: Bytes::new(),
             max_forwards: 70,
+            attempt_deadline: None,
         };
         call.learn_remote(Side::A, &offer);
         let Ok(b_body) = call.sdp_toward(Side::B, &b_offer) else {
@@ -663,6 +664,11 @@ impl<C: Clone> CallEngine<C> {
             );
             return;
         }
+        if call.attempt_deadline.is_some_and(|d| d <= t) {
+            call.attempt_deadline = None;
+            self.trunk_silent(endpoint, now, key);
+            return;
+        }
         if call.max_deadline.is_some_and(|d| d <= t) {
             let header = reason("Q.850", 16, "maximum call duration");
             self.teardown(
@@ -736,6 +742,10 @@ impl<C: Clone> CallEngine<C> {
         let Some(fork) = call.forks.get(index) else {
             return;
         };
+        if fork.state == ForkState::Pending {
+            // The carrier is alive: from now on its final answer (or Timer C) decides.
+            call.attempt_deadline = None;
+        }
         match status {
             100 => {}
             101..=199 => {
@@ -796,6 +806,11 @@ impl<C: Clone> CallEngine<C> {
                 if matches!(status, 401 | 407)
                     && self.answer_challenge(endpoint, now, key, index, response)
                 {
+                    if let Some(call) = self.calls.get_mut(&key) {
+                        call.attempt_deadline =
+                            Some(now.instant + self.config.trunk_response_timeout);
+                    }
+                    self.reschedule(key);
                     return;
                 }
                 let Some(call) = self.calls.get_mut(&key) else {
@@ -820,6 +835,7 @@ impl<C: Clone> CallEngine<C> {
                             key,
                         };
                         if next_trunk(&mut sender, endpoint, now, call) {
+                            self.reschedule(key);
                             return;
                         }
                     }
@@ -846,6 +862,26 @@ impl<C: Clone> CallEngine<C> {
                 }
             }
         }
+    }
+
+    /// The current trunk did not respond at all in time: treated as a timeout (408), so the
+    /// next trunk is tried. Its transaction runs on; a late 2xx is ACKed and sent BYE.
+    fn trunk_silent(&mut self, endpoint: &mut Endpoint, now: Now, key: CallKey) {
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        let pending = call
+            .forks
+            .iter()
+            .position(|fork| fork.state == ForkState::Pending);
+        let Some(index) = pending else {
+            return;
+        };
+        let Some(fork) = call.forks.get(index) else {
+            return;
+        };
+        let response = Response::for_request(&fork.request, StatusCode(408));
+        self.on_fork_response(endpoint, now, key, index, &response);
     }
 
     /// A trunk fork was challenged (401/407): answer once with its credentials in a new
@@ -1733,6 +1769,7 @@ fn next_trunk<C>(
             ..
         } = attempt;
         if sender.send_fork(endpoint, now, call, target, from, &headers, credentials) {
+            call.attempt_deadline = Some(now.instant + sender.config.trunk_response_timeout);
             return true;
         }
     }

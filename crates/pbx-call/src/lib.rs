@@ -32,7 +32,8 @@
 //! on every fork gives 408. The ring timeout answers 480 and the caller's CANCEL 487.
 //! Trunks: one attempt at a time, in order; a 401/407 from the carrier is answered once with
 //! the attempt's [`TrunkCredentials`] (same Call-ID and From tag, CSeq + 1); a 5xx, 408,
-//! timeout, transport error or an unanswerable challenge tries the next trunk, any other
+//! timeout (no response at all within `trunk_response_timeout`, or Timer B), transport
+//! error or an unanswerable challenge tries the next trunk, any other
 //! 4xx/6xx ends the call with that status (503 when every trunk failed).
 //! In-dialog: BYE ends both legs; re-INVITE and UPDATE are relayed with their SDP rewritten to
 //! our relay (hold with `sendonly`/`inactive`, or `c=0.0.0.0`, passes across); a re-INVITE

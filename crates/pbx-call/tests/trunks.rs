@@ -144,10 +144,44 @@ fn server_error_fails_over_to_the_next_trunk_in_order() {
 }
 
 #[test]
-fn timeout_fails_over_to_the_next_trunk() {
+fn silent_trunk_is_given_up_after_the_response_timeout() {
     let first = Ua::new(BOB, Answer::Never, 21);
     let second = Ua::new(BOB2, Answer::After(secs(1)), 22);
     let mut world = trunk_world(vec![first, second], vec![None, None]);
+    world
+        .net
+        .drop_containing(None, "INVITE sip:+31201234567@192.168.2.20");
+    world.call(secs(4));
+    assert_eq!(world.ua(3).received_of(Method::Invite).len(), 0);
+    // trunk_response_timeout (5 s by default), not Timer B (32 s).
+    world.run(secs(2));
+    assert_eq!(world.ua(3).received_of(Method::Invite).len(), 1);
+    world.run(secs(2));
+    assert_eq!(world.alice().statuses().last(), Some(&200));
+    let record = world.pbx().calls.call_count();
+    assert_eq!(record, 1);
+}
+
+#[test]
+fn a_trunk_that_answers_100_is_not_given_up_early() {
+    // The carrier rings for 20 s before answering: alive, so no failover at 5 s.
+    let first = Ua::new(BOB, Answer::After(secs(20)), 21);
+    let second = Ua::new(BOB2, Answer::After(secs(1)), 22);
+    let mut world = trunk_world(vec![first, second], vec![None, None]);
+    world.call(secs(25));
+    assert_eq!(world.ua(3).received_of(Method::Invite).len(), 0);
+    assert_eq!(world.alice().statuses().last(), Some(&200));
+}
+
+#[test]
+fn timeout_fails_over_to_the_next_trunk() {
+    let first = Ua::new(BOB, Answer::Never, 21);
+    let second = Ua::new(BOB2, Answer::After(secs(1)), 22);
+    let mut config = config();
+    // Only Timer B ends the silent attempt here.
+    config.trunk_response_timeout = secs(120);
+    let mut world = World::new(config, vec![first, second]);
+    world.pbx().trunks = Some(vec![None, None]);
     world
         .net
         .drop_containing(None, "INVITE sip:+31201234567@192.168.2.20");
