@@ -240,3 +240,60 @@ fn caller_cancel_during_a_trunk_attempt_cancels_it_and_tries_no_other() {
     assert_eq!(world.ua(2).cancels, 1);
     assert_eq!(world.ua(3).received_of(Method::Invite).len(), 0);
 }
+
+#[test]
+fn a_late_2xx_from_an_abandoned_trunk_is_acked_and_sent_bye() {
+    // The first carrier's provisional responses are lost, so it is given up at 5 s
+    // (trunk_response_timeout) and the second carrier takes the call; the first one then
+    // answers at 8 s. Its 2xx must not be left unanswered (the carrier would retransmit it
+    // for 32 s and bill a call): ACK, then BYE, and the caller's call stays on the second.
+    let first = Ua::new(BOB, Answer::After(secs(8)), 21);
+    let second = Ua::new(BOB2, Answer::After(secs(1)), 22);
+    let mut world = trunk_world(vec![first, second], vec![None, None]);
+    world.net.drop_containing(None, "SIP/2.0 100 ");
+    world.net.drop_containing(None, "SIP/2.0 180 ");
+    world.call(secs(7));
+    assert_eq!(world.ua(3).received_of(Method::Invite).len(), 1);
+    assert_eq!(world.alice().statuses().last(), Some(&200));
+    assert!(world.ua(2).received_of(Method::Bye).is_empty());
+    world.run(secs(3));
+    let abandoned = world.ua(2);
+    let acks = abandoned.received_of(Method::Ack);
+    assert_eq!(acks.len(), 1, "{:?}", abandoned.methods());
+    let byes = abandoned.received_of(Method::Bye);
+    assert_eq!(byes.len(), 1, "{:?}", abandoned.methods());
+    let invite_id = abandoned.received_of(Method::Invite)[0].call_id().unwrap();
+    assert_eq!(
+        byes[0].call_id().unwrap(),
+        invite_id,
+        "the abandoned dialog"
+    );
+    assert!(header(byes[0], &HeaderName::Reason).contains("answered elsewhere"));
+    // The caller saw one answer; the call is up through the second trunk, nothing filed yet.
+    let answers = world
+        .alice()
+        .statuses()
+        .iter()
+        .filter(|s| **s == 200)
+        .count();
+    assert_eq!(answers, 1);
+    assert_eq!(world.pbx().calls.call_count(), 1);
+    assert!(
+        world
+            .pbx()
+            .records
+            .iter()
+            .all(|r| r.answered_by.as_deref() != Some("trunk-0"))
+    );
+    let now = world.now();
+    world.alice().send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    assert_eq!(world.ua(3).received_of(Method::Bye).len(), 1);
+    assert_eq!(
+        world.ua(2).received_of(Method::Bye).len(),
+        1,
+        "no second BYE"
+    );
+    let record = world.pbx().records.last().unwrap().clone();
+    assert_eq!(record.answered_by.as_deref(), Some("trunk-1"));
+}
