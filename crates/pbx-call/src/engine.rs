@@ -130,8 +130,21 @@ pub struct CallEngine<C> {
     /// (Call-ID, our tag) of every leg and fork.
     dialogs: HashMap<(Bytes, Bytes), (CallKey, Side)>,
     orphans: HashMap<TransactionId, Orphan>,
+    /// In-dialog requests on a trunk leg (BYE, re-INVITE, UPDATE, INFO) whose carrier
+    /// challenge (401/407) is still to be answered with the trunk's credentials; an entry is
+    /// removed when used, so a request is answered once.
+    trunk_auth: HashMap<TransactionId, TrunkRetry>,
     deadlines: BTreeSet<(Instant, CallKey)>,
     records: VecDeque<(Stage, CallRecord<C>)>,
+}
+
+/// What answering a carrier's challenge to an in-dialog request needs once the call may be
+/// gone (a BYE): our account, where the request went, and our address there.
+#[derive(Debug)]
+struct TrunkRetry {
+    credentials: TrunkCredentials,
+    target: Target,
+    local: std::net::SocketAddr,
 }
 
 impl<C: Clone> CallEngine<C> {
@@ -145,6 +158,7 @@ impl<C: Clone> CallEngine<C> {
             clients: HashMap::new(),
             dialogs: HashMap::new(),
             orphans: HashMap::new(),
+            trunk_auth: HashMap::new(),
             deadlines: BTreeSet::new(),
             records: VecDeque::new(),
         }
@@ -444,6 +458,23 @@ impl<C: Clone> CallEngine<C> {
                     return false;
                 };
                 let status = response.status().0;
+                if status >= 200 {
+                    let retry = self.trunk_auth.remove(transaction);
+                    if let Some(retry) = retry.filter(|_| matches!(status, 401 | 407))
+                        && let Some(sent) = self.answer_in_dialog_challenge(
+                            endpoint,
+                            now,
+                            key,
+                            *transaction,
+                            &retry,
+                            response,
+                        )
+                    {
+                        self.clients.remove(transaction);
+                        self.clients.insert(sent, (key, role));
+                        return true;
+                    }
+                }
                 match role {
                     Role::Fork(index) => self.on_fork_response(endpoint, now, key, index, response),
                     Role::Relay(relay) => {
@@ -481,6 +512,7 @@ impl<C: Clone> CallEngine<C> {
                 true
             }
             Event::Terminated { transaction } => {
+                self.trunk_auth.remove(transaction);
                 self.clients.remove(transaction).is_some()
                     | self.orphans.remove(transaction).is_some()
                     | self.invites.remove(transaction).is_some()
@@ -884,6 +916,81 @@ impl<C: Clone> CallEngine<C> {
         self.on_fork_response(endpoint, now, key, index, &response);
     }
 
+    /// A carrier challenged an in-dialog request on the trunk leg (BYE, re-INVITE, UPDATE,
+    /// INFO): send it again once with the trunk's credentials, with a new branch and the
+    /// next CSeq of the dialog (the BYE's dialog is over: its CSeq + 1). Returns the new
+    /// transaction; `None` when the challenge cannot be answered (the 401/407 then goes on
+    /// like any failure).
+    fn answer_in_dialog_challenge(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        key: CallKey,
+        transaction: TransactionId,
+        retry: &TrunkRetry,
+        response: &Response,
+    ) -> Option<TransactionId> {
+        let mut request = endpoint.request(transaction)?.clone();
+        let method = request.method().clone();
+        let (role, challenge_header, credentials_header) = if response.status().0 == 401 {
+            (
+                AuthRole::Www,
+                HeaderName::WwwAuthenticate,
+                HeaderName::Authorization,
+            )
+        } else {
+            (
+                AuthRole::Proxy,
+                HeaderName::ProxyAuthenticate,
+                HeaderName::ProxyAuthorization,
+            )
+        };
+        let values: Vec<&[u8]> = response.headers().get_all(&challenge_header).collect();
+        let account = &retry.credentials;
+        let mut client = DigestClient::new(&account.username, &account.password).ok()?;
+        client.handle_challenge(role, &values).ok()?;
+        let uri = request.uri().to_string();
+        let credentials = client
+            .authorization(&method.to_string(), &uri, cnonce(endpoint))
+            .ok()?;
+        if account
+            .realm
+            .as_deref()
+            .is_some_and(|realm| realm != credentials.realm)
+        {
+            return None;
+        }
+        let via = our_via(endpoint, &retry.target.transport, retry.local);
+        // A live dialog hands out the CSeq (so later requests stay above it); the BYE's
+        // dialog is terminated, and nothing follows it.
+        let dialog = self
+            .calls
+            .get_mut(&key)
+            .and_then(|call| call.leg_mut(Side::B))
+            .and_then(|leg| leg.dialog.as_mut())
+            .filter(|_| method != Method::Bye);
+        let seq = match dialog.map(|dialog| dialog.request(method.clone(), &via)) {
+            Some(Ok(fresh)) => fresh.cseq().ok()?.seq,
+            Some(Err(_)) => return None,
+            None => request.cseq().ok()?.seq.checked_add(1)?,
+        };
+        let headers = request.headers_mut();
+        headers.set(HeaderName::Via, via.to_bytes());
+        headers.set(HeaderName::CSeq, Bytes::from(format!("{seq} {method}")));
+        headers.set(credentials_header, Bytes::from(credentials.to_string()));
+        let target = retry.target.clone();
+        let sent = if method == Method::Invite {
+            endpoint
+                .send_invite(now.instant, request, target)
+                .map(|t| t.id())
+        } else {
+            endpoint
+                .send_request(now.instant, request, target)
+                .map(|t| t.id())
+        };
+        sent.ok()
+    }
+
     /// A trunk fork was challenged (401/407): answer once with its credentials in a new
     /// INVITE of the same dialog attempt (same Call-ID and From tag, CSeq + 1, new branch).
     /// `false` when there is nothing to answer with (no credentials, already answered, a
@@ -1265,8 +1372,12 @@ impl<C: Clone> CallEngine<C> {
             bye.headers_mut()
                 .push(HeaderName::Reason, reason_header.clone());
             dialog.terminate();
+            let retry = trunk_retry(call, to);
             if let Ok(transaction) = endpoint.send_request(now.instant, bye, target) {
                 self.clients.insert(transaction.id(), (key, Role::Fire));
+                if let Some(retry) = retry {
+                    self.trunk_auth.insert(transaction.id(), retry);
+                }
             }
         }
     }
@@ -1376,6 +1487,9 @@ impl<C: Clone> CallEngine<C> {
             Ok(transaction) => {
                 if offer {
                     call.offer_pending = true;
+                }
+                if let Some(retry) = trunk_retry(call, to) {
+                    self.trunk_auth.insert(transaction, retry);
                 }
                 let relay = Relay {
                     server: accepted,
@@ -1750,6 +1864,26 @@ impl Sender<'_> {
         });
         true
     }
+}
+
+/// The trunk account for in-dialog requests sent to `to`: only the B-leg of an outbound
+/// trunk call, with the answering trunk's credentials.
+fn trunk_retry<C>(call: &Call<C>, to: Side) -> Option<TrunkRetry> {
+    if !call.trunk_call || to != Side::B {
+        return None;
+    }
+    let credentials = call
+        .forks
+        .iter()
+        .find(|fork| fork.state == ForkState::Winner)?
+        .credentials
+        .clone()?;
+    let leg = call.leg(Side::B)?;
+    Some(TrunkRetry {
+        credentials,
+        target: leg.target.clone(),
+        local: leg.local,
+    })
 }
 
 /// Sends the INVITE to the next trunk that takes it; `false` when none is left.

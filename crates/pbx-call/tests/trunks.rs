@@ -297,3 +297,87 @@ fn a_late_2xx_from_an_abandoned_trunk_is_acked_and_sent_bye() {
     let record = world.pbx().records.last().unwrap().clone();
     assert_eq!(record.answered_by.as_deref(), Some("trunk-1"));
 }
+
+#[test]
+fn carrier_challenges_on_in_dialog_requests_are_answered_once() {
+    for status in [407, 401] {
+        let mut carrier = Ua::new(BOB, Answer::After(secs(1)), 21);
+        carrier.challenge = Some((status, "s3cret"));
+        carrier.challenge_in_dialog = true;
+        let mut world = trunk_world(vec![carrier], vec![account("s3cret")]);
+        world.call(secs(3));
+        assert_eq!(world.alice().statuses().last(), Some(&200), "{status}");
+        // Hold: the relayed re-INVITE is challenged, answered with the trunk's account at the
+        // next CSeq of the dialog, and the caller gets the carrier's 200 (not the 407).
+        let now = world.now();
+        world
+            .alice()
+            .send_in_dialog(now, Method::Invite, Some("sendonly"));
+        world.run(secs(2));
+        assert_eq!(world.alice().statuses().last(), Some(&200), "{status}");
+        let carrier = world.bob();
+        let reinvites: Vec<Request> = carrier
+            .received_of(Method::Invite)
+            .into_iter()
+            .skip(2)
+            .cloned()
+            .collect();
+        assert_eq!(reinvites.len(), 2, "{status}: {:?}", carrier.methods());
+        let (first, second) = (&reinvites[0], &reinvites[1]);
+        assert_eq!(first.call_id().unwrap(), second.call_id().unwrap());
+        assert_eq!(first.cseq().unwrap().seq + 1, second.cseq().unwrap().seq);
+        let acks = carrier.received_of(Method::Ack);
+        assert_eq!(
+            acks.last().unwrap().cseq().unwrap().seq,
+            second.cseq().unwrap().seq
+        );
+        // The caller hangs up: the BYE is challenged and answered once; the call is over.
+        let now = world.now();
+        world.alice().send_in_dialog(now, Method::Bye, None);
+        world.run(secs(2));
+        let carrier = world.bob();
+        let byes = carrier.received_of(Method::Bye);
+        assert_eq!(byes.len(), 2, "{status}");
+        assert_eq!(byes[0].cseq().unwrap().seq + 1, byes[1].cseq().unwrap().seq);
+        assert!(byes[0].cseq().unwrap().seq > second.cseq().unwrap().seq);
+        assert_eq!(
+            carrier.in_dialog_auth,
+            [
+                ("INVITE".to_owned(), None),
+                ("INVITE".to_owned(), Some(true)),
+                ("BYE".to_owned(), None),
+                ("BYE".to_owned(), Some(true)),
+            ],
+            "{status}"
+        );
+        assert_eq!(world.pbx().calls.call_count(), 0);
+        assert_eq!(world.pbx().records[0].disposition, Disposition::Answered);
+    }
+}
+
+#[test]
+fn a_second_in_dialog_challenge_is_not_answered_again() {
+    let mut carrier = Ua::new(BOB, Answer::After(secs(1)), 21);
+    carrier.challenge = Some((407, "s3cret"));
+    carrier.challenge_in_dialog = true;
+    // The INVITE is accepted with the right password; in-dialog requests then meet a
+    // carrier that rejects it (password rotated): one answer each, no loop.
+    let mut world = trunk_world(vec![carrier], vec![account("s3cret")]);
+    world.call(secs(3));
+    world.bob().challenge = Some((407, "rotated"));
+    let now = world.now();
+    world.alice().send_in_dialog(now, Method::Bye, None);
+    world.run(secs(40));
+    let carrier = world.bob();
+    assert_eq!(
+        carrier.received_of(Method::Bye).len(),
+        2,
+        "{:?}",
+        carrier.methods()
+    );
+    assert_eq!(
+        carrier.in_dialog_auth,
+        [("BYE".to_owned(), None), ("BYE".to_owned(), Some(false))]
+    );
+    assert_eq!(world.pbx().calls.call_count(), 0);
+}

@@ -320,6 +320,10 @@ pub struct Ua {
     pub challenge: Option<(u16, &'static str)>,
     /// For every INVITE: `None` without credentials, else whether they were valid.
     pub auth_results: Vec<Option<bool>>,
+    /// As a carrier: also challenge in-dialog BYE and re-INVITE (with `challenge`), recording
+    /// `(method, result)` in `in_dialog_auth`.
+    pub challenge_in_dialog: bool,
+    pub in_dialog_auth: Vec<(String, Option<bool>)>,
     pub received: Vec<Request>,
     pub responses: Vec<Response>,
     pub cancels: usize,
@@ -341,6 +345,8 @@ impl Ua {
             session_timer: false,
             challenge: None,
             auth_results: Vec::new(),
+            challenge_in_dialog: false,
+            in_dialog_auth: Vec::new(),
             received: Vec::new(),
             responses: Vec::new(),
             cancels: 0,
@@ -538,6 +544,14 @@ impl Ua {
             }
             return;
         }
+        if in_dialog
+            && self.challenge_in_dialog
+            && matches!(method, Method::Bye | Method::Invite)
+            && let Some((status, password)) = self.challenge
+            && self.challenged_in_dialog(now, accepted, &request, status, password)
+        {
+            return;
+        }
         let status = StatusCode::OK;
         let mut response = self.endpoint.response(accepted, status).unwrap();
         if let Some(dialog) = self.dialog.as_mut() {
@@ -602,6 +616,48 @@ impl Ua {
                 _ => {}
             }
         }
+    }
+
+    /// Challenges an in-dialog request without valid credentials; `true` when it did.
+    fn challenged_in_dialog(
+        &mut self,
+        now: Instant,
+        accepted: AcceptedTransaction,
+        request: &Request,
+        status: u16,
+        password: &str,
+    ) -> bool {
+        let (credentials_header, challenge_header) = if status == 401 {
+            (HeaderName::Authorization, HeaderName::WwwAuthenticate)
+        } else {
+            (
+                HeaderName::ProxyAuthorization,
+                HeaderName::ProxyAuthenticate,
+            )
+        };
+        let method = request.method().to_string();
+        let result = request.headers().get(&credentials_header).map(|value| {
+            Credentials::parse(value)
+                .is_ok_and(|c| digest_valid_for(&method, &c, password, &request.uri().to_string()))
+        });
+        self.in_dialog_auth.push((method, result));
+        if result == Some(true) {
+            return false;
+        }
+        let mut response = self
+            .endpoint
+            .response(accepted, StatusCode(status))
+            .unwrap();
+        response.headers_mut().push(
+            challenge_header,
+            Bytes::from_static(
+                b"Digest realm=\"carrier.test\", nonce=\"n0nce2\", qop=\"auth\", algorithm=MD5",
+            ),
+        );
+        self.endpoint
+            .send_response(now, accepted, response)
+            .unwrap();
+        true
     }
 
     fn run_actions(&mut self, now: Instant) {
@@ -761,6 +817,16 @@ impl World {
 
 /// Whether digest credentials for an INVITE are right for user `acct` and `password`.
 pub fn digest_valid(credentials: &Credentials<'_>, password: &str, request_uri: &str) -> bool {
+    digest_valid_for("INVITE", credentials, password, request_uri)
+}
+
+/// Whether digest credentials for a `method` request are right for `acct` and `password`.
+pub fn digest_valid_for(
+    method: &str,
+    credentials: &Credentials<'_>,
+    password: &str,
+    request_uri: &str,
+) -> bool {
     let ha1 = Ha1::compute(
         Algorithm::Md5,
         &credentials.username,
@@ -771,7 +837,7 @@ pub fn digest_valid(credentials: &Credentials<'_>, password: &str, request_uri: 
         &ha1,
         &ResponseInput {
             algorithm: Algorithm::Md5,
-            method: "INVITE",
+            method,
             uri: &credentials.uri,
             nonce: &credentials.nonce,
             cnonce: credentials.cnonce.as_deref(),
