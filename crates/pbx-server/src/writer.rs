@@ -220,6 +220,18 @@ mod tests {
     async fn batches_coalesce_per_binding_and_a_bad_record_does_not_sink_the_rest() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_data_dir(dir.path()).await.unwrap();
+        batches_coalesce(store).await;
+        if let Some(fresh) =
+            pbx_test_support::postgres::FreshDatabase::create("cloudpbx_writer").await
+        {
+            let store = Store::open(&fresh.url).await.unwrap();
+            batches_coalesce(store.clone()).await;
+            store.close().await;
+            fresh.drop_database().await;
+        }
+    }
+
+    async fn batches_coalesce(store: Store) {
         let tenant = store
             .tenants()
             .create(

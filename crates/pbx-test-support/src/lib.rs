@@ -8,10 +8,14 @@
 //! - [`network::Network`] / [`network::Pair`]: endpoints implementing [`network::Node`] joined
 //!   by an in-memory datagram network that drops, duplicates or delays on request and jumps the
 //!   clock to the next deadline, so timer paths run in milliseconds.
+//! - [`postgres::FreshDatabase`] (feature `postgres`): a throw-away PostgreSQL database per
+//!   test, skipped with a notice when the server is unreachable (a failure under `CI=true`).
 
 pub mod clock;
 pub mod conformance;
 pub mod network;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 pub use clock::VirtualClock;
 pub use network::{Datagram, Network, Node, Outgoing, Pair};

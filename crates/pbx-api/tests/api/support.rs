@@ -17,11 +17,9 @@ use futures::FutureExt;
 use pbx_api::{ApiState, Bootstrapped, ControlPlane};
 use pbx_domain::{Realm, TenantId, UserId};
 use pbx_store::{Directory, Store};
+use pbx_test_support::postgres::FreshDatabase;
 use serde_json::{Value, json};
-use sqlx::{Connection, Executor};
 use tower::ServiceExt;
-
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// The engine a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,8 +36,6 @@ pub struct TestDb {
     pub engine: Engine,
     pub url: String,
     _dir: Option<tempfile::TempDir>,
-    admin_url: Option<String>,
-    name: Option<String>,
 }
 
 impl TestDb {
@@ -50,69 +46,8 @@ impl TestDb {
             engine: Engine::Sqlite,
             url,
             _dir: Some(dir),
-            admin_url: None,
-            name: None,
         }
     }
-
-    async fn postgres() -> Option<Self> {
-        sqlx::any::install_default_drivers();
-        let admin_url = std::env::var("CLOUDPBX_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
-        let connect = tokio::time::timeout(
-            Duration::from_secs(5),
-            sqlx::AnyConnection::connect(&admin_url),
-        )
-        .await;
-        let mut admin = match connect {
-            Ok(Ok(connection)) => connection,
-            Ok(Err(error)) => return unavailable(&admin_url, &error.to_string()),
-            Err(_) => return unavailable(&admin_url, "connect timed out"),
-        };
-        let name = format!(
-            "cloudpbx_api_test_{}",
-            hex::encode(rand::random::<[u8; 8]>())
-        );
-        admin
-            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .await
-            .expect("create test database");
-        admin.close().await.ok();
-        let base = admin_url.split('?').next().unwrap_or(&admin_url);
-        let (server, _) = base.rsplit_once('/').expect("database URL has a path");
-        Some(Self {
-            engine: Engine::Postgres,
-            url: format!("{server}/{name}"),
-            _dir: None,
-            admin_url: Some(admin_url),
-            name: Some(name),
-        })
-    }
-
-    async fn drop_database(admin_url: &str, name: &str) {
-        let mut admin = sqlx::AnyConnection::connect(admin_url)
-            .await
-            .expect("admin connection");
-        admin
-            .execute(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .await
-            .expect("drop test database");
-        admin.close().await.ok();
-    }
-}
-
-fn unavailable(url: &str, why: &str) -> Option<TestDb> {
-    if std::env::var("CI").is_ok_and(|value| value == "true") {
-        panic!(
-            "CI=true but PostgreSQL at {url} is unreachable ({why}): the API tests must run on PostgreSQL in CI"
-        );
-    }
-    eprintln!(
-        "SKIP (PostgreSQL half): {url} unreachable ({why}); set CLOUDPBX_TEST_POSTGRES_URL or start PostgreSQL"
-    );
-    None
 }
 
 /// Runs `test` on SQLite, then on PostgreSQL when reachable; the PostgreSQL database is
@@ -126,12 +61,15 @@ where
     let app = App::new(&sqlite).await;
     test(app).await;
     drop(sqlite);
-    if let Some(postgres) = TestDb::postgres().await {
+    if let Some(fresh) = FreshDatabase::create("cloudpbx_api_test").await {
+        let postgres = TestDb {
+            engine: Engine::Postgres,
+            url: fresh.url.clone(),
+            _dir: None,
+        };
         let app = App::new(&postgres).await;
         let outcome = AssertUnwindSafe(test(app)).catch_unwind().await;
-        if let (Some(admin_url), Some(name)) = (&postgres.admin_url, &postgres.name) {
-            TestDb::drop_database(admin_url, name).await;
-        }
+        fresh.drop_database().await;
         if let Err(panic) = outcome {
             std::panic::resume_unwind(panic);
         }

@@ -172,6 +172,43 @@ async fn changes_on_another_node_reach_this_directory() {
     .await;
 }
 
+/// What `cloudpbx serve` starts: a write by another process (the CLI on the same SQLite
+/// file, another node on PostgreSQL) reaches this store's directory without a restart —
+/// through the `config_changes` sequence on SQLite, `LISTEN/NOTIFY` on PostgreSQL.
+#[tokio::test]
+async fn config_change_watcher_sees_writes_by_another_process() {
+    on_both(|db| async move {
+        let server = db.open().await;
+        let cli = db.open().await;
+        let watcher = server
+            .watch_config_changes(Duration::from_millis(50))
+            .await
+            .unwrap();
+        let directory = Directory::load(&server).await.unwrap();
+        let follower = directory.follow(server.clone());
+        let before = server.generation();
+        let (acme, _) = tenant(&cli, "acme").await;
+        wait(&directory, before + 1).await;
+        assert_eq!(
+            directory.snapshot().tenant(acme.id).map(|t| t.id),
+            Some(acme.id),
+            "{:?}: the other process's tenant is live",
+            db.engine
+        );
+        // The server's own writes are not counted twice.
+        let generation = server.generation();
+        let (globex, _) = tenant(&server, "globex").await;
+        assert_eq!(server.generation(), generation + 1);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(server.generation(), generation + 1, "{:?}", db.engine);
+        assert!(directory.snapshot().tenant(globex.id).is_some());
+        follower.abort();
+        watcher.abort();
+        db
+    })
+    .await;
+}
+
 /// A figure, not a check: how long a full directory load takes for 2,000 users with one
 /// credentialed device each. Run with `--ignored --nocapture`.
 #[tokio::test]
