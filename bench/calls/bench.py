@@ -25,7 +25,10 @@ def run_step(a, rate):
                  "-inf", a["callers"], "-s", a["callee"], "-i", "127.0.0.1", "-p", a["uac_port"],
                  "-r", str(rate), "-m", str(calls), "-l", str(max(200, rate * 4)), "-d", a["hold_ms"],
                  "-recv_timeout", "8000", "-timeout", f"{int(calls / rate * 3 + 30)}s",
-                 "-trace_stat", "-stf", stf, "-fd", "1", "-trace_err", "-nostdin"]
+                 "-trace_stat", "-stf", stf, "-fd", "1", "-trace_err", "-nostdin",
+                 # SIPp's digest uri defaults to the remote host; we hold clients to the
+                 # Request-URI (RFC 3261 section 22.4): sip:<callee>@<domain>.
+                 "-auth_uri", f"{a['callee']}@{a['domain']}"]
     cpu0 = cpu_s(a["pid"])
     t0 = time.time()
     p = subprocess.run(cmd, cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -54,6 +57,8 @@ def main():
              work=sys.argv[5], step_s=int(os.environ.get("STEP_SECONDS", "5")),
              gen_cpu=os.environ.get("GEN_CPU", "0"), pin=os.environ.get("PIN", "1") == "1",
              uac_port=os.environ.get("UAC_PORT", "15180"), hold_ms=os.environ.get("HOLD_MS", "100"))
+    with open(a["callers"]) as f:
+        a["domain"] = [l for l in f.read().splitlines()[1:] if l.strip()][0].split(";")[1]
     rate = int(os.environ.get("START_RATE", "50"))
     factor = float(os.environ.get("FACTOR", "2"))
     max_rate = int(os.environ.get("MAX_RATE", "5000"))

@@ -76,7 +76,9 @@ grep -q "is running" "$WORK/serve.log" || { cat "$WORK/serve.log" >&2; exit 1; }
 (cd "$WORK" && sipp "127.0.0.1:$SIP_PORT" -sf "$ROOT/bench/registration/reg_auth.xml" -inf "$WORK/callee.csv" \
   -i 127.0.0.1 -p "$UAS_PORT" -key contact_port "$UAS_PORT" -m 1 -timeout 10s -nostdin -trace_err >/dev/null)
 UAS_PID="$(cd "$WORK" && "${GENPIN[@]}" sipp -sf "$ROOT/bench/sipp-calls/uas_answer.xml" -i 127.0.0.1 -p "$UAS_PORT" \
-  -key rtp_port 9 -mi 127.0.0.1 -mp 16090 -nostdin -trace_err -bg | sed -n 's/.*PID=\[\([0-9]*\)\].*/\1/p')"
+  -key rtp_port 9 -mi 127.0.0.1 -mp 16090 -nostdin -trace_err -bg | sed -n 's/.*PID=\[\([0-9]*\)\].*/\1/p' || true)"
+# (sipp -bg exits non-zero after forking; the PID line is what counts)
+[ -n "$UAS_PID" ] && kill -0 "$UAS_PID" || { echo "SIPp callee did not start" >&2; exit 1; }
 sleep 0.5
 GEN_CPU="$GEN_CPU" PIN="$PIN" python3 "$HERE/bench.py" "$SERVER_PID" "127.0.0.1:$SIP_PORT" \
   "$WORK/callers.csv" "$CALLEE" "$WORK" > "$OUT/cloudpbx-calls.json"
