@@ -689,7 +689,7 @@ mod calls {
             return;
         };
         let port = free_port(v4());
-        world.trunk("carrier-in", port, 10, false).await;
+        let trunk = world.trunk("carrier-in", port, 10, false).await;
         let callee = &world.tenant.accounts[1];
         world.number(DID, Some(callee)).await;
         world.number("+31209999999", None).await;
@@ -736,6 +736,18 @@ mod calls {
             invites(&world.read_trace(&format!("phone-{phone_port}.log"))).is_empty(),
             "the phone never rang"
         );
+        // The tenant's unassigned number is filed for the tenant (no user); the foreign
+        // number and the stranger's unauthenticated attempt are not (no tenant, no CDR).
+        let cdrs = crate::calls::api_cdrs(&world.harness, &world.tenant, 1).await;
+        assert_eq!(cdrs.len(), 1, "{cdrs:?}");
+        let cdr = &cdrs[0];
+        assert_eq!(cdr["direction"], "inbound", "{cdr}");
+        assert_eq!(cdr["callee"], "+31209999999", "{cdr}");
+        assert_eq!(cdr["disposition"], "failed", "{cdr}");
+        assert_eq!(cdr["sip_status"], 404, "{cdr}");
+        assert_eq!(cdr["hangup_cause"], "unassigned number", "{cdr}");
+        assert_eq!(cdr["trunk_id"], trunk.as_str(), "{cdr}");
+        assert!(cdr["user_id"].is_null(), "{cdr}");
         drop(phone);
         world.harness.shutdown().await;
     }

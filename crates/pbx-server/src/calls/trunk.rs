@@ -192,6 +192,27 @@ impl Calls {
             // (its first INVITE carries no credentials). The user path challenges it, and
             // nothing is forwarded without authentication.
             InboundDecision::UnknownNumber { .. } => return Some(incoming),
+            InboundDecision::Unassigned {
+                trunk_id,
+                tenant_id,
+                number,
+            } => {
+                let domain = services
+                    .directory
+                    .tenant(tenant_id)
+                    .map(|tenant| tenant.sip_domain.as_str().to_owned())
+                    .unwrap_or_default();
+                let (caller, _) = presented_caller(request, &domain);
+                let inbound = Unassigned {
+                    trunk_id,
+                    tenant_id,
+                    caller,
+                    called,
+                    number,
+                };
+                self.refuse_unassigned(ctx, incoming, inbound);
+                return None;
+            }
             decision => {
                 let status = decision.refusal().unwrap_or(404);
                 tracing::info!(%source, called, status, "inbound trunk call refused");
@@ -253,6 +274,57 @@ impl Calls {
         None
     }
 
+    /// A carrier's call to one of `tenant`'s numbers that rings nobody: 404, filed as that
+    /// tenant's inbound CDR (no user, disposition `failed`, cause `unassigned number`) so the
+    /// tenant sees calls it is missing. Numbers that are not ours get no CDR.
+    fn refuse_unassigned(
+        &mut self,
+        ctx: &mut Context<'_>,
+        incoming: Incoming,
+        inbound: Unassigned,
+    ) {
+        use pbx_domain::{CallEnd, CallStart, CdrId};
+        let Unassigned {
+            trunk_id,
+            tenant_id,
+            caller,
+            called,
+            number,
+        } = inbound;
+        let now = now_pair(ctx);
+        let request = incoming.request();
+        let call_id = request
+            .call_id()
+            .map(|id| String::from_utf8_lossy(&id).into_owned())
+            .unwrap_or_default();
+        let random: [u8; 10] = rand::random();
+        let mut record = pbx_domain::CallRecord::open(CallStart {
+            id: CdrId::from_parts(u64::try_from(now.unix_ms).unwrap_or(0), &random),
+            tenant_id,
+            user_id: None,
+            device_id: None,
+            direction: pbx_domain::CallDirection::Inbound,
+            caller,
+            callee_dialled: called.clone(),
+            callee: number.as_str().to_owned(),
+            trunk_id: Some(trunk_id),
+            sip_call_id: call_id,
+            node_id: self.book.node_id.clone(),
+            start_ms: now.unix_ms,
+        });
+        record.close(CallEnd {
+            end_ms: now.unix_ms,
+            disposition: pbx_domain::Disposition::Failed,
+            sip_status: Some(404),
+            hangup_cause: Some("unassigned number".to_owned()),
+            hangup_side: pbx_domain::HangupSide::System,
+        });
+        tracing::info!(cdr = %record.id, tenant = %tenant_id, called, "inbound call to an unassigned number refused");
+        self.cdrs.call_ended(&record);
+        ctx.engine()
+            .reject(now.instant, incoming, StatusCode::NOT_FOUND);
+    }
+
     /// Refuses an outbound attempt with `status` (filed as a CDR) and releases the guard's
     /// count of it.
     fn refuse_outbound(
@@ -292,6 +364,15 @@ impl Calls {
             guard.call_ended(handle);
         }
     }
+}
+
+/// A carrier's call to a tenant's number that is assigned to nobody.
+struct Unassigned {
+    trunk_id: pbx_domain::TrunkId,
+    tenant_id: TenantId,
+    caller: String,
+    called: String,
+    number: pbx_domain::E164,
 }
 
 /// One trunk of the route as the engine tries it; `None` when its host cannot be reached.
