@@ -362,6 +362,15 @@ impl RoutingSnapshot {
             .min_by_key(|trunk| (trunk.tenant_id.is_none(), trunk.priority, trunk.id))
     }
 
+    /// Who `number` belongs to on this platform: its tenant and the user it rings (`None`
+    /// when unassigned); `None` when it is not one of our numbers. A call to one of these
+    /// never goes out through a carrier (hairpin).
+    pub fn local_number(&self, number: &E164) -> Option<(TenantId, Option<UserId>)> {
+        self.numbers
+            .get(number.as_str())
+            .map(|assignment| (assignment.tenant_id, assignment.user_id))
+    }
+
     /// Where an inbound call from `source` to `called` (the Request-URI user: `+31...`,
     /// `31...`, `0...` national) goes.
     pub fn inbound(&self, source: IpAddr, called: &str) -> InboundDecision {

@@ -975,7 +975,7 @@ impl Calls {
                     }
                 }
             }
-            self.outbound(ctx, incoming, outbound);
+            self.outbound(ctx, incoming, outbound, &services);
             return;
         };
         let domain = tenant.sip_domain.as_str().to_owned();
@@ -1072,9 +1072,15 @@ pub struct Outbound {
 impl Calls {
     /// Routes an outbound call. Trunk routing plugs in here; without a route the caller gets
     /// 404 and the attempt is filed as unavailable.
-    fn outbound(&mut self, ctx: &mut Context<'_>, incoming: Incoming, outbound: Outbound) {
+    fn outbound(
+        &mut self,
+        ctx: &mut Context<'_>,
+        incoming: Incoming,
+        outbound: Outbound,
+        services: &Services<'_>,
+    ) {
         if self.routing.is_some() {
-            return self.route_outbound(ctx, incoming, outbound);
+            return self.route_outbound(ctx, incoming, outbound, services);
         }
         if let (Some(guard), Some(handle)) = (&self.guard, outbound.guard) {
             guard.call_ended(handle);

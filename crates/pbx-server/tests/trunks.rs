@@ -684,6 +684,55 @@ mod calls {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_to_one_of_our_own_numbers_is_connected_internally() {
+        let Some(world) = World::start().await else {
+            return;
+        };
+        // A carrier on the route that must never see the call (nothing listens there, so a
+        // call sent out would fail instead of reaching the phone).
+        let port = free_port(v4());
+        let trunk = world.trunk("carrier-a", port, 10, true).await;
+        world.route("31", &[&trunk]).await;
+        let caller = &world.tenant.accounts[0];
+        let callee = &world.tenant.accounts[1];
+        world.number(DID, Some(callee)).await;
+        world.routing_loaded().await;
+        let phone_port = free_port(v4());
+        let phone = world.phone(callee, phone_port).await;
+
+        // The caller dials the colleague's DID in national format.
+        let (code, output) = world.dial(caller, "0201234567").await;
+        let phone_trace = world.read_trace(&format!("phone-{phone_port}.log"));
+        assert_eq!(code, 0, "caller: {output}\nphone:\n{phone_trace}");
+        let (code, output) = finish(phone).await;
+        assert_eq!(code, 0, "phone: {output}");
+        let phone_trace = world.read_trace(&format!("phone-{phone_port}.log"));
+        let invite = &invites(&phone_trace)[0];
+        let from = header(invite, "From").unwrap();
+        assert!(
+            from.contains(&format!("sip:{}@{}", caller.extension, world.tenant.domain)),
+            "the caller's extension: {from}"
+        );
+
+        let records = world.records(1).await;
+        let record = records.last().unwrap();
+        assert_eq!(record.direction, Direction::Internal);
+        assert_eq!(record.disposition, Disposition::Answered);
+        assert_eq!(record.callee_dialled, "0201234567");
+        assert_eq!(record.callee_normalised, DID);
+        assert_eq!(record.trunk, None, "never through a carrier");
+        assert_eq!(record.context.callee_user_id, Some(callee.user_id));
+        let cdrs = crate::calls::api_cdrs(&world.harness, &world.tenant, 1).await;
+        assert_eq!(cdrs.len(), 1, "one CDR: {cdrs:?}");
+        let cdr = &cdrs[0];
+        assert_eq!(cdr["direction"], "internal", "{cdr}");
+        assert!(cdr["trunk_id"].is_null(), "{cdr}");
+        assert_eq!(cdr["callee"], DID, "{cdr}");
+        assert_eq!(cdr["disposition"], "answered", "{cdr}");
+        world.harness.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn unassigned_and_foreign_numbers_and_strangers_are_never_forwarded() {
         let Some(world) = World::start().await else {
             return;

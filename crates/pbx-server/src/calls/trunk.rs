@@ -43,6 +43,7 @@ impl Calls {
         ctx: &mut Context<'_>,
         incoming: Incoming,
         outbound: Outbound,
+        services: &Services<'_>,
     ) {
         let Some(routing) = self.routing.clone() else {
             return self.refuse_outbound(ctx, incoming, &outbound, 404, "no route", None);
@@ -69,6 +70,13 @@ impl Calls {
             }
         };
         let normalised = number.as_str().to_owned();
+        if let Dialled::External(e164) = &number
+            && let Some((tenant_id, user_id)) = snapshot.local_number(e164)
+        {
+            return self.hairpin(
+                ctx, incoming, outbound, services, normalised, tenant_id, user_id,
+            );
+        }
         let Some(digits) = number.route_digits() else {
             return self.refuse_outbound(ctx, incoming, &outbound, 404, "not a number", None);
         };
@@ -148,6 +156,113 @@ impl Calls {
             Ok(key) => self.track_guarded(key, &outbound),
             Err(error) => {
                 tracing::debug!(%error, "outbound call not started");
+                self.release_guard(&outbound);
+            }
+        }
+    }
+
+    /// A user dialled one of the platform's own numbers: connected internally, never out
+    /// through a carrier and back. The number's user (of this tenant or another) gets the
+    /// call on every binding, like a call to its extension. One CDR, the caller tenant's:
+    /// direction internal for the caller's own tenant, else outbound without a trunk (the
+    /// callee tenant gets no CDR of its own yet). An unassigned number of ours is 404.
+    #[allow(clippy::too_many_arguments)]
+    fn hairpin(
+        &mut self,
+        ctx: &mut Context<'_>,
+        incoming: Incoming,
+        outbound: Outbound,
+        services: &Services<'_>,
+        normalised: String,
+        tenant_id: TenantId,
+        user_id: Option<UserId>,
+    ) {
+        let directory = services.directory;
+        let callee = user_id.and_then(|user| directory.user(user));
+        let tenant = directory.tenant(tenant_id);
+        let (Some(callee), Some(tenant)) = (callee, tenant) else {
+            return self.refuse_outbound(
+                ctx,
+                incoming,
+                &outbound,
+                404,
+                "unassigned number of ours",
+                Some(&normalised),
+            );
+        };
+        let Some(flow) = ctx.flow() else {
+            self.release_guard(&outbound);
+            ctx.engine().ignore(incoming);
+            return;
+        };
+        let same_tenant = tenant_id == outbound.context.tenant_id;
+        let domain = tenant.sip_domain.as_str();
+        let request = incoming.request().clone();
+        let anonymous = caller_wants_privacy(&request);
+        let snapshot = self.routing.as_ref().map(|routing| routing.snapshot());
+        // The callee sees the caller's extension within a tenant, else the caller's number.
+        let presented = if same_tenant {
+            Some(outbound.caller.clone())
+        } else {
+            snapshot
+                .as_ref()
+                .map(|snapshot| {
+                    snapshot.caller_id(
+                        outbound.context.tenant_id,
+                        Some(outbound.context.user_id),
+                        None,
+                        anonymous,
+                    )
+                })
+                .and_then(|id| id.number.map(|number| number.as_str().to_owned()))
+        };
+        let from = match (&presented, anonymous) {
+            (Some(number), false) => name_addr(&format!("\"{number}\" <sip:{number}@{domain}>")),
+            _ => name_addr(&format!("\"Anonymous\" <{}>", pbx_routing::ANONYMOUS_URI)),
+        };
+        let to = name_addr(&format!("<sip:{}@{domain}>", callee.extension.as_str()));
+        let (Some(from), Some(to)) = (from, to) else {
+            return self.refuse_outbound(ctx, incoming, &outbound, 500, "hairpin", None);
+        };
+        let targets = binding_targets(services.registrar, callee.id, &to);
+        let now = now_pair(ctx);
+        let Ok(AcceptedTransaction::Invite(invite)) = ctx.engine().accept(now.instant, incoming)
+        else {
+            self.release_guard(&outbound);
+            return;
+        };
+        let mut context = outbound.context.clone();
+        let direction = if same_tenant {
+            context.callee_user_id = Some(callee.id);
+            Direction::Internal
+        } else {
+            Direction::Outbound
+        };
+        let new = NewCall {
+            context,
+            direction,
+            caller: outbound.caller.clone(),
+            callee_dialled: outbound.dialled.clone(),
+            callee_normalised: normalised,
+            from,
+            a_target: Target {
+                transport: flow_transport(&flow),
+                address: flow.remote,
+                flow: flow.connection.map(|c| FlowId(c.0)),
+            },
+            a_local: flow.local,
+            targets,
+            trunk: None,
+        };
+        tracing::info!(tenant = %tenant_id, callee = %callee.id, "call to one of our numbers connected internally");
+        let mut media = RelayAllocator(&self.relay);
+        match self
+            .engine
+            .start_call(ctx.engine(), now, invite, request, new, &mut media)
+        {
+            Ok(key) => self.track_guarded(key, &outbound),
+            Err(error) => {
+                tracing::debug!(%error, "hairpin call not started");
                 self.release_guard(&outbound);
             }
         }
