@@ -932,34 +932,14 @@ impl<C: Clone> CallEngine<C> {
     ) -> Option<TransactionId> {
         let mut request = endpoint.request(transaction)?.clone();
         let method = request.method().clone();
-        let (role, challenge_header, credentials_header) = if response.status().0 == 401 {
-            (
-                AuthRole::Www,
-                HeaderName::WwwAuthenticate,
-                HeaderName::Authorization,
-            )
-        } else {
-            (
-                AuthRole::Proxy,
-                HeaderName::ProxyAuthenticate,
-                HeaderName::ProxyAuthorization,
-            )
-        };
-        let values: Vec<&[u8]> = response.headers().get_all(&challenge_header).collect();
-        let account = &retry.credentials;
-        let mut client = DigestClient::new(&account.username, &account.password).ok()?;
-        client.handle_challenge(role, &values).ok()?;
         let uri = request.uri().to_string();
-        let credentials = client
-            .authorization(&method.to_string(), &uri, cnonce(endpoint))
-            .ok()?;
-        if account
-            .realm
-            .as_deref()
-            .is_some_and(|realm| realm != credentials.realm)
-        {
-            return None;
-        }
+        let (credentials_header, credentials) = carrier_authorization(
+            endpoint,
+            &retry.credentials,
+            response,
+            &method.to_string(),
+            &uri,
+        )?;
         let via = our_via(endpoint, &retry.target.transport, retry.local);
         // A live dialog hands out the CSeq (so later requests stay above it); the BYE's
         // dialog is terminated, and nothing follows it.
@@ -977,7 +957,7 @@ impl<C: Clone> CallEngine<C> {
         let headers = request.headers_mut();
         headers.set(HeaderName::Via, via.to_bytes());
         headers.set(HeaderName::CSeq, Bytes::from(format!("{seq} {method}")));
-        headers.set(credentials_header, Bytes::from(credentials.to_string()));
+        headers.set(credentials_header, credentials);
         let target = retry.target.clone();
         let sent = if method == Method::Invite {
             endpoint
@@ -1018,44 +998,19 @@ impl<C: Clone> CallEngine<C> {
         let Some(account) = fork.credentials.as_ref() else {
             return false;
         };
-        let (role, challenge_header, credentials_header) = if response.status().0 == 401 {
-            (
-                AuthRole::Www,
-                HeaderName::WwwAuthenticate,
-                HeaderName::Authorization,
-            )
-        } else {
-            (
-                AuthRole::Proxy,
-                HeaderName::ProxyAuthenticate,
-                HeaderName::ProxyAuthorization,
-            )
-        };
-        let values: Vec<&[u8]> = response.headers().get_all(&challenge_header).collect();
-        let Ok(mut client) = DigestClient::new(&account.username, &account.password) else {
-            return false;
-        };
-        if client.handle_challenge(role, &values).is_err() {
-            return false;
-        }
         let uri = fork.request.uri().to_string();
-        let Ok(credentials) = client.authorization("INVITE", &uri, cnonce(endpoint)) else {
+        let Some((credentials_header, credentials)) =
+            carrier_authorization(endpoint, account, response, "INVITE", &uri)
+        else {
             return false;
         };
-        if account
-            .realm
-            .as_deref()
-            .is_some_and(|realm| realm != credentials.realm)
-        {
-            return false;
-        }
         let mut request = fork.request.clone();
         let seq = request.cseq().map_or(1, |cseq| cseq.seq).saturating_add(1);
         let via = our_via(endpoint, &fork.target.target.transport, fork.target.local);
         let headers = request.headers_mut();
         headers.set(HeaderName::Via, via.to_bytes());
         headers.set(HeaderName::CSeq, Bytes::from(format!("{seq} INVITE")));
-        headers.set(credentials_header, Bytes::from(credentials.to_string()));
+        headers.set(credentials_header, credentials);
         let Ok(transaction) =
             endpoint.send_invite(now.instant, request.clone(), fork.target.target.clone())
         else {
@@ -1864,6 +1819,43 @@ impl Sender<'_> {
         });
         true
     }
+}
+
+/// The credentials header answering a carrier's 401/407 `response` to a `method` request
+/// for `uri` with `account`; `None` when it cannot be answered (no usable challenge, or a
+/// realm other than the configured one).
+fn carrier_authorization(
+    endpoint: &mut Endpoint,
+    account: &TrunkCredentials,
+    response: &Response,
+    method: &str,
+    uri: &str,
+) -> Option<(HeaderName, Bytes)> {
+    let (role, challenge_header, credentials_header) = if response.status().0 == 401 {
+        (
+            AuthRole::Www,
+            HeaderName::WwwAuthenticate,
+            HeaderName::Authorization,
+        )
+    } else {
+        (
+            AuthRole::Proxy,
+            HeaderName::ProxyAuthenticate,
+            HeaderName::ProxyAuthorization,
+        )
+    };
+    let values: Vec<&[u8]> = response.headers().get_all(&challenge_header).collect();
+    let mut client = DigestClient::new(&account.username, &account.password).ok()?;
+    client.handle_challenge(role, &values).ok()?;
+    let credentials = client.authorization(method, uri, cnonce(endpoint)).ok()?;
+    if account
+        .realm
+        .as_deref()
+        .is_some_and(|realm| realm != credentials.realm)
+    {
+        return None;
+    }
+    Some((credentials_header, Bytes::from(credentials.to_string())))
 }
 
 /// The trunk account for in-dialog requests sent to `to`: only the B-leg of an outbound
