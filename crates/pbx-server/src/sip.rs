@@ -168,6 +168,11 @@ impl PlatformTu {
         for effect in effects {
             match effect {
                 Effect::Ping(ping) => self.send_ping(ctx, ping),
+                // A refresh is persisted (the binding's new expiry, for restarts) but not
+                // audited: phones refresh every few minutes behind NAT, and an event row per
+                // refresh would grow the audit log by millions of rows a day and double the
+                // store's write load. New bindings, removals and ALG suspicions are audited.
+                Effect::Event(pbx_registrar::RegistrationEvent::Refreshed { .. }) => {}
                 other => {
                     if self.writer.try_send(other).is_err() {
                         self.dropped_writes += 1;
