@@ -198,6 +198,19 @@ impl DirectorySnapshot {
         IpWhitelist::permits(tenant_list, user_list, address)
     }
 
+    /// Whether `credential` may be used from `address` (REGISTER and INVITE): the tenant's
+    /// and user's whitelists permit it, or the credential's device is whitelist-exempt (a
+    /// mobile device) and the request came over TLS (`tls`). An exempt device reached over
+    /// UDP or TCP from outside the whitelist is refused like any other.
+    pub fn source_permitted(&self, credential: &SipCredential, address: IpAddr, tls: bool) -> bool {
+        self.whitelist_permits(credential.tenant_id, Some(credential.user_id), address)
+            || (tls
+                && self
+                    .devices
+                    .get(&credential.device_id)
+                    .is_some_and(|device| device.whitelist_exempt))
+    }
+
     /// Where a DID (canonical E.164) goes, if it is assigned to a tenant.
     pub fn number(&self, e164: &str) -> Option<&NumberAssignment> {
         self.numbers.get(e164)
@@ -280,6 +293,7 @@ mod tests {
                 mac: MacAddress::parse("00:15:65:aa:bb:cc").unwrap(),
             },
             label: String::new(),
+            whitelist_exempt: false,
             created_at_ms: 0,
             updated_at_ms: 0,
         };

@@ -118,6 +118,11 @@ pub struct Device {
     pub kind: DeviceKind,
     /// Free label.
     pub label: String,
+    /// Exempt from the tenant's and user's IP whitelist (a mobile device that roams), which
+    /// then requires TLS: from a non-whitelisted source its REGISTER and INVITE are admitted
+    /// over TLS only.
+    #[serde(default)]
+    pub whitelist_exempt: bool,
     /// Creation time.
     pub created_at_ms: i64,
     /// Last change.

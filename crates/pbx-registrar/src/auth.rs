@@ -42,6 +42,8 @@ pub(crate) struct Refusal {
 pub(crate) struct AuthInput<'a> {
     pub(crate) request: &'a Request,
     pub(crate) source: SocketAddr,
+    /// The REGISTER came over TLS (a whitelist-exempt device needs it outside the whitelist).
+    pub(crate) tls: bool,
     pub(crate) now: Now,
     pub(crate) directory: &'a DirectorySnapshot,
     pub(crate) verifier: &'a Verifier,
@@ -103,11 +105,7 @@ pub(crate) fn authenticate(
     );
     let credential = directory.usable_credential(&credentials.username);
     if let Some(credential) = credential
-        && !directory.whitelist_permits(
-            credential.tenant_id,
-            Some(credential.user_id),
-            input.source.ip(),
-        )
+        && !directory.source_permitted(credential, input.source.ip(), input.tls)
     {
         return Err(Box::new(Refusal {
             response: reply(input, ids, StatusCode::FORBIDDEN),

@@ -103,6 +103,7 @@ impl Registrar {
         let input = AuthInput {
             request,
             source: flow.source,
+            tls: flow.transport == pbx_domain::Transport::Tls,
             now,
             directory,
             verifier,

@@ -581,6 +581,16 @@ impl SecurityGuard {
         inner.dirty = true;
     }
 
+    /// Replaces every tenant's destination exceptions (at start, from the store).
+    pub fn replace_tenant_exceptions(
+        &self,
+        all: impl IntoIterator<Item = (TenantId, TenantExceptions)>,
+    ) {
+        let mut inner = self.lock();
+        inner.exceptions = all.into_iter().collect();
+        inner.dirty = true;
+    }
+
     /// A tenant's destination exceptions.
     pub fn tenant_exceptions(&self, tenant: TenantId) -> TenantExceptions {
         self.lock()

@@ -4,12 +4,13 @@ use pbx_domain::{Device, DeviceId, DeviceKind, NewDevice, UserId};
 use sqlx::any::AnyRow;
 
 use crate::error::{StoreError, StoreResult};
-use crate::rows::{affected, corrupt, int, new_id, now_ms, parse, text, text_opt};
+use crate::rows::{affected, corrupt, flag, int, new_id, now_ms, parse, text, text_opt};
 use crate::store::{Store, TenantScope};
 
 macro_rules! device_columns {
     () => {
-        "id, tenant_id, user_id, kind, vendor, model, mac, label, created_at, updated_at"
+        "id, tenant_id, user_id, kind, vendor, model, mac, label, whitelist_exempt, created_at, \
+         updated_at"
     };
 }
 
@@ -40,6 +41,7 @@ pub(crate) fn device_from_row(row: &AnyRow) -> StoreResult<Device> {
         user_id: parse(row, "devices", "user_id")?,
         kind,
         label: text(row, "label")?,
+        whitelist_exempt: flag(row, "whitelist_exempt")?,
         created_at_ms: int(row, "created_at")?,
         updated_at_ms: int(row, "updated_at")?,
     })
@@ -69,6 +71,7 @@ impl Devices<'_> {
             user_id: new.user_id,
             kind: new.kind.clone(),
             label: new.label.clone(),
+            whitelist_exempt: false,
             created_at_ms: now,
             updated_at_ms: now,
         };
@@ -76,7 +79,7 @@ impl Devices<'_> {
         sqlx::query(concat!(
             "INSERT INTO devices (",
             device_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
         .bind(device.id.to_string())
         .bind(device.tenant_id.to_string())
@@ -86,6 +89,7 @@ impl Devices<'_> {
         .bind(model)
         .bind(mac)
         .bind(device.label.clone())
+        .bind(0_i64)
         .bind(now)
         .bind(now)
         .execute(self.store.pool())
@@ -155,6 +159,29 @@ impl Devices<'_> {
             "UPDATE devices SET label = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
         )
         .bind(label.to_owned())
+        .bind(now_ms())
+        .bind(scope.tenant_id().to_string())
+        .bind(id.to_string())
+        .execute(self.store.pool())
+        .await?;
+        affected(result.rows_affected(), "device")?;
+        self.store.changed().await;
+        Ok(())
+    }
+
+    /// Exempts a device from the IP whitelist (or ends the exemption). An exempt device is
+    /// admitted from outside the whitelist over TLS only (a mobile device that roams).
+    pub async fn set_whitelist_exempt(
+        &self,
+        scope: &TenantScope,
+        id: DeviceId,
+        exempt: bool,
+    ) -> StoreResult<()> {
+        let result = sqlx::query(
+            "UPDATE devices SET whitelist_exempt = $1, updated_at = $2 \
+             WHERE tenant_id = $3 AND id = $4",
+        )
+        .bind(i64::from(exempt))
         .bind(now_ms())
         .bind(scope.tenant_id().to_string())
         .bind(id.to_string())

@@ -103,7 +103,7 @@ pub use provisioning::{
     DeviceProvisioning, DeviceSecret, Provisioning, ProvisioningFetch, TenantProvisioning,
 };
 pub use routes::Routes;
-pub use security::Security;
+pub use security::{DestinationExceptions, Security};
 pub use store::{Engine, SQLITE_FILE_NAME, Store, StoreOptions, TenantScope, sqlite_url};
 pub use tenants::{Resellers, Tenants};
 pub use tokens::ApiTokens;

@@ -1,5 +1,5 @@
-//! Fraud-guard persistence (issue 5): the guard's state snapshot per node, and the typed
-//! security event log.
+//! Fraud-guard persistence (issue 5): the guard's state snapshot per node, the typed
+//! security event log, and the tenants' outbound destination exceptions.
 //!
 //! The snapshot is opaque JSON written by the server (`pbx-policy` state); the store only
 //! keeps the newest one per node. Security events are [`Event`] rows in their own table, so
@@ -9,7 +9,7 @@ use pbx_domain::{Actor, Event, EventId, TenantId};
 use sqlx::any::AnyRow;
 
 use crate::error::{StoreError, StoreResult};
-use crate::rows::{corrupt, int, new_id, parse, parse_opt, text};
+use crate::rows::{corrupt, int, new_id, now_ms, parse, parse_opt, text};
 use crate::store::{Store, TenantScope};
 
 /// The security repository.
@@ -158,4 +158,105 @@ impl Security<'_> {
             .await?;
         rows.iter().map(event_from_row).collect()
     }
+
+    /// The scoped tenant's outbound destination exceptions (`None` when never set).
+    pub async fn destination_exceptions(
+        &self,
+        scope: &TenantScope,
+    ) -> StoreResult<Option<DestinationExceptions>> {
+        let row = sqlx::query(
+            "SELECT tenant_id, allow_prefixes, block_prefixes, updated_at \
+             FROM tenant_destination_exceptions WHERE tenant_id = $1",
+        )
+        .bind(scope.tenant_id().to_string())
+        .fetch_optional(self.store.pool())
+        .await?;
+        row.as_ref().map(exceptions_from_row).transpose()
+    }
+
+    /// Replaces the scoped tenant's outbound destination exceptions (prefixes as given; the
+    /// API validates and normalises them).
+    pub async fn set_destination_exceptions(
+        &self,
+        scope: &TenantScope,
+        allow: &[String],
+        block: &[String],
+    ) -> StoreResult<DestinationExceptions> {
+        let exceptions = DestinationExceptions {
+            tenant_id: scope.tenant_id(),
+            allow: allow.to_vec(),
+            block: block.to_vec(),
+            updated_at_ms: now_ms(),
+        };
+        let list = |prefixes: &[String]| serde_json::Value::from(prefixes.to_vec()).to_string();
+        sqlx::query(
+            "INSERT INTO tenant_destination_exceptions \
+             (tenant_id, allow_prefixes, block_prefixes, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id) DO UPDATE SET allow_prefixes = excluded.allow_prefixes, \
+             block_prefixes = excluded.block_prefixes, updated_at = excluded.updated_at",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(list(allow))
+        .bind(list(block))
+        .bind(exceptions.updated_at_ms)
+        .execute(self.store.pool())
+        .await?;
+        Ok(exceptions)
+    }
+
+    /// Every tenant's destination exceptions (the guard loads them at start). System or
+    /// operator only.
+    pub async fn all_destination_exceptions(
+        &self,
+        actor: &Actor,
+    ) -> StoreResult<Vec<DestinationExceptions>> {
+        if !matches!(actor, Actor::System | Actor::Operator) {
+            return Err(StoreError::Forbidden {
+                reason: "every tenant's exceptions are the platform's",
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT tenant_id, allow_prefixes, block_prefixes, updated_at \
+             FROM tenant_destination_exceptions ORDER BY tenant_id",
+        )
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter().map(exceptions_from_row).collect()
+    }
+}
+
+/// A tenant's explicit outbound destination exceptions: E.164 prefixes it may call although
+/// blocked by default, and extra prefixes it blocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestinationExceptions {
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// Prefixes allowed although blocked by default (`+31909`).
+    pub allow: Vec<String>,
+    /// Extra prefixes blocked.
+    pub block: Vec<String>,
+    /// Last change (Unix ms).
+    pub updated_at_ms: i64,
+}
+
+fn prefix_list(row: &AnyRow, column: &'static str) -> StoreResult<Vec<String>> {
+    serde_json::from_str(&text(row, column)?).map_err(|_| {
+        corrupt(
+            "tenant_destination_exceptions",
+            column,
+            pbx_domain::ValidationError::Inconsistent {
+                kind: "destination exception prefixes",
+                reason: "not a JSON array of text",
+            },
+        )
+    })
+}
+
+fn exceptions_from_row(row: &AnyRow) -> StoreResult<DestinationExceptions> {
+    Ok(DestinationExceptions {
+        tenant_id: parse(row, "tenant_destination_exceptions", "tenant_id")?,
+        allow: prefix_list(row, "allow_prefixes")?,
+        block: prefix_list(row, "block_prefixes")?,
+        updated_at_ms: int(row, "updated_at")?,
+    })
 }

@@ -139,6 +139,10 @@ pub struct UpdateDevice {
     /// Enable or disable the SIP credential (a disabled one is refused at once).
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// Exempt the device from the IP whitelist (a roaming mobile device), which then
+    /// requires TLS: from outside the whitelist it may register and call over TLS only.
+    #[serde(default)]
+    pub whitelist_exempt: Option<bool>,
 }
 
 /// `POST /api/v1/tenants/{tenant}/ip-whitelist` (and the per-user variant).

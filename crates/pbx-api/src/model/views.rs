@@ -124,6 +124,9 @@ pub struct DeviceView {
     pub sip_username: Option<String>,
     /// Whether the SIP credential is enabled.
     pub enabled: Option<bool>,
+    /// Exempt from the IP whitelist (a roaming mobile device): from outside the whitelist
+    /// it may register and call over TLS only.
+    pub whitelist_exempt: bool,
     /// Creation time (Unix ms).
     pub created_at_ms: i64,
     /// Last change (Unix ms).
@@ -152,6 +155,7 @@ impl DeviceView {
             label: device.label,
             sip_username: credential.map(|credential| credential.auth_username.to_string()),
             enabled: credential.map(|credential| credential.enabled),
+            whitelist_exempt: device.whitelist_exempt,
             created_at_ms: device.created_at_ms,
             updated_at_ms: device.updated_at_ms,
         }

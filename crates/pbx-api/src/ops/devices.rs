@@ -116,10 +116,21 @@ impl Ops<'_> {
                 .set_enabled(scope, id, enabled)
                 .await?;
         }
+        if let Some(exempt) = request.whitelist_exempt {
+            self.store
+                .devices()
+                .set_whitelist_exempt(scope, id, exempt)
+                .await?;
+        }
         self.audit(
             Some(scope.tenant_id()),
             "device.updated",
-            json!({ "device_id": id, "label": request.label, "enabled": request.enabled }),
+            json!({
+                "device_id": id,
+                "label": request.label,
+                "enabled": request.enabled,
+                "whitelist_exempt": request.whitelist_exempt,
+            }),
         )
         .await?;
         self.device(scope, id).await

@@ -66,6 +66,10 @@ pub trait SecurityControl: Send + Sync + Debug + 'static {
     fn lift_block(&self, tenant: TenantId, user: UserId) -> bool;
     /// Prometheus text of the guard's counters and gauges.
     fn metrics_text(&self) -> String;
+    /// Installs a tenant's outbound destination exceptions in the live guard (after the API
+    /// stored them): `allow` lifts default blocks for these E.164 prefixes, `block` adds
+    /// blocks.
+    fn set_destination_exceptions(&self, tenant: TenantId, allow: Vec<String>, block: Vec<String>);
 }
 
 /// The guard when no SIP side runs in this process: nothing is banned.
@@ -96,5 +100,12 @@ impl SecurityControl for NoSecurity {
     }
     fn metrics_text(&self) -> String {
         String::new()
+    }
+    fn set_destination_exceptions(
+        &self,
+        _tenant: TenantId,
+        _allow: Vec<String>,
+        _block: Vec<String>,
+    ) {
     }
 }

@@ -86,7 +86,8 @@ pub async fn get_device(
     Ok(Json(DeviceView::new(device, credential.as_ref())))
 }
 
-/// Changes a device's label, or enables/disables its SIP credential.
+/// Changes a device's label, enables/disables its SIP credential, or exempts it from the IP
+/// whitelist (`whitelist_exempt`: then TLS only from outside the whitelist).
 #[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/devices/{device}", tag = "devices", security(("bearer" = [])), request_body = UpdateDevice,
     params(("tenant" = String, Path, description = "Tenant id or slug"), ("device" = String, Path, description = "Device id")),
     responses((status = 200, body = DeviceView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]

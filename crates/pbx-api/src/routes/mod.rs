@@ -136,6 +136,10 @@ fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(security::list_tenant_blocks))
         .routes(routes!(security::delete_tenant_block))
         .routes(routes!(
+            security::get_destination_exceptions,
+            security::put_destination_exceptions
+        ))
+        .routes(routes!(
             trunks::list_operator_trunks,
             trunks::create_operator_trunk
         ))

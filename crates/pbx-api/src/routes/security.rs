@@ -1,12 +1,14 @@
 //! The fraud guard (`/security`): bans and throttles (operator), per-tenant security events,
-//! user-name throttles and outbound blocks (operator, reseller, customer admin of the tenant).
+//! user-name throttles, outbound blocks and outbound destination exceptions (operator,
+//! reseller, customer admin of the tenant).
 
 use std::net::IpAddr;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
+use pbx_domain::Actor;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -286,4 +288,152 @@ pub async fn delete_tenant_block(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A tenant's explicit outbound destination exceptions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct DestinationExceptionsView {
+    /// E.164 prefixes the tenant may call although blocked by default (premium rate,
+    /// satellite, high-fraud ranges), normalised to `+digits`. The longest matching prefix
+    /// of both lists wins; on a tie, block wins. Emergency numbers are never blocked.
+    #[schema(example = json!(["+31909123"]))]
+    pub allow: Vec<String>,
+    /// Extra E.164 prefixes the tenant blocks.
+    #[schema(example = json!(["+44", "+1900"]))]
+    pub block: Vec<String>,
+    /// Last change (Unix ms); `null` when never set.
+    pub updated_at_ms: Option<i64>,
+}
+
+/// `PUT /api/v1/tenants/{tenant}/security/destination-exceptions`: replaces both lists.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetDestinationExceptions {
+    /// E.164 prefixes to allow although blocked by default: `+` (optional) then 1 to 15
+    /// digits, not starting with 0; at most 1000. Only the operator or the tenant's reseller
+    /// may change this list (lifting a default block is a toll-fraud risk).
+    #[schema(example = json!(["+31909123"]))]
+    pub allow: Vec<String>,
+    /// E.164 prefixes to block, same form; at most 1000.
+    #[schema(example = json!(["+44", "+1900"]))]
+    pub block: Vec<String>,
+}
+
+/// Most prefixes per list.
+const MAX_PREFIXES: usize = 1000;
+
+/// Validates and normalises one list (`+digits`, duplicates dropped, order kept).
+fn prefix_list(field: &str, list: &[String]) -> ApiResult<Vec<String>> {
+    if list.len() > MAX_PREFIXES {
+        return Err(ApiError::InvalidField {
+            field: field.to_owned(),
+            message: format!("at most {MAX_PREFIXES} prefixes"),
+        });
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for (index, prefix) in list.iter().enumerate() {
+        let text = prefix.trim();
+        let digits = text.strip_prefix('+').unwrap_or(text);
+        let valid = (1..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        if !valid {
+            return Err(ApiError::InvalidField {
+                field: format!("{field}.{index}"),
+                message: "not an E.164 prefix: an optional '+' then 1 to 15 digits, not \
+                          starting with 0"
+                    .to_owned(),
+            });
+        }
+        let normalised = format!("+{digits}");
+        if !out.contains(&normalised) {
+            out.push(normalised);
+        }
+    }
+    Ok(out)
+}
+
+/// The tenant's outbound destination exceptions.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/security/destination-exceptions", tag = "security", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    responses((status = 200, body = DestinationExceptionsView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_destination_exceptions(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+) -> ApiResult<Json<DestinationExceptionsView>> {
+    let scope = state.scope(&caller, &tenant).await?;
+    let stored = state
+        .store
+        .security()
+        .destination_exceptions(&scope)
+        .await?;
+    Ok(Json(match stored {
+        Some(stored) => DestinationExceptionsView {
+            allow: stored.allow,
+            block: stored.block,
+            updated_at_ms: Some(stored.updated_at_ms),
+        },
+        None => DestinationExceptionsView {
+            allow: Vec::new(),
+            block: Vec::new(),
+            updated_at_ms: None,
+        },
+    }))
+}
+
+/// Replaces the tenant's outbound destination exceptions (audited; in force for the next
+/// call). A customer admin may change `block` only: `allow` must stay as it is.
+#[utoipa::path(put, path = "/api/v1/tenants/{tenant}/security/destination-exceptions", tag = "security", security(("bearer" = [])),
+    request_body = SetDestinationExceptions,
+    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    responses((status = 200, body = DestinationExceptionsView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_destination_exceptions(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    ApiJson(request): ApiJson<SetDestinationExceptions>,
+) -> ApiResult<Json<DestinationExceptionsView>> {
+    let scope = state.scope(&caller, &tenant).await?;
+    let allow = prefix_list("allow", &request.allow)?;
+    let block = prefix_list("block", &request.block)?;
+    if let Some(index) = block.iter().position(|prefix| allow.contains(prefix)) {
+        return Err(ApiError::InvalidField {
+            field: format!("block.{index}"),
+            message: "the same prefix is in allow".to_owned(),
+        });
+    }
+    let security = state.store.security();
+    if matches!(caller.actor, Actor::CustomerAdmin(_)) {
+        let current = security
+            .destination_exceptions(&scope)
+            .await?
+            .map(|stored| stored.allow)
+            .unwrap_or_default();
+        if current != allow {
+            return Err(ApiError::Forbidden {
+                reason: "allow: only the operator or the tenant's reseller may lift default blocks",
+            });
+        }
+    }
+    let stored = security
+        .set_destination_exceptions(&scope, &allow, &block)
+        .await?;
+    state
+        .security
+        .set_destination_exceptions(scope.tenant_id(), allow.clone(), block.clone());
+    audit(
+        &state,
+        &caller,
+        Some(scope.tenant_id()),
+        "security.destination_exceptions_changed",
+        serde_json::json!({ "allow": allow, "block": block }),
+    )
+    .await?;
+    Ok(Json(DestinationExceptionsView {
+        allow: stored.allow,
+        block: stored.block,
+        updated_at_ms: Some(stored.updated_at_ms),
+    }))
 }

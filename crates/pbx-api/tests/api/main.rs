@@ -12,6 +12,7 @@ mod isolation;
 mod lines;
 mod meta;
 mod registrations;
+mod security;
 mod tenants;
 mod tokens;
 mod users;

@@ -43,6 +43,7 @@ const PATHS: &[&str] = &[
     "/api/v1/tenants/{tenant}/routes/{route}",
     "/api/v1/tenants/{tenant}/security/blocks",
     "/api/v1/tenants/{tenant}/security/blocks/{user}",
+    "/api/v1/tenants/{tenant}/security/destination-exceptions",
     "/api/v1/tenants/{tenant}/security/events",
     "/api/v1/tenants/{tenant}/security/throttles",
     "/api/v1/tenants/{tenant}/security/throttles/{user_name}",

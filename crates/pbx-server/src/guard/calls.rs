@@ -4,8 +4,9 @@
 //! How the call module drives it, for every outbound call attempt of an authenticated
 //! account:
 //!
-//! 0. After the INVITE's digest check: [`SecurityGuard::caller_source_allowed`] (IP
-//!    whitelist; `false` → `403`).
+//! 0. After the INVITE's digest check: [`SecurityGuard::invite_source_allowed`] (IP
+//!    whitelist with the per-device mobile exemption, which requires TLS; `false` →
+//!    `403`).
 //! 1. [`SecurityGuard::check_call`] with the tenant, the calling user, the user's class of
 //!    service and what was dialled (plus the already normalised E.164 form if the call
 //!    module has one). On [`CallVerdict::Block`], answer `403` with the verdict's
@@ -25,7 +26,7 @@
 use std::net::IpAddr;
 use std::sync::{Arc, PoisonError};
 
-use pbx_domain::{ClassOfService, DirectorySnapshot, TenantId, UserId};
+use pbx_domain::{ClassOfService, DirectorySnapshot, SipCredential, TenantId, UserId};
 use pbx_policy::limits::BreachEvent;
 use pbx_policy::{
     BlockReason, CallHandle, DestinationClass, OutboundPolicy, PolicyDefaults, SecurityEvent,
@@ -180,6 +181,33 @@ impl SecurityGuard {
         };
         let mut inner = self.lock();
         self.publish(&mut inner, now, Some(tenant), event);
+        false
+    }
+
+    /// The IP whitelist check for an authenticated INVITE, honouring the per-device mobile
+    /// exemption: `true` when the tenant's and user's whitelists allow `source`, or when the
+    /// credential's device is whitelist-exempt and the INVITE came over TLS (`transport`).
+    /// `false` — answer `403` whatever the password was — records a `whitelist_rejected`
+    /// event. Same rule as the registrar applies to REGISTER
+    /// ([`DirectorySnapshot::source_permitted`]).
+    pub fn invite_source_allowed(
+        &self,
+        directory: &DirectorySnapshot,
+        credential: &SipCredential,
+        source: IpAddr,
+        transport: pbx_sip_net::Transport,
+    ) -> bool {
+        let tls = transport == pbx_sip_net::Transport::Tls;
+        if directory.source_permitted(credential, source, tls) {
+            return true;
+        }
+        let now = unix_ms();
+        let event = SecurityEvent::WhitelistRejected {
+            tenant: credential.tenant_id,
+            source: self.source_key(source),
+        };
+        let mut inner = self.lock();
+        self.publish(&mut inner, now, Some(credential.tenant_id), event);
         false
     }
 

@@ -129,4 +129,9 @@ impl SecurityControl for GuardControl {
         ];
         self.guard.metrics().render(&gauges)
     }
+
+    fn set_destination_exceptions(&self, tenant: TenantId, allow: Vec<String>, block: Vec<String>) {
+        self.guard
+            .set_tenant_exceptions(tenant, pbx_policy::TenantExceptions { allow, block });
+    }
 }

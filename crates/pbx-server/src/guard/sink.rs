@@ -100,8 +100,28 @@ pub async fn save(store: &Store, guard: &SecurityGuard, node_id: &str, force: bo
     }
 }
 
-/// Restores the guard's state saved by `node_id`, if any. Returns the number of active bans.
+/// Restores the guard's state saved by `node_id`, if any, and the tenants' destination
+/// exceptions (the store's table is their truth). Returns the number of active bans.
 pub async fn restore(store: &Store, guard: &SecurityGuard, node_id: &str) -> usize {
+    let bans = restore_state(store, guard, node_id).await;
+    match store
+        .security()
+        .all_destination_exceptions(&pbx_domain::Actor::System)
+        .await
+    {
+        Ok(all) => guard.replace_tenant_exceptions(all.into_iter().map(|stored| {
+            let exceptions = pbx_policy::TenantExceptions {
+                allow: stored.allow,
+                block: stored.block,
+            };
+            (stored.tenant_id, exceptions)
+        })),
+        Err(err) => tracing::warn!(error = %err, "destination exceptions not loaded"),
+    }
+    bans
+}
+
+async fn restore_state(store: &Store, guard: &SecurityGuard, node_id: &str) -> usize {
     match store.security().load_state(node_id).await {
         Ok(Some((_, state))) => match guard.import_state(&state, unix_ms()) {
             Ok(bans) => bans,

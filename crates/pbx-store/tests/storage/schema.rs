@@ -90,6 +90,7 @@ async fn schema_is_complete_on_each_engine() {
             "security_state",
             "sip_credentials",
             "tenant_call_settings",
+            "tenant_destination_exceptions",
             "tenant_provisioning",
             "tenants",
             "trunks",
