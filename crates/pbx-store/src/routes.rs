@@ -6,13 +6,20 @@ use sqlx::any::AnyRow;
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{affected, corrupt, int, new_id, now_ms, parse, parse_opt, text};
 use crate::store::Store;
-use crate::trunks::{Owner, json_error};
+use crate::trunks::{OwnedTable, Owner, json_error};
 
 macro_rules! route_columns {
     () => {
         "id, tenant_id, prefix, trunks, description, created_at, updated_at"
     };
 }
+
+/// The routes table.
+const ROUTES: OwnedTable = OwnedTable {
+    table: "routes",
+    columns: route_columns!(),
+    what: "route",
+};
 
 /// Routes.
 #[derive(Debug, Clone, Copy)]
@@ -141,49 +148,21 @@ impl Routes<'_> {
     /// One route of `owner`.
     pub async fn get(&self, actor: &Actor, owner: Owner<'_>, id: RouteId) -> StoreResult<Route> {
         owner.check(actor)?;
-        let (filter, owner_value) = owner.filter(1);
-        let sql = format!(
-            "SELECT {} FROM routes WHERE {filter} AND id = $2",
-            route_columns!()
-        );
-        // Audited: fixed fragments only.
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(owner_value)
-            .bind(id.to_string())
-            .fetch_optional(self.store.pool())
-            .await?
-            .ok_or(StoreError::NotFound { what: "route" })?;
+        let row = ROUTES.get(self.store, owner, id.to_string()).await?;
         route_from_row(&row)
     }
 
     /// The routes of `owner`, by prefix.
     pub async fn list(&self, actor: &Actor, owner: Owner<'_>) -> StoreResult<Vec<Route>> {
         owner.check(actor)?;
-        let (filter, owner_value) = owner.filter(1);
-        let sql = format!(
-            "SELECT {} FROM routes WHERE {filter} ORDER BY prefix",
-            route_columns!()
-        );
-        // Audited: fixed fragments only.
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(owner_value)
-            .fetch_all(self.store.pool())
-            .await?;
+        let rows = ROUTES.list(self.store, owner, "prefix").await?;
         rows.iter().map(route_from_row).collect()
     }
 
     /// Deletes a route of `owner`.
     pub async fn delete(&self, actor: &Actor, owner: Owner<'_>, id: RouteId) -> StoreResult<()> {
         owner.check(actor)?;
-        let (filter, owner_value) = owner.filter(1);
-        let sql = format!("DELETE FROM routes WHERE {filter} AND id = $2");
-        // Audited: fixed fragments only.
-        let result = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(owner_value)
-            .bind(id.to_string())
-            .execute(self.store.pool())
-            .await?;
-        affected(result.rows_affected(), "route")?;
+        ROUTES.delete(self.store, owner, id.to_string()).await?;
         self.store.changed().await;
         Ok(())
     }

@@ -170,6 +170,78 @@ impl Owner<'_> {
     }
 }
 
+/// An owner-scoped table of the routing configuration (trunks, routes): the statements
+/// that read and delete its rows the same way for both.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OwnedTable {
+    /// The table (a fixed name).
+    pub(crate) table: &'static str,
+    /// The selected columns (fixed).
+    pub(crate) columns: &'static str,
+    /// What a row is, for `NotFound`.
+    pub(crate) what: &'static str,
+}
+
+impl OwnedTable {
+    /// The row `id` of `owner`.
+    pub(crate) async fn get(
+        self,
+        store: &Store,
+        owner: Owner<'_>,
+        id: String,
+    ) -> StoreResult<AnyRow> {
+        let (filter, owner_value) = owner.filter(1);
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {filter} AND id = $2",
+            self.columns, self.table
+        );
+        // Audited: fixed fragments only.
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner_value)
+            .bind(id)
+            .fetch_optional(store.pool())
+            .await?
+            .ok_or(StoreError::NotFound { what: self.what })
+    }
+
+    /// Every row of `owner`, by `order` (fixed columns).
+    pub(crate) async fn list(
+        self,
+        store: &Store,
+        owner: Owner<'_>,
+        order: &'static str,
+    ) -> StoreResult<Vec<AnyRow>> {
+        let (filter, owner_value) = owner.filter(1);
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {filter} ORDER BY {order}",
+            self.columns, self.table
+        );
+        // Audited: fixed fragments only.
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner_value)
+            .fetch_all(store.pool())
+            .await?)
+    }
+
+    /// Deletes the row `id` of `owner` (`NotFound` when there is none).
+    pub(crate) async fn delete(
+        self,
+        store: &Store,
+        owner: Owner<'_>,
+        id: String,
+    ) -> StoreResult<()> {
+        let (filter, owner_value) = owner.filter(1);
+        let sql = format!("DELETE FROM {} WHERE {filter} AND id = $2", self.table);
+        // Audited: fixed fragments only.
+        let result = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner_value)
+            .bind(id)
+            .execute(store.pool())
+            .await?;
+        affected(result.rows_affected(), self.what)
+    }
+}
+
 /// What a trunk is made of (create and full update).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrunkSpec {
@@ -210,6 +282,13 @@ macro_rules! trunk_columns {
          enabled, created_at, updated_at"
     };
 }
+
+/// The trunks table.
+const TRUNKS: OwnedTable = OwnedTable {
+    table: "trunks",
+    columns: trunk_columns!(),
+    what: "trunk",
+};
 
 /// Trunks.
 #[derive(Debug, Clone, Copy)]
@@ -409,49 +488,21 @@ impl Trunks<'_> {
     /// One trunk of `owner`.
     pub async fn get(&self, actor: &Actor, owner: Owner<'_>, id: TrunkId) -> StoreResult<Trunk> {
         owner.check(actor)?;
-        let (filter, owner_value) = owner.filter(1);
-        let sql = format!(
-            "SELECT {} FROM trunks WHERE {filter} AND id = $2",
-            trunk_columns!()
-        );
-        // Audited: fixed fragments only.
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(owner_value)
-            .bind(id.to_string())
-            .fetch_optional(self.store.pool())
-            .await?
-            .ok_or(StoreError::NotFound { what: "trunk" })?;
+        let row = TRUNKS.get(self.store, owner, id.to_string()).await?;
         trunk_from_row(&row)
     }
 
     /// The trunks of `owner`, by priority then name.
     pub async fn list(&self, actor: &Actor, owner: Owner<'_>) -> StoreResult<Vec<Trunk>> {
         owner.check(actor)?;
-        let (filter, owner_value) = owner.filter(1);
-        let sql = format!(
-            "SELECT {} FROM trunks WHERE {filter} ORDER BY priority, name",
-            trunk_columns!()
-        );
-        // Audited: fixed fragments only.
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(owner_value)
-            .fetch_all(self.store.pool())
-            .await?;
+        let rows = TRUNKS.list(self.store, owner, "priority, name").await?;
         rows.iter().map(trunk_from_row).collect()
     }
 
     /// Deletes a trunk of `owner` and takes it out of every route that lists it.
     pub async fn delete(&self, actor: &Actor, owner: Owner<'_>, id: TrunkId) -> StoreResult<()> {
         owner.check(actor)?;
-        let (filter, owner_value) = owner.filter(1);
-        let sql = format!("DELETE FROM trunks WHERE {filter} AND id = $2");
-        // Audited: fixed fragments only.
-        let result = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(owner_value)
-            .bind(id.to_string())
-            .execute(self.store.pool())
-            .await?;
-        affected(result.rows_affected(), "trunk")?;
+        TRUNKS.delete(self.store, owner, id.to_string()).await?;
         self.store.routes().forget_trunk(id).await?;
         self.store.changed().await;
         Ok(())
