@@ -873,7 +873,7 @@ impl Calls {
         let mut services = services;
         let credential = match authenticate(
             &request,
-            flow.remote,
+            (flow.remote, flow.transport),
             now,
             &mut services,
             self.guard.as_deref(),
@@ -1133,7 +1133,7 @@ fn now_pair(ctx: &Context<'_>) -> Now {
 /// non-whitelisted address gets 403.
 fn authenticate<'d>(
     request: &Request,
-    source: SocketAddr,
+    (source, transport): (SocketAddr, Transport),
     now: Now,
     services: &mut Services<'d>,
     guard: Option<&SecurityGuard>,
@@ -1194,17 +1194,13 @@ fn authenticate<'d>(
     if let Some(credential) = credential
         && !match guard {
             // The guard records a whitelist_rejected event for it.
-            Some(guard) => guard.caller_source_allowed(
-                directory,
-                credential.tenant_id,
-                credential.user_id,
-                source.ip(),
-            ),
-            None => directory.whitelist_permits(
-                credential.tenant_id,
-                Some(credential.user_id),
-                source.ip(),
-            ),
+            // A whitelist-exempt (mobile) device is let in from anywhere over TLS only.
+            Some(guard) => {
+                guard.invite_source_allowed(directory, credential, source.ip(), transport)
+            }
+            None => {
+                directory.source_permitted(credential, source.ip(), transport == Transport::Tls)
+            }
         }
     {
         return Err(Box::new(reply(request, StatusCode::FORBIDDEN, *salt)));

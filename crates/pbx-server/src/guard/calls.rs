@@ -160,30 +160,6 @@ impl SecurityGuard {
         result
     }
 
-    /// The IP whitelist check for an authenticated INVITE (the registrar does the same for
-    /// REGISTER): `false` when the tenant's or the user's whitelist does not allow `source`
-    /// — answer `403` (whatever the password was) — and a `whitelist_rejected` event is
-    /// recorded. Call it after the digest check, with the credential's tenant and user.
-    pub fn caller_source_allowed(
-        &self,
-        directory: &DirectorySnapshot,
-        tenant: TenantId,
-        user: UserId,
-        source: IpAddr,
-    ) -> bool {
-        if directory.whitelist_permits(tenant, Some(user), source) {
-            return true;
-        }
-        let now = unix_ms();
-        let event = SecurityEvent::WhitelistRejected {
-            tenant,
-            source: self.source_key(source),
-        };
-        let mut inner = self.lock();
-        self.publish(&mut inner, now, Some(tenant), event);
-        false
-    }
-
     /// The IP whitelist check for an authenticated INVITE, honouring the per-device mobile
     /// exemption: `true` when the tenant's and user's whitelists allow `source`, or when the
     /// credential's device is whitelist-exempt and the INVITE came over TLS (`transport`).
