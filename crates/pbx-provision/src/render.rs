@@ -86,7 +86,9 @@ pub enum RenderError {
     },
     /// An override file is empty (or only white space): taken for a file caught half-written,
     /// never served. Delete it to use the shipped template.
-    #[error("template override {path} is empty (being written?); delete it to use the shipped template")]
+    #[error(
+        "template override {path} is empty (being written?); delete it to use the shipped template"
+    )]
     EmptyOverride {
         /// The file.
         path: String,

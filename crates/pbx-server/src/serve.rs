@@ -322,12 +322,8 @@ impl Server {
                 }
             })
         };
-        let call_tasks = crate::calls::spawn_tasks(
-            handle.clone(),
-            call_queues,
-            Some(&guard),
-            store.clone(),
-        );
+        let call_tasks =
+            crate::calls::spawn_tasks(handle.clone(), call_queues, Some(&guard), store.clone());
         tracing::info!(restored = restored_count, "registrations restored");
 
         let provisioning = crate::provisioning::start_for(

@@ -493,7 +493,11 @@ async fn sipp_bye_from_the_callee_reaches_the_caller() {
     assert_eq!(cdrs[0]["disposition"], "answered", "{}", cdrs[0]);
     assert_eq!(cdrs[0]["hangup_side"], "callee", "{}", cdrs[0]);
     assert_eq!(cdrs[0]["hangup_cause"], "BYE", "{}", cdrs[0]);
-    assert!(cdrs[0]["billable_secs"].as_i64().unwrap() >= 1, "{}", cdrs[0]);
+    assert!(
+        cdrs[0]["billable_secs"].as_i64().unwrap() >= 1,
+        "{}",
+        cdrs[0]
+    );
     harness.shutdown().await;
 }
 
