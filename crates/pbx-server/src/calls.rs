@@ -980,34 +980,10 @@ impl Calls {
         };
         let domain = tenant.sip_domain.as_str().to_owned();
         let to = name_addr(&format!("<sip:{}@{domain}>", callee.extension.as_str()));
-        let targets: Vec<ForkTarget> = services
-            .registrar
-            .lookup(callee.id)
-            .into_iter()
-            .filter_map(|binding| {
-                let route = binding
-                    .route
-                    .iter()
-                    .filter_map(|r| NameAddr::parse(r.as_bytes()).ok())
-                    .collect();
-                Some(ForkTarget {
-                    request_uri: binding.request_uri.clone(),
-                    target: Target {
-                        transport: match binding.flow.transport {
-                            pbx_domain::Transport::Tcp => pbx_sip::Transport::Tcp,
-                            pbx_domain::Transport::Tls => pbx_sip::Transport::Tls,
-                            _ => pbx_sip::Transport::Udp,
-                        },
-                        address: binding.flow.source,
-                        flow: binding.flow.connection.map(FlowId),
-                    },
-                    local: binding.flow.local,
-                    route,
-                    to: to.clone()?,
-                    label: binding.key.key.clone(),
-                })
-            })
-            .collect();
+        let targets = match &to {
+            Some(to) => trunk::binding_targets(services.registrar, callee.id, to),
+            None => Vec::new(),
+        };
         let display = caller.display_name.as_str().replace('"', "");
         let from = name_addr(&format!(
             "\"{display}\" <sip:{}@{domain}>",

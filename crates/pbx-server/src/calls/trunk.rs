@@ -608,7 +608,11 @@ fn presented_caller(request: &Request, domain: &str) -> (String, Option<NameAddr
 }
 
 /// Every binding of `user`, as fork targets with `to` (the same mapping internal calls use).
-fn binding_targets(registrar: &Registrar, user: UserId, to: &NameAddr) -> Vec<ForkTarget> {
+pub(super) fn binding_targets(
+    registrar: &Registrar,
+    user: UserId,
+    to: &NameAddr,
+) -> Vec<ForkTarget> {
     registrar
         .lookup(user)
         .into_iter()
