@@ -8,7 +8,7 @@
 //! - [`network::Network`] / [`network::Pair`]: endpoints implementing [`network::Node`] joined
 //!   by an in-memory datagram network that drops, duplicates or delays on request and jumps the
 //!   clock to the next deadline, so timer paths run in milliseconds.
-//! - [`postgres::FreshDatabase`] (feature `postgres`): a throw-away PostgreSQL database per
+//! - `postgres::FreshDatabase` (feature `postgres`): a throw-away PostgreSQL database per
 //!   test, skipped with a notice when the server is unreachable (a failure under `CI=true`).
 
 pub mod clock;
