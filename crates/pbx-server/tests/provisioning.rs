@@ -598,11 +598,16 @@ async fn https_provisioning_serves_the_device_files_at_its_token_url_only() {
     ))
     .await;
     assert_eq!(code, "403");
+    // Change the token's last character (the URL ends in `<token>/`) to a different one.
     let mut wrong = url.clone();
-    wrong.replace_range(
-        wrong.len() - 3..wrong.len() - 2,
-        if wrong.ends_with("0/") { "1" } else { "0" },
-    );
+    let last = wrong.len() - 2..wrong.len() - 1;
+    let other = if &wrong[last.clone()] == "0" {
+        "1"
+    } else {
+        "0"
+    };
+    wrong.replace_range(last, other);
+    assert_ne!(wrong, url);
     let (code, _) = get(format!("{wrong}cfg{}.xml", grandstream.mac)).await;
     assert_eq!(code, "404");
     let renewed = enable(&setup, "gamma", grandstream.id).await;
