@@ -10,7 +10,7 @@ use pbx_domain::{
 };
 use pbx_server::cdr::{CdrOptions, CdrSink, JOURNAL_FILE};
 use pbx_store::{CdrFilter, Store, StoreOptions};
-use sqlx::{Connection, Executor};
+use pbx_test_support::postgres::FreshDatabase;
 
 use crate::calls::{api_cdrs_as, call_setup, operator_token};
 use crate::support::{Harness, Options, free_port, v4};
@@ -169,36 +169,10 @@ async fn sqlite_failure_journals_and_replays_without_loss() {
 /// when it accepts connections again.
 #[tokio::test]
 async fn postgres_outage_journals_and_replays_without_loss() {
-    sqlx::any::install_default_drivers();
-    let admin_url = std::env::var("CLOUDPBX_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let Ok(Ok(mut admin)) = tokio::time::timeout(
-        Duration::from_secs(5),
-        sqlx::AnyConnection::connect(&admin_url),
-    )
-    .await
-    else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but PostgreSQL at {admin_url} is unreachable"
-        );
-        println!("SKIP: PostgreSQL at {admin_url} unreachable");
+    let Some(db) = FreshDatabase::create("cloudpbx_cdr").await else {
         return;
     };
-    let name = format!(
-        "cloudpbx_cdr_{}",
-        rand::random::<[u8; 6]>()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .unwrap();
-    let base = admin_url.split('?').next().unwrap();
-    let (server, _) = base.rsplit_once('/').unwrap();
-    let url = format!("{server}/{name}");
+    let (url, name) = (db.url.clone(), db.name.clone());
     let store = Store::open_with(
         &url,
         &StoreOptions {
@@ -220,18 +194,12 @@ async fn postgres_outage_journals_and_replays_without_loss() {
     assert_eq!(all(&store, tenant).await.len(), 1);
 
     // Down: no new connections, existing ones killed.
-    admin
-        .execute(sqlx::AssertSqlSafe(format!(
-            "ALTER DATABASE {name} ALLOW_CONNECTIONS false"
-        )))
-        .await
-        .unwrap();
-    admin
-        .execute(sqlx::AssertSqlSafe(format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
-        )))
-        .await
-        .unwrap();
+    db.admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+        .await;
+    db.admin(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .await;
     sink.call_ended(&closed(first.clone(), 2_000, 32_000));
     let second = closed(record(tenant, "node-1", 5_000), 6_000, 9_000);
     sink.call_started(&second);
@@ -246,12 +214,8 @@ async fn postgres_outage_journals_and_replays_without_loss() {
     assert!(dir.path().join(JOURNAL_FILE).exists());
 
     // Back.
-    admin
-        .execute(sqlx::AssertSqlSafe(format!(
-            "ALTER DATABASE {name} ALLOW_CONNECTIONS true"
-        )))
-        .await
-        .unwrap();
+    db.admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .await;
     wait_drained(&sink).await;
     let stored = all(&store, tenant).await;
     assert_eq!(stored.len(), 2, "no record lost");
@@ -263,12 +227,7 @@ async fn postgres_outage_journals_and_replays_without_loss() {
         .unwrap()
         .unwrap();
     store.close().await;
-    admin
-        .execute(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .await
-        .unwrap();
+    db.drop_database().await;
 }
 
 /// A call in progress when the server stops leaves an open record; the next start closes it
