@@ -993,11 +993,7 @@ impl Calls {
             ctx.engine().reject(now.instant, incoming, StatusCode(500));
             return;
         };
-        let a_target = Target {
-            transport: flow_transport(&flow),
-            address: flow.remote,
-            flow: flow.connection.map(|c| FlowId(c.0)),
-        };
+        let a_target = caller_target(&flow);
         let Ok(AcceptedTransaction::Invite(invite)) = ctx.engine().accept(now.instant, incoming)
         else {
             return;
@@ -1089,6 +1085,15 @@ impl Calls {
 
 fn name_addr(text: &str) -> Option<NameAddr> {
     NameAddr::parse(text.as_bytes()).ok()
+}
+
+/// Where the caller's side of a call goes: back over the flow its INVITE came on.
+fn caller_target(flow: &Flow) -> Target {
+    Target {
+        transport: flow_transport(flow),
+        address: flow.remote,
+        flow: flow.connection.map(|c| FlowId(c.0)),
+    }
 }
 
 fn flow_transport(flow: &Flow) -> pbx_sip::Transport {
