@@ -5,13 +5,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pbx_sdp::{LegOrigin, SessionDescription};
-use pbx_sip::{Request, Transport};
+use pbx_sip::{Request, Response, Transport};
 use pbx_sip_engine::{
     AcceptedTransaction, ClientTransaction, Dialog, Invite, ServerTransaction, Target,
 };
 
 use crate::media::{MediaSession, Side};
 use crate::record::CallRecord;
+use crate::reliable::{EarlyDialog, Reliable};
 use crate::sip::{ForkTarget, TrunkAttempt, TrunkCredentials};
 
 /// Where a call is.
@@ -105,6 +106,8 @@ pub(crate) struct Fork {
     pub(crate) credentials: Option<TrunkCredentials>,
     /// A challenge has been answered on this fork (a second one is a failure).
     pub(crate) challenged: bool,
+    /// Early dialogs opened by the fork's reliable provisionals (one per To tag).
+    pub(crate) early: Vec<EarlyDialog>,
 }
 
 /// An in-dialog request we relay to the other side: the server transaction it came in on.
@@ -157,6 +160,10 @@ pub(crate) struct Call<C> {
     pub(crate) max_forwards: u8,
     /// The current trunk attempt is given up when no response came by then.
     pub(crate) attempt_deadline: Option<Instant>,
+    /// RFC 3262 towards the caller: our RSeq space and the provisional awaiting its PRACK.
+    pub(crate) reliable: Reliable,
+    /// The caller's 2xx, held while a reliable provisional with SDP awaits its PRACK.
+    pub(crate) held_answer: Option<Response>,
 }
 
 impl<C> Call<C> {
@@ -177,11 +184,28 @@ impl<C> Call<C> {
     /// The earliest deadline of the call.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let legs = [self.a.timer, self.b.as_ref().and_then(|b| b.timer)];
-        [self.ring_deadline, self.max_deadline, self.attempt_deadline]
-            .into_iter()
-            .chain(legs.into_iter().map(|t| t.map(|t| t.deadline)))
-            .flatten()
-            .min()
+        [
+            self.ring_deadline,
+            self.max_deadline,
+            self.attempt_deadline,
+            self.reliable.deadline(),
+        ]
+        .into_iter()
+        .chain(legs.into_iter().map(|t| t.map(|t| t.deadline)))
+        .flatten()
+        .min()
+    }
+
+    /// The early dialog with a fork that our in-dialog `request` (a PRACK) was sent in.
+    pub(crate) fn early_dialog_mut(&mut self, request: &Request) -> Option<&mut Dialog> {
+        let call_id = request.call_id().ok()?;
+        let to_tag = request.to().ok()?.tag?;
+        self.forks
+            .iter_mut()
+            .filter(|fork| fork.call_id == call_id)
+            .flat_map(|fork| fork.early.iter_mut())
+            .map(|early| &mut early.dialog)
+            .find(|dialog| dialog.id().remote_tag == to_tag)
     }
 
     /// `sdp` rewritten for `side` (our relay address facing it, its leg origin); remembered

@@ -19,13 +19,19 @@ use crate::call::{Call, Fork, ForkState, Leg, Phase, Relay, SessionTimer};
 use crate::config::CallConfig;
 use crate::media::{MediaAllocator, Side};
 use crate::record::{CallRecord, Direction, Disposition, HangupSide, Now, disposition_for};
+use crate::reliable::{Due, Reliable, Support};
 use crate::sdp::body_sdp;
 use crate::sip::{
     ForkTarget, TrunkAttempt, TrunkCredentials, copy_passed_headers, our_contact, our_via, reason,
 };
 
+mod prack;
+
 /// Methods we allow on every leg.
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO";
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK";
+
+/// The cause recorded when the caller never PRACKed a reliable provisional.
+const NO_PRACK: &str = "no PRACK from caller";
 
 /// Which change of a call's record [`CallEngine::poll_record`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,7 +111,10 @@ enum Role {
     Fork(usize),
     Relay(Relay),
     Refresh(Side),
-    /// BYE, CANCEL or the BYE to a late 2xx: nothing to do with the answer.
+    /// The caller's PRACK carrying an offer, relayed to the fork: its answer goes back to
+    /// the caller's PRACK transaction.
+    Prack(AcceptedTransaction),
+    /// BYE, CANCEL, our own PRACK or the BYE to a late 2xx: nothing to do with the answer.
     Fire,
 }
 
@@ -385,6 +394,8 @@ impl<C: Clone> CallEngine<C> {
             b_body: Bytes::new(),
             max_forwards: 70,
             attempt_deadline: None,
+            reliable: Reliable::new(Support::of(&request), session_seed),
+            held_answer: None,
         };
         call.learn_remote(Side::A, &offer);
         let Ok(b_body) = call.sdp_toward(Side::B, &b_offer) else {
@@ -429,6 +440,9 @@ impl<C: Clone> CallEngine<C> {
             );
         }
         self.invites.insert(invite.id(), key);
+        // The caller's early dialog: its PRACKs (and other early requests) find the call.
+        self.dialogs
+            .insert((call.a_call_id.clone(), call.a_tag.clone()), (key, Side::A));
         self.records
             .push_back((Stage::Started, call.record.clone()));
         self.calls.insert(key, call);
@@ -482,6 +496,9 @@ impl<C: Clone> CallEngine<C> {
                     }
                     Role::Refresh(side) => {
                         self.on_refresh_response(endpoint, now, key, *transaction, side, response);
+                    }
+                    Role::Prack(server) => {
+                        self.on_prack_response(endpoint, now, key, server, response);
                     }
                     Role::Fire => {}
                 }
@@ -585,6 +602,28 @@ impl<C: Clone> CallEngine<C> {
             let _ = endpoint.respond(now.instant, accepted, StatusCode(481));
             return;
         };
+        if method == Method::Prack {
+            self.on_prack(endpoint, now, key, from, accepted, &request);
+            return;
+        }
+        if method == Method::Bye && from == Side::B && call.held_answer.is_some() {
+            // The fork hung up before the caller got its (held) 2xx.
+            let _ = endpoint.respond(now.instant, accepted, StatusCode::OK);
+            if let Some(leg) = call.b.as_mut()
+                && let Some(dialog) = leg.dialog.as_mut()
+            {
+                dialog.terminate();
+            }
+            self.fail_ringing(
+                endpoint,
+                now,
+                key,
+                480,
+                "BYE before answer",
+                Disposition::Unavailable,
+            );
+            return;
+        }
         let confirmed = call.phase == Phase::Answered
             && call
                 .leg(from)
@@ -701,6 +740,19 @@ impl<C: Clone> CallEngine<C> {
             self.trunk_silent(endpoint, now, key);
             return;
         }
+        if call.reliable.deadline().is_some_and(|d| d <= t) {
+            match call.reliable.due(t) {
+                Due::Retransmit(response) => {
+                    let _ = endpoint.send_response(t, call.a_invite, response);
+                }
+                Due::GiveUp => {
+                    // RFC 3262 §3: a 5xx to the INVITE; forks get CANCEL (or BYE).
+                    self.fail_ringing(endpoint, now, key, 504, NO_PRACK, Disposition::Failed);
+                    return;
+                }
+                Due::Nothing => {}
+            }
+        }
         if call.max_deadline.is_some_and(|d| d <= t) {
             let header = reason("Q.850", 16, "maximum call duration");
             self.teardown(
@@ -780,45 +832,7 @@ impl<C: Clone> CallEngine<C> {
         }
         match status {
             100 => {}
-            101..=199 => {
-                if call.phase != Phase::Ringing || fork.state != ForkState::Pending {
-                    return;
-                }
-                if call.record.ringing_at_ms.is_none() {
-                    call.record.ringing_at_ms = Some(now.unix_ms);
-                    self.records
-                        .push_back((Stage::Ringing, call.record.clone()));
-                }
-                let early = match body_sdp(response.headers(), response.body()) {
-                    Some(Ok(sdp)) if call.a_early_answer.is_none() => {
-                        call.learn_remote(Side::B, &sdp);
-                        call.sdp_toward(Side::A, &sdp).ok()
-                    }
-                    _ => None,
-                };
-                if call.ringing_sent && early.is_none() {
-                    return;
-                }
-                let code = if early.is_some() { 183 } else { 180 };
-                let Ok(mut reply) = endpoint.response(call.a_invite, StatusCode(code)) else {
-                    return;
-                };
-                let contact =
-                    our_contact(&self.config.contact_user, call.a.transport(), call.a.local);
-                reply
-                    .headers_mut()
-                    .push(HeaderName::Contact, contact.to_bytes());
-                if let Some(body) = &early {
-                    reply.headers_mut().push(
-                        HeaderName::ContentType,
-                        Bytes::from_static(b"application/sdp"),
-                    );
-                    reply.set_body(body.clone());
-                    call.a_early_answer = Some(body.clone());
-                }
-                call.ringing_sent = true;
-                let _ = endpoint.send_response(now.instant, call.a_invite, reply);
-            }
+            101..=199 => self.on_fork_provisional(endpoint, now, key, index, response),
             200..=299 => {
                 if call.phase != Phase::Ringing || fork.state != ForkState::Pending {
                     if fork.state != ForkState::Winner {
@@ -943,12 +957,15 @@ impl<C: Clone> CallEngine<C> {
         let via = our_via(endpoint, &retry.target.transport, retry.local);
         // A live dialog hands out the CSeq (so later requests stay above it); the BYE's
         // dialog is terminated, and nothing follows it.
-        let dialog = self
-            .calls
-            .get_mut(&key)
-            .and_then(|call| call.leg_mut(Side::B))
-            .and_then(|leg| leg.dialog.as_mut())
-            .filter(|_| method != Method::Bye);
+        let call = self.calls.get_mut(&key);
+        let dialog = if method == Method::Prack {
+            // A PRACK goes in a fork's early dialog, which may still be early.
+            call.and_then(|call| call.early_dialog_mut(&request))
+        } else {
+            call.and_then(|call| call.leg_mut(Side::B))
+                .and_then(|leg| leg.dialog.as_mut())
+                .filter(|_| method != Method::Bye)
+        };
         let seq = match dialog.map(|dialog| dialog.request(method.clone(), &via)) {
             Some(Ok(fresh)) => fresh.cseq().ok()?.seq,
             Some(Err(_)) => return None,
@@ -1043,7 +1060,21 @@ impl<C: Clone> CallEngine<C> {
         fork.state = ForkState::Winner;
         let transaction = fork.transaction;
         let fork_target = fork.target.clone();
-        let Ok(mut dialog) = Dialog::uac(&fork.request, response) else {
+        // The early dialog of its reliable provisionals (our PRACK used its CSeq) goes on.
+        let to_tag = response.to().ok().and_then(|to| to.tag);
+        let early = fork
+            .early
+            .iter()
+            .position(|e| Some(&e.dialog.id().remote_tag) == to_tag.as_ref())
+            .map(|at| fork.early.swap_remove(at).dialog);
+        let dialog = match early {
+            Some(mut dialog) => dialog
+                .on_response(&Method::Invite, response)
+                .map(|()| dialog)
+                .map_err(|_| ()),
+            None => Dialog::uac(&fork.request, response).map_err(|_| ()),
+        };
+        let Ok(mut dialog) = dialog else {
             return;
         };
         let b_contact = our_contact(
@@ -1111,9 +1142,7 @@ impl<C: Clone> CallEngine<C> {
         });
         call.record.answered_by = Some(fork_target.label.clone());
         let Some(a_body) = a_body else {
-            // B answered with nothing A can use: end both sides.
-            let header = reason("SIP", 488, "no common codec");
-            self.send_bye(endpoint, now, key, Side::B, &header);
+            // B answered with nothing A can use: end both sides (B gets BYE).
             self.fail_ringing(
                 endpoint,
                 now,
@@ -1161,13 +1190,33 @@ impl<C: Clone> CallEngine<C> {
             Bytes::from_static(b"application/sdp"),
         );
         reply.set_body(a_body);
+        if call.reliable.holds_final() {
+            // RFC 3262 §3: no 2xx while a reliable provisional with SDP awaits its PRACK.
+            call.held_answer = Some(reply);
+            call.reliable.drop_queue();
+            call.ring_deadline = None;
+            self.reschedule(key);
+            return;
+        }
+        self.deliver_answer(endpoint, now, key, reply);
+    }
+
+    /// Sends the caller its 2xx (`reply`) and marks the call answered.
+    fn deliver_answer(&mut self, endpoint: &mut Endpoint, now: Now, key: CallKey, reply: Response) {
+        let config = &self.config;
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        call.reliable.finish();
         if let Ok(mut dialog) = Dialog::uas(&call.a_request, &reply) {
+            let a_contact = our_contact(&config.contact_user, call.a.transport(), call.a.local);
             dialog.set_local_contact(a_contact);
             call.a.dialog = Some(dialog);
         }
         let _ = endpoint.send_response(now.instant, call.a_invite, reply);
-        self.dialogs
-            .insert((call.a_call_id.clone(), call.a_tag.clone()), (key, Side::A));
+        if let Some(timer) = call.a.timer.as_mut() {
+            timer.refreshed(now.instant);
+        }
         call.phase = Phase::Answered;
         call.ring_deadline = None;
         call.record.answered_at_ms = Some(now.unix_ms);
@@ -1222,6 +1271,9 @@ impl<C: Clone> CallEngine<C> {
         cause: &str,
         disposition: Disposition,
     ) {
+        // A fork that answered while the caller's 2xx was held (or with no usable answer).
+        let header = reason("SIP", status, cause);
+        self.send_bye(endpoint, now, key, Side::B, &header);
         let Some(mut call) = self.remove_call(key) else {
             return;
         };
@@ -1243,7 +1295,7 @@ impl<C: Clone> CallEngine<C> {
         let _ = endpoint.respond(now.instant, call.a_invite, StatusCode(status));
         let side = if disposition == Disposition::Cancelled {
             HangupSide::Caller
-        } else if matches!(status, 480 | 503) && cause == "ring timeout" {
+        } else if (matches!(status, 480 | 503) && cause == "ring timeout") || cause == NO_PRACK {
             HangupSide::System
         } else {
             HangupSide::Callee
@@ -1683,6 +1735,9 @@ impl<C: Clone> CallEngine<C> {
                     HangupSide::System,
                 );
             }
+            Role::Prack(server) => {
+                let _ = endpoint.respond(now.instant, server, StatusCode(status));
+            }
             Role::Refresh(_) => {
                 let header = reason("SIP", status, "session refresh failed");
                 self.teardown(
@@ -1784,9 +1839,24 @@ impl Sender<'_> {
             builder = builder.header(name.clone(), value.clone());
         }
         builder = builder.header(HeaderName::Allow, Bytes::from_static(ALLOW.as_bytes()));
+        // 100rel only when the caller can take reliable provisionals across.
+        let supported = match (
+            self.config.session_expires.is_some(),
+            call.reliable.enabled(),
+        ) {
+            (true, true) => Some("timer, 100rel"),
+            (true, false) => Some("timer"),
+            (false, true) => Some("100rel"),
+            (false, false) => None,
+        };
+        if let Some(supported) = supported {
+            builder = builder.header(
+                HeaderName::Supported,
+                Bytes::from_static(supported.as_bytes()),
+            );
+        }
         if let Some(interval) = self.config.session_expires {
             builder = builder
-                .header(HeaderName::Supported, Bytes::from_static(b"timer"))
                 .header(
                     HeaderName::SessionExpires,
                     Bytes::from(interval.as_secs().to_string()),
@@ -1816,6 +1886,7 @@ impl Sender<'_> {
             tag,
             credentials,
             challenged: false,
+            early: Vec::new(),
         });
         true
     }

@@ -16,7 +16,8 @@
 //!   of the callee; an empty list answers 480). An outbound call through trunks:
 //!   [`CallEngine::start_trunk_call`] with the ordered [`TrunkAttempt`]s instead.
 //! - A request with a To tag: [`CallEngine::handle_in_dialog`] (BYE, re-INVITE, UPDATE, INFO,
-//!   OPTIONS, PRACK; 481 when no call knows the dialog).
+//!   OPTIONS, PRACK; 481 when no call knows the dialog). The caller's early dialog is known
+//!   from the start, so its PRACKs find the call.
 //! - Engine events ([`pbx_sip_engine::Event`]): [`CallEngine::handle_event`] returns whether
 //!   the event belonged to a call (responses to our client transactions, CANCEL and ACK for the
 //!   A-leg INVITE, timeouts).
@@ -41,12 +42,42 @@
 //! RFC 4028 session timers run on each leg independently; a leg whose refresh does not come
 //! is torn down on both sides with a `Reason` header, as are calls whose RTP stops and calls
 //! reaching the configured maximum duration.
+//!
+//! # Reliable provisional responses (RFC 3262)
+//!
+//! 100rel passes across only when both sides support it; each leg keeps its own RSeq space.
+//!
+//! - The B-leg INVITEs carry `Supported: 100rel` only when the caller's INVITE had
+//!   `Supported: 100rel` or `Require: 100rel`, so a callee has no reason to send reliable
+//!   provisionals the caller could not PRACK. We never put `Require: 100rel` on a B-leg (a
+//!   callee without 100rel would refuse the call with 420); a caller that requires it still
+//!   gets every provisional reliably, because we make them reliable on the A-leg ourselves.
+//! - A fork's reliable 18x (`Require: 100rel` + `RSeq`) opens its early dialog; a
+//!   retransmission or an out-of-sequence RSeq is dropped (§4). When it is relayed to the
+//!   caller (the first ringing, or the first early answer, as for any 18x) it goes with our
+//!   own RSeq and `Require: 100rel`, its SDP rewritten to our relay, and is retransmitted
+//!   from T1, doubling, until the caller PRACKs it; after 64·T1 the caller gets 504 and the
+//!   forks CANCEL (or BYE). A second reliable provisional waits until the first is PRACKed.
+//! - The caller's PRACK (RAck matching our RSeq and the INVITE's CSeq) is answered 200 and
+//!   a PRACK with the fork's RSeq goes to the fork that sent the provisional, in its early
+//!   dialog (a carrier's 401/407 to it is answered once, like other in-dialog requests on a
+//!   trunk); the fork's 200 is absorbed. A PRACK carrying an offer is relayed to the fork
+//!   with its SDP rewritten, and the fork's answer comes back, rewritten, in the 200 to the
+//!   caller's PRACK. A PRACK that matches nothing gets 481.
+//! - A reliable 18x the caller cannot take (no 100rel: a callee that ignored our Supported),
+//!   or one not relayed at all (a later fork's ringing), is PRACKed by us at once and
+//!   relayed, if at all, unreliably. Each fork has its own early dialogs and RSeq
+//!   sequence, so several forks may send reliable provisionals.
+//! - A fork's 2xx while the caller's reliable provisional with SDP is unacknowledged is
+//!   ACKed at once, but the caller's 2xx is held until its PRACK (§3); the fork is sent BYE
+//!   if the caller CANCELs or never PRACKs in the meantime.
 
 mod call;
 mod config;
 mod engine;
 mod media;
 mod record;
+mod reliable;
 mod sdp;
 mod sip;
 

@@ -65,7 +65,13 @@ impl PlatformTu {
         writer: mpsc::Sender<StoreWork>,
     ) -> Self {
         let policy = Policy {
-            supported_extensions: vec!["path".into(), "outbound".into(), "gruu".into()],
+            supported_extensions: vec![
+                "path".into(),
+                "outbound".into(),
+                "gruu".into(),
+                // Reliable provisionals pass across calls (pbx-call, RFC 3262).
+                "100rel".into(),
+            ],
             accepted_content_types: vec!["application/sdp".into()],
             accept_tel_uri: true,
         };
@@ -292,7 +298,7 @@ impl PlatformTu {
         headers.push(HeaderName::Accept, Bytes::from_static(b"application/sdp"));
         headers.push(
             HeaderName::Supported,
-            Bytes::from_static(b"path, outbound, gruu"),
+            Bytes::from_static(b"path, outbound, gruu, 100rel"),
         );
         let _ = ctx.engine().send_response(now, accepted, response);
     }

@@ -305,6 +305,26 @@ enum Action {
     Final(u16),
 }
 
+/// How a callee sends its provisional response reliably (RFC 3262).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reliably {
+    /// 183 with the SDP answer (else a 180 without body).
+    pub with_sdp: bool,
+    /// Even when the INVITE did not offer 100rel (a broken UA).
+    pub regardless: bool,
+    /// Our first RSeq.
+    pub rseq: u32,
+    /// Answer (200) only after the PRACK came, this long after it (as SIPp scenarios do).
+    pub answer_after_prack: Option<Duration>,
+}
+
+/// The option tag in a Supported/Require header list.
+pub fn has_100rel(headers: &pbx_sip::Headers, name: &HeaderName) -> bool {
+    headers
+        .values(name)
+        .any(|v| v.is_ok_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"100rel")))
+}
+
 /// A scripted user agent.
 pub struct Ua {
     pub endpoint: Endpoint,
@@ -324,6 +344,20 @@ pub struct Ua {
     /// `(method, result)` in `in_dialog_auth`.
     pub challenge_in_dialog: bool,
     pub in_dialog_auth: Vec<(String, Option<bool>)>,
+    /// As a caller: `Supported` or `Require` 100rel on our INVITE.
+    pub rel100: Option<HeaderName>,
+    /// As a caller: PRACK every new reliable provisional at once (else `send_prack`).
+    pub auto_prack: bool,
+    /// As a caller: our PRACK carries an offer with this direction.
+    pub prack_offer: Option<&'static str>,
+    /// As a callee: send the provisional reliably.
+    pub reliably: Option<Reliably>,
+    /// The last reliable provisional received, with its RSeq (caller side).
+    pub last_reliable: Option<(u32, Response)>,
+    /// PRACKs we sent.
+    pub pracks_sent: usize,
+    early: Option<Dialog>,
+    answer_on_prack: Option<Duration>,
     pub received: Vec<Request>,
     pub responses: Vec<Response>,
     pub cancels: usize,
@@ -347,6 +381,14 @@ impl Ua {
             auth_results: Vec::new(),
             challenge_in_dialog: false,
             in_dialog_auth: Vec::new(),
+            rel100: None,
+            auto_prack: true,
+            prack_offer: None,
+            reliably: None,
+            last_reliable: None,
+            pracks_sent: 0,
+            early: None,
+            answer_on_prack: None,
             received: Vec::new(),
             responses: Vec::new(),
             cancels: 0,
@@ -409,6 +451,9 @@ impl Ua {
                     HeaderName::SessionExpires,
                     Bytes::from_static(b"90;refresher=uac"),
                 );
+        }
+        if let Some(name) = self.rel100.clone() {
+            builder = builder.header(name, Bytes::from_static(b"100rel"));
         }
         let request = builder
             .body("application/sdp", self.sdp("sendrecv"))
@@ -529,12 +574,36 @@ impl Ua {
                 self.endpoint.respond(now, invite, StatusCode(488)).unwrap();
                 return;
             }
-            let mut ringing = self.endpoint.response(invite, StatusCode(180)).unwrap();
+            let offered = has_100rel(request.headers(), &HeaderName::Supported)
+                || has_100rel(request.headers(), &HeaderName::Require);
+            let reliably = self.reliably.filter(|r| offered || r.regardless);
+            let code = if reliably.is_some_and(|r| r.with_sdp) {
+                183
+            } else {
+                180
+            };
+            let mut ringing = self.endpoint.response(invite, StatusCode(code)).unwrap();
             ringing
                 .headers_mut()
                 .push(HeaderName::Contact, self.contact().to_bytes());
+            if let Some(reliably) = reliably {
+                let headers = ringing.headers_mut();
+                headers.push(HeaderName::Require, Bytes::from_static(b"100rel"));
+                headers.push(HeaderName::RSeq, Bytes::from(reliably.rseq.to_string()));
+                if reliably.with_sdp {
+                    headers.push(
+                        HeaderName::ContentType,
+                        Bytes::from_static(b"application/sdp"),
+                    );
+                    ringing.set_body(self.sdp("sendrecv"));
+                }
+            }
             self.endpoint.send_response(now, invite, ringing).unwrap();
             self.incoming_invite = Some((invite, request));
+            if let Some(delay) = reliably.and_then(|r| r.answer_after_prack) {
+                self.answer_on_prack = Some(delay);
+                return;
+            }
             match self.answer {
                 Answer::After(delay) => self.actions.push((now + delay, Action::Final(200))),
                 Answer::Reject(status, delay) => {
@@ -546,7 +615,7 @@ impl Ua {
         }
         if in_dialog
             && self.challenge_in_dialog
-            && matches!(method, Method::Bye | Method::Invite)
+            && matches!(method, Method::Bye | Method::Invite | Method::Prack)
             && let Some((status, password)) = self.challenge
             && self.challenged_in_dialog(now, accepted, &request, status, password)
         {
@@ -557,7 +626,14 @@ impl Ua {
         if let Some(dialog) = self.dialog.as_mut() {
             let _ = dialog.on_request(&request);
         }
-        if method == Method::Invite || (method == Method::Update && !request.body().is_empty()) {
+        if method == Method::Prack
+            && let Some(delay) = self.answer_on_prack.take()
+        {
+            self.actions.push((now + delay, Action::Final(200)));
+        }
+        let offer_in =
+            matches!(method, Method::Update | Method::Prack) && !request.body().is_empty();
+        if method == Method::Invite || offer_in {
             let offer = String::from_utf8_lossy(request.body()).into_owned();
             let direction = if offer.contains("a=sendonly") {
                 "recvonly"
@@ -588,13 +664,28 @@ impl Ua {
                     response,
                 } => {
                     let is_invite = self.endpoint.client_invite(transaction).is_some();
+                    if is_invite && (101..200).contains(&response.status().0) {
+                        self.on_provisional(now, transaction, &response);
+                    }
                     if is_invite && response.status().is_success() {
                         let request = self.endpoint.request(transaction).unwrap().clone();
                         match self.dialog.as_mut() {
                             Some(dialog) => {
                                 let _ = dialog.on_response(&Method::Invite, &response);
                             }
-                            None => self.dialog = Some(Dialog::uac(&request, &response).unwrap()),
+                            None => {
+                                let tag = response.to().unwrap().tag;
+                                let dialog = match self.early.take() {
+                                    Some(mut early)
+                                        if Some(&early.id().remote_tag) == tag.as_ref() =>
+                                    {
+                                        early.on_response(&Method::Invite, &response).unwrap();
+                                        early
+                                    }
+                                    _ => Dialog::uac(&request, &response).unwrap(),
+                                };
+                                self.dialog = Some(dialog);
+                            }
                         }
                         let via = self.via();
                         let ack = self.dialog.as_ref().unwrap().ack(&via).unwrap();
@@ -616,6 +707,73 @@ impl Ua {
                 _ => {}
             }
         }
+    }
+
+    /// A provisional to our INVITE: a new reliable one (RSeq one above the last) is kept and,
+    /// with `auto_prack`, PRACKed.
+    fn on_provisional(
+        &mut self,
+        now: Instant,
+        transaction: pbx_sip_engine::TransactionId,
+        response: &Response,
+    ) {
+        let reliable = has_100rel(response.headers(), &HeaderName::Require);
+        let Some(rseq) = response
+            .headers()
+            .get(&HeaderName::RSeq)
+            .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u32>().ok())
+            .filter(|_| reliable)
+        else {
+            return;
+        };
+        if self
+            .last_reliable
+            .as_ref()
+            .is_some_and(|(last, _)| rseq <= *last)
+        {
+            return; // a retransmission
+        }
+        if self.early.is_none() {
+            let request = self.endpoint.request(transaction).unwrap().clone();
+            self.early = Some(Dialog::uac(&request, response).unwrap());
+        }
+        self.last_reliable = Some((rseq, response.clone()));
+        if self.auto_prack {
+            self.send_prack(now);
+        }
+    }
+
+    /// PRACKs the last reliable provisional received (in its early dialog).
+    pub fn send_prack(&mut self, now: Instant) {
+        let (rseq, response) = self.last_reliable.clone().expect("a reliable provisional");
+        let via = self.via();
+        let body = self.prack_offer.map(|d| self.sdp(d));
+        let early = self.early.as_mut().expect("an early dialog");
+        let mut prack = early.request(Method::Prack, &via).unwrap();
+        let cseq = response.cseq().unwrap().seq;
+        prack.headers_mut().push(
+            HeaderName::RAck,
+            Bytes::from(format!("{rseq} {cseq} INVITE")),
+        );
+        if let Some(body) = body {
+            prack.headers_mut().push(
+                HeaderName::ContentType,
+                Bytes::from_static(b"application/sdp"),
+            );
+            prack.set_body(body);
+        }
+        self.endpoint
+            .send_request(now, prack, Target::udp(self.pbx))
+            .unwrap();
+        self.pracks_sent += 1;
+    }
+
+    /// Responses to our requests of `method`.
+    pub fn responses_to(&self, method: Method) -> Vec<&Response> {
+        self.responses
+            .iter()
+            .filter(|r| r.cseq().is_ok_and(|c| c.method == method))
+            .collect()
     }
 
     /// Challenges an in-dialog request without valid credentials; `true` when it did.
