@@ -466,3 +466,20 @@ fn a_carrier_challenge_to_our_prack_is_answered_once() {
     let byes = world.bob().received_of(Method::Bye);
     assert!(byes[0].cseq().unwrap().seq > pracks[1].cseq().unwrap().seq);
 }
+
+#[test]
+fn a_retransmitted_reliable_183_is_relayed_and_pracked_once() {
+    let bob = reliable_callee(BOB, 21, 1, Some(secs(1)));
+    let mut world = World::new(config(), vec![bob]);
+    let bob_address = addr(BOB);
+    world.net.add_rule(NetAction::Duplicate, Some(1), move |d| {
+        d.source == bob_address && d.bytes.starts_with(b"SIP/2.0 183")
+    });
+    world.alice().rel100 = Some(HeaderName::Supported);
+    world.call(secs(3));
+    // RFC 3262 §4: the copy (same RSeq) is neither processed nor PRACKed again.
+    assert_eq!(sent_183_to_alice(&world).len(), 1);
+    assert_eq!(world.bob().received_of(Method::Prack).len(), 1);
+    assert_eq!(world.alice().pracks_sent, 1);
+    assert_eq!(invite_final(world.alice()), Some(200));
+}
