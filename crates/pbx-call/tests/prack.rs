@@ -483,3 +483,32 @@ fn a_retransmitted_reliable_183_is_relayed_and_pracked_once() {
     assert_eq!(world.alice().pracks_sent, 1);
     assert_eq!(invite_final(world.alice()), Some(200));
 }
+
+#[test]
+fn another_forks_answer_waits_for_the_prack_of_the_relayed_183() {
+    // Bob's reliable 183 with SDP reaches Alice; Bob2 (no 100rel) answers a second later.
+    let bob = reliable_callee(BOB, 21, 1, None);
+    let bob2 = Ua::new(BOB2, Answer::After(secs(1)), 22);
+    let mut world = World::new(config(), vec![bob, bob2]);
+    world.alice().rel100 = Some(HeaderName::Supported);
+    world.alice().auto_prack = false;
+    world.call(secs(3));
+    assert_eq!(world.ua(3).received_of(Method::Ack).len(), 1, "Bob2 ACKed");
+    assert_eq!(world.ua(2).cancels, 1, "Bob cancelled");
+    assert_eq!(invite_final(world.alice()), None, "held until the PRACK");
+    let now = world.now();
+    world.alice().send_prack(now);
+    world.run(secs(1));
+    let alice = world.alice();
+    assert_eq!(alice.responses_to(Method::Prack)[0].status().0, 200);
+    assert_eq!(invite_final(alice), Some(200));
+    // The cancelled fork gets no PRACK.
+    assert!(world.ua(2).received_of(Method::Prack).is_empty());
+    let now = world.now();
+    world.alice().send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    assert_eq!(world.ua(3).received_of(Method::Bye).len(), 1);
+    let record = world.pbx().records[0].clone();
+    assert_eq!(record.disposition, Disposition::Answered);
+    assert_eq!(record.answered_by.as_deref(), Some("bob-device-1"));
+}

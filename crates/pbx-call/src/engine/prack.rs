@@ -127,6 +127,8 @@ impl<C: Clone> CallEngine<C> {
             .calls
             .get_mut(&key)
             .and_then(|call| call.forks.get_mut(origin.fork))
+            // A fork that failed or was cancelled has no use for it.
+            .filter(|fork| fork.state != ForkState::Done)
         else {
             return false;
         };
