@@ -282,3 +282,124 @@ async fn filters_and_pagination() {
     })
     .await;
 }
+
+/// The same record under another id (to compare a batch with one-by-one writes).
+fn renamed(record: &CallRecord, id: CdrId) -> CallRecord {
+    CallRecord {
+        id,
+        ..record.clone()
+    }
+}
+
+#[tokio::test]
+async fn upsert_many_stores_each_calls_latest_state_as_one_by_one_writes_would() {
+    on_both(|db| async move {
+        let store = db.open().await;
+        let (acme, scope) = tenant(&store, "acme").await;
+        let open = start(acme.id, None, 1_000_000, "0612345678");
+        let mut answered = open.clone();
+        answered.rang(1_001_000);
+        answered.answered(1_002_000);
+        let mut closed = answered.clone();
+        closed.close(end(1_030_000, Disposition::Answered));
+        let mut other_close = answered.clone();
+        other_close.close(end(1_090_000, Disposition::Failed));
+
+        // Orders a journal replay or a batch can hold, each as one call's writes.
+        let scenarios: Vec<Vec<CallRecord>> = vec![
+            vec![open.clone(), answered.clone(), closed.clone()],
+            vec![answered.clone(), open.clone()],
+            vec![closed.clone(), open.clone()],
+            vec![
+                open.clone(),
+                closed.clone(),
+                other_close.clone(),
+                answered.clone(),
+            ],
+            vec![open.clone()],
+        ];
+        let mut pairs = Vec::new();
+        for (n, writes) in scenarios.iter().enumerate() {
+            let at = u64::try_from(2_000_000 + n).unwrap();
+            let one_by_one = CdrId::from_parts(at, &[1; 10]);
+            for write in writes {
+                store
+                    .cdrs()
+                    .upsert(&renamed(write, one_by_one))
+                    .await
+                    .unwrap();
+            }
+            pairs.push((one_by_one, CdrId::from_parts(at, &[2; 10])));
+        }
+        // The calls' writes interleaved (round robin), as a writer's queue holds them; each
+        // call's own writes keep their order.
+        let mut batch = Vec::new();
+        for round in 0..4 {
+            for (writes, (_, batched)) in scenarios.iter().zip(&pairs) {
+                if let Some(write) = writes.get(round) {
+                    batch.push(renamed(write, *batched));
+                }
+            }
+        }
+        store.cdrs().upsert_many(&batch).await.unwrap();
+        for &(one_by_one, batched) in &pairs {
+            let expected = store.cdrs().get(&scope, one_by_one).await.unwrap();
+            let got = store.cdrs().get(&scope, batched).await.unwrap();
+            assert_eq!(got, renamed(&expected, batched));
+        }
+        let first_id = pairs[0].1;
+        let first = store.cdrs().get(&scope, first_id).await.unwrap();
+        assert_eq!(first.state, CdrState::Closed);
+        assert_eq!(first.billable_secs, 28);
+
+        // Stale open copies of a stored closed call change nothing.
+        let stale = [renamed(&open, first_id), renamed(&answered, first_id)];
+        store.cdrs().upsert_many(&stale).await.unwrap();
+        assert_eq!(store.cdrs().get(&scope, first_id).await.unwrap(), first);
+        db
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn upsert_many_spans_several_statements_and_is_all_or_nothing() {
+    on_both(|db| async move {
+        let store = db.open().await;
+        let (acme, scope) = tenant(&store, "acme").await;
+        // 700 calls (more than one multi-row statement), each open then closed.
+        let mut batch = Vec::new();
+        for i in 0..700_i64 {
+            let open = start(acme.id, None, 3_000_000 + i, "0612345678");
+            let mut closed = open.clone();
+            closed.close(end(3_100_000 + i, Disposition::NoAnswer));
+            batch.push(open);
+            batch.push(closed);
+        }
+        store.cdrs().upsert_many(&batch).await.unwrap();
+        let stored = all(&store, &scope).await;
+        assert_eq!(stored.len(), 700);
+        assert!(stored.iter().all(|record| record.state == CdrState::Closed));
+
+        // A closed record without an end time violates a CHECK constraint: the database
+        // refuses the whole batch (nothing of it is stored) with an error saying so.
+        let mut fresh = Vec::new();
+        for i in 0..300_i64 {
+            fresh.push(start(acme.id, None, 4_000_000 + i, "0201234567"));
+        }
+        let mut bad = start(acme.id, None, 4_000_500, "0201234568");
+        bad.state = CdrState::Closed;
+        fresh.insert(150, bad);
+        let error = store.cdrs().upsert_many(&fresh).await.unwrap_err();
+        match &error {
+            pbx_store::StoreError::Database(inner) => assert_eq!(
+                inner.as_database_error().map(|db| db.kind()),
+                Some(sqlx::error::ErrorKind::CheckViolation),
+                "{error}"
+            ),
+            other => panic!("unexpected error {other:?}"),
+        }
+        assert_eq!(all(&store, &scope).await.len(), 700);
+        db
+    })
+    .await;
+}
