@@ -9,6 +9,7 @@ mod loopback;
 mod malformed;
 mod nat;
 mod protos;
+mod shedding;
 mod sipp;
 mod streams;
 mod support;
