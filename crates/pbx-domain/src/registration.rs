@@ -85,6 +85,47 @@ impl BindingRecord {
             (None, _) => format!("contact:{}", self.contact_uri),
         }
     }
+
+    /// Whether `self` is `previous` refreshed and nothing more: only what every REGISTER
+    /// renews changed (the expiry, and the Call-ID and CSeq it came with). Contact, flow,
+    /// path, instance, push parameters, q, User-Agent and ALG findings are the same. The
+    /// store writer may write such a refresh back lazily (see `pbx-server`'s writer).
+    pub fn is_refresh_of(&self, previous: &BindingRecord) -> bool {
+        // Destructured so that a new field must be classified here.
+        let BindingRecord {
+            tenant_id,
+            user_id,
+            device_id,
+            aor,
+            contact_uri,
+            instance_id,
+            reg_id,
+            path,
+            push,
+            expires_at_ms: _,
+            q_milli,
+            call_id: _,
+            cseq: _,
+            user_agent,
+            flow,
+            sip_alg_detected,
+            sip_alg_reason,
+        } = self;
+        *tenant_id == previous.tenant_id
+            && *user_id == previous.user_id
+            && *device_id == previous.device_id
+            && *aor == previous.aor
+            && *contact_uri == previous.contact_uri
+            && *instance_id == previous.instance_id
+            && *reg_id == previous.reg_id
+            && *path == previous.path
+            && *push == previous.push
+            && *q_milli == previous.q_milli
+            && *user_agent == previous.user_agent
+            && *flow == previous.flow
+            && *sip_alg_detected == previous.sip_alg_detected
+            && *sip_alg_reason == previous.sip_alg_reason
+    }
 }
 
 /// A stored binding.
@@ -143,5 +184,27 @@ mod tests {
         );
         binding.reg_id = Some(2);
         assert!(binding.key().ends_with(";reg-id:2"));
+    }
+
+    #[test]
+    fn a_refresh_changes_only_expiry_call_id_and_cseq() {
+        let previous = record();
+        let mut next = previous.clone();
+        next.expires_at_ms = 3_600_000;
+        next.call_id = "another".into();
+        next.cseq = 7;
+        assert!(next.is_refresh_of(&previous));
+        let mut moved = next.clone();
+        moved.flow.source = "192.0.2.1:40000".parse().unwrap();
+        assert!(
+            !moved.is_refresh_of(&previous),
+            "a new NAT port is a change"
+        );
+        let mut alg = next.clone();
+        alg.sip_alg_detected = true;
+        assert!(!alg.is_refresh_of(&previous));
+        let mut ua = next;
+        ua.user_agent = Some("phone/2".into());
+        assert!(!ua.is_refresh_of(&previous));
     }
 }

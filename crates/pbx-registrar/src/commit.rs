@@ -47,7 +47,12 @@ impl Registrar {
                     if previous.record.key() != entry.record.key() {
                         effects.push(Effect::DeleteBinding(BindingKey::of(&previous.record)));
                     }
-                    effects.push(Effect::PersistBinding(entry.record.clone()));
+                    let record = entry.record.clone();
+                    effects.push(if record.is_refresh_of(&previous.record) {
+                        Effect::RefreshBinding(record)
+                    } else {
+                        Effect::PersistBinding(record)
+                    });
                     effects.push(Effect::Event(RegistrationEvent::Refreshed {
                         key,
                         flow: entry.flow,

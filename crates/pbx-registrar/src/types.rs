@@ -164,8 +164,13 @@ pub struct Ping {
 // allocation per store write for no gain.
 #[allow(clippy::large_enum_variant)]
 pub enum Effect {
-    /// Insert or refresh this binding in the store (upsert by `(tenant, aor, key)`).
+    /// Insert or change this binding in the store (upsert by `(tenant, aor, key)`).
     PersistBinding(BindingRecord),
+    /// A stored binding was refreshed and nothing else changed
+    /// ([`BindingRecord::is_refresh_of`]): the same upsert, but only the expiry (and the
+    /// REGISTER's Call-ID and CSeq) moved on, so the store may write it back lazily. A later
+    /// [`Effect::PersistBinding`] or [`Effect::DeleteBinding`] of the key supersedes it.
+    RefreshBinding(BindingRecord),
     /// Delete this binding from the store.
     DeleteBinding(BindingKey),
     /// Publish this event on the bus.

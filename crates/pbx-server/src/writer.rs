@@ -10,6 +10,18 @@
 //! if it keeps failing (or fails for a reason a retry cannot fix, such as a binding whose
 //! user was deleted meanwhile) its writes are applied one by one, each with its own retries,
 //! so one bad record cannot take the rest of the batch with it.
+//!
+//! Refreshes are written back lazily. A REGISTER that only renews a binding
+//! ([`Effect::RefreshBinding`]: same contact, flow, path, instance and User-Agent, new
+//! expiry) does not need a write of its own: the refreshed record is kept here and written
+//! at most [`REFRESH_WRITE_BACK`] later, together with every other refresh of that window,
+//! however often the phone refreshed meanwhile (Kamailio's usrloc `db_mode=2` works the
+//! same way). New bindings, changed bindings and removals are written in the next batch as
+//! before, and supersede a pending refresh of the same binding. On shutdown (the queue
+//! closes) pending refreshes are written first, so a clean restart loses nothing; a crash
+//! loses at most the last [`REFRESH_WRITE_BACK`] of refreshes, i.e. a restored binding may
+//! expire up to that much earlier than the phone expects — well inside the margin phones
+//! keep by re-registering at about half the granted expiry.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -26,12 +38,99 @@ pub const BATCH: usize = 1024;
 /// logged with its content).
 const ATTEMPTS: u32 = 5;
 
+/// How long a plain refresh may wait before it is written (see the module doc).
+pub const REFRESH_WRITE_BACK: Duration = Duration::from_secs(15);
+
 /// Runs until the sending side is dropped and the queue is drained.
-pub async fn run(store: Store, mut queue: mpsc::Receiver<Effect>) {
+pub async fn run(store: Store, queue: mpsc::Receiver<Effect>) {
+    run_with(store, queue, REFRESH_WRITE_BACK).await;
+}
+
+/// [`run`] with another write-back delay for refreshes.
+pub async fn run_with(store: Store, mut queue: mpsc::Receiver<Effect>, write_back: Duration) {
     let mut effects = Vec::with_capacity(BATCH);
-    while queue.recv_many(&mut effects, BATCH).await > 0 {
-        write(&store, &effects).await;
+    let mut pending = Pending::default();
+    let mut due: Option<tokio::time::Instant> = None;
+    loop {
+        let received = tokio::select! {
+            received = queue.recv_many(&mut effects, BATCH) => received,
+            () = sleep_until(due) => {
+                due = None;
+                pending.flush(&store).await;
+                continue;
+            }
+        };
+        if received == 0 {
+            break;
+        }
+        effects = pending.absorb(std::mem::take(&mut effects));
+        if !effects.is_empty() {
+            write(&store, &effects).await;
+        }
         effects.clear();
+        if due.is_none() && !pending.is_empty() {
+            due = Some(tokio::time::Instant::now() + write_back);
+        }
+    }
+    pending.flush(&store).await;
+}
+
+async fn sleep_until(due: Option<tokio::time::Instant>) {
+    match due {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Refreshes waiting to be written back, latest per binding.
+#[derive(Default)]
+struct Pending {
+    records: HashMap<(TenantId, String, String), BindingRecord>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Takes the refreshes out of `effects` (in order: a later persist or delete of the
+    /// same binding drops its pending refresh; a later refresh replaces it) and returns the
+    /// rest, in the same allocation.
+    fn absorb(&mut self, effects: Vec<Effect>) -> Vec<Effect> {
+        effects
+            .into_iter()
+            .filter_map(|effect| {
+                match &effect {
+                    Effect::RefreshBinding(record) => {
+                        let key = (record.tenant_id, record.aor.clone(), record.key());
+                        if let Effect::RefreshBinding(record) = effect {
+                            self.records.insert(key, record);
+                        }
+                        return None;
+                    }
+                    Effect::PersistBinding(record) if !self.records.is_empty() => {
+                        self.records
+                            .remove(&(record.tenant_id, record.aor.clone(), record.key()));
+                    }
+                    Effect::DeleteBinding(key) if !self.records.is_empty() => {
+                        self.records
+                            .remove(&(key.tenant_id, key.aor.clone(), key.key.clone()));
+                    }
+                    _ => {}
+                }
+                Some(effect)
+            })
+            .collect()
+    }
+
+    /// Writes every pending refresh (in batches of [`BATCH`], same fallback as any batch)
+    /// and gives their memory back.
+    async fn flush(&mut self, store: &Store) {
+        let records = std::mem::take(&mut self.records);
+        let effects: Vec<Effect> = records.into_values().map(Effect::PersistBinding).collect();
+        for chunk in effects.chunks(BATCH) {
+            write(store, chunk).await;
+        }
     }
 }
 
@@ -55,7 +154,7 @@ impl<'a> Batch<'a> {
         let mut batch = Batch::default();
         for effect in effects {
             match effect {
-                Effect::PersistBinding(record) => {
+                Effect::PersistBinding(record) | Effect::RefreshBinding(record) => {
                     let key = record.key();
                     batch.binding(record.tenant_id, &record.aor, key, Op::Upsert(record));
                 }
@@ -326,5 +425,89 @@ mod tests {
         drop(tx);
         task.await.unwrap();
         assert!(store.bindings().list(&scope).await.unwrap().is_empty());
+
+        write_back_of_refreshes(&store, &scope, tenant.id, user.id).await;
+    }
+
+    /// Plain refreshes wait for the write-back delay (only the latest is written), a persist
+    /// or delete of the key supersedes a pending refresh, and shutdown writes what is pending.
+    async fn write_back_of_refreshes(
+        store: &Store,
+        scope: &pbx_store::TenantScope,
+        tenant: TenantId,
+        user: UserId,
+    ) {
+        let cseq_of = |stored: &[pbx_domain::Binding], contact: &str| {
+            stored
+                .iter()
+                .find(|b| b.record.contact_uri == contact)
+                .map(|b| b.record.cseq)
+        };
+        let (c, d) = ("sip:100@10.0.0.7", "sip:100@10.0.0.8");
+        let (tx, rx) = mpsc::channel(16);
+        let task = tokio::spawn(run_with(store.clone(), rx, Duration::from_millis(600)));
+        for contact in [c, d] {
+            tx.send(Effect::PersistBinding(record(tenant, user, contact, 1)))
+                .await
+                .unwrap();
+        }
+        for cseq in 2..=4 {
+            tx.send(Effect::RefreshBinding(record(tenant, user, c, cseq)))
+                .await
+                .unwrap();
+        }
+        tx.send(Effect::RefreshBinding(record(tenant, user, d, 2)))
+            .await
+            .unwrap();
+        // d changes for real (persist): its pending refresh must not overwrite it later.
+        tx.send(Effect::PersistBinding(record(tenant, user, d, 3)))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let stored = store.bindings().list(scope).await.unwrap();
+        assert_eq!(
+            cseq_of(&stored, c),
+            Some(1),
+            "refreshes of c not written yet"
+        );
+        assert_eq!(cseq_of(&stored, d), Some(3));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let stored = store.bindings().list(scope).await.unwrap();
+            if cseq_of(&stored, c) == Some(4) {
+                assert_eq!(
+                    cseq_of(&stored, d),
+                    Some(3),
+                    "superseded refresh not written"
+                );
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "refresh never written back"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // A refresh pending when the binding is removed is dropped with it.
+        tx.send(Effect::RefreshBinding(record(tenant, user, d, 9)))
+            .await
+            .unwrap();
+        tx.send(Effect::DeleteBinding(BindingKey::of(&record(
+            tenant, user, d, 9,
+        ))))
+        .await
+        .unwrap();
+        // Shutdown writes what is pending without waiting for the delay.
+        tx.send(Effect::RefreshBinding(record(tenant, user, c, 5)))
+            .await
+            .unwrap();
+        drop(tx);
+        tokio::time::timeout(Duration::from_millis(500), task)
+            .await
+            .expect("writer flushes at once on shutdown")
+            .unwrap();
+        let stored = store.bindings().list(scope).await.unwrap();
+        assert_eq!(cseq_of(&stored, c), Some(5));
+        assert_eq!(cseq_of(&stored, d), None, "deleted, not resurrected");
     }
 }

@@ -57,7 +57,7 @@ fn apply(store: &mut HashMap<(String, String), i64>, effects: &[Effect]) -> Vec<
     let mut pings = Vec::new();
     for effect in effects {
         match effect {
-            Effect::PersistBinding(record) => {
+            Effect::PersistBinding(record) | Effect::RefreshBinding(record) => {
                 store.insert((record.aor.clone(), record.key()), record.expires_at_ms);
             }
             Effect::DeleteBinding(key) => {

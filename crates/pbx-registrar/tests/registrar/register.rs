@@ -87,6 +87,13 @@ fn refresh_keeps_one_binding_with_the_new_expiry() {
         persisted(&refreshed.effects)[0].expires_at_ms,
         START_UNIX_MS + 1_300_000
     );
+    assert!(
+        matches!(
+            refreshed.effects.as_slice(),
+            [pbx_registrar::Effect::RefreshBinding(_), ..]
+        ),
+        "only the expiry moved on: the store may write it back lazily"
+    );
     assert!(matches!(
         events(&refreshed.effects).as_slice(),
         [RegistrationEvent::Refreshed {
@@ -103,6 +110,18 @@ fn refresh_keeps_one_binding_with_the_new_expiry() {
     assert_eq!(after.response.status().0, 200);
     assert_eq!(h.registrar.binding_count(), 1);
     assert_eq!(h.registrar.bindings(ann.user_id)[0].call_id, "after-reboot");
+
+    // The same contact from a new NAT port is a change, written at once.
+    let moved = h.register(&ann, &mut reg, udp("203.0.113.7:40000"));
+    assert_eq!(moved.response.status().0, 200);
+    assert!(
+        matches!(
+            moved.effects.as_slice(),
+            [pbx_registrar::Effect::PersistBinding(_), ..]
+        ),
+        "{:?}",
+        moved.effects
+    );
 }
 
 #[test]

@@ -107,12 +107,10 @@ fn whitelist_refuses_foreign_addresses_for_ipv4_and_ipv6_without_revealing_the_p
                     ..
                 }]
             ));
-            assert!(
-                right
-                    .effects
-                    .iter()
-                    .all(|e| !matches!(e, pbx_registrar::Effect::PersistBinding(_)))
-            );
+            assert!(right.effects.iter().all(|e| !matches!(
+                e,
+                pbx_registrar::Effect::PersistBinding(_) | pbx_registrar::Effect::RefreshBinding(_)
+            )));
         }
     }
     assert_eq!(h.registrar.binding_count(), 2);

@@ -357,7 +357,7 @@ pub fn persisted(effects: &[Effect]) -> Vec<pbx_domain::BindingRecord> {
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::PersistBinding(record) => Some(record.clone()),
+            Effect::PersistBinding(record) | Effect::RefreshBinding(record) => Some(record.clone()),
             _ => None,
         })
         .collect()
