@@ -41,7 +41,7 @@ pub use cdr::{
     MediaStreamStats,
 };
 pub use credentials::{ApiTokenSecret, AuthUserName, DigestAlgorithm, Ha1, SipPassword, TokenHash};
-pub use directory::{DirectoryParts, DirectorySnapshot, NumberAssignment};
+pub use directory::{DirectoryParts, DirectorySnapshot, NumberAssignment, UserRows};
 pub use entities::{
     Device, NewDevice, NewTenant, NewUser, PhoneNumber, Reseller, SipCredential, Tenant, User,
     WhitelistEntry,

@@ -2,7 +2,9 @@
 //! sequence that works on both engines.
 //!
 //! Every configuration write bumps the one-row `config_changes.seq` after it commits, and
-//! on PostgreSQL also sends `NOTIFY cloudpbx_config` with the writing store's instance id.
+//! on PostgreSQL also sends `NOTIFY cloudpbx_config` with the writing store's instance id
+//! and what it changed (`crate::changes::encode_payload`), so other nodes patch their
+//! directories as the writer's does instead of reloading them.
 //! [`Store::watch_config_changes`] is what a running server starts: on SQLite it polls the
 //! sequence (so `cloudpbx tenant|user|device ...` run against the same data directory
 //! reaches the live directory within one interval); on PostgreSQL it runs
@@ -18,17 +20,18 @@ use sqlx::postgres::PgListener;
 use sqlx::{AnyPool, Row};
 use tokio::task::JoinHandle;
 
+use crate::changes::{ConfigChange, decode_payload, encode_payload};
 use crate::error::StoreResult;
 use crate::store::{Engine, Store};
 
 /// The notification channel.
 pub const CONFIG_CHANNEL: &str = "cloudpbx_config";
 
-/// Sends the change notification for `store`.
-pub(crate) async fn announce(store: &Store) -> StoreResult<()> {
+/// Sends the change notification for `changes` written through `store`.
+pub(crate) async fn announce(store: &Store, changes: &[ConfigChange]) -> StoreResult<()> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(CONFIG_CHANNEL)
-        .bind(store.instance().to_owned())
+        .bind(encode_payload(store.instance(), changes))
         .execute(store.pool())
         .await?;
     Ok(())
@@ -102,8 +105,9 @@ impl Store {
             loop {
                 match listener.try_recv().await {
                     Ok(Some(notification)) => {
-                        if notification.payload() != store.instance() {
-                            store.notify_changed();
+                        let (instance, changes) = decode_payload(notification.payload());
+                        if instance != store.instance() {
+                            store.record(changes);
                         }
                     }
                     // The connection was lost and is re-established on the next call:

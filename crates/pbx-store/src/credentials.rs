@@ -3,9 +3,11 @@
 use pbx_domain::credentials::{AUTH_USER_NAME_RANDOM_BYTES, PASSWORD_RANDOM_BYTES};
 use pbx_domain::{
     AuthUserName, CredentialId, DeviceId, DigestAlgorithm, Ha1, Realm, SipCredential, SipPassword,
+    UserId,
 };
 use sqlx::any::AnyRow;
 
+use crate::changes::ConfigChange;
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{affected, corrupt, flag, int, new_id, now_ms, parse, text};
 use crate::store::{Store, TenantScope};
@@ -127,7 +129,9 @@ impl Credentials<'_> {
             .await;
             match inserted.map_err(StoreError::from) {
                 Ok(_) => {
-                    self.store.changed().await;
+                    self.store
+                        .changed(&[ConfigChange::User(owner.tenant_id, owner.user_id)])
+                        .await;
                     return Ok(IssuedCredential {
                         credential,
                         password,
@@ -168,7 +172,9 @@ impl Credentials<'_> {
         .execute(self.store.pool())
         .await?;
         affected(result.rows_affected(), "credential")?;
-        self.store.changed().await;
+        self.store
+            .changed(&[ConfigChange::User(current.tenant_id, current.user_id)])
+            .await;
         let credential = SipCredential {
             realm: realm.clone(),
             ha1_md5,
@@ -189,6 +195,7 @@ impl Credentials<'_> {
         device: DeviceId,
         enabled: bool,
     ) -> StoreResult<()> {
+        let owner = self.for_device(scope, device).await?;
         let result = sqlx::query(
             "UPDATE sip_credentials SET enabled = $1, updated_at = $2 WHERE tenant_id = $3 AND device_id = $4",
         )
@@ -199,7 +206,9 @@ impl Credentials<'_> {
         .execute(self.store.pool())
         .await?;
         affected(result.rows_affected(), "credential")?;
-        self.store.changed().await;
+        self.store
+            .changed(&[ConfigChange::User(owner.tenant_id, owner.user_id)])
+            .await;
         Ok(())
     }
 
@@ -228,6 +237,23 @@ impl Credentials<'_> {
             " WHERE c.tenant_id = $1 ORDER BY c.id"
         ))
         .bind(scope.tenant_id().to_string())
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter().map(credential_from_row).collect()
+    }
+
+    /// The credentials of one user's devices (for the directory).
+    pub(crate) async fn for_user(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+    ) -> StoreResult<Vec<SipCredential>> {
+        let rows = sqlx::query(concat!(
+            credential_select!(),
+            " WHERE d.tenant_id = $1 AND d.user_id = $2"
+        ))
+        .bind(scope.tenant_id().to_string())
+        .bind(user.to_string())
         .fetch_all(self.store.pool())
         .await?;
         rows.iter().map(credential_from_row).collect()

@@ -3,8 +3,9 @@
 use pbx_domain::{Device, DeviceId, DeviceKind, NewDevice, UserId};
 use sqlx::any::AnyRow;
 
+use crate::changes::ConfigChange;
 use crate::error::{StoreError, StoreResult};
-use crate::rows::{affected, corrupt, flag, int, new_id, now_ms, parse, text, text_opt};
+use crate::rows::{corrupt, flag, int, new_id, now_ms, parse, text, text_opt};
 use crate::store::{Store, TenantScope};
 
 macro_rules! device_columns {
@@ -98,7 +99,9 @@ impl Devices<'_> {
             StoreError::InvalidReference { .. } => StoreError::InvalidReference { what: "user" },
             other => other,
         })?;
-        self.store.changed().await;
+        self.store
+            .changed(&[ConfigChange::User(device.tenant_id, device.user_id)])
+            .await;
         Ok(device)
     }
 
@@ -156,17 +159,16 @@ impl Devices<'_> {
         label: &str,
     ) -> StoreResult<()> {
         let result = sqlx::query(
-            "UPDATE devices SET label = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
+            "UPDATE devices SET label = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4 \
+             RETURNING user_id",
         )
         .bind(label.to_owned())
         .bind(now_ms())
         .bind(scope.tenant_id().to_string())
         .bind(id.to_string())
-        .execute(self.store.pool())
+        .fetch_optional(self.store.pool())
         .await?;
-        affected(result.rows_affected(), "device")?;
-        self.store.changed().await;
-        Ok(())
+        self.changed(scope, result).await
     }
 
     /// Exempts a device from the IP whitelist (or ends the exemption). An exempt device is
@@ -179,28 +181,36 @@ impl Devices<'_> {
     ) -> StoreResult<()> {
         let result = sqlx::query(
             "UPDATE devices SET whitelist_exempt = $1, updated_at = $2 \
-             WHERE tenant_id = $3 AND id = $4",
+             WHERE tenant_id = $3 AND id = $4 RETURNING user_id",
         )
         .bind(i64::from(exempt))
         .bind(now_ms())
         .bind(scope.tenant_id().to_string())
         .bind(id.to_string())
-        .execute(self.store.pool())
+        .fetch_optional(self.store.pool())
         .await?;
-        affected(result.rows_affected(), "device")?;
-        self.store.changed().await;
-        Ok(())
+        self.changed(scope, result).await
     }
 
     /// Deletes a device with its credential and bindings.
     pub async fn delete(&self, scope: &TenantScope, id: DeviceId) -> StoreResult<()> {
-        let result = sqlx::query("DELETE FROM devices WHERE tenant_id = $1 AND id = $2")
-            .bind(scope.tenant_id().to_string())
-            .bind(id.to_string())
-            .execute(self.store.pool())
-            .await?;
-        affected(result.rows_affected(), "device")?;
-        self.store.changed().await;
+        let result =
+            sqlx::query("DELETE FROM devices WHERE tenant_id = $1 AND id = $2 RETURNING user_id")
+                .bind(scope.tenant_id().to_string())
+                .bind(id.to_string())
+                .fetch_optional(self.store.pool())
+                .await?;
+        self.changed(scope, result).await
+    }
+
+    /// After a write to one device that returned its `user_id` (`None`: no such device):
+    /// records the change of that user.
+    async fn changed(&self, scope: &TenantScope, written: Option<AnyRow>) -> StoreResult<()> {
+        let row = written.ok_or(StoreError::NotFound { what: "device" })?;
+        let user: UserId = parse(&row, "devices", "user_id")?;
+        self.store
+            .changed(&[ConfigChange::User(scope.tenant_id(), user)])
+            .await;
         Ok(())
     }
 

@@ -72,6 +72,7 @@
 
 mod bindings;
 mod cdrs;
+mod changes;
 mod cluster;
 mod credentials;
 mod devices;
@@ -92,10 +93,11 @@ mod whitelist;
 
 pub use bindings::{BindingWrite, Bindings, EventWrite};
 pub use cdrs::{CdrFilter, Cdrs};
+pub use changes::{CHANGE_LOG_CAPACITY, ConfigChange};
 pub use cluster::CONFIG_CHANNEL;
 pub use credentials::{Credentials, IssuedCredential};
 pub use devices::Devices;
-pub use directory::Directory;
+pub use directory::{Directory, INCREMENTAL_LIMIT};
 pub use error::{StoreError, StoreResult};
 pub use events::Events;
 pub use numbers::Numbers;

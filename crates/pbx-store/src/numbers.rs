@@ -4,6 +4,7 @@
 use pbx_domain::{Actor, E164, NumberId, PhoneNumber, UserId};
 use sqlx::any::AnyRow;
 
+use crate::changes::ConfigChange;
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{affected, int, new_id, now_ms, parse, parse_opt};
 use crate::store::{Store, TenantScope};
@@ -109,7 +110,7 @@ impl Numbers<'_> {
                 what: "number assignment",
             });
         }
-        self.store.changed().await;
+        self.store.changed(&[ConfigChange::Number(number)]).await;
         self.get(scope, number).await
     }
 
@@ -130,7 +131,7 @@ impl Numbers<'_> {
         .execute(self.store.pool())
         .await?;
         affected(result.rows_affected(), "phone number")?;
-        self.store.changed().await;
+        self.store.changed(&[ConfigChange::Number(number)]).await;
         Ok(())
     }
 
@@ -153,7 +154,7 @@ impl Numbers<'_> {
                 other => other,
             })?;
         affected(result.rows_affected(), "phone number")?;
-        self.store.changed().await;
+        self.store.changed(&[ConfigChange::Number(number)]).await;
         self.get(scope, number).await
     }
 
@@ -187,7 +188,7 @@ impl Numbers<'_> {
         rows.iter().map(number_from_row).collect()
     }
 
-    async fn by_id(&self, number: NumberId) -> StoreResult<PhoneNumber> {
+    pub(crate) async fn by_id(&self, number: NumberId) -> StoreResult<PhoneNumber> {
         let row = sqlx::query(concat!(
             "SELECT ",
             number_columns!(),

@@ -3,6 +3,7 @@
 use pbx_domain::{Actor, Route, RouteId, RouteTrunk, TrunkId};
 use sqlx::any::AnyRow;
 
+use crate::changes::ConfigChange;
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{affected, corrupt, int, new_id, now_ms, parse, parse_opt, text};
 use crate::store::Store;
@@ -108,7 +109,7 @@ impl Routes<'_> {
         .execute(self.store.pool())
         .await
         .map_err(prefix_conflict)?;
-        self.store.changed().await;
+        self.store.changed(&[ConfigChange::Routing]).await;
         self.get(actor, owner, id).await
     }
 
@@ -141,7 +142,7 @@ impl Routes<'_> {
             .await
             .map_err(prefix_conflict)?;
         affected(result.rows_affected(), "route")?;
-        self.store.changed().await;
+        self.store.changed(&[ConfigChange::Routing]).await;
         self.get(actor, owner, id).await
     }
 
@@ -163,7 +164,7 @@ impl Routes<'_> {
     pub async fn delete(&self, actor: &Actor, owner: Owner<'_>, id: RouteId) -> StoreResult<()> {
         owner.check(actor)?;
         ROUTES.delete(self.store, owner, id.to_string()).await?;
-        self.store.changed().await;
+        self.store.changed(&[ConfigChange::Routing]).await;
         Ok(())
     }
 

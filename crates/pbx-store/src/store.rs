@@ -1,7 +1,7 @@
 //! Opening the database, migrations, change notification and tenant scopes.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use pbx_domain::{Actor, ResellerId, TenantId};
@@ -9,6 +9,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use tokio::sync::watch;
 
+use crate::changes::{ChangeLog, ConfigChange};
 use crate::error::{StoreError, StoreResult};
 use crate::rows;
 
@@ -85,6 +86,9 @@ pub struct Store {
     pool: AnyPool,
     engine: Engine,
     changes: Arc<watch::Sender<u64>>,
+    /// What each recent generation changed (see [`crate::changes`]); `changes` is only
+    /// sent while this is locked, so the two agree.
+    log: Arc<Mutex<ChangeLog>>,
     /// The URL, for the PostgreSQL change listener's own connection.
     url: Arc<str>,
     /// Random id of this store instance: its own change notifications are not echoed back.
@@ -148,6 +152,7 @@ impl Store {
             pool,
             engine,
             changes: Arc::new(changes),
+            log: Arc::new(Mutex::new(ChangeLog::new())),
             url: url.into(),
             instance: instance.into(),
             seen_seq: Arc::new(std::sync::atomic::AtomicI64::new(seen_seq)),
@@ -180,10 +185,29 @@ impl Store {
         self.changes.subscribe()
     }
 
-    /// Records a configuration change made elsewhere (the hook for PostgreSQL
-    /// `LISTEN/NOTIFY` from other nodes): followers of this store reload.
+    /// Records a configuration change made elsewhere whose content is unknown (the admin
+    /// CLI on the same SQLite file; a reconnected PostgreSQL listener): followers of this
+    /// store reload in full.
     pub fn notify_changed(&self) {
-        self.changes.send_modify(|generation| *generation += 1);
+        self.record([ConfigChange::Unknown]);
+    }
+
+    /// What changed after generation `from` up to and including `to` (distinct, in no
+    /// particular order), or `None` when that is not known and a follower must reload in
+    /// full: a change of unknown content, or `from` older than the kept log
+    /// ([`crate::changes::CHANGE_LOG_CAPACITY`] changes).
+    pub fn changes_since(&self, from: u64, to: u64) -> Option<Vec<ConfigChange>> {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .since(from, to)
+    }
+
+    /// Records `changes` under the next generation and wakes the followers.
+    pub(crate) fn record(&self, changes: impl IntoIterator<Item = ConfigChange>) {
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        let generation = log.record(changes);
+        self.changes.send_replace(generation);
     }
 
     /// The database URL this store was opened with.
@@ -196,17 +220,19 @@ impl Store {
         &self.instance
     }
 
-    /// Called after every committed configuration write: bumps the local counter and, on
-    /// PostgreSQL, tells the other nodes (see [`Store::listen_for_remote_changes`]). A failed
-    /// notification is logged, not returned: the write itself has committed.
-    pub(crate) async fn changed(&self) {
+    /// Called after every committed configuration write with what it changed: bumps the
+    /// shared change sequence (for other processes), records the changes for this store's
+    /// followers and, on PostgreSQL, tells the other nodes what changed (see
+    /// [`Store::listen_for_remote_changes`]). A failed notification is logged, not
+    /// returned: the write itself has committed.
+    pub(crate) async fn changed(&self, changes: &[ConfigChange]) {
         // Other processes on the same database (the admin CLI, other nodes) poll this.
         if let Err(error) = crate::cluster::bump_seq(self).await {
             tracing::warn!(%error, "could not bump the configuration change sequence");
         }
-        self.notify_changed();
+        self.record(changes.iter().copied());
         if self.engine == Engine::Postgres
-            && let Err(error) = crate::cluster::announce(self).await
+            && let Err(error) = crate::cluster::announce(self, changes).await
         {
             tracing::warn!(%error, "could not notify other nodes of a configuration change");
         }

@@ -6,6 +6,7 @@ use pbx_domain::{
 };
 use sqlx::any::AnyRow;
 
+use crate::changes::ConfigChange;
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{affected, int, new_id, now_ms, parse, parse_opt};
 use crate::store::{Store, TenantScope};
@@ -163,7 +164,7 @@ impl Tenants<'_> {
             }
             other => other,
         })?;
-        self.store.changed().await;
+        self.store.changed(&[ConfigChange::Tenant(tenant.id)]).await;
         Ok(tenant)
     }
 
@@ -257,7 +258,9 @@ impl Tenants<'_> {
         .execute(self.store.pool())
         .await?;
         affected(result.rows_affected(), "tenant")?;
-        self.store.changed().await;
+        self.store
+            .changed(&[ConfigChange::Tenant(scope.tenant_id())])
+            .await;
         self.get(scope).await
     }
 
@@ -270,7 +273,9 @@ impl Tenants<'_> {
             .execute(self.store.pool())
             .await?;
         affected(result.rows_affected(), "tenant")?;
-        self.store.changed().await;
+        self.store
+            .changed(&[ConfigChange::Tenant(scope.tenant_id())])
+            .await;
         Ok(())
     }
 
@@ -299,7 +304,9 @@ impl Tenants<'_> {
             .await?;
         affected(result.rows_affected(), "tenant")?;
         transaction.commit().await?;
-        self.store.changed().await;
+        self.store
+            .changed(&[ConfigChange::Tenant(scope.tenant_id())])
+            .await;
         Ok(())
     }
 

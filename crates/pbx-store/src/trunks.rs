@@ -13,6 +13,7 @@ use pbx_domain::{
 use ring::aead::{self, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use sqlx::any::AnyRow;
 
+use crate::changes::ConfigChange;
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{
     affected, corrupt, flag, int, narrow, new_id, now_ms, parse, parse_opt, text, text_opt,
@@ -423,7 +424,7 @@ impl Trunks<'_> {
         .execute(self.store.pool())
         .await
         .map_err(name_conflict)?;
-        self.store.changed().await;
+        self.store.changed(&[ConfigChange::Routing]).await;
         self.get(actor, owner, id).await
     }
 
@@ -481,7 +482,7 @@ impl Trunks<'_> {
             .await
             .map_err(name_conflict)?;
         affected(result.rows_affected(), "trunk")?;
-        self.store.changed().await;
+        self.store.changed(&[ConfigChange::Routing]).await;
         self.get(actor, owner, id).await
     }
 
@@ -504,7 +505,7 @@ impl Trunks<'_> {
         owner.check(actor)?;
         TRUNKS.delete(self.store, owner, id.to_string()).await?;
         self.store.routes().forget_trunk(id).await?;
-        self.store.changed().await;
+        self.store.changed(&[ConfigChange::Routing]).await;
         Ok(())
     }
 
@@ -569,7 +570,7 @@ impl Trunks<'_> {
         .bind(now_ms())
         .execute(self.store.pool())
         .await?;
-        self.store.changed().await;
+        self.store.changed(&[ConfigChange::Routing]).await;
         self.settings(scope).await
     }
 

@@ -3,6 +3,7 @@
 use pbx_domain::{ClassOfService, DisplayName, Extension, NewUser, User, UserId};
 use sqlx::any::AnyRow;
 
+use crate::changes::ConfigChange;
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{affected, int, new_id, now_ms, parse};
 use crate::store::{Store, TenantScope};
@@ -76,7 +77,9 @@ impl Users<'_> {
         .bind(now)
         .execute(self.store.pool())
         .await?;
-        self.store.changed().await;
+        self.store
+            .changed(&[ConfigChange::User(user.tenant_id, user.id)])
+            .await;
         Ok(user)
     }
 
@@ -147,7 +150,9 @@ impl Users<'_> {
         .execute(self.store.pool())
         .await?;
         affected(result.rows_affected(), "user")?;
-        self.store.changed().await;
+        self.store
+            .changed(&[ConfigChange::User(scope.tenant_id(), id)])
+            .await;
         self.get(scope, id).await
     }
 
@@ -156,12 +161,15 @@ impl Users<'_> {
     pub async fn delete(&self, scope: &TenantScope, id: UserId) -> StoreResult<()> {
         let tenant = scope.tenant_id().to_string();
         let mut transaction = self.store.pool().begin().await?;
-        sqlx::query("UPDATE phone_numbers SET user_id = NULL, updated_at = $1 WHERE tenant_id = $2 AND user_id = $3")
-            .bind(now_ms())
-            .bind(&tenant)
-            .bind(id.to_string())
-            .execute(&mut *transaction)
-            .await?;
+        let unassigned = sqlx::query(
+            "UPDATE phone_numbers SET user_id = NULL, updated_at = $1 \
+             WHERE tenant_id = $2 AND user_id = $3 RETURNING id",
+        )
+        .bind(now_ms())
+        .bind(&tenant)
+        .bind(id.to_string())
+        .fetch_all(&mut *transaction)
+        .await?;
         let result = sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND id = $2")
             .bind(&tenant)
             .bind(id.to_string())
@@ -169,7 +177,11 @@ impl Users<'_> {
             .await?;
         affected(result.rows_affected(), "user")?;
         transaction.commit().await?;
-        self.store.changed().await;
+        let mut changes = vec![ConfigChange::User(scope.tenant_id(), id)];
+        for row in &unassigned {
+            changes.push(ConfigChange::Number(parse(row, "phone_numbers", "id")?));
+        }
+        self.store.changed(&changes).await;
         Ok(())
     }
 

@@ -4,8 +4,9 @@ use ipnet::IpNet;
 use pbx_domain::{IpWhitelist, UserId, WhitelistEntry, WhitelistEntryId, parse_network};
 use sqlx::any::AnyRow;
 
+use crate::changes::ConfigChange;
 use crate::error::{StoreError, StoreResult};
-use crate::rows::{affected, corrupt, int, new_id, now_ms, parse, parse_opt, text};
+use crate::rows::{corrupt, int, new_id, now_ms, parse, parse_opt, text};
 use crate::store::{Store, TenantScope};
 
 macro_rules! entry_columns {
@@ -38,6 +39,14 @@ fn entry_from_row(row: &AnyRow) -> StoreResult<WhitelistEntry> {
         description: text(row, "description")?,
         created_at_ms: int(row, "created_at")?,
     })
+}
+
+/// What adding or removing `entry` changes: its user, or the tenant for a tenant-wide entry.
+const fn change_of(entry: &WhitelistEntry) -> ConfigChange {
+    match entry.user_id {
+        Some(user) => ConfigChange::User(entry.tenant_id, user),
+        None => ConfigChange::Tenant(entry.tenant_id),
+    }
 }
 
 impl Whitelist<'_> {
@@ -74,7 +83,7 @@ impl Whitelist<'_> {
             StoreError::InvalidReference { .. } => StoreError::InvalidReference { what: "user" },
             other => other,
         })?;
-        self.store.changed().await;
+        self.store.changed(&[change_of(&entry)]).await;
         Ok(entry)
     }
 
@@ -115,14 +124,46 @@ impl Whitelist<'_> {
 
     /// Removes an entry of the scoped tenant.
     pub async fn remove(&self, scope: &TenantScope, id: WhitelistEntryId) -> StoreResult<()> {
-        let result = sqlx::query("DELETE FROM ip_whitelist WHERE tenant_id = $1 AND id = $2")
-            .bind(scope.tenant_id().to_string())
-            .bind(id.to_string())
-            .execute(self.store.pool())
-            .await?;
-        affected(result.rows_affected(), "whitelist entry")?;
-        self.store.changed().await;
+        let row = sqlx::query(concat!(
+            "DELETE FROM ip_whitelist WHERE tenant_id = $1 AND id = $2 RETURNING ",
+            entry_columns!()
+        ))
+        .bind(scope.tenant_id().to_string())
+        .bind(id.to_string())
+        .fetch_optional(self.store.pool())
+        .await?
+        .ok_or(StoreError::NotFound {
+            what: "whitelist entry",
+        })?;
+        let entry = entry_from_row(&row)?;
+        self.store.changed(&[change_of(&entry)]).await;
         Ok(())
+    }
+
+    /// The entries that narrow one user (`Some(user)`) or the tenant-wide entries (`None`),
+    /// for the directory.
+    pub(crate) async fn entries_of(
+        &self,
+        scope: &TenantScope,
+        user: Option<UserId>,
+    ) -> StoreResult<Vec<WhitelistEntry>> {
+        let query = match user {
+            Some(user) => sqlx::query(concat!(
+                "SELECT ",
+                entry_columns!(),
+                " FROM ip_whitelist WHERE tenant_id = $1 AND user_id = $2"
+            ))
+            .bind(scope.tenant_id().to_string())
+            .bind(user.to_string()),
+            None => sqlx::query(concat!(
+                "SELECT ",
+                entry_columns!(),
+                " FROM ip_whitelist WHERE tenant_id = $1 AND user_id IS NULL"
+            ))
+            .bind(scope.tenant_id().to_string()),
+        };
+        let rows = query.fetch_all(self.store.pool()).await?;
+        rows.iter().map(entry_from_row).collect()
     }
 
     /// Every entry (for the directory).
