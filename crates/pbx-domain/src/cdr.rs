@@ -38,8 +38,12 @@ text_enum!(
         NoAnswer => "no_answer",
         /// The caller hung up before an answer (CANCEL).
         Cancelled => "cancelled",
-        /// The callee declined (603) or policy refused the call (403).
+        /// The callee declined (603) or refused the call (403).
         Rejected => "rejected",
+        /// The fraud guard refused the call at set-up (blocked destination, class of
+        /// service, a usage limit, an account blocked for a baseline anomaly): 403 with a
+        /// `Reason`, and a security event.
+        Blocked => "blocked",
         /// The callee does not exist or is not registered (404/480/410).
         Unavailable => "unavailable",
         /// No trunk or callee could take the call (5xx, timeouts, 488).
@@ -343,5 +347,10 @@ mod tests {
             "no_answer".parse::<Disposition>().unwrap(),
             Disposition::NoAnswer
         );
+        assert_eq!(
+            "blocked".parse::<Disposition>().unwrap(),
+            Disposition::Blocked
+        );
+        assert_eq!(Disposition::Blocked.as_str(), "blocked");
     }
 }

@@ -962,7 +962,7 @@ impl Calls {
                                 call_id: &outbound.call_id,
                                 direction: pbx_domain::CallDirection::Outbound,
                                 status,
-                                disposition: pbx_domain::Disposition::Rejected,
+                                disposition: pbx_domain::Disposition::Blocked,
                                 cause,
                             },
                             Some(&reason),

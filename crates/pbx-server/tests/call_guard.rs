@@ -83,7 +83,7 @@ async fn premium_and_high_fraud_destinations_get_403_with_a_cdr_and_an_event() {
             .iter()
             .find(|c| c["callee_dialled"] == number)
             .unwrap_or_else(|| panic!("no CDR for {number}: {cdrs:?}"));
-        assert_eq!(cdr["disposition"], "rejected", "{cdr}");
+        assert_eq!(cdr["disposition"], "blocked", "{cdr}");
         assert_eq!(cdr["sip_status"], 403, "{cdr}");
         assert_eq!(cdr["direction"], "outbound", "{cdr}");
         assert_eq!(cdr["hangup_side"], "system", "{cdr}");
@@ -96,6 +96,22 @@ async fn premium_and_high_fraud_destinations_get_403_with_a_cdr_and_an_event() {
         let cause = cdr["hangup_cause"].as_str().unwrap_or_default();
         assert!(cause.starts_with("blocked by the fraud guard"), "{cdr}");
     }
+    // The API's disposition filter finds exactly these.
+    let (status, body) = crate::support::http_request(
+        harness.server().http_addr,
+        "GET",
+        &format!("/api/v1/tenants/{}/cdrs?disposition=blocked", tenant.id),
+        &operator_token(&harness),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let page: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        page["items"].as_array().map(Vec::len),
+        Some(blocked.len()),
+        "{page}"
+    );
     let events = security_events(&harness, &tenant, "destination_blocked", blocked.len()).await;
     assert_eq!(events.len(), blocked.len(), "{events:?}");
     // The guard let no call through: nothing counted as running.
@@ -133,7 +149,7 @@ async fn a_burst_above_the_calls_per_minute_limit_is_cut_off_at_the_limit() {
         "{statuses:?}"
     );
     for cdr in cdrs.iter().filter(|c| c["sip_status"] == 403) {
-        assert_eq!(cdr["disposition"], "rejected", "{cdr}");
+        assert_eq!(cdr["disposition"], "blocked", "{cdr}");
         let cause = cdr["hangup_cause"].as_str().unwrap_or_default();
         assert!(cause.contains("CallsPerMinute"), "{cdr}");
     }
@@ -154,7 +170,7 @@ async fn a_burst_above_the_calls_per_minute_limit_is_cut_off_at_the_limit() {
     assert_eq!(emergency.len(), 2, "{cdrs:?}");
     for cdr in emergency {
         assert_ne!(cdr["sip_status"], 403, "{cdr}");
-        assert_ne!(cdr["disposition"], "rejected", "{cdr}");
+        assert_ne!(cdr["disposition"], "blocked", "{cdr}");
     }
     let after = security_events(&harness, &tenant, "threshold_breached", 0)
         .await

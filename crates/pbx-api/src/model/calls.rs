@@ -291,8 +291,8 @@ pub struct CdrQuery {
     pub user: Option<String>,
     /// `internal`, `outbound` or `inbound`.
     pub direction: Option<String>,
-    /// `answered`, `busy`, `no_answer`, `cancelled`, `rejected`, `unavailable`, `failed`,
-    /// `interrupted`.
+    /// `answered`, `busy`, `no_answer`, `cancelled`, `rejected`, `blocked` (refused by the
+    /// fraud guard), `unavailable`, `failed`, `interrupted`.
     pub disposition: Option<String>,
     /// `open` or `closed`.
     pub state: Option<String>,
@@ -378,7 +378,10 @@ pub struct CdrView {
     pub duration_secs: i64,
     /// Answer to end, seconds (rounded up).
     pub billable_secs: i64,
-    /// How it ended.
+    /// How it ended: `answered`, `busy`, `no_answer`, `cancelled`, `rejected`, `blocked`
+    /// (refused by the fraud guard: blocked destination, class of service, a usage limit, a
+    /// blocked account), `unavailable`, `failed`, `interrupted`.
+    #[schema(example = "answered")]
     pub disposition: Option<String>,
     /// Final SIP status.
     pub sip_status: Option<u16>,
