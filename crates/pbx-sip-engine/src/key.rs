@@ -49,6 +49,41 @@ pub(crate) enum ServerKey {
 }
 
 impl ServerKey {
+    /// The same key owning copies of its bytes. A key made by [`ServerKey::of_request`]
+    /// slices the received datagram, so a stored key would keep the whole message alive
+    /// (~0.5–1 KB) for the transaction's life; the copies are a few dozen bytes.
+    pub(crate) fn detached(&self) -> Self {
+        let copy = |bytes: &Bytes| Bytes::copy_from_slice(bytes);
+        match self {
+            Self::Rfc3261 {
+                branch,
+                sent_by,
+                method,
+            } => Self::Rfc3261 {
+                branch: copy(branch),
+                sent_by: (copy(&sent_by.0), sent_by.1),
+                method: method.clone(),
+            },
+            Self::Rfc2543 {
+                request_uri,
+                from_tag,
+                call_id,
+                cseq,
+                top_via,
+                method,
+                to_tag,
+            } => Self::Rfc2543 {
+                request_uri: copy(request_uri),
+                from_tag: from_tag.as_ref().map(copy),
+                call_id: copy(call_id),
+                cseq: *cseq,
+                top_via: copy(top_via),
+                method: method.clone(),
+                to_tag: to_tag.as_ref().map(copy),
+            },
+        }
+    }
+
     /// The key of a request whose top Via is `via` (already stamped by the transport).
     pub(crate) fn of_request(request: &Request, via: &Via) -> Result<Self, ParseError> {
         let method = match request.method() {
@@ -129,5 +164,32 @@ impl AckKey {
             to_tag: response.to()?.tag,
             cseq: response.cseq()?.seq,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stored key must not keep the received datagram alive (a completed UDP transaction
+    /// lives 32 s after its request is dropped).
+    #[test]
+    fn a_detached_key_shares_no_bytes_with_the_datagram() {
+        let datagram = Bytes::from_static(b"z9hG4bK-branch-1 host.example.com");
+        let key = ServerKey::Rfc3261 {
+            branch: datagram.slice(0..16),
+            sent_by: (datagram.slice(17..), Some(5060)),
+            method: Method::Register,
+        };
+        let detached = key.detached();
+        assert_eq!(detached, key);
+        let within = |bytes: &Bytes| datagram.as_ptr_range().contains(&bytes.as_ptr());
+        let ServerKey::Rfc3261 {
+            branch, sent_by, ..
+        } = &detached
+        else {
+            panic!("same variant");
+        };
+        assert!(!within(branch) && !within(&sent_by.0));
     }
 }

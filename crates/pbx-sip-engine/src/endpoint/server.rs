@@ -37,6 +37,9 @@ impl Endpoint {
             target,
             ..
         } = incoming;
+        // The key outlives the request (Timer J keeps a completed UDP transaction for 32 s
+        // after its request is dropped): it must not pin the received datagram.
+        let key = key.detached();
         let id = self.allocate_id();
         let reliable = target.is_reliable();
         let local_tag = Bytes::from(self.ids.tag());
