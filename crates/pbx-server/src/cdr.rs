@@ -5,28 +5,44 @@
 //! - [`CdrSink`] is a cheap `Clone` handle; its methods never block and never fail, so they
 //!   are called straight from synchronous SIP callbacks on the driver task.
 //! - [`CdrSink::call_started`] with the open record ([`CallRecord::open`]) as soon as the call
-//!   is admitted: the record is written *open* at once, so a crash mid-call leaves a row that
-//!   the next start closes as `interrupted` at the last time the call was known alive.
+//!   is admitted: the record is written *open* with the next batch (see below), so a crash
+//!   mid-call leaves a row that the next start closes as `interrupted` at the last time the
+//!   call was known alive.
 //! - [`CdrSink::call_updated`] after [`CallRecord::rang`] / [`CallRecord::answered`].
 //! - [`CdrSink::call_ended`] with the record after [`CallRecord::close`] (the final record,
 //!   media statistics included). A closed record is final: later writes of the same id are
 //!   ignored.
 //!
+//! # Batches
+//!
+//! A background task (started by [`CdrSink::start`]) writes to the store in batches, like
+//! the registration writer (`crate::writer`): when a record arrives it waits
+//! [`CdrOptions::linger`] (20 ms by default) for more, then takes everything queued, up to
+//! [`BATCH`] records, folds the writes of each call into that call's latest state
+//! ([`pbx_store::Cdrs::coalesce`]: an open record never overwrites a closed one) and writes
+//! them in one transaction ([`pbx_store::Cdrs::upsert_many`]). Under load one commit carries
+//! hundreds of call states instead of three statements and commits per call. So a record
+//! is durable (in the store or the journal) at most `linger` plus one batch write after it
+//! was submitted; [`CdrSink::flush`] skips the wait.
+//!
 //! # Durability
 //!
-//! A background task (started by [`CdrSink::start`]) writes to the store. When a write fails
-//! because the store is down, the record is appended to an fsync'd JSON-lines journal in
-//! the data directory (`cdr-journal.jsonl`), and from then on records go to the journal
+//! When a batch fails because the store is down, the whole batch — every submitted record,
+//! in submission order — is appended to an fsync'd JSON-lines journal in the data directory
+//! (`cdr-journal.jsonl`; one fsync per batch), and from then on batches go to the journal
 //! (keeping their order) until a replay into the store succeeds; the task retries every
-//! `retry` interval. If the task's queue is full, the caller appends to the journal itself.
-//! So a database error never loses a CDR. A record the database refuses for good (a
-//! constraint) is moved to `cdr-rejected.jsonl` for an operator to look at, never dropped.
+//! `retry` interval and replays in batches too. If the task's queue is full, the caller
+//! appends to the journal itself. So a database error never loses a CDR. When the database
+//! refuses a batch for a reason a retry cannot fix (a constraint), its calls are written one
+//! by one, and only the record it refuses is moved to `cdr-rejected.jsonl` for an operator
+//! to look at, never dropped; the others are stored.
 //!
 //! At start, the journal is replayed first, then every record this node left open before
 //! the start is closed as `interrupted` ([`pbx_store::Cdrs::close_interrupted`]). While calls
 //! run, the task marks open records alive every `heartbeat`, which bounds the error of an
 //! interrupted call's end time.
 
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -34,8 +50,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use pbx_domain::CallRecord;
-use pbx_store::{Store, StoreError};
+use pbx_domain::{CallRecord, CdrId};
+use pbx_store::{Cdrs, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -43,6 +59,8 @@ use tokio::task::JoinHandle;
 pub const JOURNAL_FILE: &str = "cdr-journal.jsonl";
 /// Records the database refused for good.
 pub const REJECTED_FILE: &str = "cdr-rejected.jsonl";
+/// Most records taken from the queue per batch (one transaction).
+pub const BATCH: usize = 512;
 
 /// Tuning of the CDR writer.
 #[derive(Debug, Clone)]
@@ -55,16 +73,20 @@ pub struct CdrOptions {
     pub retry: Duration,
     /// How often open records are marked alive.
     pub heartbeat: Duration,
+    /// How long the writer waits, once a record arrived, for more to fill the batch (zero:
+    /// write whatever is queued at once). Bounds how late a record becomes durable.
+    pub linger: Duration,
 }
 
 impl CdrOptions {
-    /// Defaults for `node_id`: queue 65,536, retry 2 s, heartbeat 15 s.
+    /// Defaults for `node_id`: queue 65,536, retry 2 s, heartbeat 15 s, linger 20 ms.
     pub fn new(node_id: impl Into<String>) -> Self {
         Self {
             node_id: node_id.into(),
             queue: 65_536,
             retry: Duration::from_secs(2),
             heartbeat: Duration::from_secs(15),
+            linger: Duration::from_millis(20),
         }
     }
 }
@@ -74,6 +96,9 @@ impl CdrOptions {
 pub struct CdrStats {
     /// Records written to the store directly.
     pub stored: AtomicU64,
+    /// Batches committed to the store directly (transactions; records per batch is
+    /// `stored / batches` while nothing is refused).
+    pub batches: AtomicU64,
     /// Records appended to the journal.
     pub journaled: AtomicU64,
     /// Journaled records replayed into the store.
@@ -131,12 +156,7 @@ impl CdrSink {
         writer.stats.pending.store(pending, Ordering::Relaxed);
         let boot_ms = pbx_api::now_ms();
         let recovered = writer.recover(boot_ms).await;
-        let task = tokio::spawn(writer.run(
-            receiver,
-            options.retry,
-            options.heartbeat,
-            (boot_ms, recovered),
-        ));
+        let task = tokio::spawn(writer.run(receiver, options.clone(), (boot_ms, recovered)));
         Ok((
             Self {
                 queue,
@@ -148,7 +168,7 @@ impl CdrSink {
         ))
     }
 
-    /// The call was admitted: write its open record now.
+    /// The call was admitted: write its open record (with the next batch).
     pub fn call_started(&self, record: &CallRecord) {
         self.submit(record);
     }
@@ -174,7 +194,7 @@ impl CdrSink {
     }
 
     /// Waits until every record submitted before this call is durable (in the store or
-    /// the journal). For tests and shutdown.
+    /// the journal), without the batch's linger. For tests and shutdown.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
         if self.queue.send(Op::Flush(done)).await.is_ok() {
@@ -189,7 +209,7 @@ impl CdrSink {
             | Err(mpsc::error::TrySendError::Closed(Op::Write(record))) => {
                 // Overload or shutdown: the journal keeps it (replayed by the writer).
                 let journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
-                match journal.append(&record) {
+                match journal.append(std::slice::from_ref(&*record)) {
                     Ok(()) => {
                         self.stats.journaled.fetch_add(1, Ordering::Relaxed);
                         self.stats.pending.fetch_add(1, Ordering::Relaxed);
@@ -220,20 +240,28 @@ impl Journal {
         })
     }
 
-    fn append_to(path: &Path, record: &CallRecord) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
-        line.push(b'\n');
+    /// Appends `records` in order with one write and one fsync.
+    fn append_to(path: &Path, records: &[&CallRecord]) -> std::io::Result<()> {
+        let mut lines = Vec::with_capacity(records.len() * 512);
+        for record in records {
+            serde_json::to_writer(&mut lines, record).map_err(std::io::Error::other)?;
+            lines.push(b'\n');
+        }
         let mut file = OpenOptions::new().create(true).append(true).open(path)?;
-        file.write_all(&line)?;
+        file.write_all(&lines)?;
         file.sync_data()
     }
 
-    fn append(&self, record: &CallRecord) -> std::io::Result<()> {
-        Self::append_to(&self.path, record)
+    fn append(&self, records: &[CallRecord]) -> std::io::Result<()> {
+        Self::append_to(&self.path, &records.iter().collect::<Vec<_>>())
+    }
+
+    fn append_refs(&self, records: &[&CallRecord]) -> std::io::Result<()> {
+        Self::append_to(&self.path, records)
     }
 
     fn reject(&self, record: &CallRecord) -> std::io::Result<()> {
-        Self::append_to(&self.rejected, record)
+        Self::append_to(&self.rejected, &[record])
     }
 
     /// Every complete record; a torn last line (crash during a write) is skipped.
@@ -294,6 +322,24 @@ enum Outcome {
     Stored,
     Rejected,
     Down,
+}
+
+/// What became of a batch written to the store.
+struct Written<'a> {
+    /// Submitted records now in the store.
+    stored: u64,
+    /// Whether it took one transaction (no record refused).
+    whole: bool,
+    /// Submitted records not written because the store is down, in submission order (to
+    /// journal).
+    unstored: Vec<&'a CallRecord>,
+}
+
+/// Why the writer task woke up.
+enum Wake {
+    Queue(usize),
+    Retry,
+    Heartbeat,
 }
 
 impl Writer {
@@ -363,7 +409,57 @@ impl Writer {
         }
     }
 
-    /// Replays the journal into the store; true when it is empty afterwards.
+    /// Writes `records` (submission order) to the store: each call's latest state, all in
+    /// one transaction; when the database refuses that for good, call by call, so only the
+    /// refused record goes to the rejected file.
+    async fn store_batch<'a>(&self, records: &'a [CallRecord]) -> Written<'a> {
+        let calls = Cdrs::coalesce(records);
+        let error = match self.store.cdrs().upsert_many(&calls).await {
+            Ok(()) => {
+                return Written {
+                    stored: records.len() as u64,
+                    whole: true,
+                    unstored: Vec::new(),
+                };
+            }
+            Err(error) => error,
+        };
+        if !refused_for_good(&error) {
+            tracing::warn!(%error, records = records.len(), "CDR batch write failed; journaling");
+            return Written {
+                stored: 0,
+                whole: false,
+                unstored: records.iter().collect(),
+            };
+        }
+        tracing::warn!(%error, calls = calls.len(), "CDR batch refused; writing its calls one by one");
+        let mut writes: HashMap<CdrId, u64> = HashMap::with_capacity(calls.len());
+        for record in records {
+            *writes.entry(record.id).or_default() += 1;
+        }
+        let mut stored = 0;
+        for (at, call) in calls.iter().enumerate() {
+            match self.store_one(call).await {
+                Outcome::Stored => stored += writes.get(&call.id).copied().unwrap_or(1),
+                Outcome::Rejected => {}
+                Outcome::Down => {
+                    let done: HashSet<CdrId> = calls[..at].iter().map(|call| call.id).collect();
+                    return Written {
+                        stored,
+                        whole: false,
+                        unstored: records.iter().filter(|r| !done.contains(&r.id)).collect(),
+                    };
+                }
+            }
+        }
+        Written {
+            stored,
+            whole: false,
+            unstored: Vec::new(),
+        }
+    }
+
+    /// Replays the journal into the store, in batches; true when it is empty afterwards.
     async fn replay(&self) -> bool {
         let records = match self.lock().read_all() {
             Ok(records) => records,
@@ -375,16 +471,15 @@ impl Writer {
         if records.is_empty() {
             return true;
         }
-        for record in &records {
-            if let Outcome::Down = self.store_one(record).await {
+        for batch in records.chunks(BATCH) {
+            if !self.store_batch(batch).await.unstored.is_empty() {
                 return false;
             }
         }
         // Records appended meanwhile by an overloaded caller must not be lost with the file.
         let journal = self.lock();
         let now_there = journal.read_all().unwrap_or_default();
-        let extra: Vec<&CallRecord> = now_there.iter().skip(records.len()).collect();
-        if !extra.is_empty() {
+        if now_there.len() > records.len() {
             return false;
         }
         if let Err(error) = journal.clear() {
@@ -400,58 +495,93 @@ impl Writer {
         true
     }
 
-    async fn write(&self, record: &CallRecord) {
-        if self.stats.pending.load(Ordering::Relaxed) == 0 {
-            match self.store_one(record).await {
-                Outcome::Stored => {
-                    self.stats.stored.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-                Outcome::Rejected => return,
-                Outcome::Down => {}
-            }
+    /// Writes one batch of submitted records: to the store while the journal is empty,
+    /// else (or when the store is down) to the journal, in order.
+    async fn write(&self, records: &[CallRecord]) {
+        if records.is_empty() {
+            return;
         }
-        match self.lock().append(record) {
+        let unstored: Vec<&CallRecord> = if self.stats.pending.load(Ordering::Relaxed) == 0 {
+            let written = self.store_batch(records).await;
+            self.stats
+                .stored
+                .fetch_add(written.stored, Ordering::Relaxed);
+            if written.whole {
+                self.stats.batches.fetch_add(1, Ordering::Relaxed);
+            }
+            written.unstored
+        } else {
+            records.iter().collect()
+        };
+        if unstored.is_empty() {
+            return;
+        }
+        match self.lock().append_refs(&unstored) {
             Ok(()) => {
-                self.stats.journaled.fetch_add(1, Ordering::Relaxed);
-                self.stats.pending.fetch_add(1, Ordering::Relaxed);
+                let count = unstored.len() as u64;
+                self.stats.journaled.fetch_add(count, Ordering::Relaxed);
+                self.stats.pending.fetch_add(count, Ordering::Relaxed);
             }
             Err(error) => {
-                tracing::error!(%error, record = ?record, "CDR could not be journaled");
+                tracing::error!(%error, records = ?unstored, "CDRs could not be journaled");
             }
+        }
+    }
+
+    /// Writes the records in `ops`, then answers its flushes; empties `ops`.
+    async fn apply(&self, ops: &mut Vec<Op>) {
+        let mut records = Vec::with_capacity(ops.len());
+        let mut flushes = Vec::new();
+        for op in ops.drain(..) {
+            match op {
+                Op::Write(record) => records.push(*record),
+                Op::Flush(done) => flushes.push(done),
+            }
+        }
+        self.write(&records).await;
+        for done in flushes {
+            let _ = done.send(());
         }
     }
 
     async fn run(
         self,
         mut queue: mpsc::Receiver<Op>,
-        retry: Duration,
-        heartbeat: Duration,
+        options: CdrOptions,
         (boot_ms, mut recovered): (i64, bool),
     ) {
-        let mut retry_tick = tokio::time::interval(retry);
-        let mut heartbeat_tick = tokio::time::interval(heartbeat);
+        let mut retry_tick = tokio::time::interval(options.retry);
+        let mut heartbeat_tick = tokio::time::interval(options.heartbeat);
         retry_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         heartbeat_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ops = Vec::with_capacity(BATCH);
         loop {
-            tokio::select! {
-                op = queue.recv() => match op {
-                    Some(Op::Write(record)) => self.write(&record).await,
-                    Some(Op::Flush(done)) => {
-                        let _ = done.send(());
-                    }
-                    None => break,
-                },
-                _ = retry_tick.tick() => {
-                    let drained = self.stats.pending.load(Ordering::Relaxed) == 0 || self.replay().await;
+            let wake = tokio::select! {
+                received = queue.recv_many(&mut ops, BATCH) => Wake::Queue(received),
+                _ = retry_tick.tick() => Wake::Retry,
+                _ = heartbeat_tick.tick() => Wake::Heartbeat,
+            };
+            match wake {
+                Wake::Queue(0) => break,
+                Wake::Queue(_) => {
+                    linger(&mut queue, &mut ops, options.linger).await;
+                    self.apply(&mut ops).await;
+                }
+                Wake::Retry => {
+                    let drained =
+                        self.stats.pending.load(Ordering::Relaxed) == 0 || self.replay().await;
                     if drained && !recovered {
                         // The start could not close interrupted records: do it now.
                         recovered = self.close_interrupted(boot_ms).await;
                     }
                 }
-                _ = heartbeat_tick.tick() => {
+                Wake::Heartbeat => {
                     if self.stats.pending.load(Ordering::Relaxed) == 0
-                        && let Err(error) = self.store.cdrs().touch_open(&self.node_id, pbx_api::now_ms()).await
+                        && let Err(error) = self
+                            .store
+                            .cdrs()
+                            .touch_open(&self.node_id, pbx_api::now_ms())
+                            .await
                     {
                         tracing::debug!(%error, "CDR heartbeat failed");
                     }
@@ -460,6 +590,24 @@ impl Writer {
         }
         if self.stats.pending.load(Ordering::Relaxed) > 0 && !self.replay().await {
             tracing::warn!("CDR journal left for the next start (store unavailable)");
+        }
+    }
+}
+
+/// Lets the batch in `ops` fill for up to `wait`, then takes whatever is queued (up to
+/// [`BATCH`] in all). No wait when the batch is full or someone waits on a flush.
+async fn linger(queue: &mut mpsc::Receiver<Op>, ops: &mut Vec<Op>, wait: Duration) {
+    let flushing = |ops: &[Op]| ops.iter().any(|op| matches!(op, Op::Flush(_)));
+    if wait.is_zero() || ops.len() >= BATCH || flushing(ops) {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    while ops.len() < BATCH {
+        let before = ops.len();
+        match tokio::time::timeout_at(deadline, queue.recv_many(ops, BATCH - before)).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) if flushing(&ops[before..]) => return,
+            Ok(_) => {}
         }
     }
 }
