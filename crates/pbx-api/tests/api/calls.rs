@@ -273,6 +273,19 @@ async fn cdrs_listed_filtered_and_paged_per_tenant() {
             "+31600000004"
         );
 
+        // A call the fraud guard refused is filed as `blocked` and found by that filter.
+        let mut refused = record(acme, 5_000_000, "09001234567", Disposition::Blocked);
+        refused.sip_status = Some(403);
+        store.cdrs().upsert(&refused).await.unwrap();
+        let blocked = app
+            .get("/api/v1/tenants/acme/cdrs?disposition=blocked", &op)
+            .await
+            .expect(200);
+        let items = blocked["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{blocked}");
+        assert_eq!(items[0]["disposition"], "blocked");
+        assert_eq!(items[0]["sip_status"], 403);
+
         // Per tenant: beta's admin sees only beta's record, and not acme's by id.
         let beta_admin = app.admin_token("beta").await;
         let theirs = app
