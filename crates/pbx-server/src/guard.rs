@@ -54,7 +54,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 pub use calls::{CallCheck, CallTerminator, CallVerdict};
-pub use config::{SecuritySection, SecuritySettings, WebhookSettings};
+pub use config::{LimitsSection, SecuritySection, SecuritySettings, WebhookSettings};
 pub use control::GuardControl;
 pub use metrics::GuardMetrics;
 
@@ -121,6 +121,9 @@ struct Inner {
     authenticated: BoundedMap<SourceKey, u64>,
     /// Source → challenges sent without a follow-up yet.
     challenges: BoundedMap<SourceKey, Pending>,
+    /// Account → its tenant, learnt at call set-up, so that account-scoped events raised
+    /// while calls run (threshold breaches, baseline anomalies) reach the tenant's list.
+    account_tenants: BoundedMap<pbx_domain::UserId, TenantId>,
     exceptions: HashMap<TenantId, TenantExceptions>,
     /// Sources never rate-limited or banned (SIP trunks, the platform's own peers).
     trusted: std::collections::HashSet<SourceKey>,
@@ -160,7 +163,11 @@ impl SecurityGuard {
     /// [`sink::run`]).
     pub fn new(settings: SecuritySettings) -> (Arc<Self>, mpsc::Receiver<Recorded>) {
         let (events, receiver) = mpsc::channel(EVENT_QUEUE);
-        let usage = UsageTracker::new(pbx_policy::limits::UsageConfig::default());
+        let usage = UsageTracker::new(pbx_policy::limits::UsageConfig {
+            account: settings.account_limits.clone(),
+            tenant: settings.tenant_limits.clone(),
+            ..pbx_policy::limits::UsageConfig::default()
+        });
         let guard = Arc::new(Self {
             bans: RwLock::new(HashMap::new()),
             inner: Mutex::new(Inner {
@@ -168,6 +175,7 @@ impl SecurityGuard {
                 usage,
                 authenticated: BoundedMap::new(MAX_TRACKED_SOURCES),
                 challenges: BoundedMap::new(MAX_TRACKED_SOURCES),
+                account_tenants: BoundedMap::new(MAX_TRACKED_SOURCES),
                 exceptions: HashMap::new(),
                 trusted: std::collections::HashSet::new(),
                 dirty: false,
@@ -650,6 +658,19 @@ fn key_ip(key: SourceKey) -> Option<IpAddr> {
     match key {
         SourceKey::V4 { addr } => Some(IpAddr::V4(addr)),
         SourceKey::V6 { prefix, .. } => Some(IpAddr::V6(prefix)),
+    }
+}
+
+/// The account an event concerns, when it names one.
+fn event_account(event: &SecurityEvent) -> Option<pbx_domain::UserId> {
+    match event {
+        SecurityEvent::ThresholdBreached {
+            scope: pbx_policy::Scope::Account { account },
+            ..
+        }
+        | SecurityEvent::BaselineAnomaly { account, .. }
+        | SecurityEvent::AccountUnblocked { account, .. } => Some(*account),
+        _ => None,
     }
 }
 

@@ -3,13 +3,25 @@
 //! refusal filed as a CDR and a security event; a burst above the account's calls-per-minute
 //! limit is cut off exactly at the limit; emergency numbers are never refused by the guard.
 //!
-//! No trunk is configured here: admitted calls to outside numbers end with 404 (no route), so
-//! the guard's verdict is what tells 403 from 404.
+//! No trunk is configured for those: admitted calls to outside numbers end with 404 (no
+//! route), so the guard's verdict is what tells 403 from 404.
+//!
+//! With a SIPp carrier behind an IP-peering trunk (`bench/sipp-trunk`) and account limits set
+//! in `[security.account_limits]`: the concurrent-call limit holds N calls up and refuses the
+//! next with 403 + `Reason` + a `blocked` CDR + an event, and lets a new call through once one
+//! ended; a critical cost breach ends a running call with BYE (and a `Reason`) on both legs.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
+use pbx_server::guard::{LimitsSection, SecuritySection};
+use pbx_server::serve::{ServeOptions, Server};
+use serde_json::{Value, json};
+
 use crate::calls::{Sipp, api_cdrs, operator_token};
-use crate::support::{Harness, Options, Tenant, run_bounded, tool};
+use crate::support::{
+    Harness, Options, Tenant, free_port, http_request, repo_root, run_bounded, tool, v4,
+};
 
 async fn setup(slug: &str) -> Option<(Harness, Tenant, Sipp)> {
     let bin = tool("sipp", "sip-tester")?;
@@ -178,4 +190,415 @@ async fn a_burst_above_the_calls_per_minute_limit_is_cut_off_at_the_limit() {
     assert_eq!(before, after, "no breach counted for emergency calls");
     assert_eq!(harness.server().guard().running_calls(), 0);
     harness.shutdown().await;
+}
+
+// ----- limits on calls that reach a carrier -----
+
+/// The carrier lives on 127.0.0.2 (the trunk's source network); phones on 127.0.0.1.
+const CARRIER_IP: &str = "127.0.0.2";
+
+/// A server (MD5 only, for SIPp) with `account_limits`, one tenant of one user, and an
+/// IP-peering trunk to a SIPp carrier on 127.0.0.2 that every outside number routes to.
+struct Carrier {
+    harness: Harness,
+    tenant: Tenant,
+    sipp: Sipp,
+    bin: PathBuf,
+    port: u16,
+    work: tempfile::TempDir,
+}
+
+impl Carrier {
+    async fn start(slug: &str, account_limits: LimitsSection) -> Option<Carrier> {
+        let bin = tool("sipp", "sip-tester")?;
+        let options = Options {
+            digest: r#"["MD5"]"#,
+            ipv6: false,
+            ..Options::default()
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut settings = crate::support::settings(dir.path(), &options);
+        settings.security = SecuritySection {
+            account_limits,
+            ..SecuritySection::default()
+        }
+        .validate()
+        .expect("security section valid");
+        let server = Server::start(&settings, &ServeOptions::default())
+            .await
+            .expect("server starts");
+        let harness = Harness {
+            server: Some(server),
+            dir,
+            options,
+        };
+        let tenant = harness.provision(slug, 1).await;
+        let sipp = Sipp::new(bin.clone(), &harness, &tenant);
+        let port = free_port(v4());
+        let token = operator_token(&harness);
+        let trunk = api(
+            &harness,
+            &token,
+            "POST",
+            "/api/v1/trunks",
+            json!({
+                "name": "sipp-carrier",
+                "host": CARRIER_IP,
+                "port": port,
+                "mode": "ip_peering",
+                "inbound_networks": [format!("{CARRIER_IP}/32")],
+            }),
+        )
+        .await;
+        api(
+            &harness,
+            &token,
+            "POST",
+            "/api/v1/routes",
+            json!({ "prefix": "", "trunks": [{ "trunk_id": trunk["id"] }] }),
+        )
+        .await;
+        let server = harness.server();
+        let generation = server.store().generation();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            server.routing().caught_up(generation),
+        )
+        .await
+        .expect("routing reloaded within 10 s");
+        Some(Carrier {
+            harness,
+            tenant,
+            sipp,
+            bin,
+            port,
+            work: tempfile::tempdir().expect("tempdir"),
+        })
+    }
+
+    fn trace(&self, name: &str) -> PathBuf {
+        self.work.path().join(name)
+    }
+
+    /// The carrier UAS (`carrier_invite_answer.xml`: answers, waits for BYE) for `calls`
+    /// calls, tracing its messages to `trace`.
+    fn carrier(&self, calls: u32, trace: &str) -> tokio::process::Child {
+        let scenario = repo_root().join("bench/sipp-trunk/carrier_invite_answer.xml");
+        let mut command = tokio::process::Command::new(&self.bin);
+        command
+            .arg("-sf")
+            .arg(scenario)
+            .args(["-i", CARRIER_IP, "-p", &self.port.to_string()])
+            .args(["-mi", CARRIER_IP, "-mp", &free_port(v4()).to_string()])
+            .args(["-key", "rtp_port", &free_port(v4()).to_string()])
+            .args(["-m", &calls.to_string(), "-timeout", "60s", "-nostdin"])
+            .arg("-trace_err")
+            .arg("-trace_msg")
+            .arg("-message_file")
+            .arg(self.trace(trace))
+            .current_dir(self.work.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        command.spawn().expect("sipp carrier starts")
+    }
+
+    /// A SIPp phone of the tenant's user dialling `dialled` with `scenario`, holding the call
+    /// `hold_ms` (uac_short.xml's pause), its messages traced to `trace`.
+    fn phone(&self, scenario: &str, dialled: &str, hold_ms: u32, trace: &str) -> Phone {
+        let mut command = self
+            .sipp
+            .caller_command(scenario, &self.tenant.accounts[0], dialled);
+        command
+            .args(["-d", &hold_ms.to_string()])
+            .arg("-trace_msg")
+            .arg("-message_file")
+            .arg(self.trace(trace))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        Phone(command.spawn().expect("sipp phone starts"))
+    }
+
+    fn read_trace(&self, name: &str) -> String {
+        std::fs::read_to_string(self.trace(name)).unwrap_or_default()
+    }
+
+    /// Waits (bounded, 15 s) until `count` calls in progress are answered (their open CDRs
+    /// carry an answer time).
+    async fn answered(&self, count: usize) -> bool {
+        let token = operator_token(&self.harness);
+        let path = format!("/api/v1/tenants/{}/cdrs?state=open", self.tenant.id);
+        for _ in 0..150 {
+            let (status, body) =
+                http_request(self.harness.server().http_addr, "GET", &path, &token, None).await;
+            assert_eq!(status, 200, "{body}");
+            let page: Value = serde_json::from_str(&body).expect("JSON");
+            let up = page["items"].as_array().map_or(0, |items| {
+                items.iter().filter(|c| c["answer_ms"].is_i64()).count()
+            });
+            if up == count {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    /// Waits (bounded, 15 s) until the guard counts `count` outbound calls in progress.
+    async fn running(&self, count: usize) -> bool {
+        for _ in 0..150 {
+            if self.harness.server().guard().running_calls() == count {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+}
+
+/// A SIPp process running in the background.
+struct Phone(tokio::process::Child);
+
+impl Phone {
+    fn is_running(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
+    }
+
+    /// Waits (bounded, 60 s) for it to finish: (exit code, output).
+    async fn finish(self) -> (i32, String) {
+        match tokio::time::timeout(Duration::from_secs(60), self.0.wait_with_output()).await {
+            Ok(Ok(output)) => (
+                output.status.code().unwrap_or(-1),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                ),
+            ),
+            _ => (-1, "did not finish in 60 s".into()),
+        }
+    }
+}
+
+async fn api(harness: &Harness, token: &str, method: &str, path: &str, body: Value) -> Value {
+    let (status, text) = http_request(
+        harness.server().http_addr,
+        method,
+        path,
+        token,
+        Some(&body.to_string()),
+    )
+    .await;
+    assert!(
+        (200..300).contains(&status),
+        "{method} {path}: {status} {text}"
+    );
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// The requests of `method` in a SIPp message trace, each as its header lines.
+fn requests(trace: &str, method: &str) -> Vec<Vec<String>> {
+    let start = format!("{method} ");
+    let mut found = Vec::new();
+    let mut lines = trace.lines();
+    while let Some(line) = lines.next() {
+        if !line.starts_with(&start) {
+            continue;
+        }
+        let mut message = vec![line.to_owned()];
+        for next in lines.by_ref() {
+            if next.trim().is_empty() {
+                break;
+            }
+            message.push(next.to_owned());
+        }
+        found.push(message);
+    }
+    found
+}
+
+fn header<'a>(message: &'a [String], name: &str) -> Option<&'a str> {
+    let prefix = format!("{}:", name.to_ascii_lowercase());
+    message
+        .iter()
+        .find(|line| line.to_ascii_lowercase().starts_with(&prefix))
+        .map(|line| line[prefix.len()..].trim())
+}
+
+fn ms(cdr: &Value, field: &str) -> i64 {
+    cdr[field]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{field} in {cdr}"))
+}
+
+/// `[security.account_limits] max_concurrent_calls = 2`: two calls through the carrier are up,
+/// the third gets 403 with a Q.850 `Reason` (checked by uac_refused.xml), a `blocked` CDR and
+/// a `threshold_breached` event; once the first call ended a new call goes through while the
+/// second is still up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_concurrent_call_limit_holds_n_calls_and_refuses_the_next_until_one_ends() {
+    const LIMIT: usize = 2;
+    let limits = LimitsSection {
+        max_concurrent_calls: Some(LIMIT as u32),
+        ..LimitsSection::default()
+    };
+    let Some(world) = Carrier::start("concurco", limits).await else {
+        return;
+    };
+    let carrier = world.carrier(3, "carrier.log");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let number = "0201234567";
+
+    // A (held 6 s) and B (held 16 s): both up.
+    let mut first = world.phone("uac_short.xml", number, 6_000, "a.log");
+    assert!(
+        world.answered(1).await,
+        "A up: {}",
+        world.read_trace("a.log")
+    );
+    let mut second = world.phone("uac_short.xml", number, 16_000, "b.log");
+    assert!(
+        world.answered(LIMIT).await,
+        "B up: {}",
+        world.read_trace("b.log")
+    );
+    assert_eq!(world.harness.server().guard().running_calls(), LIMIT);
+
+    // C: refused at the limit, never reaches the carrier.
+    let mut command =
+        world
+            .sipp
+            .caller_command("uac_refused.xml", &world.tenant.accounts[0], number);
+    command
+        .arg("-trace_msg")
+        .arg("-message_file")
+        .arg(world.trace("c.log"));
+    let (code, output) = run_bounded(command, Duration::from_secs(30)).await;
+    assert_eq!(
+        code,
+        0,
+        "C refused: {output}\n{}",
+        world.read_trace("c.log")
+    );
+    assert!(
+        first.is_running() && second.is_running(),
+        "A and B still up"
+    );
+    assert_eq!(world.harness.server().guard().running_calls(), LIMIT);
+
+    // A ends; D goes through while B is still up.
+    let (code, output) = first.finish().await;
+    assert_eq!(code, 0, "A: {output}\n{}", world.read_trace("a.log"));
+    assert!(world.running(LIMIT - 1).await, "A's slot released");
+    let fourth = world.phone("uac_short.xml", number, 1_000, "d.log");
+    let (code, output) = fourth.finish().await;
+    assert_eq!(code, 0, "D: {output}\n{}", world.read_trace("d.log"));
+    assert!(second.is_running(), "B still up when D ended");
+    let (code, output) = second.finish().await;
+    assert_eq!(code, 0, "B: {output}");
+    let (code, output) = Phone(carrier).finish().await;
+    assert_eq!(code, 0, "carrier: {output}");
+    let calls: std::collections::HashSet<String> =
+        requests(&world.read_trace("carrier.log"), "INVITE")
+            .iter()
+            .filter_map(|invite| header(invite, "Call-ID").map(str::to_owned))
+            .collect();
+    assert_eq!(calls.len(), 3, "the carrier saw A, B and D only: {calls:?}");
+
+    let cdrs = api_cdrs(&world.harness, &world.tenant, 4).await;
+    assert_eq!(cdrs.len(), 4, "{cdrs:?}");
+    let blocked: Vec<&Value> = cdrs
+        .iter()
+        .filter(|c| c["disposition"] == "blocked")
+        .collect();
+    assert_eq!(blocked.len(), 1, "{cdrs:?}");
+    let refused = blocked[0];
+    assert_eq!(refused["sip_status"], 403, "{refused}");
+    assert_eq!(refused["hangup_side"], "system", "{refused}");
+    assert!(refused["trunk_id"].is_null(), "{refused}");
+    let cause = refused["hangup_cause"].as_str().unwrap_or_default();
+    assert!(cause.contains("Concurrent"), "{refused}");
+    let mut answered: Vec<&Value> = cdrs
+        .iter()
+        .filter(|c| c["disposition"] == "answered")
+        .collect();
+    assert_eq!(answered.len(), 3, "{cdrs:?}");
+    answered.sort_by_key(|c| ms(c, "start_ms"));
+    let (a, b, d) = (answered[0], answered[1], answered[2]);
+    for held in [a, b] {
+        // Both were answered before C and still up when it was refused.
+        assert!(ms(held, "answer_ms") <= ms(refused, "start_ms"), "{held}");
+        assert!(ms(held, "end_ms") >= ms(refused, "end_ms"), "{held}");
+        assert_eq!(held["direction"], "outbound", "{held}");
+        assert_eq!(held["callee"], "+31201234567", "{held}");
+    }
+    assert!(ms(d, "start_ms") >= ms(a, "end_ms"), "D after A ended: {d}");
+    assert!(ms(d, "end_ms") <= ms(b, "end_ms"), "D while B was up: {d}");
+
+    let events = security_events(&world.harness, &world.tenant, "threshold_breached", 1).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let payload = &events[0]["payload"];
+    assert_eq!(payload["limit"], "concurrent", "{payload}");
+    assert_eq!(payload["max"], LIMIT, "{payload}");
+    assert_eq!(world.harness.server().guard().running_calls(), 0);
+    world.harness.shutdown().await;
+}
+
+/// The terminator: `cost_per_day_millicents = 60` at the national tariff (2,000 milli-cents a
+/// minute) is reached ~2 s after the answer and critical (1.5 ×) ~1 s later; the guard's
+/// housekeeping then ends the running call with a BYE carrying a `Reason` to the phone and to
+/// the carrier, the CDR is closed with hangup side `system`, the breach is a stored event,
+/// and the account's next call is refused (`blocked`) for the rest of the day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_critical_cost_breach_ends_the_running_call_on_both_legs() {
+    let limits = LimitsSection {
+        cost_per_day_millicents: Some(60),
+        ..LimitsSection::default()
+    };
+    let Some(world) = Carrier::start("termco", limits).await else {
+        return;
+    };
+    let carrier = world.carrier(1, "carrier.log");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let number = "0201234567";
+
+    // uac_wait_bye.xml holds the call until it receives a BYE (or SIPp's 40 s timeout).
+    let phone = world.phone("uac_wait_bye.xml", number, 0, "phone.log");
+    let (code, output) = phone.finish().await;
+    let phone_trace = world.read_trace("phone.log");
+    assert_eq!(code, 0, "phone: {output}\n{phone_trace}");
+    let (code, output) = Phone(carrier).finish().await;
+    let carrier_trace = world.read_trace("carrier.log");
+    assert_eq!(code, 0, "carrier: {output}\n{carrier_trace}");
+    for (leg, trace) in [("phone", &phone_trace), ("carrier", &carrier_trace)] {
+        let byes = requests(trace, "BYE");
+        assert_eq!(byes.len(), 1, "{leg}: one BYE from the platform\n{trace}");
+        let reason = header(&byes[0], "Reason").unwrap_or_default();
+        assert!(reason.contains("fraud guard"), "{leg}: Reason {reason:?}");
+    }
+
+    let cdrs = api_cdrs(&world.harness, &world.tenant, 1).await;
+    assert_eq!(cdrs.len(), 1, "{cdrs:?}");
+    let cdr = &cdrs[0];
+    assert_eq!(cdr["disposition"], "answered", "{cdr}");
+    assert_eq!(cdr["hangup_side"], "system", "{cdr}");
+    assert_eq!(cdr["hangup_cause"], "fraud guard", "{cdr}");
+    let billable = cdr["billable_secs"].as_i64().unwrap_or(0);
+    assert!((2..=15).contains(&billable), "ended at the breach: {cdr}");
+
+    let events = security_events(&world.harness, &world.tenant, "threshold_breached", 1).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["payload"]["limit"], "cost_per_day", "{events:?}");
+    assert_eq!(world.harness.server().guard().running_calls(), 0);
+
+    // The day's limit stays reached: the next call is refused at set-up.
+    dial(&world.sipp, &world.tenant, "uac_refused.xml", number, 1).await;
+    let cdrs = api_cdrs(&world.harness, &world.tenant, 2).await;
+    let refused = cdrs
+        .iter()
+        .find(|c| c["disposition"] == "blocked")
+        .unwrap_or_else(|| panic!("a blocked CDR: {cdrs:?}"));
+    let cause = refused["hangup_cause"].as_str().unwrap_or_default();
+    assert!(cause.contains("CostPerDay"), "{refused}");
+    world.harness.shutdown().await;
 }

@@ -102,6 +102,7 @@ impl SecurityGuard {
             self.settings.extension_len,
         );
         let mut inner = self.lock();
+        inner.account_tenants.insert(call.user, call.tenant);
         let exceptions = inner
             .exceptions
             .get(&call.tenant)
@@ -241,7 +242,10 @@ impl SecurityGuard {
         let breaches = inner.usage.check_running(now);
         let events = inner.usage.take_events();
         for event in events {
-            let tenant = super::event_tenant(&event);
+            let tenant = super::event_tenant(&event).or_else(|| {
+                super::event_account(&event)
+                    .and_then(|account| inner.account_tenants.peek(&account).copied())
+            });
             self.publish(&mut inner, now, tenant, event);
         }
         inner.usage.forget_idle(now);

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use pbx_policy::GuardConfig;
+use pbx_policy::{GuardConfig, Limits};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
@@ -55,6 +55,49 @@ pub struct SecuritySection {
     pub webhook_queue: u32,
     /// Delivery attempts per event (1 s, 2 s, 4 s, ... apart).
     pub webhook_attempts: u32,
+    /// `[security.account_limits]`: outbound usage limits of every account (user).
+    pub account_limits: LimitsSection,
+    /// `[security.tenant_limits]`: outbound usage limits of every tenant.
+    pub tenant_limits: LimitsSection,
+}
+
+/// `[security.account_limits]` / `[security.tenant_limits]`: outbound usage limits. A key
+/// left out keeps the platform default (account: 4 concurrent calls, 10 per minute, 60 per
+/// hour, 600 minutes and €50 per day; tenant: 30, 60, 600, 6,000 minutes and €500); `0`
+/// means unlimited. Minutes or cost at 1.5 × the daily limit end the running calls.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Outbound calls in progress at once.
+    pub max_concurrent_calls: Option<u32>,
+    /// Outbound call attempts in any 60 s.
+    pub calls_per_minute: Option<u32>,
+    /// Outbound call attempts in any hour.
+    pub calls_per_hour: Option<u32>,
+    /// Outbound minutes per UTC day.
+    pub minutes_per_day: Option<u64>,
+    /// Outbound cost per UTC day, in milli-cents (1 cent = 1,000), at the default tariff.
+    pub cost_per_day_millicents: Option<u64>,
+}
+
+impl LimitsSection {
+    /// The limits: `defaults` where a key is left out, none where it is `0`.
+    pub fn resolve(&self, defaults: Limits) -> Limits {
+        fn pick<T: Copy + PartialEq + Default>(set: Option<T>, default: Option<T>) -> Option<T> {
+            match set {
+                None => default,
+                Some(value) if value == T::default() => None,
+                Some(value) => Some(value),
+            }
+        }
+        Limits {
+            max_concurrent: pick(self.max_concurrent_calls, defaults.max_concurrent),
+            calls_per_minute: pick(self.calls_per_minute, defaults.calls_per_minute),
+            calls_per_hour: pick(self.calls_per_hour, defaults.calls_per_hour),
+            minutes_per_day: pick(self.minutes_per_day, defaults.minutes_per_day),
+            cost_per_day: pick(self.cost_per_day_millicents, defaults.cost_per_day),
+        }
+    }
 }
 
 impl Default for SecuritySection {
@@ -81,6 +124,8 @@ impl Default for SecuritySection {
             webhook_url: String::new(),
             webhook_queue: 10_000,
             webhook_attempts: 5,
+            account_limits: LimitsSection::default(),
+            tenant_limits: LimitsSection::default(),
         }
     }
 }
@@ -102,6 +147,10 @@ pub struct SecuritySettings {
     pub extension_len: usize,
     /// Webhook target (`http://` only), if any.
     pub webhook: Option<WebhookSettings>,
+    /// Outbound usage limits of every account.
+    pub account_limits: Limits,
+    /// Outbound usage limits of every tenant.
+    pub tenant_limits: Limits,
 }
 
 /// Where and how security events are posted.
@@ -130,6 +179,8 @@ impl Default for SecuritySettings {
                 default_country: "NL".into(),
                 extension_len: 3,
                 webhook: None,
+                account_limits: Limits::account_default(),
+                tenant_limits: Limits::tenant_default(),
             })
     }
 }
@@ -216,6 +267,8 @@ impl SecuritySection {
             default_country: self.default_country.to_ascii_uppercase(),
             extension_len: self.extension_len as usize,
             webhook,
+            account_limits: self.account_limits.resolve(Limits::account_default()),
+            tenant_limits: self.tenant_limits.resolve(Limits::tenant_default()),
         })
     }
 }
@@ -258,6 +311,39 @@ mod tests {
             bad.validate().unwrap_err().key(),
             Some("security.default_country")
         );
+    }
+
+    #[test]
+    fn limits_keep_the_defaults_unless_set_and_zero_is_unlimited() {
+        let settings = SecuritySection::default().validate().unwrap();
+        assert_eq!(settings.account_limits, Limits::account_default());
+        assert_eq!(settings.tenant_limits, Limits::tenant_default());
+        let text = r#"
+            [account_limits]
+            max_concurrent_calls = 2
+            cost_per_day_millicents = 0
+            [tenant_limits]
+            calls_per_minute = 100
+        "#;
+        let section: SecuritySection = toml::from_str(text).unwrap();
+        let settings = section.validate().unwrap();
+        assert_eq!(
+            settings.account_limits,
+            Limits {
+                max_concurrent: Some(2),
+                cost_per_day: None,
+                ..Limits::account_default()
+            }
+        );
+        assert_eq!(
+            settings.tenant_limits,
+            Limits {
+                calls_per_minute: Some(100),
+                ..Limits::tenant_default()
+            }
+        );
+        let unknown = toml::from_str::<SecuritySection>("[account_limits]\nmax_calls = 3\n");
+        assert!(unknown.is_err(), "unknown keys are rejected");
     }
 
     #[test]
