@@ -953,3 +953,424 @@ async fn destination_exceptions_from_the_api_apply_live_and_after_restart() {
     assert!(!check(guard, "020 1234567"));
     harness.shutdown().await;
 }
+
+/// A connection to the server for [`invite_call`]: one TLS or TCP stream, or a UDP socket.
+enum Wire {
+    Stream {
+        io: Box<dyn Duplex>,
+        pending: Vec<u8>,
+        local: SocketAddr,
+        transport: &'static str,
+    },
+    Udp {
+        socket: UdpSocket,
+        server: SocketAddr,
+    },
+}
+
+trait Duplex: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Duplex for T {}
+
+impl Wire {
+    /// A TLS connection that trusts only the server's self-signed certificate.
+    async fn tls(server: SocketAddr, cert_pem: &Path) -> Wire {
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls::pki_types::CertificateDer::from_pem_file(cert_pem).expect("server cert"))
+            .expect("root added");
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect(server)
+            .await
+            .expect("TCP connect");
+        let local = tcp.local_addr().expect("local");
+        let name = rustls::pki_types::ServerName::IpAddress(server.ip().into());
+        let io = tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp))
+            .await
+            .expect("TLS handshake in time")
+            .expect("TLS handshake");
+        Wire::Stream {
+            io: Box::new(io),
+            pending: Vec::new(),
+            local,
+            transport: "TLS",
+        }
+    }
+
+    async fn tcp(server: SocketAddr) -> Wire {
+        let io = tokio::net::TcpStream::connect(server)
+            .await
+            .expect("TCP connect");
+        let local = io.local_addr().expect("local");
+        Wire::Stream {
+            io: Box::new(io),
+            pending: Vec::new(),
+            local,
+            transport: "TCP",
+        }
+    }
+
+    async fn udp(server: SocketAddr) -> Wire {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("UDP socket");
+        Wire::Udp { socket, server }
+    }
+
+    fn local(&self) -> SocketAddr {
+        match self {
+            Wire::Stream { local, .. } => *local,
+            Wire::Udp { socket, .. } => socket.local_addr().expect("local"),
+        }
+    }
+
+    fn transport(&self) -> &'static str {
+        match self {
+            Wire::Stream { transport, .. } => transport,
+            Wire::Udp { .. } => "UDP",
+        }
+    }
+
+    async fn send(&mut self, text: &str) {
+        use tokio::io::AsyncWriteExt;
+        match self {
+            Wire::Stream { io, .. } => io.write_all(text.as_bytes()).await.expect("sent"),
+            Wire::Udp { socket, server } => {
+                socket
+                    .send_to(text.as_bytes(), *server)
+                    .await
+                    .expect("sent");
+            }
+        }
+    }
+
+    /// The next message from the server (5 s at most).
+    async fn receive(&mut self) -> pbx_sip::Message {
+        use bytes::Bytes;
+        use tokio::io::AsyncReadExt;
+        match self {
+            Wire::Udp { socket, .. } => {
+                let mut buf = vec![0u8; 65_535];
+                let (n, _) =
+                    tokio::time::timeout(Duration::from_secs(5), socket.recv_from(&mut buf))
+                        .await
+                        .expect("a message in time")
+                        .expect("received");
+                pbx_sip::Message::parse_datagram(Bytes::copy_from_slice(&buf[..n])).expect("parses")
+            }
+            Wire::Stream { io, pending, .. } => loop {
+                // Skip keep-alive CRLFs, then one message: the head and Content-Length bytes.
+                while pending.starts_with(b"\r\n") {
+                    pending.drain(..2);
+                }
+                if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&pending[..end]).to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.strip_prefix("content-length:")
+                                .or_else(|| l.strip_prefix("l:"))
+                        })
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if pending.len() >= end + 4 + length {
+                        let message: Vec<u8> = pending.drain(..end + 4 + length).collect();
+                        return pbx_sip::Message::parse_datagram(Bytes::from(message))
+                            .expect("parses");
+                    }
+                }
+                let mut buf = [0u8; 4096];
+                let n = tokio::time::timeout(Duration::from_secs(5), io.read(&mut buf))
+                    .await
+                    .expect("a message in time")
+                    .expect("read");
+                assert!(n > 0, "connection closed by the server");
+                pending.extend_from_slice(&buf[..n]);
+            },
+        }
+    }
+
+    /// The final response to the request with `cseq` (provisional responses and requests
+    /// from the server are skipped; 20 messages at most).
+    async fn final_response(&mut self, cseq: &str) -> pbx_sip::Response {
+        use pbx_sip::HeaderName;
+        for _ in 0..20 {
+            let Some(response) = self.receive().await.into_response() else {
+                continue;
+            };
+            let this = response
+                .headers()
+                .get(&HeaderName::CSeq)
+                .is_some_and(|v| String::from_utf8_lossy(v).trim() == cseq);
+            if this && response.status().is_final() {
+                return response;
+            }
+        }
+        panic!("no final response to {cseq}");
+    }
+}
+
+fn header_text(response: &pbx_sip::Response, name: &pbx_sip::HeaderName) -> String {
+    String::from_utf8_lossy(response.headers().get(name).unwrap_or_default()).into_owned()
+}
+
+/// An INVITE from `account` to `dialled` over `wire`: 407 → ACK → INVITE with
+/// Proxy-Authorization. Returns the final status of the authenticated INVITE; when it is a
+/// 200 the call is ACKed, held for a moment and ended with BYE (whose status must be 200).
+async fn invite_call(
+    wire: &mut Wire,
+    account: &crate::support::Account,
+    domain: &str,
+    dialled: &str,
+) -> u16 {
+    use pbx_sip::HeaderName;
+    use pbx_sip_auth::{AuthRole, DigestClient};
+
+    let local = wire.local();
+    let transport = wire.transport();
+    let lower = transport.to_ascii_lowercase();
+    let uri = format!("sip:{dialled}@{domain}");
+    let call_id = format!("mobile-{}", rand::random::<u64>());
+    let from = format!(
+        "<sip:{}@{domain}>;tag=m{}",
+        account.extension,
+        rand::random::<u32>()
+    );
+    let via = |branch: &str| format!("SIP/2.0/{transport} {local};rport;branch={branch}");
+    let sdp = "v=0\r\no=mobile 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+               m=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=sendrecv\r\n";
+    let invite = |cseq: u32, branch: &str, authorization: &str| {
+        format!(
+            "INVITE {uri} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: {from}\r\n\
+             To: <{uri}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} INVITE\r\n\
+             Contact: <sip:{ext}@{local};transport={lower}>\r\n{authorization}\
+             Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
+            via = via(branch),
+            ext = account.extension,
+            len = sdp.len(),
+        )
+    };
+    let ack = |target: &str, cseq: u32, branch: &str, to: &str| {
+        format!(
+            "ACK {target} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: {from}\r\n\
+             To: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} ACK\r\nContent-Length: 0\r\n\r\n",
+            via = via(branch),
+        )
+    };
+
+    let branch = format!("z9hG4bK{}", rand::random::<u64>());
+    wire.send(&invite(1, &branch, "")).await;
+    let challenge = wire.final_response("1 INVITE").await;
+    wire.send(&ack(
+        &uri,
+        1,
+        &branch,
+        &header_text(&challenge, &HeaderName::To),
+    ))
+    .await;
+    assert_eq!(challenge.status().0, 407, "challenged first");
+    let mut digest = DigestClient::new(&account.auth_user, &account.password).expect("client");
+    let values: Vec<&[u8]> = challenge
+        .headers()
+        .get_all(&HeaderName::ProxyAuthenticate)
+        .collect();
+    digest
+        .handle_challenge(AuthRole::Proxy, &values)
+        .expect("challenge");
+    let credentials = digest
+        .authorization("INVITE", &uri, rand::random())
+        .expect("credentials");
+
+    let branch = format!("z9hG4bK{}", rand::random::<u64>());
+    let authorization = format!("Proxy-Authorization: {credentials}\r\n");
+    wire.send(&invite(2, &branch, &authorization)).await;
+    let answer = wire.final_response("2 INVITE").await;
+    let to = header_text(&answer, &HeaderName::To);
+    let status = answer.status().0;
+    if status != 200 {
+        wire.send(&ack(&uri, 2, &branch, &to)).await;
+        return status;
+    }
+    // The server's Contact is the target of the ACK and the BYE.
+    let contact = header_text(&answer, &HeaderName::Contact);
+    let target = contact
+        .split(['<', '>'])
+        .find(|part| part.starts_with("sip"))
+        .unwrap_or(&uri)
+        .to_owned();
+    let ack_branch = format!("z9hG4bK{}", rand::random::<u64>());
+    wire.send(&ack(&target, 2, &ack_branch, &to)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let bye_branch = format!("z9hG4bK{}", rand::random::<u64>());
+    let bye = format!(
+        "BYE {target} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\nFrom: {from}\r\n\
+         To: {to}\r\nCall-ID: {call_id}\r\nCSeq: 3 BYE\r\nContent-Length: 0\r\n\r\n",
+        via = via(&bye_branch),
+    );
+    wire.send(&bye).await;
+    let ended = wire.final_response("3 BYE").await;
+    assert_eq!(ended.status().0, 200, "BYE answered");
+    status
+}
+
+/// Per-device mobile exemption for calls: the tenant's whitelist admits only 127.0.0.2 (where
+/// the callee's SIPp phone registers and answers); the caller's device, marked
+/// `whitelist_exempt` through the API, calls from 127.0.0.1 over TLS and the call is answered,
+/// while the same device's INVITE over UDP and over TCP gets 403 (each a `whitelist_rejected`
+/// event), and a device that is not exempt gets 403 over TLS too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whitelist_exempt_device_calls_over_tls_only() {
+    let Some(sipp) = tool("sipp", "sip-tester") else {
+        return;
+    };
+    let options = Options {
+        // SIPp (the callee) answers MD5 challenges only.
+        digest: r#"["MD5"]"#,
+        ipv6: false,
+        ..Options::default()
+    };
+    let harness = start(options, &SecuritySection::default()).await;
+    let tenant = harness.provision("roamcall", 2).await;
+    let (mobile, desk) = (tenant.accounts[0].clone(), tenant.accounts[1].clone());
+    let store = harness.server().store();
+    store
+        .whitelist()
+        .add(
+            &tenant.scope,
+            None,
+            "127.0.0.2/32".parse().expect("network"),
+            "the office",
+        )
+        .await
+        .expect("whitelist entry");
+    let token = match &harness.server().operator_login {
+        pbx_server::serve::OperatorLogin::Generated(secret) => secret.clone(),
+        other => panic!("operator token: {other:?}"),
+    };
+    let (status, body) = crate::support::http_request(
+        harness.server().http_addr,
+        "PATCH",
+        &format!("/api/v1/tenants/roamcall/devices/{}", mobile.device_id),
+        &token,
+        Some(r#"{"whitelist_exempt": true}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    harness.settle().await;
+
+    // The desk phone: SIPp registered from the office address, answering one call there.
+    let work = tempfile::tempdir().expect("tempdir");
+    let udp = harness.addr(Transport::Udp, false);
+    let port = free_port("127.0.0.2".parse().expect("ip"));
+    let sipp_command = |scenario: &str| {
+        let mut command = tokio::process::Command::new(&sipp);
+        command
+            .arg(udp.to_string())
+            .arg("-sf")
+            .arg(repo_root().join(scenario))
+            .args(["-i", "127.0.0.2", "-p", &port.to_string()])
+            .args(["-m", "1", "-timeout", "30s", "-trace_err", "-nostdin"])
+            .current_dir(work.path())
+            .kill_on_drop(true);
+        command
+    };
+    let csv = work.path().join("desk.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "SEQUENTIAL\n{ext};{domain};{user};{pw};[authentication username={user} password={pw}]\n",
+            ext = desk.extension,
+            domain = tenant.domain,
+            user = desk.auth_user,
+            pw = desk.password,
+        ),
+    )
+    .expect("csv");
+    let mut register = sipp_command("bench/registration/reg_auth.xml");
+    register
+        .arg("-inf")
+        .arg(&csv)
+        .args(["-key", "contact_port", &port.to_string()]);
+    let (code, output) = run_bounded(register, Duration::from_secs(30)).await;
+    assert_eq!(
+        code, 0,
+        "desk phone registers from the whitelisted office: {output}"
+    );
+    let mut answer = sipp_command("bench/sipp-calls/uas_answer.xml");
+    answer
+        .args([
+            "-key",
+            "rtp_port",
+            &free_port("127.0.0.2".parse().expect("ip")).to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let callee = answer.spawn().expect("sipp callee starts");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let tls = harness.addr(Transport::Tls, false);
+    let cert = harness.dir.path().join("tls/cert.pem");
+    let mut wire = Wire::tls(tls, &cert).await;
+    let status = invite_call(&mut wire, &mobile, &tenant.domain, &desk.extension).await;
+    assert_eq!(
+        status, 200,
+        "exempt device over TLS from outside the whitelist"
+    );
+    let output = tokio::time::timeout(Duration::from_secs(30), callee.wait_with_output())
+        .await
+        .expect("callee finished")
+        .expect("callee output");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "callee: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let cdrs = crate::calls::api_cdrs(&harness, &tenant, 1).await;
+    assert_eq!(cdrs.len(), 1, "{cdrs:?}");
+    assert_eq!(cdrs[0]["disposition"], "answered", "{cdrs:?}");
+    assert_eq!(cdrs[0]["direction"], "internal", "{cdrs:?}");
+    assert_eq!(
+        cdrs[0]["device_id"],
+        mobile.device_id.to_string(),
+        "{cdrs:?}"
+    );
+
+    let mut wire = Wire::udp(udp).await;
+    let status = invite_call(&mut wire, &mobile, &tenant.domain, &desk.extension).await;
+    assert_eq!(status, 403, "exempt device over UDP");
+    let mut wire = Wire::tcp(harness.addr(Transport::Tcp, false)).await;
+    let status = invite_call(&mut wire, &mobile, &tenant.domain, &desk.extension).await;
+    assert_eq!(status, 403, "exempt device over TCP");
+    let mut wire = Wire::tls(tls, &cert).await;
+    let status = invite_call(&mut wire, &desk, &tenant.domain, &mobile.extension).await;
+    assert_eq!(status, 403, "a device that is not exempt, over TLS");
+
+    let path = format!(
+        "/api/v1/tenants/{}/security/events?type=whitelist_rejected",
+        tenant.id
+    );
+    let mut events = Vec::new();
+    for _ in 0..50 {
+        let (status, body) =
+            crate::support::http_request(harness.server().http_addr, "GET", &path, &token, None)
+                .await;
+        assert_eq!(status, 200, "{body}");
+        let value: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        events = value.as_array().cloned().unwrap_or_default();
+        if events.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(events.len(), 3, "{events:?}");
+    // Refused before the call engine: still one CDR, and no call in progress.
+    assert_eq!(crate::calls::api_cdrs(&harness, &tenant, 1).await.len(), 1);
+    harness.shutdown().await;
+}
