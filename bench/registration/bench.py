@@ -4,6 +4,7 @@ server pinned to SUT_CPU, SIPp to GEN_CPU, CPU time of the server from /proc/<pi
 step, rate ramped x FACTOR until a step has a failed registration, then bisected REFINE times.
 
 usage: bench.py <server_pid> <target host:port> <users.csv> <workdir>
+       bench.py --storm <server_pid> <target host:port> <users.csv> <workdir> <rate>
 Prints a JSON summary on stdout (last line) and a human table on stderr.
 """
 import json
@@ -148,7 +149,27 @@ def overload_run(pid, work, inf, target, capacity, users):
     return res
 
 
+def storm(pid, target, inf, work, rate):
+    """Every user registers once at `rate` against a server that has just restarted (its
+    bindings restored from the store): the re-registration storm after a restart."""
+    users = sum(1 for _ in open(inf)) - 1
+    rss0 = rss_kb(pid)
+    log(f"storm: {users} phones re-register at {rate}/s after the restart")
+    r = step(pid, work, inf, target, rate, users, max(1.0, users / rate), "storm")
+    res = {"users": users, "rate": rate, "ok": r["ok"], "failed": r["failed"],
+           "retransmissions": r["retrans"], "cpu_us_per_reg": r["cpu_us_per_reg"],
+           "rtd_ms": r["rtd_ms"], "rtd_distribution": r["rtd_distribution"],
+           "wall_s": r["wall_s"], "rss_kb_before": rss0, "rss_kb_after": rss_kb(pid),
+           "absorbed": r["ok"] == users and r["failed"] == 0}
+    log(f"  storm: {r['ok']}/{users} registered, {r['failed']} failed, {r['retrans']} "
+        f"retransmissions in {r['wall_s']} s -> {'ABSORBED' if res['absorbed'] else 'NOT ABSORBED'}")
+    print(json.dumps(res))
+
+
 def main():
+    if sys.argv[1] == "--storm":
+        storm(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]))
+        return
     pid, target, inf, work = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
     users = sum(1 for _ in open(inf)) - 1
     t_start = time.time()

@@ -10,7 +10,9 @@
 # Memory per binding is read twice: right after all USERS registered, and SETTLE_SECONDS (35)
 # later, when the registration transactions (Timer J, 32 s on UDP) and the store writer's queue
 # are gone: the settled figure is the bindings' own cost.
-# OVERLOAD_SECONDS=30 adds the past-saturation run: OVERLOAD_FACTOR (2) x the highest clean rate
+# STORM=1 then restarts the server and lets every user register again at STORM_FACTOR (1) x
+# the highest clean rate (the re-registration storm after a restart; prints ABSORBED when all
+# succeed). OVERLOAD_SECONDS=30 adds the past-saturation run: OVERLOAD_FACTOR (2) x the highest clean rate
 # for that long, then RECOVER_SECONDS (10) at the clean rate; it prints the successful rate under
 # overload as a fraction of capacity, failures (requests shed with 503 + Retry-After),
 # retransmissions, the RSS peak and whether the recovery step is clean.
@@ -87,6 +89,21 @@ if [ -n "$PERF_PID" ]; then
   echo "profile: perf report -i $OUT/perf.data --no-children" >&2
 fi
 echo "results: $OUT/cloudpbx-registration.json" >&2
+
+# STORM=1: restart the server (graceful stop; bindings persisted), then every user registers
+# again at STORM_FACTOR (1) x the highest clean rate: the re-registration storm after a restart.
+if [ "${STORM:-0}" = 1 ]; then
+  CLEAN_RATE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["highest_clean_rate"] or 0)' "$OUT/cloudpbx-registration.json")
+  STORM_RATE=$(python3 -c "print(max(100, int($CLEAN_RATE * ${STORM_FACTOR:-1})))")
+  kill -TERM "$SERVER_PID"; for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
+  nice -n "$NICE" "${PINCMD[@]}" "$BIN" serve --config "$WORK/cloudpbx.toml" >"$WORK/serve2.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 100); do grep -q "is running" "$WORK/serve2.log" 2>/dev/null && break; sleep 0.1; done
+  grep -q "is running" "$WORK/serve2.log" || { cat "$WORK/serve2.log" >&2; exit 1; }
+  GEN_CPU="$GEN_CPU" PIN="$PIN" nice -n "$NICE" python3 "$HERE/bench.py" --storm "$SERVER_PID" \
+    "127.0.0.1:$SIP_PORT" "$WORK/users.csv" "$WORK" "$STORM_RATE" > "$OUT/cloudpbx-storm.json"
+  echo "storm results: $OUT/cloudpbx-storm.json" >&2
+fi
 
 if [ "${KAMAILIO:-0}" = 1 ]; then
   cleanup; SERVER_PID=""
