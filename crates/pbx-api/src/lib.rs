@@ -21,8 +21,8 @@
 //!   like one that does not exist.
 //! - **Writes**: every write goes through [`ops::Ops`] (shared with the `cloudpbx` admin CLI),
 //!   leaves an audit event (`tenant.created`, `device.credential_rotated`, ...) and then
-//!   reloads the directory, so the change is live when the response leaves: a rotated
-//!   password is refused at once.
+//!   refreshes the directory (re-reading only the rows the write changed), so the change is
+//!   live when the response leaves: a rotated password is refused at once.
 //! - **Secrets** are shown once: a device's SIP password on create and on rotate, a token's
 //!   secret on create. The store keeps HA1 digests and SHA-256 token hashes.
 //! - **Errors** are `{"error": {"code", "field", "message"}}` ([`ApiError`]): 400 malformed

@@ -119,8 +119,10 @@ impl ApiState {
         self.ops(caller).scope(tenant).await
     }
 
-    /// After a successful write: counts it and reloads the directory, so the change is live
-    /// (a rotated password refused, a new whitelist enforced) when the response goes out.
+    /// After a successful write: counts it and brings the directory up to date, so the
+    /// change is live (a rotated password refused, a new whitelist enforced) when the
+    /// response goes out. The refresh re-reads only what changed, and concurrent writers'
+    /// refreshes coalesce into one ([`Directory::refresh`]).
     pub async fn written(&self) -> ApiResult<()> {
         self.metrics.record_write();
         self.directory.refresh(&self.store).await?;

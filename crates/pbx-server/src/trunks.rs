@@ -26,7 +26,7 @@ use pbx_sip::{HeaderName, Message, Request, Response};
 use pbx_sip_auth::{AuthRole, DigestClient};
 use pbx_sip_engine::{Event, Target, TransactionId};
 use pbx_sip_net::{Context, EndpointHandle, TransactionUser, Transport};
-use pbx_store::{SecretKey, Store, StoreResult};
+use pbx_store::{ConfigChange, SecretKey, Store, StoreResult};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -100,14 +100,26 @@ impl LiveRouting {
         let _ = loaded.wait_for(|loaded| *loaded >= generation).await;
     }
 
-    /// Reloads after every store change until aborted (failures retried after 1 s).
+    /// Reloads after every store change that can affect routing until aborted (failures
+    /// retried after 1 s). Changes to users, devices and credentials only move the
+    /// generation (bulk provisioning must not reload the trunks per device).
     pub fn follow(self: &Arc<Self>, store: Store) -> JoinHandle<()> {
         let live = Arc::clone(self);
         let mut changes = store.subscribe();
         tokio::spawn(async move {
             loop {
                 let wanted = *changes.borrow_and_update();
-                if *live.loaded.borrow() < wanted
+                let loaded = *live.loaded.borrow();
+                if loaded < wanted && !affects_routing(&store, loaded, wanted) {
+                    // Monotonic: a concurrent refresh may have loaded a newer generation.
+                    live.loaded.send_if_modified(|loaded| {
+                        let newer = wanted > *loaded;
+                        if newer {
+                            *loaded = wanted;
+                        }
+                        newer
+                    });
+                } else if loaded < wanted
                     && let Err(error) = live.refresh(&store).await
                 {
                     tracing::warn!(%error, "routing reload failed; retrying");
@@ -120,6 +132,16 @@ impl LiveRouting {
             }
         })
     }
+}
+
+/// Whether the changes between two generations can change the routing snapshot (trunks,
+/// routes, tenant call settings, numbers; unknown changes may).
+fn affects_routing(store: &Store, from: u64, to: u64) -> bool {
+    store.changes_since(from, to).is_none_or(|changes| {
+        changes
+            .iter()
+            .any(|change| !matches!(change, ConfigChange::User(..)))
+    })
 }
 
 /// Resolves every enabled trunk host that is a name (bounded: 2 s per name).
