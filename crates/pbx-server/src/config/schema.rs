@@ -90,8 +90,9 @@ pub struct SipSection {
     /// keeps its transaction for Timer J (32 s) after the answer, so this caps the sustained
     /// UDP REGISTER rate near `max_transactions / 32` per second; each such transaction holds
     /// about 2.3 KB (`cargo bench -p pbx-sip-engine --bench transaction_memory`). The default
-    /// 125,000 bounds that near 280 MiB and sustains ~3,900 REGISTER/s; 320,000 (~730 MiB)
-    /// sustains 10,000/s.
+    /// 400,000 sustains ~12,500 REGISTER/s — above what one node processes, so the CPU, not
+    /// this table, limits the rate — and bounds the table near 900 MiB in the worst case;
+    /// lower it on a small machine (125,000: ~280 MiB, ~3,900/s).
     pub max_transactions: u32,
     /// TCP/TLS connections allowed from one source address.
     pub max_connections_per_source: u32,
@@ -120,7 +121,7 @@ impl Default for SipSection {
             t1_ms: 500,
             t2_ms: 4_000,
             t4_ms: 5_000,
-            max_transactions: 125_000,
+            max_transactions: 400_000,
             max_connections_per_source: 64,
             connection_idle_timeout_secs: 600,
             max_message_bytes: 65_535,
