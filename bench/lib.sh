@@ -7,6 +7,12 @@
 #                                       (10 s) for "is running"; extra NAME=VALUE words go into
 #                                       the server's environment
 #   bench_stop_server                   SIGTERM, 10 s grace, then SIGKILL (idempotent)
+#   bench_write_config <file> <data_dir> <sip_port> [sip_lines] [toml lines...]
+#                                       writes a loopback cloudpbx.toml: SIP UDP+TCP on
+#                                       <sip_port>, TLS on +1, HTTP on +20, TFTP on +21, log
+#                                       filter "warn"; [sip_lines] go into [sip], further words
+#                                       are appended one per line (own [tables])
+#   bench_token                         prints a random bootstrap token ("bench-" + 48 hex)
 #   bench_gen_prefix                    prints the pinning prefix for a load generator
 #                                       (taskset -c $GEN_CPU when PIN=1)
 #   bench_cpu_s <pid>, bench_rss_kb <pid>
@@ -41,6 +47,34 @@ bench_stop_server() {
     kill -KILL "$SERVER_PID" 2>/dev/null || true
   fi
   SERVER_PID=""
+}
+
+bench_write_config() {
+  local file="$1" data_dir="$2" port="$3" sip_lines="${4:-}"; shift 3; shift $(($# > 0))
+  {
+    cat <<TOML
+data_dir = "$data_dir"
+[sip]
+udp_listen = ["127.0.0.1:$port"]
+tcp_listen = ["127.0.0.1:$port"]
+tls_listen = ["127.0.0.1:$((port + 1))"]
+TOML
+    [ -n "$sip_lines" ] && printf '%s\n' "$sip_lines"
+    cat <<TOML
+[http]
+listen = "127.0.0.1:$((port + 20))"
+[tftp]
+listen = "127.0.0.1:$((port + 21))"
+[log]
+filter = "warn"
+TOML
+    [ $# -gt 0 ] && printf '%s\n' "$@"
+    return 0
+  } >"$file"
+}
+
+bench_token() {
+  printf 'bench-%s\n' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 }
 
 bench_gen_prefix() {

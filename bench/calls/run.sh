@@ -14,21 +14,22 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
+NICE="${NICE:-0}" # this benchmark has always run the server at the default priority
+# shellcheck source=../lib.sh
+source "$ROOT/bench/lib.sh"
 USERS="${USERS:-200}"
-SUT_CPU="${SUT_CPU:-1}"; GEN_CPU="${GEN_CPU:-0}"; PIN="${PIN:-1}"
 SIP_PORT="${SIP_PORT:-16060}"; UAS_PORT="${UAS_PORT:-16070}"; export UAC_PORT="${UAC_PORT:-16080}"
 RTP_PORTS="${RTP_PORTS:-40000-49999}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 OUT="${OUT:-$(mktemp -d)}"; mkdir -p "$OUT"
 WORK="$(mktemp -d)"
-SERVER_PID=""; UAS_PID=""
+UAS_PID=""
 cleanup() {
-  for pid in $UAS_PID $SERVER_PID; do
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid"; for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  done
+  if [ -n "$UAS_PID" ] && kill -0 "$UAS_PID" 2>/dev/null; then
+    kill -TERM "$UAS_PID"; for _ in $(seq 50); do kill -0 "$UAS_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$UAS_PID" 2>/dev/null || true
+  fi
+  bench_stop_server
   [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -36,8 +37,7 @@ command -v sipp >/dev/null || { echo "sipp missing: apt-get install -y sip-teste
 if [ -n "${BIN_DIR:-}" ]; then
   BIN="$BIN_DIR/cloudpbx"; PROVISION="$BIN_DIR/provision"
 else
-  echo "building release binaries (target $CARGO_TARGET_DIR)" >&2
-  (cd "$ROOT" && cargo build --release --quiet -p cloudpbx && cargo build --release --quiet -p pbx-server --example provision)
+  (cd "$ROOT" && bench_build -p cloudpbx && bench_build -p pbx-server --example provision)
   BIN="$CARGO_TARGET_DIR/release/cloudpbx"; PROVISION="$CARGO_TARGET_DIR/release/examples/provision"
 fi
 mkdir -p "$WORK/data"
@@ -46,31 +46,10 @@ mkdir -p "$WORK/data"
 { echo SEQUENTIAL; sed -n 2p "$WORK/users.csv"; } > "$WORK/callee.csv"
 { echo SEQUENTIAL; sed -n '3,$p' "$WORK/users.csv"; } > "$WORK/callers.csv"
 CALLEE="$(sed -n 2p "$WORK/users.csv" | cut -d';' -f1)"
-cat > "$WORK/cloudpbx.toml" <<TOML
-data_dir = "$WORK/data"
-[sip]
-udp_listen = ["127.0.0.1:$SIP_PORT"]
-tcp_listen = ["127.0.0.1:$SIP_PORT"]
-tls_listen = ["127.0.0.1:$((SIP_PORT + 1))"]
-digest_algorithms = ["MD5"]
-[http]
-listen = "127.0.0.1:$((SIP_PORT + 20))"
-[tftp]
-listen = "127.0.0.1:$((SIP_PORT + 21))"
-[rtp]
-port_min = ${RTP_PORTS%-*}
-port_max = ${RTP_PORTS#*-}
-[calls]
-session_expires_secs = 0
-[log]
-filter = "warn"
-TOML
-PINCMD=(); [ "$PIN" = 1 ] && PINCMD=(taskset -c "$SUT_CPU")
+bench_write_config "$WORK/cloudpbx.toml" "$WORK/data" "$SIP_PORT" 'digest_algorithms = ["MD5"]' \
+  '[rtp]' "port_min = ${RTP_PORTS%-*}" "port_max = ${RTP_PORTS#*-}" '[calls]' 'session_expires_secs = 0'
 GENPIN=(); [ "$PIN" = 1 ] && GENPIN=(taskset -c "$GEN_CPU")
-"${PINCMD[@]}" "$BIN" serve --config "$WORK/cloudpbx.toml" >"$WORK/serve.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do grep -q "is running" "$WORK/serve.log" 2>/dev/null && break; sleep 0.1; done
-grep -q "is running" "$WORK/serve.log" || { cat "$WORK/serve.log" >&2; exit 1; }
+bench_start_server "$BIN" "$WORK/cloudpbx.toml" "$WORK/serve.log"
 
 # Register the callee from its own port, then answer calls there.
 (cd "$WORK" && sipp "127.0.0.1:$SIP_PORT" -sf "$ROOT/bench/registration/reg_auth.xml" -inf "$WORK/callee.csv" \
@@ -94,6 +73,6 @@ else:
     print("cloudpbx: no clean step", r["steps"][:1])
 PY
 if [ "${KAMAILIO:-0}" = 1 ]; then
-  cleanup; SERVER_PID=""; UAS_PID=""
+  cleanup; UAS_PID=""
   OUT="$OUT/anchor" TESTS=call-auth "$ROOT/../shared/bench-anchors/run.sh" sip
 fi

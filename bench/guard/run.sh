@@ -15,50 +15,31 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
+NICE="${NICE:-0}" # this benchmark has always run the server at the default priority
+# shellcheck source=../lib.sh
+source "$ROOT/bench/lib.sh"
 USERS="${USERS:-2000}"; RATE="${RATE:-1000}"; SECONDS_RUN="${DURATION:-15}"
-FLOOD_PPS="${FLOOD_PPS:-50000}"; SUT_CPU="${SUT_CPU:-1}"; GEN_CPU="${GEN_CPU:-0}"; PIN="${PIN:-1}"
+FLOOD_PPS="${FLOOD_PPS:-50000}"
 SIP_PORT="${SIP_PORT:-16060}"; HTTP_PORT=$((SIP_PORT + 20))
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 OUT="${OUT:-$(mktemp -d)}"; mkdir -p "$OUT"
-WORK="$(mktemp -d)"; SERVER_PID=""; FLOOD_PID=""
+WORK="$(mktemp -d)"; FLOOD_PID=""
 cleanup() {
   [ -n "$FLOOD_PID" ] && kill "$FLOOD_PID" 2>/dev/null || true
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID"; for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-  fi
+  bench_stop_server
   [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 command -v sipp >/dev/null || { echo "sipp missing: apt-get install -y sip-tester" >&2; exit 1; }
 
-echo "building release binaries (target $CARGO_TARGET_DIR)" >&2
-(cd "$ROOT" && cargo build --release --quiet -p cloudpbx && cargo build --release --quiet -p pbx-server --example provision)
+(cd "$ROOT" && bench_build -p cloudpbx && bench_build -p pbx-server --example provision)
 mkdir -p "$WORK/data"
 "$CARGO_TARGET_DIR/release/examples/provision" "$WORK/data" "$USERS" "$WORK/users.csv" >&2
-cat > "$WORK/cloudpbx.toml" <<TOML
-data_dir = "$WORK/data"
-[sip]
-udp_listen = ["127.0.0.1:$SIP_PORT"]
-tcp_listen = ["127.0.0.1:$SIP_PORT"]
-tls_listen = ["127.0.0.1:$((SIP_PORT + 1))"]
-digest_algorithms = ["MD5"]
-[registrar]
-max_expiry_secs = 7200
-default_expiry_secs = 3600
-[http]
-listen = "127.0.0.1:$HTTP_PORT"
-[tftp]
-listen = "127.0.0.1:$((SIP_PORT + 21))"
-[log]
-filter = "warn"
-TOML
-PINCMD=(); GENCMD=()
-[ "$PIN" = 1 ] && PINCMD=(taskset -c "$SUT_CPU") && GENCMD=(taskset -c "$GEN_CPU")
-"${PINCMD[@]}" "$CARGO_TARGET_DIR/release/cloudpbx" serve --config "$WORK/cloudpbx.toml" >"$WORK/serve.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do grep -q "is running" "$WORK/serve.log" 2>/dev/null && break; sleep 0.1; done
-grep -q "is running" "$WORK/serve.log" || { cat "$WORK/serve.log" >&2; exit 1; }
+# HTTP on SIP_PORT + 20 (= HTTP_PORT)
+bench_write_config "$WORK/cloudpbx.toml" "$WORK/data" "$SIP_PORT" 'digest_algorithms = ["MD5"]' \
+  '[registrar]' 'max_expiry_secs = 7200' 'default_expiry_secs = 3600'
+GENCMD=(); [ "$PIN" = 1 ] && GENCMD=(taskset -c "$GEN_CPU")
+bench_start_server "$CARGO_TARGET_DIR/release/cloudpbx" "$WORK/cloudpbx.toml" "$WORK/serve.log"
 TOKEN="$(grep -A1 'shown ONCE' "$WORK/serve.log" | tail -1 | tr -d ' ')"
 API="http://127.0.0.1:$HTTP_PORT"
 curl -fsS -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \

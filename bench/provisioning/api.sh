@@ -27,24 +27,10 @@ else
   BIN="$CARGO_TARGET_DIR/release/cloudpbx"
 fi
 
-TOKEN="bench-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+TOKEN="$(bench_token)"
 mkdir -p "$WORK/data"
-cat > "$WORK/cloudpbx.toml" <<TOML
-data_dir = "$WORK/data"
-[sip]
-udp_listen = ["127.0.0.1:$BASE_PORT"]
-tcp_listen = ["127.0.0.1:$BASE_PORT"]
-tls_listen = ["127.0.0.1:$((BASE_PORT + 1))"]
-[http]
-listen = "127.0.0.1:$((BASE_PORT + 20))"
-[tftp]
-listen = "127.0.0.1:$((BASE_PORT + 21))"
-[provisioning]
-https_listen = "off"
-public_host = "127.0.0.1"
-[log]
-filter = "warn"
-TOML
+bench_write_config "$WORK/cloudpbx.toml" "$WORK/data" "$BASE_PORT" "" \
+  '[provisioning]' 'https_listen = "off"' 'public_host = "127.0.0.1"'
 bench_start_server "$BIN" "$WORK/cloudpbx.toml" "$WORK/serve.log" CLOUDPBX_BOOTSTRAP_TOKEN="$TOKEN"
 sleep 1
 cpu_before="$(bench_cpu_s "$SERVER_PID")"

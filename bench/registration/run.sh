@@ -26,19 +26,16 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=../lib.sh
+source "$ROOT/bench/lib.sh"
 USERS="${USERS:-10000}"
-SUT_CPU="${SUT_CPU:-1}"; GEN_CPU="${GEN_CPU:-0}"; PIN="${PIN:-1}"; NICE="${NICE:--15}"
 SIP_PORT="${SIP_PORT:-15060}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 OUT="${OUT:-$(mktemp -d)}"
 mkdir -p "$OUT"
 WORK="$(mktemp -d)"
-SERVER_PID=""
 cleanup() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID"; for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-  fi
+  bench_stop_server
   [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -47,35 +44,15 @@ command -v sipp >/dev/null || { echo "sipp missing: apt-get install -y sip-teste
 if [ -n "${BIN_DIR:-}" ]; then
   BIN="$BIN_DIR/cloudpbx"; PROVISION="$BIN_DIR/provision"
 else
-  echo "building release binaries (target $CARGO_TARGET_DIR)" >&2
-  (cd "$ROOT" && cargo build --release --quiet -p cloudpbx && cargo build --release --quiet -p pbx-server --example provision)
+  (cd "$ROOT" && bench_build -p cloudpbx && bench_build -p pbx-server --example provision)
   BIN="$CARGO_TARGET_DIR/release/cloudpbx"; PROVISION="$CARGO_TARGET_DIR/release/examples/provision"
 fi
 
 mkdir -p "$WORK/data"
 "$PROVISION" "$WORK/data" "$USERS" "$WORK/users.csv" >&2
-cat > "$WORK/cloudpbx.toml" <<TOML
-data_dir = "$WORK/data"
-[sip]
-udp_listen = ["127.0.0.1:$SIP_PORT"]
-tcp_listen = ["127.0.0.1:$SIP_PORT"]
-tls_listen = ["127.0.0.1:$((SIP_PORT + 1))"]
-digest_algorithms = ["MD5"]
-[registrar]
-max_expiry_secs = 7200
-default_expiry_secs = 3600
-[http]
-listen = "127.0.0.1:$((SIP_PORT + 20))"
-[tftp]
-listen = "127.0.0.1:$((SIP_PORT + 21))"
-[log]
-filter = "warn"
-TOML
-PINCMD=(); [ "$PIN" = 1 ] && PINCMD=(taskset -c "$SUT_CPU")
-nice -n "$NICE" "${PINCMD[@]}" "$BIN" serve --config "$WORK/cloudpbx.toml" >"$WORK/serve.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do grep -q "is running" "$WORK/serve.log" 2>/dev/null && break; sleep 0.1; done
-grep -q "is running" "$WORK/serve.log" || { cat "$WORK/serve.log" >&2; exit 1; }
+bench_write_config "$WORK/cloudpbx.toml" "$WORK/data" "$SIP_PORT" 'digest_algorithms = ["MD5"]' \
+  '[registrar]' 'max_expiry_secs = 7200' 'default_expiry_secs = 3600'
+bench_start_server "$BIN" "$WORK/cloudpbx.toml" "$WORK/serve.log"
 
 PERF_PID=""
 if [ "${PERF:-0}" = 1 ] && command -v perf >/dev/null; then
@@ -96,16 +73,13 @@ if [ "${STORM:-0}" = 1 ]; then
   CLEAN_RATE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["highest_clean_rate"] or 0)' "$OUT/cloudpbx-registration.json")
   STORM_RATE=$(python3 -c "print(max(100, int($CLEAN_RATE * ${STORM_FACTOR:-1})))")
   kill -TERM "$SERVER_PID"; for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
-  nice -n "$NICE" "${PINCMD[@]}" "$BIN" serve --config "$WORK/cloudpbx.toml" >"$WORK/serve2.log" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 100); do grep -q "is running" "$WORK/serve2.log" 2>/dev/null && break; sleep 0.1; done
-  grep -q "is running" "$WORK/serve2.log" || { cat "$WORK/serve2.log" >&2; exit 1; }
+  bench_start_server "$BIN" "$WORK/cloudpbx.toml" "$WORK/serve2.log"
   GEN_CPU="$GEN_CPU" PIN="$PIN" nice -n "$NICE" python3 "$HERE/bench.py" --storm "$SERVER_PID" \
     "127.0.0.1:$SIP_PORT" "$WORK/users.csv" "$WORK" "$STORM_RATE" > "$OUT/cloudpbx-storm.json"
   echo "storm results: $OUT/cloudpbx-storm.json" >&2
 fi
 
 if [ "${KAMAILIO:-0}" = 1 ]; then
-  cleanup; SERVER_PID=""
+  cleanup
   OUT="$OUT/anchor" TESTS=reg-sqlite USERS="$USERS" "$ROOT/../shared/bench-anchors/run.sh" sip
 fi
