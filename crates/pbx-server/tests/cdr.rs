@@ -70,6 +70,25 @@ fn fast(node: &str) -> CdrOptions {
     }
 }
 
+/// A sink with [`fast`] options for node `node-1`, journaling under `dir`.
+async fn start_fast(
+    store: &Store,
+    dir: &std::path::Path,
+) -> (CdrSink, tokio::task::JoinHandle<()>) {
+    CdrSink::start(store.clone(), dir, fast("node-1"))
+        .await
+        .unwrap()
+}
+
+/// Drops the sink and waits (10 s at most) for its writer to finish.
+async fn stop(sink: CdrSink, writer: tokio::task::JoinHandle<()>) {
+    drop(sink);
+    tokio::time::timeout(Duration::from_secs(10), writer)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
 async fn all(store: &Store, tenant: TenantId) -> Vec<CallRecord> {
     let scope = Store::system_scope(tenant);
     store
@@ -109,9 +128,7 @@ async fn sqlite_failure_journals_and_replays_without_loss() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_data_dir(dir.path()).await.unwrap();
     let tenant = make_tenant(&store, "acme").await;
-    let (sink, writer) = CdrSink::start(store.clone(), dir.path(), fast("node-1"))
-        .await
-        .unwrap();
+    let (sink, writer) = start_fast(&store, dir.path()).await;
 
     let first = record(tenant, "node-1", 1_000);
     sink.call_started(&first);
@@ -157,11 +174,7 @@ async fn sqlite_failure_journals_and_replays_without_loss() {
     for other in &others {
         assert_eq!(stored.iter().find(|r| r.id == other.id), Some(other));
     }
-    drop(sink);
-    tokio::time::timeout(Duration::from_secs(10), writer)
-        .await
-        .unwrap()
-        .unwrap();
+    stop(sink, writer).await;
 }
 
 /// PostgreSQL: the test database stops accepting connections and its sessions are
@@ -185,9 +198,7 @@ async fn postgres_outage_journals_and_replays_without_loss() {
     .unwrap();
     let tenant = make_tenant(&store, "acme").await;
     let dir = tempfile::tempdir().unwrap();
-    let (sink, writer) = CdrSink::start(store.clone(), dir.path(), fast("node-1"))
-        .await
-        .unwrap();
+    let (sink, writer) = start_fast(&store, dir.path()).await;
     let first = record(tenant, "node-1", 1_000);
     sink.call_started(&first);
     sink.flush().await;
@@ -221,11 +232,7 @@ async fn postgres_outage_journals_and_replays_without_loss() {
     assert_eq!(stored.len(), 2, "no record lost");
     assert!(stored.iter().all(|r| r.state == CdrState::Closed));
     assert_eq!(stored.iter().find(|r| r.id == second.id), Some(&second));
-    drop(sink);
-    tokio::time::timeout(Duration::from_secs(10), writer)
-        .await
-        .unwrap()
-        .unwrap();
+    stop(sink, writer).await;
     store.close().await;
     db.drop_database().await;
 }
@@ -265,9 +272,7 @@ async fn a_batch_holding_every_state_of_a_call_stores_the_closed_one() {
     on_both_engines(|store| async move {
         let tenant = make_tenant(&store, "acme").await;
         let dir = tempfile::tempdir().unwrap();
-        let (sink, writer) = CdrSink::start(store.clone(), dir.path(), fast("node-1"))
-            .await
-            .unwrap();
+        let (sink, writer) = start_fast(&store, dir.path()).await;
         let mut finals = Vec::new();
         for i in 0..3 {
             let mut call = record(tenant, "node-1", 1_000 + i);
@@ -293,11 +298,7 @@ async fn a_batch_holding_every_state_of_a_call_stores_the_closed_one() {
             assert_eq!(stored.iter().find(|r| r.id == done.id), Some(done));
         }
         assert!(!dir.path().join(JOURNAL_FILE).exists());
-        drop(sink);
-        tokio::time::timeout(Duration::from_secs(10), writer)
-            .await
-            .unwrap()
-            .unwrap();
+        stop(sink, writer).await;
     })
     .await;
 }
@@ -310,9 +311,7 @@ async fn a_refused_record_is_rejected_and_the_rest_of_its_batch_stored() {
     on_both_engines(|store| async move {
         let tenant = make_tenant(&store, "acme").await;
         let dir = tempfile::tempdir().unwrap();
-        let (sink, writer) = CdrSink::start(store.clone(), dir.path(), fast("node-1"))
-            .await
-            .unwrap();
+        let (sink, writer) = start_fast(&store, dir.path()).await;
         let mut calls = Vec::new();
         for i in 0..6 {
             let call = record(tenant, "node-1", 1_000 + i);
@@ -341,11 +340,7 @@ async fn a_refused_record_is_rejected_and_the_rest_of_its_batch_stored() {
         let bad = &calls.iter().find(|(_, ok)| !ok).unwrap().0;
         assert_eq!(lines_of(&dir.path().join(REJECTED_FILE)), vec![bad.clone()]);
         assert!(!dir.path().join(JOURNAL_FILE).exists());
-        drop(sink);
-        tokio::time::timeout(Duration::from_secs(10), writer)
-            .await
-            .unwrap()
-            .unwrap();
+        stop(sink, writer).await;
     })
     .await;
 }
@@ -358,9 +353,7 @@ async fn store_down_journals_the_whole_batch_in_order_and_replays_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_data_dir(dir.path()).await.unwrap();
     let tenant = make_tenant(&store, "acme").await;
-    let (sink, writer) = CdrSink::start(store.clone(), dir.path(), fast("node-1"))
-        .await
-        .unwrap();
+    let (sink, writer) = start_fast(&store, dir.path()).await;
     sqlx::query("ALTER TABLE cdrs RENAME TO cdrs_away")
         .execute(store.pool())
         .await
@@ -398,11 +391,7 @@ async fn store_down_journals_the_whole_batch_in_order_and_replays_it() {
     for done in &submitted[4..] {
         assert_eq!(stored.iter().find(|r| r.id == done.id), Some(done));
     }
-    drop(sink);
-    tokio::time::timeout(Duration::from_secs(10), writer)
-        .await
-        .unwrap()
-        .unwrap();
+    stop(sink, writer).await;
 }
 
 /// Without a flush, an open record is in the store within the batch's linger (plus the
@@ -433,11 +422,7 @@ async fn an_open_record_is_durable_within_the_linger_without_a_flush() {
     }
     assert!(found, "open record not stored within the polling bound");
     eprintln!("open record stored after {:?}", started.elapsed());
-    drop(sink);
-    tokio::time::timeout(Duration::from_secs(10), writer)
-        .await
-        .unwrap()
-        .unwrap();
+    stop(sink, writer).await;
 }
 
 /// A call in progress when the server stops leaves an open record; the next start closes it

@@ -23,7 +23,10 @@ use pbx_server::serve::{ServeOptions, Server};
 use pbx_sip_net::Transport;
 use tokio::net::UdpSocket;
 
-use crate::support::{Harness, Options, free_port, repo_root, run_bounded, settings, tool};
+use crate::calls::operator_token;
+use crate::support::{
+    Account, Harness, Options, Tenant, free_port, repo_root, run_bounded, settings, tool,
+};
 
 fn guarded_settings(dir: &Path, options: &Options, security: &SecuritySection) -> Settings {
     let mut settings = settings(dir, options);
@@ -56,6 +59,40 @@ async fn restart(harness: &mut Harness, security: &SecuritySection) {
             .await
             .expect("server restarts"),
     );
+}
+
+/// Restricts tenant `slug` to the whitelist entry `network` (straight in the store) and marks
+/// `device` `whitelist_exempt` through the API (`PATCH .../devices/{id}`, asserted 200);
+/// returns the response body.
+async fn whitelist_and_exempt(
+    harness: &Harness,
+    tenant: &Tenant,
+    slug: &str,
+    network: &str,
+    device: &Account,
+) -> String {
+    harness
+        .server()
+        .store()
+        .whitelist()
+        .add(
+            &tenant.scope,
+            None,
+            network.parse().expect("network"),
+            "office only",
+        )
+        .await
+        .expect("whitelist entry");
+    let (status, body) = crate::support::http_request(
+        harness.server().http_addr,
+        "PATCH",
+        &format!("/api/v1/tenants/{slug}/devices/{}", device.device_id),
+        &operator_token(harness),
+        Some(r#"{"whitelist_exempt": true}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body
 }
 
 fn ip(text: &str) -> IpAddr {
@@ -593,10 +630,7 @@ async fn security_events_reach_the_api_metrics_and_the_webhook() {
     let tenant = harness.provision("alertco", 1).await;
     let account = tenant.accounts[0].clone();
     let target = harness.addr(Transport::Udp, false);
-    let token = match &harness.server().operator_login {
-        pbx_server::serve::OperatorLogin::Generated(secret) => secret.clone(),
-        other => panic!("operator token: {other:?}"),
-    };
+    let token = operator_token(&harness);
     let http = harness.server().http_addr;
 
     // Wrong passwords for a real account from 127.0.0.12: banned after 3.
@@ -801,30 +835,7 @@ async fn whitelist_exempt_device_registers_over_tls_only() {
     let harness = start(Options::default(), &SecuritySection::default()).await;
     let tenant = harness.provision("roamco", 2).await;
     let (mobile, desk) = (tenant.accounts[0].clone(), tenant.accounts[1].clone());
-    let store = harness.server().store();
-    store
-        .whitelist()
-        .add(
-            &tenant.scope,
-            None,
-            "192.0.2.0/24".parse().expect("network"),
-            "office only",
-        )
-        .await
-        .expect("whitelist entry");
-    let token = match &harness.server().operator_login {
-        pbx_server::serve::OperatorLogin::Generated(secret) => secret.clone(),
-        other => panic!("operator token: {other:?}"),
-    };
-    let (status, body) = crate::support::http_request(
-        harness.server().http_addr,
-        "PATCH",
-        &format!("/api/v1/tenants/roamco/devices/{}", mobile.device_id),
-        &token,
-        Some(r#"{"whitelist_exempt": true}"#),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let body = whitelist_and_exempt(&harness, &tenant, "roamco", "192.0.2.0/24", &mobile).await;
     let view: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(view["whitelist_exempt"], true, "{body}");
     harness.settle().await;
@@ -881,10 +892,7 @@ async fn destination_exceptions_from_the_api_apply_live_and_after_restart() {
     let mut harness = start(Options::default(), &SecuritySection::default()).await;
     let tenant = harness.provision("excepto", 1).await;
     let user = tenant.accounts[0].user_id;
-    let token = match &harness.server().operator_login {
-        pbx_server::serve::OperatorLogin::Generated(secret) => secret.clone(),
-        other => panic!("operator token: {other:?}"),
-    };
+    let token = operator_token(&harness);
     let check = |guard: &pbx_server::guard::SecurityGuard, dialled: &str| {
         let verdict = guard.check_call(&CallCheck {
             tenant: tenant.id,
@@ -1237,30 +1245,8 @@ async fn whitelist_exempt_device_calls_over_tls_only() {
     let harness = start(options, &SecuritySection::default()).await;
     let tenant = harness.provision("roamcall", 2).await;
     let (mobile, desk) = (tenant.accounts[0].clone(), tenant.accounts[1].clone());
-    let store = harness.server().store();
-    store
-        .whitelist()
-        .add(
-            &tenant.scope,
-            None,
-            "127.0.0.2/32".parse().expect("network"),
-            "the office",
-        )
-        .await
-        .expect("whitelist entry");
-    let token = match &harness.server().operator_login {
-        pbx_server::serve::OperatorLogin::Generated(secret) => secret.clone(),
-        other => panic!("operator token: {other:?}"),
-    };
-    let (status, body) = crate::support::http_request(
-        harness.server().http_addr,
-        "PATCH",
-        &format!("/api/v1/tenants/roamcall/devices/{}", mobile.device_id),
-        &token,
-        Some(r#"{"whitelist_exempt": true}"#),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    whitelist_and_exempt(&harness, &tenant, "roamcall", "127.0.0.2/32", &mobile).await;
+    let token = operator_token(&harness);
     harness.settle().await;
 
     // The desk phone: SIPp registered from the office address, answering one call there.
