@@ -20,7 +20,8 @@ use serde_json::{Value, json};
 
 use crate::calls::{Sipp, api_cdrs, operator_token};
 use crate::support::{
-    Harness, Options, Tenant, free_port, http_request, repo_root, run_bounded, tool, v4,
+    Harness, Options, Tenant, free_port, http_request, repo_root, run_bounded, tool,
+    trace_header as header, trace_requests as requests, v4, wait_bounded,
 };
 
 async fn setup(slug: &str) -> Option<(Harness, Tenant, Sipp)> {
@@ -366,17 +367,7 @@ impl Phone {
 
     /// Waits (bounded, 60 s) for it to finish: (exit code, output).
     async fn finish(self) -> (i32, String) {
-        match tokio::time::timeout(Duration::from_secs(60), self.0.wait_with_output()).await {
-            Ok(Ok(output)) => (
-                output.status.code().unwrap_or(-1),
-                format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&output.stdout),
-                    String::from_utf8_lossy(&output.stderr)
-                ),
-            ),
-            _ => (-1, "did not finish in 60 s".into()),
-        }
+        wait_bounded(self.0, Duration::from_secs(60)).await
     }
 }
 
@@ -394,35 +385,6 @@ async fn api(harness: &Harness, token: &str, method: &str, path: &str, body: Val
         "{method} {path}: {status} {text}"
     );
     serde_json::from_str(&text).unwrap_or(Value::Null)
-}
-
-/// The requests of `method` in a SIPp message trace, each as its header lines.
-fn requests(trace: &str, method: &str) -> Vec<Vec<String>> {
-    let start = format!("{method} ");
-    let mut found = Vec::new();
-    let mut lines = trace.lines();
-    while let Some(line) = lines.next() {
-        if !line.starts_with(&start) {
-            continue;
-        }
-        let mut message = vec![line.to_owned()];
-        for next in lines.by_ref() {
-            if next.trim().is_empty() {
-                break;
-            }
-            message.push(next.to_owned());
-        }
-        found.push(message);
-    }
-    found
-}
-
-fn header<'a>(message: &'a [String], name: &str) -> Option<&'a str> {
-    let prefix = format!("{}:", name.to_ascii_lowercase());
-    message
-        .iter()
-        .find(|line| line.to_ascii_lowercase().starts_with(&prefix))
-        .map(|line| line[prefix.len()..].trim())
 }
 
 fn ms(cdr: &Value, field: &str) -> i64 {

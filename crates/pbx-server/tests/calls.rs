@@ -18,7 +18,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
 
 use crate::support::{
-    Account, Harness, Options, Tenant, free_port, repo_root, run_bounded, tool, v4,
+    Account, Harness, Options, Tenant, free_port, repo_root, run_bounded, tool, v4, wait_bounded,
 };
 
 /// SIPp 3.6 and baresip 1.0 answer MD5 challenges only.
@@ -275,17 +275,7 @@ impl Sipp {
 
 /// Waits (bounded) for a SIPp callee to finish; returns its exit code and output.
 async fn finish(child: tokio::process::Child) -> (i32, String) {
-    match tokio::time::timeout(Duration::from_secs(45), child.wait_with_output()).await {
-        Ok(Ok(output)) => (
-            output.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ),
-        ),
-        _ => (-1, "callee did not finish".into()),
-    }
+    wait_bounded(child, Duration::from_secs(45)).await
 }
 
 /// A tenant with caller (accounts[0]) and callee (accounts[1]); the callee registered from

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::calls::{api_cdrs, call_setup};
-use crate::support::{free_port, run_bounded, v4};
+use crate::support::{free_port, run_bounded, v4, wait_bounded};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_reliable_183_and_prack_pass_across() {
@@ -22,18 +22,7 @@ async fn sipp_reliable_183_and_prack_pass_across() {
     );
     let (code, output) = run_bounded(command, Duration::from_secs(60)).await;
     assert_eq!(code, 0, "caller: {output}{}", sipp.logs());
-    let finished = tokio::time::timeout(Duration::from_secs(45), callee.wait_with_output()).await;
-    let (code, output) = match finished {
-        Ok(Ok(output)) => (
-            output.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ),
-        ),
-        _ => (-1, "callee did not finish".to_owned()),
-    };
+    let (code, output) = wait_bounded(callee, Duration::from_secs(45)).await;
     assert_eq!(code, 0, "callee: {output}{}", sipp.logs());
     let cdrs = api_cdrs(&harness, &tenant, 1).await;
     assert_eq!(cdrs.len(), 1, "{cdrs:?}");

@@ -331,6 +331,54 @@ pub async fn run_bounded(mut command: tokio::process::Command, limit: Duration) 
     (output.status.code().unwrap_or(-1), text)
 }
 
+/// Waits (bounded by `limit`) for a started child with piped output: (exit code, stdout +
+/// stderr), or (-1, a note) when it has not finished in time.
+pub async fn wait_bounded(child: tokio::process::Child, limit: Duration) -> (i32, String) {
+    match tokio::time::timeout(limit, child.wait_with_output()).await {
+        Ok(Ok(output)) => (
+            output.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        ),
+        Ok(Err(error)) => (-1, format!("waiting failed: {error}")),
+        Err(_) => (-1, format!("did not finish within {limit:?}")),
+    }
+}
+
+/// The requests of `method` in a SIPp message trace (`-trace_msg`), each as its header lines.
+pub fn trace_requests(trace: &str, method: &str) -> Vec<Vec<String>> {
+    let start = format!("{method} ");
+    let mut found = Vec::new();
+    let mut lines = trace.lines();
+    while let Some(line) = lines.next() {
+        if !line.starts_with(&start) {
+            continue;
+        }
+        let mut message = vec![line.to_owned()];
+        for next in lines.by_ref() {
+            if next.trim().is_empty() {
+                break;
+            }
+            message.push(next.to_owned());
+        }
+        found.push(message);
+    }
+    found
+}
+
+/// The value of header `name` (case-insensitive, full names only) in a message from
+/// [`trace_requests`].
+pub fn trace_header<'a>(message: &'a [String], name: &str) -> Option<&'a str> {
+    let prefix = format!("{}:", name.to_ascii_lowercase());
+    message
+        .iter()
+        .find(|line| line.to_ascii_lowercase().starts_with(&prefix))
+        .map(|line| line[prefix.len()..].trim())
+}
+
 /// Repository root (bench scenarios live there).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")

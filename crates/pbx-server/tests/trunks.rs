@@ -182,7 +182,7 @@ mod calls {
 
     use crate::support::{
         Account, Harness, Options, Tenant, free_port, http_request, repo_root, run_bounded, tool,
-        v4,
+        trace_header as header, trace_requests, v4, wait_bounded,
     };
 
     /// The carriers live on 127.0.0.2 (the trunks' source network); phones on 127.0.0.1.
@@ -449,45 +449,12 @@ mod calls {
 
     /// Waits (bounded) for a SIPp UAS to finish: (exit code, output).
     async fn finish(child: tokio::process::Child) -> (i32, String) {
-        match tokio::time::timeout(Duration::from_secs(45), child.wait_with_output()).await {
-            Ok(Ok(output)) => (
-                output.status.code().unwrap_or(-1),
-                format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&output.stdout),
-                    String::from_utf8_lossy(&output.stderr)
-                ),
-            ),
-            _ => (-1, "did not finish".into()),
-        }
+        wait_bounded(child, Duration::from_secs(45)).await
     }
 
     /// The INVITEs of a SIPp message trace, each as its header lines.
     fn invites(trace: &str) -> Vec<Vec<String>> {
-        let mut found = Vec::new();
-        let mut lines = trace.lines();
-        while let Some(line) = lines.next() {
-            if !line.starts_with("INVITE ") {
-                continue;
-            }
-            let mut message = vec![line.to_owned()];
-            for next in lines.by_ref() {
-                if next.trim().is_empty() {
-                    break;
-                }
-                message.push(next.to_owned());
-            }
-            found.push(message);
-        }
-        found
-    }
-
-    fn header<'a>(message: &'a [String], name: &str) -> Option<&'a str> {
-        let prefix = format!("{}:", name.to_ascii_lowercase());
-        message
-            .iter()
-            .find(|line| line.to_ascii_lowercase().starts_with(&prefix))
-            .map(|line| line[prefix.len()..].trim())
+        trace_requests(trace, "INVITE")
     }
 
     /// Whether a Proxy-Authorization value is a right MD5 digest of `password` for INVITE.
