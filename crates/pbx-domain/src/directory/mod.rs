@@ -6,7 +6,7 @@
 //! what changed ([`DirectorySnapshot::replace_tenant`], [`DirectorySnapshot::replace_user`],
 //! [`DirectorySnapshot::replace_number`]) and swaps it in. Readers keep using the snapshot
 //! they hold (an `Arc`), so a lookup never blocks on a reload. The maps inside are
-//! copy-on-write and sharded ([`cow_map`]), so a clone is a handful of pointer copies and a
+//! copy-on-write and sharded (`cow_map`), so a clone is a handful of pointer copies and a
 //! patch copies a few small shards: one change costs about the same on a platform with ten
 //! users as on one with a million, where a full rebuild per change made bulk provisioning
 //! quadratic.
