@@ -288,7 +288,11 @@ impl Server {
         let tracker = NonceCountTracker::new(100_000);
 
         let (writer_tx, writer_rx) = mpsc::channel(65_536);
-        let writer = tokio::spawn(crate::writer::run(store.clone(), writer_rx));
+        let writer = tokio::spawn(crate::writer::run_with(
+            store.clone(),
+            writer_rx,
+            settings.refresh_write_back,
+        ));
         for effect in restore_effects {
             let _ = writer_tx.try_send(effect);
         }

@@ -63,7 +63,9 @@ pub async fn run_with(store: Store, mut queue: mpsc::Receiver<Effect>, write_bac
         if received == 0 {
             break;
         }
-        effects = pending.absorb(std::mem::take(&mut effects));
+        if !write_back.is_zero() {
+            effects = pending.absorb(std::mem::take(&mut effects));
+        }
         if !effects.is_empty() {
             write(&store, &effects).await;
         }

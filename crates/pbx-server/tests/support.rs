@@ -64,6 +64,7 @@ min_expiry_secs = {min}
 default_expiry_secs = 600
 max_expiry_secs = 3600
 nat_keepalive_interval_secs = {ka}
+refresh_write_back_ms = 0
 [http]
 listen = "127.0.0.1:0"
 [tftp]

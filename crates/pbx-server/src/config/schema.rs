@@ -144,6 +144,11 @@ pub struct RegistrarSection {
     pub nat_keepalive_interval_secs: u32,
     /// Contacts allowed per user (desk phone, apps, softphones).
     pub max_contacts_per_user: u32,
+    /// How long a plain refresh (only the expiry moved on) may wait before it is written to
+    /// the store, together with every other refresh of that window; new bindings, changes and
+    /// removals are written at once. A crash loses at most this much of refresh extensions.
+    /// 0 writes every refresh at once. At most 300,000.
+    pub refresh_write_back_ms: u64,
 }
 
 impl Default for RegistrarSection {
@@ -154,6 +159,7 @@ impl Default for RegistrarSection {
             default_expiry_secs: 600,
             nat_keepalive_interval_secs: 25,
             max_contacts_per_user: 10,
+            refresh_write_back_ms: 15_000,
         }
     }
 }

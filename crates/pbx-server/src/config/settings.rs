@@ -64,6 +64,8 @@ pub struct Settings {
     pub register_expiry: (Duration, Duration, Duration),
     /// NAT keep-alive ping interval.
     pub nat_keepalive_interval: Duration,
+    /// Write-back delay of plain registration refreshes (`registrar.refresh_write_back_ms`).
+    pub refresh_write_back: Duration,
     /// Contacts per user.
     pub max_contacts_per_user: u32,
     /// HTTP API listener.
@@ -213,6 +215,12 @@ impl Settings {
                 "must be between 1 and 300",
             ));
         }
+        if registrar.refresh_write_back_ms > 300_000 {
+            return Err(ConfigError::invalid(
+                "registrar.refresh_write_back_ms",
+                "must be at most 300000 (5 minutes)",
+            ));
+        }
         if registrar.max_contacts_per_user == 0 {
             return Err(ConfigError::invalid(
                 "registrar.max_contacts_per_user",
@@ -256,6 +264,7 @@ impl Settings {
             digest_algorithms,
             register_expiry: (secs(min), secs(default), secs(max)),
             nat_keepalive_interval: secs(registrar.nat_keepalive_interval_secs),
+            refresh_write_back: Duration::from_millis(registrar.refresh_write_back_ms),
             max_contacts_per_user: registrar.max_contacts_per_user,
             http: address("http.listen", &file.http.listen)?,
             tftp: (

@@ -114,6 +114,10 @@ fn validation_names_the_key() {
             "[registrar]\nnat_keepalive_interval_secs = 0\n",
             "registrar.nat_keepalive_interval_secs",
         ),
+        (
+            "[registrar]\nrefresh_write_back_ms = 300001\n",
+            "registrar.refresh_write_back_ms",
+        ),
         ("[rtp]\nport_min = 10001\n", "rtp.port_min"),
         ("[http]\nlisten = \"8080\"\n", "http.listen"),
         ("[database]\nurl = \"mysql://x\"\n", "database.url"),
