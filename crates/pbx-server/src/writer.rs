@@ -14,12 +14,12 @@
 //! Refreshes are written back lazily. A REGISTER that only renews a binding
 //! ([`Effect::RefreshBinding`]: same contact, flow, path, instance and User-Agent, new
 //! expiry) does not need a write of its own: the refreshed record is kept here and written
-//! at most [`REFRESH_WRITE_BACK`] later, together with every other refresh of that window,
+//! at most the write-back delay (`registrar.refresh_write_back_ms`, 15 s by default) later, together with every other refresh of that window,
 //! however often the phone refreshed meanwhile (Kamailio's usrloc `db_mode=2` works the
 //! same way). New bindings, changed bindings and removals are written in the next batch as
 //! before, and supersede a pending refresh of the same binding. On shutdown (the queue
 //! closes) pending refreshes are written first, so a clean restart loses nothing; a crash
-//! loses at most the last [`REFRESH_WRITE_BACK`] of refreshes, i.e. a restored binding may
+//! loses at most the last write-back delay of refreshes, i.e. a restored binding may
 //! expire up to that much earlier than the phone expects — well inside the margin phones
 //! keep by re-registering at about half the granted expiry.
 
@@ -38,15 +38,9 @@ pub const BATCH: usize = 1024;
 /// logged with its content).
 const ATTEMPTS: u32 = 5;
 
-/// How long a plain refresh may wait before it is written (see the module doc).
-pub const REFRESH_WRITE_BACK: Duration = Duration::from_secs(15);
-
-/// Runs until the sending side is dropped and the queue is drained.
-pub async fn run(store: Store, queue: mpsc::Receiver<Effect>) {
-    run_with(store, queue, REFRESH_WRITE_BACK).await;
-}
-
-/// [`run`] with another write-back delay for refreshes.
+/// Runs until the sending side is dropped and the queue is drained. Plain refreshes wait up
+/// to `write_back` (`registrar.refresh_write_back_ms`, 15 s by default; zero writes them at
+/// once).
 pub async fn run_with(store: Store, mut queue: mpsc::Receiver<Effect>, write_back: Duration) {
     let mut effects = Vec::with_capacity(BATCH);
     let mut pending = Pending::default();
@@ -420,7 +414,7 @@ mod tests {
 
         // The queue-driven task drains everything before it ends.
         let (tx, rx) = mpsc::channel(16);
-        let task = tokio::spawn(run(store.clone(), rx));
+        let task = tokio::spawn(run_with(store.clone(), rx, Duration::from_secs(15)));
         tx.send(Effect::DeleteBinding(BindingKey::of(&a)))
             .await
             .unwrap();
