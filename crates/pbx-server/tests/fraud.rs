@@ -747,27 +747,7 @@ async fn register_over_tls(
     use rustls::pki_types::pem::PemObject;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls::pki_types::CertificateDer::from_pem_file(cert_pem).expect("server cert"))
-        .expect("root added");
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("TLS versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(server)
-        .await
-        .expect("TCP connect");
-    let local = tcp.local_addr().expect("local");
-    let name = rustls::pki_types::ServerName::IpAddress(server.ip().into());
-    let mut stream = tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp))
-        .await
-        .expect("TLS handshake in time")
-        .expect("TLS handshake");
+    let (mut stream, local) = tls_connect(server, cert_pem).await;
     let call_id = format!("tls-{}", rand::random::<u64>());
     let uri = format!("sip:{server};transport=tls");
     let mut pending = Vec::new();
@@ -976,34 +956,47 @@ enum Wire {
     },
 }
 
+/// A TLS connection to `server` that trusts only the server's self-signed certificate
+/// (`cert_pem`); returns the stream and its local address.
+async fn tls_connect(
+    server: SocketAddr,
+    cert_pem: &Path,
+) -> (
+    tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    SocketAddr,
+) {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_file(cert_pem).expect("server cert"))
+        .expect("root added");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(server)
+        .await
+        .expect("TCP connect");
+    let local = tcp.local_addr().expect("local");
+    let name = rustls::pki_types::ServerName::IpAddress(server.ip().into());
+    let stream = tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp))
+        .await
+        .expect("TLS handshake in time")
+        .expect("TLS handshake");
+    (stream, local)
+}
+
 trait Duplex: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Duplex for T {}
 
 impl Wire {
     /// A TLS connection that trusts only the server's self-signed certificate.
     async fn tls(server: SocketAddr, cert_pem: &Path) -> Wire {
-        use rustls::pki_types::pem::PemObject;
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(rustls::pki_types::CertificateDer::from_pem_file(cert_pem).expect("server cert"))
-            .expect("root added");
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let tcp = tokio::net::TcpStream::connect(server)
-            .await
-            .expect("TCP connect");
-        let local = tcp.local_addr().expect("local");
-        let name = rustls::pki_types::ServerName::IpAddress(server.ip().into());
-        let io = tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp))
-            .await
-            .expect("TLS handshake in time")
-            .expect("TLS handshake");
+        let (io, local) = tls_connect(server, cert_pem).await;
         Wire::Stream {
             io: Box::new(io),
             pending: Vec::new(),
