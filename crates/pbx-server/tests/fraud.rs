@@ -744,7 +744,6 @@ async fn register_over_tls(
     use bytes::Bytes;
     use pbx_sip::{HeaderName, Message};
     use pbx_sip_auth::{AuthRole, DigestClient};
-    use rustls::pki_types::pem::PemObject;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let (mut stream, local) = tls_connect(server, cert_pem).await;
