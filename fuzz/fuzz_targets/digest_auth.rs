@@ -46,6 +46,7 @@ fn credentials(value: &[u8]) {
     let request = RequestContext {
         method: "REGISTER",
         client: None,
+        retransmission: None,
     };
     let result = verifier.verify(
         &request,

@@ -49,6 +49,31 @@ pub(crate) struct AuthInput<'a> {
     pub(crate) verifier: &'a Verifier,
 }
 
+/// The key of one REGISTER instance: its source and its top Via (with the branch, as stamped
+/// on arrival), Call-ID, CSeq, Contacts, Expires and Authorization, byte for byte. A UDP retransmission has the same key, so
+/// the registrar, which answers REGISTER statelessly, accepts its credentials again (the
+/// nonce count is not new); a replay from anywhere else, or of other credentials, is refused.
+pub(crate) fn retransmission_key(request: &Request, source: SocketAddr) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    source.hash(&mut hasher);
+    for name in [HeaderName::Via, HeaderName::CallId, HeaderName::CSeq] {
+        request.headers().get(&name).hash(&mut hasher);
+    }
+    // What it asks for and how it proves it: the same CSeq with other Contacts or other
+    // credentials is not a retransmission.
+    for name in [
+        HeaderName::Contact,
+        HeaderName::Expires,
+        HeaderName::Authorization,
+    ] {
+        for value in request.headers().get_all(&name) {
+            value.hash(&mut hasher);
+        }
+    }
+    hasher.finish()
+}
+
 /// Authenticates a REGISTER and resolves its account.
 pub(crate) fn authenticate(
     input: &AuthInput<'_>,
@@ -94,6 +119,7 @@ pub(crate) fn authenticate(
     let context = RequestContext {
         method: "REGISTER",
         client: Some(input.source.ip()),
+        retransmission: Some(retransmission_key(input.request, input.source)),
     };
     let directory = input.directory;
     let verified = input.verifier.verify(

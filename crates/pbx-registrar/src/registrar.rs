@@ -244,6 +244,7 @@ impl Registrar {
                 refreshed_at: now.instant,
                 behind_nat,
                 timer: None,
+                request_key: 0,
             };
             self.insert_entry(user, entry, now);
         }
@@ -325,11 +326,17 @@ impl Registrar {
                     make: &make,
                     flow,
                     next_id: &mut self.next_entry,
+                    request_key: crate::auth::retransmission_key(request, flow.source),
                 };
                 let planned = match plan(current, &granted, &mut grant) {
                     Ok(planned) => planned,
                     Err(PlanError::OutOfOrder) => {
                         return outcome(self.out_of_order(request), effects);
+                    }
+                    Err(PlanError::Retransmission) => {
+                        // Answered again as it was: 200 with the bindings as they are.
+                        let response = self.ok(request, register, user, now);
+                        return outcome(response, effects);
                     }
                     Err(PlanError::TooManyContacts) => {
                         let mut response = reply_to(request, &self.ids, StatusCode::FORBIDDEN);

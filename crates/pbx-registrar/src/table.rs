@@ -26,6 +26,8 @@ pub(crate) struct Entry {
     pub(crate) behind_nat: bool,
     /// The expiry timer (set when committed).
     pub(crate) timer: Option<TimerSlot>,
+    /// Retransmission key of the REGISTER that last set this binding (0 after a restore).
+    pub(crate) request_key: u64,
 }
 
 impl Entry {
@@ -65,6 +67,10 @@ pub(crate) struct Plan {
 pub(crate) enum PlanError {
     /// Same Call-ID and a CSeq not above the binding's (RFC 3261 §10.3 step 7).
     OutOfOrder,
+    /// Same Call-ID, CSeq and retransmission key as a binding's: the request that made it,
+    /// again (a UDP retransmission; REGISTER is answered statelessly, so no transaction
+    /// absorbs it). The same CSeq with another key is out of order.
+    Retransmission,
     /// The request alone names more bindings than the user may have.
     TooManyContacts,
 }
@@ -79,6 +85,8 @@ pub(crate) struct Grant<'a> {
     pub(crate) make: &'a dyn Fn(&ContactRequest, u32) -> (BindingRecord, bool),
     pub(crate) flow: FlowInfo,
     pub(crate) next_id: &'a mut u64,
+    /// Retransmission key of the request (see `Entry::request_key`).
+    pub(crate) request_key: u64,
 }
 
 /// Applies `contacts` (each with its granted seconds, 0 = remove) to `current`.
@@ -94,6 +102,14 @@ pub(crate) fn plan(
         let found = entries.iter().position(|entry| entry.matches(contact));
         if let Some(index) = found {
             let entry = &entries[index];
+            if entry.record.call_id == grant.call_id
+                && grant.cseq == entry.record.cseq
+                && grant.request_key != 0
+                && grant.request_key == entry.request_key
+                && !touched.contains(&entry.id)
+            {
+                return Err(PlanError::Retransmission);
+            }
             let ordered = entry.record.call_id != grant.call_id || grant.cseq > entry.record.cseq;
             if !ordered && !touched.contains(&entry.id) {
                 return Err(PlanError::OutOfOrder);
@@ -127,6 +143,7 @@ pub(crate) fn plan(
                     refreshed_at: grant.now,
                     behind_nat,
                     timer: None,
+                    request_key: grant.request_key,
                 });
             }
         }

@@ -1163,6 +1163,7 @@ fn authenticate<'d>(
     let context = RequestContext {
         method: "INVITE",
         client: Some(source.ip()),
+        retransmission: None,
     };
     let verified = verifier.verify(
         &context,

@@ -31,6 +31,7 @@
 mod calls;
 mod config;
 mod control;
+pub mod kernel;
 mod metrics;
 pub mod sink;
 mod webhook;
@@ -136,6 +137,12 @@ pub struct SecurityGuard {
     settings: SecuritySettings,
     /// Active bans (source → until, Unix ms), mirrored from the guard for the transports.
     bans: RwLock<HashMap<SourceKey, u64>>,
+    /// Woken whenever `bans` changes (the kernel drop set follows, [`kernel::run`]).
+    bans_changed: tokio::sync::Notify,
+    /// Bans installed in the kernel drop set now.
+    kernel_entries: std::sync::atomic::AtomicUsize,
+    /// The SIP transports whose kernel drop set follows the bans (set by [`kernel::run`]).
+    kernel_transports: std::sync::OnceLock<pbx_sip_net::TransportHandle>,
     inner: Mutex<Inner>,
     events: mpsc::Sender<Recorded>,
     metrics: GuardMetrics,
@@ -170,6 +177,9 @@ impl SecurityGuard {
         });
         let guard = Arc::new(Self {
             bans: RwLock::new(HashMap::new()),
+            bans_changed: tokio::sync::Notify::new(),
+            kernel_entries: std::sync::atomic::AtomicUsize::new(0),
+            kernel_transports: std::sync::OnceLock::new(),
             inner: Mutex::new(Inner {
                 guard: Guard::new(settings.guard.clone()),
                 usage,
@@ -496,6 +506,7 @@ impl SecurityGuard {
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
                     .insert(*source, *until);
+                self.bans_changed.notify_one();
                 tracing::warn!(%source, until, "source banned");
             }
             SecurityEvent::SourceUnbanned { source, .. } => {
@@ -503,6 +514,7 @@ impl SecurityGuard {
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
                     .remove(source);
+                self.bans_changed.notify_one();
                 tracing::info!(%source, "source unbanned");
             }
             _ => {}
@@ -526,6 +538,7 @@ impl SecurityGuard {
         for ban in inner.guard.ban_list(now) {
             bans.insert(ban.source, ban.until);
         }
+        self.bans_changed.notify_one();
     }
 
     /// Active bans, longest remaining first.

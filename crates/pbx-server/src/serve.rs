@@ -244,7 +244,7 @@ impl Server {
         let (guard, guard_events) = SecurityGuard::new(settings.security.clone());
         let restored_bans = crate::guard::sink::restore(&store, &guard, &node_id).await;
         let guard_stop = tokio_util::sync::CancellationToken::new();
-        let guard_tasks = vec![
+        let mut guard_tasks = vec![
             tokio::spawn(crate::guard::sink::run(
                 store.clone(),
                 Arc::clone(&guard),
@@ -298,6 +298,11 @@ impl Server {
         }
 
         let transports = bind_transports(settings, &guard).await?;
+        guard_tasks.push(tokio::spawn(crate::guard::kernel::run(
+            Arc::clone(&guard),
+            transports.handle(),
+            guard_stop.clone(),
+        )));
         let sip_listeners = transports.local_addrs().to_vec();
         let engine = pbx_sip_engine::Endpoint::new(engine_config(settings), rand::random());
         let (calls, call_queues) =

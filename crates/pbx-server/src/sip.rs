@@ -267,21 +267,15 @@ impl PlatformTu {
                 throttled,
             );
         }
-        // A challenge carries a stateless nonce and is answered statelessly: no transaction
-        // is kept for Timer J (32 s on UDP) per 401, which halves the registrar's transaction
-        // load and memory; a retransmitted request just gets a fresh challenge.
-        if outcome.response.status() == StatusCode::UNAUTHORIZED {
-            ctx.engine()
-                .respond_stateless(now, incoming, &outcome.response);
-            self.apply(ctx, outcome.effects);
-            return;
-        }
-        let Ok(accepted) = ctx.engine().accept(now, incoming) else {
-            return;
-        };
-        if let Err(err) = ctx.engine().send_response(now, accepted, outcome.response) {
-            tracing::debug!(error = ?err, "REGISTER response not sent");
-        }
+        // REGISTER is answered statelessly, like Kamailio's `sl` replies: no transaction is
+        // kept for Timer J (32 s on UDP) per request, which is most of a registration's
+        // memory and a hash insert and removal each. A retransmitted request is processed
+        // again and gets the same answer: a 401 a fresh challenge; an authenticated one is
+        // recognised by the registrar (same Call-ID and CSeq as the binding it made) and by
+        // the nonce-count tracker (same source, Via, Call-ID and CSeq), and gets 200 with
+        // the bindings as they are.
+        ctx.engine()
+            .respond_stateless(now, incoming, &outcome.response);
         self.apply(ctx, outcome.effects);
     }
 

@@ -38,6 +38,7 @@ fn verify(c: &mut Criterion) {
     let request = RequestContext {
         method: "REGISTER",
         client: None,
+        retransmission: None,
     };
     for algorithm in [Algorithm::Md5, Algorithm::Sha256] {
         let header = header_for(&verifier, algorithm);

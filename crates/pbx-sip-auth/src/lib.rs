@@ -54,7 +54,7 @@
 //!     .to_string();
 //!
 //! let credentials = Credentials::parse(header.as_bytes()).unwrap();
-//! let request = RequestContext { method: "REGISTER", client: None };
+//! let request = RequestContext { method: "REGISTER", client: None, retransmission: None };
 //! let stored = Ha1::compute(Algorithm::Sha256, "alice", "example.com", "secret");
 //! let identity = verifier
 //!     .verify(&request, &credentials, |_| Some(stored), &mut tracker, now + 1)

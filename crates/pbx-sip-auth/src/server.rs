@@ -81,6 +81,12 @@ pub struct RequestContext<'a> {
     pub method: &'a str,
     /// Source address of the request (used when nonces are bound to addresses).
     pub client: Option<IpAddr>,
+    /// A key of this request instance (for SIP: a hash of the top Via branch, Call-ID and
+    /// CSeq), for servers that answer statelessly and so see UDP retransmissions: the same
+    /// credentials (nonce and `nc`) presented again with the same key are accepted as a
+    /// retransmission of the request that used them; with another key, or `None`, they are
+    /// a replay.
+    pub retransmission: Option<u64>,
 }
 
 /// Credentials that verified.
@@ -257,7 +263,7 @@ impl Verifier {
         let nonce_count = match (qop, credentials.nc) {
             (Some(_), Some(nc)) => {
                 tracker
-                    .observe(&nonce, nc.value(), now)
+                    .observe(&nonce, nc.value(), now, request.retransmission)
                     .map_err(|_| AuthError::Replay)?;
                 Some(nc.value())
             }

@@ -31,6 +31,8 @@ pub struct NonceCountTracker {
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     highest: u32,
+    /// The retransmission key of the request that used `highest` (0: none).
+    key: u64,
     issued_at: u64,
     expires_at: u64,
 }
@@ -87,13 +89,26 @@ impl NonceCountTracker {
     }
 
     /// Accepts `nc` for `nonce` if it is greater than every count accepted before, and records
-    /// it.
-    pub(crate) fn observe(&mut self, nonce: &NonceInfo, nc: u32, now: u64) -> Result<(), Replayed> {
+    /// it; or if it equals the highest and `retransmission` names the same request that used
+    /// it (a retransmission of that request, answered again by a stateless server).
+    pub(crate) fn observe(
+        &mut self,
+        nonce: &NonceInfo,
+        nc: u32,
+        now: u64,
+        retransmission: Option<u64>,
+    ) -> Result<(), Replayed> {
+        // 0 is "no key"; a real key that hashes to 0 just loses the retransmission pass.
+        let key = retransmission.unwrap_or(0);
         if let Some(entry) = self.entries.get_mut(&nonce.tag) {
+            if nc == entry.highest && key != 0 && key == entry.key {
+                return Ok(());
+            }
             if nc <= entry.highest {
                 return Err(Replayed);
             }
             entry.highest = nc;
+            entry.key = key;
             return Ok(());
         }
         if nc == 0 || self.watermark.is_some_and(|mark| nonce.issued_at <= mark) {
@@ -116,6 +131,7 @@ impl NonceCountTracker {
             nonce.tag,
             Entry {
                 highest: nc,
+                key,
                 issued_at: nonce.issued_at,
                 expires_at: nonce.expires_at,
             },

@@ -70,6 +70,7 @@ fn verify_does_not_allocate() {
     let request = RequestContext {
         method: "REGISTER",
         client: None,
+        retransmission: None,
     };
     let mut tracker = NonceCountTracker::new(16);
 

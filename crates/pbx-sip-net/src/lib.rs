@@ -59,6 +59,7 @@ mod endpoint;
 mod error;
 mod flow;
 mod handle;
+pub mod kernel_drop;
 mod send;
 mod socket;
 mod stream;

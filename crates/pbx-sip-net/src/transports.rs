@@ -297,6 +297,93 @@ impl TransportHandle {
         self.shared.limits
     }
 
+    /// Install `entries` as the kernel drop set of every UDP listener (a classic BPF socket
+    /// filter, see [`crate::kernel_drop`]), replacing the previous set atomically; an empty
+    /// set removes the filter. Entries are taken in order while the program stays within
+    /// `max_instructions`; returns how many were installed (the rest are still dropped by
+    /// the userspace [`SourceFilter`]).
+    ///
+    /// # Errors
+    /// The socket option failed, or the platform has no socket filters (not Linux).
+    pub fn set_kernel_drop_set(
+        &self,
+        entries: &[crate::kernel_drop::DropEntry],
+        max_instructions: usize,
+    ) -> std::io::Result<usize> {
+        #[cfg(target_os = "linux")]
+        {
+            let program = crate::kernel_drop::program(entries, max_instructions);
+            let filter = crate::kernel_drop::to_sock_filter(&program);
+            for (local, socket) in &self.shared.udp {
+                let socket = socket2::SockRef::from(socket.as_ref());
+                if program.entries == 0 {
+                    // ENOENT when no filter is attached: nothing to remove.
+                    if let Err(error) = socket.detach_filter()
+                        && error.raw_os_error() != Some(2)
+                    {
+                        tracing::warn!(%local, %error, "cannot remove the kernel drop set");
+                        return Err(error);
+                    }
+                } else {
+                    socket.attach_filter(&filter)?;
+                }
+            }
+            Ok(program.entries)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (entries, max_instructions);
+            Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+        }
+    }
+
+    /// Datagrams the kernel dropped on the UDP listeners since they were bound: the kernel
+    /// drop set's drops plus receive-buffer overflows (the sockets' `drops` counter in
+    /// `/proc/net/udp` and `/proc/net/udp6`). `None` where the platform does not tell.
+    #[must_use]
+    pub fn udp_kernel_drops(&self) -> Option<u64> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            use std::os::unix::fs::MetadataExt;
+            let inodes: Vec<u64> = self
+                .shared
+                .udp
+                .iter()
+                .filter_map(|(_, socket)| {
+                    let fd = socket.as_raw_fd();
+                    std::fs::metadata(format!("/proc/self/fd/{fd}"))
+                        .ok()
+                        .map(|m| m.ino())
+                })
+                .collect();
+            let mut total = 0u64;
+            let mut found = 0usize;
+            for table in ["/proc/net/udp", "/proc/net/udp6"] {
+                let Ok(text) = std::fs::read_to_string(table) else {
+                    continue;
+                };
+                for line in text.lines().skip(1) {
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref ptr drops
+                    let inode = fields.get(9).and_then(|f| f.parse::<u64>().ok());
+                    let drops = fields.last().and_then(|f| f.parse::<u64>().ok());
+                    if let (Some(inode), Some(drops)) = (inode, drops)
+                        && inodes.contains(&inode)
+                    {
+                        total += drops;
+                        found += 1;
+                    }
+                }
+            }
+            (found > 0).then_some(total)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            None
+        }
+    }
+
     /// Stop accepting new connections; UDP and open connections keep running.
     pub fn stop_accepting(&self) {
         self.shared.accepting.cancel();

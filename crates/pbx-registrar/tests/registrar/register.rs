@@ -317,6 +317,42 @@ fn same_call_id_with_old_cseq_is_refused_and_changes_nothing() {
 }
 
 #[test]
+fn a_retransmitted_register_gets_200_again_and_changes_nothing() {
+    let mut h = Harness::new();
+    let ann = h.accounts.ann_desk.clone();
+    let flow = udp("203.0.113.7:5060");
+    let reg = Reg::new(&ann, "203.0.113.7:5060", "<sip:201@203.0.113.7:5060>");
+    let challenge = h.send(&reg.request(None), flow);
+    assert_eq!(challenge.response.status().0, 401);
+    let authorization = h.authorization(
+        &challenge.response,
+        &ann.username,
+        &ann.password,
+        &reg.request_uri,
+    );
+    let request = reg.request(Some(&authorization));
+    let ok = h.send(&request, flow);
+    assert_eq!(ok.response.status().0, 200);
+    assert!(!ok.effects.is_empty());
+    let stored = h.registrar.bindings(ann.user_id)[0].clone();
+
+    // The 200 was lost; the phone retransmits the very same request a second later.
+    h.advance(Duration::from_secs(1));
+    for _ in 0..2 {
+        let again = h.send(&request, flow);
+        assert_eq!(again.response.status().0, 200, "{again:?}");
+        assert!(again.effects.is_empty(), "{:?}", again.effects);
+        assert_eq!(contacts(&again.response).len(), 1);
+        assert_eq!(h.registrar.bindings(ann.user_id)[0], &stored);
+    }
+
+    // The same bytes from another address are a replay: refused, the binding keeps its flow.
+    let replay = h.send(&request, udp("198.51.100.9:5060"));
+    assert_eq!(replay.response.status().0, 401);
+    assert_eq!(h.registrar.bindings(ann.user_id)[0], &stored);
+}
+
+#[test]
 fn query_without_contact_lists_bindings_without_changing_them() {
     let mut h = Harness::new();
     let ann = h.accounts.ann_desk.clone();

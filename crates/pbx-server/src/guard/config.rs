@@ -55,6 +55,10 @@ pub struct SecuritySection {
     pub webhook_queue: u32,
     /// Delivery attempts per event (1 s, 2 s, 4 s, ... apart).
     pub webhook_attempts: u32,
+    /// Banned sources also dropped in the kernel, by a socket filter on every SIP UDP
+    /// listener (Linux), at most this many (the longest-running bans first; the rest are
+    /// dropped in userspace as before). `0` switches the kernel drop set off.
+    pub kernel_drop_max_entries: u32,
     /// `[security.account_limits]`: outbound usage limits of every account (user).
     pub account_limits: LimitsSection,
     /// `[security.tenant_limits]`: outbound usage limits of every tenant.
@@ -124,6 +128,7 @@ impl Default for SecuritySection {
             webhook_url: String::new(),
             webhook_queue: 10_000,
             webhook_attempts: 5,
+            kernel_drop_max_entries: 1_000,
             account_limits: LimitsSection::default(),
             tenant_limits: LimitsSection::default(),
         }
@@ -147,6 +152,8 @@ pub struct SecuritySettings {
     pub extension_len: usize,
     /// Webhook target (`http://` only), if any.
     pub webhook: Option<WebhookSettings>,
+    /// Bans installed in the kernel drop set at most (0: off).
+    pub kernel_drop_max_entries: usize,
     /// Outbound usage limits of every account.
     pub account_limits: Limits,
     /// Outbound usage limits of every tenant.
@@ -179,6 +186,7 @@ impl Default for SecuritySettings {
                 default_country: "NL".into(),
                 extension_len: 3,
                 webhook: None,
+                kernel_drop_max_entries: 1_000,
                 account_limits: Limits::account_default(),
                 tenant_limits: Limits::tenant_default(),
             })
@@ -267,6 +275,7 @@ impl SecuritySection {
             default_country: self.default_country.to_ascii_uppercase(),
             extension_len: self.extension_len as usize,
             webhook,
+            kernel_drop_max_entries: self.kernel_drop_max_entries as usize,
             account_limits: self.account_limits.resolve(Limits::account_default()),
             tenant_limits: self.tenant_limits.resolve(Limits::tenant_default()),
         })

@@ -125,7 +125,7 @@ proptest! {
             let printed = credentials.to_string();
             prop_assert_eq!(Credentials::parse(printed.as_bytes()).unwrap(), credentials.clone());
             let mut tracker = NonceCountTracker::new(4);
-            let request = RequestContext { method: "REGISTER", client: None };
+            let request = RequestContext { method: "REGISTER", client: None, retransmission: None };
             let _ = verifier().verify(&request, &credentials, |_| None, &mut tracker, NOW);
         }
     }

@@ -9,7 +9,7 @@ use pbx_sip_auth::{
 
 use crate::support::{
     KEY, NOW, REALM, challenge_values, challenged_client, lookup, request, verifier, verifier_with,
-    verify_header,
+    verify_header, verify_header_keyed,
 };
 
 /// A REGISTER answered by the client for the verifier's challenge, as a header string.
@@ -174,6 +174,48 @@ fn stale_nonce_with_right_password_gets_stale_challenge() {
 }
 
 #[test]
+fn a_retransmission_with_the_same_key_is_accepted_but_no_other_reuse() {
+    let verifier = verifier();
+    let mut tracker = NonceCountTracker::new(64);
+    let values = challenge_values(&verifier, NOW, false);
+    let mut client = challenged_client("alice", "secret", &values);
+    let first = client
+        .authorization("REGISTER", "sip:pbx.example.com", [1; 16])
+        .unwrap()
+        .to_string();
+    let check = |tracker: &mut NonceCountTracker, key| {
+        verify_header_keyed(&verifier, &first, tracker, NOW, key)
+    };
+    assert_eq!(check(&mut tracker, Some(7)), Ok(1));
+    // The same request again (a UDP retransmission answered statelessly): accepted.
+    assert_eq!(check(&mut tracker, Some(7)), Ok(1));
+    assert_eq!(check(&mut tracker, Some(7)), Ok(1));
+    // The same credentials on another request, or without a key: a replay.
+    assert_eq!(check(&mut tracker, Some(8)), Err(AuthError::Replay));
+    assert_eq!(check(&mut tracker, None), Err(AuthError::Replay));
+    // The next count moves on; the old request's retransmission is then a replay.
+    let second = client
+        .authorization("REGISTER", "sip:pbx.example.com", [2; 16])
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        verify_header_keyed(&verifier, &second, &mut tracker, NOW, Some(9)),
+        Ok(2)
+    );
+    assert_eq!(check(&mut tracker, Some(7)), Err(AuthError::Replay));
+    // A request without a key never opens the retransmission pass for a later key 0.
+    let third = client
+        .authorization("REGISTER", "sip:pbx.example.com", [3; 16])
+        .unwrap()
+        .to_string();
+    assert_eq!(verify_header(&verifier, &third, &mut tracker, NOW), Ok(3));
+    assert_eq!(
+        verify_header(&verifier, &third, &mut tracker, NOW),
+        Err(AuthError::Replay)
+    );
+}
+
+#[test]
 fn replayed_nonce_count_is_rejected() {
     let verifier = verifier();
     let mut tracker = NonceCountTracker::new(64);
@@ -304,6 +346,7 @@ fn bound_nonce_is_refused_from_another_address() {
     let from = |client| RequestContext {
         method: "REGISTER",
         client,
+        retransmission: None,
     };
     let elsewhere = Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9)));
     assert_eq!(

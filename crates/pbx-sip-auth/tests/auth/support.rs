@@ -23,6 +23,7 @@ pub fn request() -> RequestContext<'static> {
     RequestContext {
         method: "REGISTER",
         client: None,
+        retransmission: None,
     }
 }
 
@@ -70,10 +71,24 @@ pub fn verify_header(
     tracker: &mut NonceCountTracker,
     now: u64,
 ) -> Result<u32, pbx_sip_auth::AuthError> {
+    verify_header_keyed(verifier, header, tracker, now, None)
+}
+
+/// [`verify_header`] for a request instance with a retransmission key.
+pub fn verify_header_keyed(
+    verifier: &Verifier,
+    header: &str,
+    tracker: &mut NonceCountTracker,
+    now: u64,
+    retransmission: Option<u64>,
+) -> Result<u32, pbx_sip_auth::AuthError> {
     let credentials = Credentials::parse(header.as_bytes())?;
     let users = lookup("alice", "secret");
     let identity = verifier.verify(
-        &request(),
+        &RequestContext {
+            retransmission,
+            ..request()
+        },
         &credentials,
         |hash| users(&credentials.username, hash),
         tracker,

@@ -113,7 +113,7 @@ impl Endpoint {
         if let Some(Entry {
             kind: EntryKind::ClientInvite(e),
             ..
-        }) = self.transactions.get_mut(&invite.id())
+        }) = self.transactions.get_mut(&invite.id()).map(|e| &mut **e)
         {
             e.acks_2xx.retain(|(tag, _)| *tag != to_tag);
             e.acks_2xx.push((to_tag, transmit.clone()));
@@ -182,11 +182,11 @@ impl Endpoint {
         self.client_index.insert(key, id);
         self.transactions.insert(
             id,
-            Entry {
+            Box::new(Entry {
                 request: Some(request),
                 target,
                 kind,
-            },
+            }),
         );
         Ok(id)
     }
@@ -203,7 +203,7 @@ impl Endpoint {
         if let Some(Entry {
             kind: EntryKind::ClientInvite(e),
             ..
-        }) = self.transactions.get_mut(&invite)
+        }) = self.transactions.get_mut(&invite).map(|e| &mut **e)
         {
             e.cancel = Some(id);
             let mut timers = Timers {

@@ -368,7 +368,7 @@ impl Endpoint {
         self.server_index.insert(key.clone(), id);
         self.transactions.insert(
             id,
-            super::Entry {
+            Box::new(super::Entry {
                 request: Some(cancel.clone()),
                 target,
                 kind: EntryKind::ServerNonInvite(ServerEntry {
@@ -379,7 +379,7 @@ impl Endpoint {
                     local_tag: Bytes::new(),
                     ack_keys: Vec::new(),
                 }),
-            },
+            }),
         );
         self.remove_if_terminated(id);
         if state == ServerInviteState::Proceeding {

@@ -62,7 +62,9 @@ pub struct Endpoint {
     config: Config,
     ids: IdGenerator,
     next_id: u64,
-    transactions: HashMap<TransactionId, Entry>,
+    /// Boxed: the table grows to hundreds of thousands of entries (Timer J keeps every UDP
+    /// non-INVITE transaction 32 s), and a rehash then moves pointers, not whole entries.
+    transactions: HashMap<TransactionId, Box<Entry>>,
     client_index: HashMap<ClientKey, TransactionId>,
     server_index: HashMap<ServerKey, TransactionId>,
     ack_index: HashMap<AckKey, TransactionId>,

@@ -66,11 +66,11 @@ impl Endpoint {
         self.server_index.insert(key, id);
         self.transactions.insert(
             id,
-            Entry {
+            Box::new(Entry {
                 request: Some(request),
                 target,
                 kind,
-            },
+            }),
         );
         if !invite {
             return Ok(AcceptedTransaction::NonInvite(ServerTransaction::new(id)));
