@@ -77,7 +77,7 @@ impl RegisterRequest {
         let call_id = request.call_id().map_err(|_| bad("Bad Call-ID"))?;
         let call_id = String::from_utf8(call_id.to_vec()).map_err(|_| bad("Bad Call-ID"))?;
         let cseq = request.cseq().map_err(|_| bad("Bad CSeq"))?.seq;
-        let via_count = request.via().map_err(|_| bad("Bad Via"))?.len();
+        let via_count = request.via_ref().map_err(|_| bad("Bad Via"))?.len();
         let header_expires = request.expires().map_err(|_| bad("Bad Expires"))?;
         let contacts = request.contacts().map_err(|_| bad("Bad Contact"))?;
         let contacts = match contacts.as_slice() {

@@ -299,6 +299,17 @@ impl SecurityGuard {
     /// its credentials, so the registrar challenges again exactly as for a wrong password
     /// (the phone cannot tell a throttle from a typo). Returns whether it was throttled.
     pub fn before_register(&self, request: &mut Request) -> bool {
+        let throttled = self.register_throttled(request);
+        if throttled {
+            request.headers_mut().remove(&HeaderName::Authorization);
+        }
+        throttled
+    }
+
+    /// Whether the REGISTER's user name is throttled (counted when it is): the caller then
+    /// strips its credentials, as [`Self::before_register`] does. Lets the caller copy the
+    /// request only in that rare case.
+    pub fn register_throttled(&self, request: &Request) -> bool {
         if !self.settings.enabled {
             return false;
         }
@@ -308,7 +319,6 @@ impl SecurityGuard {
         let now = unix_ms();
         let throttled = self.lock().guard.is_user_throttled(&user, now);
         if throttled {
-            request.headers_mut().remove(&HeaderName::Authorization);
             self.metrics.count_throttled();
         }
         throttled

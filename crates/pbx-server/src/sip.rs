@@ -241,16 +241,23 @@ impl PlatformTu {
             return;
         };
         let now = ctx.now();
-        let mut request = incoming.request().clone();
         let source = flow.source;
         let throttled = self
             .guard
             .as_ref()
-            .is_some_and(|guard| guard.before_register(&mut request));
+            .is_some_and(|guard| guard.register_throttled(incoming.request()));
+        // A throttled user name is challenged again as if its password were wrong: its
+        // credentials are stripped, in a copy (the only case that needs one).
+        let stripped = throttled.then(|| {
+            let mut copy = incoming.request().clone();
+            copy.headers_mut().remove(&HeaderName::Authorization);
+            copy
+        });
+        let request = stripped.as_ref().unwrap_or(incoming.request());
         let snapshot = self.directory.snapshot();
         let outcome = self.registrar.handle_register(
             now_pair(now),
-            &request,
+            request,
             flow,
             &snapshot,
             &self.verifier,
@@ -260,7 +267,7 @@ impl PlatformTu {
             let status = outcome.response.status();
             guard.after_register(
                 source,
-                &request,
+                request,
                 status,
                 &outcome.effects,
                 &snapshot,
@@ -332,11 +339,13 @@ impl TransactionUser for PlatformTu {
             ctx.engine().ignore(incoming);
             return;
         }
-        if let Err(err) = incoming.request().validate_for_uas(&self.policy) {
+        // The engine validated the request on arrival (`Request::validate`); the UAS checks
+        // are what is left.
+        if let Err(err) = incoming.request().validate_uas_only(&self.policy) {
             Self::reject(ctx, incoming, &err);
             return;
         }
-        let in_dialog = incoming.request().to().is_ok_and(|to| to.tag.is_some());
+        let in_dialog = incoming.request().to_ref().is_ok_and(|to| to.tag.is_some());
         if self.calls.is_some()
             && (method == Method::Invite || (in_dialog && method != Method::Register))
         {

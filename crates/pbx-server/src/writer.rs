@@ -122,10 +122,27 @@ impl Pending {
     /// Writes every pending refresh (in batches of [`BATCH`], same fallback as any batch)
     /// and gives their memory back.
     async fn flush(&mut self, store: &Store) {
-        let records = std::mem::take(&mut self.records);
-        let effects: Vec<Effect> = records.into_values().map(Effect::PersistBinding).collect();
-        for chunk in effects.chunks(BATCH) {
-            write(store, chunk).await;
+        let records: Vec<BindingRecord> = std::mem::take(&mut self.records).into_values().collect();
+        for chunk in records.chunks(BATCH) {
+            // The cheap path: update expiry, Call-ID and CSeq of rows that exist. When some
+            // are missing (a binding whose first write failed and was given up), or the
+            // update fails, the chunk is written in full as upserts, with their fallback.
+            let refs: Vec<&BindingRecord> = chunk.iter().collect();
+            match store.bindings().refresh_batch(&Actor::System, &refs).await {
+                Ok(updated) if updated == refs.len() as u64 => continue,
+                Ok(updated) => {
+                    tracing::debug!(
+                        updated,
+                        records = refs.len(),
+                        "refresh write-back found missing rows; upserting"
+                    );
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, records = refs.len(), "refresh write-back failed; upserting");
+                }
+            }
+            let effects: Vec<Effect> = chunk.iter().cloned().map(Effect::PersistBinding).collect();
+            write(store, &effects).await;
         }
     }
 }
@@ -505,5 +522,31 @@ mod tests {
         let stored = store.bindings().list(scope).await.unwrap();
         assert_eq!(cseq_of(&stored, c), Some(5));
         assert_eq!(cseq_of(&stored, d), None, "deleted, not resurrected");
+
+        // Write-back updates only expiry, Call-ID and CSeq of the row; a refresh whose row
+        // is missing (its first write was given up) is written in full instead.
+        let e = "sip:100@10.0.0.9";
+        let (tx, rx) = mpsc::channel(16);
+        let task = tokio::spawn(run_with(store.clone(), rx, Duration::from_secs(15)));
+        let mut refreshed = record(tenant, user, c, 6);
+        refreshed.call_id = "new-call-id".into();
+        refreshed.expires_at_ms += 60_000;
+        tx.send(Effect::RefreshBinding(refreshed.clone()))
+            .await
+            .unwrap();
+        tx.send(Effect::RefreshBinding(record(tenant, user, e, 3)))
+            .await
+            .unwrap();
+        drop(tx);
+        task.await.unwrap();
+        let stored = store.bindings().list(scope).await.unwrap();
+        let row = stored
+            .iter()
+            .find(|b| b.record.contact_uri == c)
+            .expect("c stored");
+        assert_eq!(row.record.cseq, 6);
+        assert_eq!(row.record.call_id, "new-call-id");
+        assert_eq!(row.record.expires_at_ms, refreshed.expires_at_ms);
+        assert_eq!(cseq_of(&stored, e), Some(3), "missing row upserted");
     }
 }

@@ -54,8 +54,10 @@ impl Request {
         }
         self.max_forwards()?;
         self.expires()?;
-        self.contacts()?;
-        self.route()?;
+        // The borrowed views make the same checks as the owned accessors (tests/views.rs
+        // holds them to it over the RFC corpora and PROTOS) without copying anything.
+        self.contacts_ref()?;
+        self.route_ref()?;
         Ok(())
     }
 
@@ -63,6 +65,13 @@ impl Request {
     /// scheme (416), Require (420, except for ACK and CANCEL), Content-Type (415).
     pub fn validate_for_uas(&self, policy: &Policy) -> Result<(), ParseError> {
         self.validate()?;
+        self.validate_uas_only(policy)
+    }
+
+    /// The checks [`Request::validate_for_uas`] adds to [`Request::validate`], for a caller
+    /// that knows the request already passed `validate` (a request the transaction layer
+    /// handed up: it validates every request it receives).
+    pub fn validate_uas_only(&self, policy: &Policy) -> Result<(), ParseError> {
         match self.uri() {
             Uri::Sip(_) => {}
             Uri::Tel(_) if policy.accept_tel_uri => {}
@@ -129,12 +138,12 @@ fn check_common(h: &crate::header::Headers) -> Result<(), ParseError> {
             return Err(ParseError::DuplicateSingletonHeader(name.clone()));
         }
     }
-    if h.via()?.is_empty() {
+    if h.via_ref()?.is_empty() {
         return Err(ParseError::MissingHeader(HeaderName::Via));
     }
-    h.from()?;
-    h.to()?;
-    h.call_id()?;
+    h.from_ref()?;
+    h.to_ref()?;
+    h.call_id_ref()?;
     h.content_type()?;
     Ok(())
 }

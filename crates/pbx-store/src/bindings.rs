@@ -315,6 +315,61 @@ impl Bindings<'_> {
     }
 }
 
+impl Bindings<'_> {
+    /// Writes back refreshes: for each record, only what a refresh changes (expiry,
+    /// Call-ID, CSeq) on the existing row `(tenant, aor, key)`, in one transaction with
+    /// multi-row `UPDATE ... FROM (VALUES ...)` statements (7 parameters a row instead of
+    /// the upsert's 28, no ids generated, no text formatting of flows). Returns how many
+    /// rows were updated: fewer than `records` when some bindings are not in the store (the
+    /// caller upserts those, or knows they were deleted). `records` must name distinct
+    /// bindings. Platform actors only.
+    pub async fn refresh_batch(
+        &self,
+        actor: &Actor,
+        records: &[&BindingRecord],
+    ) -> StoreResult<u64> {
+        require_platform(actor)?;
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let now = now_ms();
+        let engine = self.store.engine();
+        let mut tx = self.store.pool().begin().await?;
+        let mut updated = 0;
+        for chunk in records.chunks(REFRESH_ROWS) {
+            let mut sql = String::with_capacity(400 + chunk.len() * 40);
+            sql.push_str(
+                "UPDATE registration_bindings SET expires_at = v.column4, call_id = v.column5, \
+                 cseq = v.column6, updated_at = v.column7 FROM (VALUES ",
+            );
+            push_placeholders(&mut sql, chunk.len(), 7, engine);
+            sql.push_str(
+                ") AS v WHERE registration_bindings.tenant_id = v.column1 \
+                 AND registration_bindings.aor = v.column2 \
+                 AND registration_bindings.binding_key = v.column3",
+            );
+            // Audited: the statement text is built from constants and placeholder numbers only.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for record in chunk {
+                query = query
+                    .bind(record.tenant_id.to_string())
+                    .bind(record.aor.clone())
+                    .bind(record.key())
+                    .bind(record.expires_at_ms)
+                    .bind(record.call_id.clone())
+                    .bind(i64::from(record.cseq))
+                    .bind(now);
+            }
+            updated += query.execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(updated)
+    }
+}
+
+/// Rows per multi-row refresh statement (7 parameters each).
+const REFRESH_ROWS: usize = 512;
+
 /// Rows per multi-row upsert statement (28 parameters each; well under SQLite's 32,766 and
 /// PostgreSQL's 65,535 bound parameters).
 const UPSERT_ROWS: usize = 128;
