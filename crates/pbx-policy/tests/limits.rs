@@ -446,3 +446,89 @@ fn blocks_and_baselines_survive_restart() {
         }
     );
 }
+
+#[test]
+fn overrides_replace_the_defaults_until_removed() {
+    let (a, t) = ids(15);
+    let (b, _) = ids(16);
+    let mut u = UsageTracker::new(config(Limits {
+        calls_per_minute: Some(10),
+        ..Limits::unlimited()
+    }));
+    let two = Limits {
+        calls_per_minute: Some(2),
+        ..Limits::unlimited()
+    };
+    u.set_account_limits(a, two.clone());
+    assert_eq!(u.account_limits(&a), two);
+    for n in 0..2 {
+        assert_eq!(
+            u.check_setup(a, t, T0 + n, &D::NationalFixed),
+            Verdict::Allow
+        );
+        u.call_started(a, t, T0 + n, &D::NationalFixed);
+    }
+    let v = u.check_setup(a, t, T0 + 2, &D::NationalFixed);
+    assert_eq!(limit_of(&v), Some(LimitKind::CallsPerMinute));
+    // Another account of the tenant keeps the default.
+    assert_eq!(u.account_limits(&b).calls_per_minute, Some(10));
+    assert_eq!(
+        u.check_setup(b, t, T0 + 2, &D::NationalFixed),
+        Verdict::Allow
+    );
+    // Removed: the default (10) applies again to the same window.
+    assert!(u.remove_account_limits(a));
+    assert!(!u.remove_account_limits(a));
+    assert_eq!(
+        u.check_setup(a, t, T0 + 3, &D::NationalFixed),
+        Verdict::Allow
+    );
+
+    // A tenant override counts every account of the tenant.
+    u.set_tenant_limits(
+        t,
+        Limits {
+            calls_per_minute: Some(3),
+            ..Limits::unlimited()
+        },
+    );
+    u.call_started(b, t, T0 + 4, &D::NationalFixed);
+    let v = u.check_setup(b, t, T0 + 5, &D::NationalFixed);
+    assert_eq!(limit_of(&v), Some(LimitKind::CallsPerMinute));
+    assert!(u.remove_tenant_limits(t));
+    assert_eq!(u.tenant_limits(&t), Limits::unlimited());
+}
+
+#[test]
+fn a_manual_block_refuses_new_calls_and_names_the_running_ones() {
+    let (a, t) = ids(17);
+    let (b, _) = ids(18);
+    let mut u = UsageTracker::new(config(Limits::unlimited()));
+    let first = u.call_started(a, t, T0, &D::NationalFixed);
+    let _other = u.call_started(b, t, T0, &D::NationalFixed);
+    let second = u.call_started(a, t, T0 + 1, &D::Mobile);
+    assert_eq!(
+        u.block(a, t),
+        Some(SecurityEvent::AccountBlocked {
+            account: a,
+            tenant: t
+        })
+    );
+    assert_eq!(u.block(a, t), None, "already blocked");
+    assert_eq!(u.account_calls(a), vec![first, second]);
+    assert_eq!(
+        u.check_setup(a, t, T0 + 2, &D::NationalFixed),
+        Verdict::Block {
+            reason: BlockReason::AccountBlocked
+        }
+    );
+    assert_eq!(
+        u.check_setup(b, t, T0 + 2, &D::NationalFixed),
+        Verdict::Allow
+    );
+    assert!(u.lift(a, T0 + 3).is_some());
+    assert_eq!(
+        u.check_setup(a, t, T0 + 4, &D::NationalFixed),
+        Verdict::Allow
+    );
+}

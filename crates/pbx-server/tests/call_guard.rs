@@ -54,12 +54,23 @@ async fn security_events(
     kind: &str,
     count: usize,
 ) -> Vec<serde_json::Value> {
-    let token = operator_token(harness);
+    security_events_as(harness, &operator_token(harness), tenant, kind, count).await
+}
+
+/// [`security_events`] with a given token (the generated operator secret is only known at
+/// the first start).
+async fn security_events_as(
+    harness: &Harness,
+    token: &str,
+    tenant: &Tenant,
+    kind: &str,
+    count: usize,
+) -> Vec<serde_json::Value> {
     let path = format!("/api/v1/tenants/{}/security/events?type={kind}", tenant.id);
     let mut listed = Vec::new();
     for _ in 0..100 {
         let (status, body) =
-            crate::support::http_request(harness.server().http_addr, "GET", &path, &token, None)
+            crate::support::http_request(harness.server().http_addr, "GET", &path, token, None)
                 .await;
         assert_eq!(status, 200, "{body}");
         let value: serde_json::Value = serde_json::from_str(&body).expect("JSON");
@@ -562,5 +573,220 @@ async fn a_critical_cost_breach_ends_the_running_call_on_both_legs() {
         .unwrap_or_else(|| panic!("a blocked CDR: {cdrs:?}"));
     let cause = refused["hangup_cause"].as_str().unwrap_or_default();
     assert!(cause.contains("CostPerDay"), "{refused}");
+    world.harness.shutdown().await;
+}
+
+// ----- limits and blocks set through the management API -----
+
+/// A customer-admin token for `tenant`, created by the operator (it outlives a restart,
+/// unlike the generated operator secret, which is only known at the first start).
+async fn admin_token(harness: &Harness, tenant: &Tenant) -> String {
+    let created = api(
+        harness,
+        &operator_token(harness),
+        "POST",
+        "/api/v1/tokens",
+        json!({ "name": "guard admin", "role": "customer_admin", "tenant": tenant.id.to_string() }),
+    )
+    .await;
+    created["secret"].as_str().expect("secret").to_owned()
+}
+
+/// `PUT .../users/{user}/security/limits {"calls_per_minute": 2}` through the HTTP API,
+/// with no restart: the carrier answers exactly 2 calls of the account and the 3rd is
+/// refused with 403 (uac_refused.xml), a `blocked` CDR and a `threshold_breached` event
+/// naming the override's maximum. After a restart the override is loaded again from the
+/// store and in force.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_limit_set_through_the_api_cuts_calls_off_at_the_override() {
+    let Some(mut world) = Carrier::start("overco", LimitsSection::default()).await else {
+        return;
+    };
+    let token = admin_token(&world.harness, &world.tenant).await;
+    let path = format!(
+        "/api/v1/tenants/{}/users/{}/security/limits",
+        world.tenant.id, world.tenant.accounts[0].user_id
+    );
+    let set = api(
+        &world.harness,
+        &token,
+        "PUT",
+        &path,
+        json!({ "calls_per_minute": 2 }),
+    )
+    .await;
+    assert_eq!(set["limits"]["calls_per_minute"], 2, "{set}");
+    assert_eq!(set["effective"]["calls_per_minute"], 2, "{set}");
+    assert_eq!(
+        set["effective"]["max_concurrent_calls"], 4,
+        "default kept: {set}"
+    );
+
+    let carrier = world.carrier(2, "carrier.log");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let number = "0201234567";
+    for call in ["a.log", "b.log"] {
+        let (code, output) = world
+            .phone("uac_short.xml", number, 500, call)
+            .finish()
+            .await;
+        assert_eq!(code, 0, "{call}: {output}\n{}", world.read_trace(call));
+    }
+    dial(&world.sipp, &world.tenant, "uac_refused.xml", number, 1).await;
+    let (code, output) = Phone(carrier).finish().await;
+    assert_eq!(code, 0, "carrier: {output}");
+    let invites = requests(&world.read_trace("carrier.log"), "INVITE");
+    assert_eq!(invites.len(), 2, "the carrier saw 2 calls only");
+
+    let cdrs = api_cdrs(&world.harness, &world.tenant, 3).await;
+    assert_eq!(cdrs.len(), 3, "{cdrs:?}");
+    let answered = cdrs.iter().filter(|c| c["disposition"] == "answered");
+    assert_eq!(answered.count(), 2, "{cdrs:?}");
+    let blocked: Vec<&Value> = cdrs
+        .iter()
+        .filter(|c| c["disposition"] == "blocked")
+        .collect();
+    assert_eq!(blocked.len(), 1, "{cdrs:?}");
+    assert_eq!(blocked[0]["sip_status"], 403, "{}", blocked[0]);
+    let cause = blocked[0]["hangup_cause"].as_str().unwrap_or_default();
+    assert!(cause.contains("CallsPerMinute"), "{}", blocked[0]);
+    let events = security_events(&world.harness, &world.tenant, "threshold_breached", 1).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        events[0]["payload"]["limit"], "calls_per_minute",
+        "{events:?}"
+    );
+    assert_eq!(events[0]["payload"]["max"], 2, "{events:?}");
+
+    // After a restart the stored override is in force again.
+    world.harness.restart().await;
+    let account = world.tenant.accounts[0].user_id;
+    let limits = world.harness.server().guard().account_limits(account);
+    assert_eq!(limits.calls_per_minute, Some(2), "{limits:?}");
+    let (status, body) =
+        http_request(world.harness.server().http_addr, "GET", &path, &token, None).await;
+    assert_eq!(status, 200, "{body}");
+    let read: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(read["effective"]["calls_per_minute"], 2, "{read}");
+    world.harness.shutdown().await;
+}
+
+/// "Block this account now" through the API (a customer admin): the account's call in
+/// progress is ended with a BYE on both legs, its next call gets 403 with a `blocked` CDR,
+/// the block is listed, raises `account_blocked`, survives a restart, and once lifted
+/// through the API the account's calls reach the carrier again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_blocked_through_the_api_is_refused_until_lifted() {
+    let Some(mut world) = Carrier::start("blockco", LimitsSection::default()).await else {
+        return;
+    };
+    let token = admin_token(&world.harness, &world.tenant).await;
+    let blocks = format!("/api/v1/tenants/{}/security/blocks", world.tenant.id);
+    let account = world.tenant.accounts[0].clone();
+    let number = "0201234567";
+
+    // A call in progress (held until a BYE) when the block comes.
+    let carrier = world.carrier(1, "carrier1.log");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let phone = world.phone("uac_wait_bye.xml", number, 0, "held.log");
+    assert!(world.answered(1).await, "{}", world.read_trace("held.log"));
+    let block = api(
+        &world.harness,
+        &token,
+        "POST",
+        &blocks,
+        json!({ "user": account.extension, "reason": "calls the customer did not make" }),
+    )
+    .await;
+    assert_eq!(block["user_id"], account.user_id.to_string(), "{block}");
+    let (code, output) = phone.finish().await;
+    let held = world.read_trace("held.log");
+    assert_eq!(code, 0, "the held call ended by a BYE: {output}\n{held}");
+    let (code, output) = Phone(carrier).finish().await;
+    assert_eq!(code, 0, "carrier: {output}");
+    for (leg, trace) in [
+        ("phone", held),
+        ("carrier", world.read_trace("carrier1.log")),
+    ] {
+        let byes = requests(&trace, "BYE");
+        assert_eq!(byes.len(), 1, "{leg}: one BYE from the platform\n{trace}");
+        let reason = header(&byes[0], "Reason").unwrap_or_default();
+        assert!(reason.contains("fraud guard"), "{leg}: Reason {reason:?}");
+    }
+
+    // The next call is refused at set-up.
+    dial(&world.sipp, &world.tenant, "uac_refused.xml", number, 1).await;
+    let cdrs = api_cdrs(&world.harness, &world.tenant, 2).await;
+    let refused: Vec<&Value> = cdrs
+        .iter()
+        .filter(|c| c["disposition"] == "blocked")
+        .collect();
+    assert_eq!(refused.len(), 1, "{cdrs:?}");
+    assert_eq!(refused[0]["sip_status"], 403, "{}", refused[0]);
+    let events = security_events(&world.harness, &world.tenant, "account_blocked", 1).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        events[0]["payload"]["account"],
+        account.user_id.to_string(),
+        "{events:?}"
+    );
+
+    // Still blocked after a restart (listed, and refused).
+    world.harness.restart().await;
+    world.sipp = Sipp::new(world.bin.clone(), &world.harness, &world.tenant);
+    let (status, body) = http_request(
+        world.harness.server().http_addr,
+        "GET",
+        &blocks,
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let listed: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        listed,
+        json!([{ "user_id": account.user_id.to_string(), "tenant_id": world.tenant.id.to_string() }])
+    );
+    dial(&world.sipp, &world.tenant, "uac_refused.xml", number, 1).await;
+
+    // Lifted through the API: the next call reaches the carrier and is answered.
+    let lift = format!("{blocks}/{}", account.user_id);
+    let (status, body) = http_request(
+        world.harness.server().http_addr,
+        "DELETE",
+        &lift,
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let carrier = world.carrier(1, "carrier2.log");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (code, output) = world
+        .phone("uac_short.xml", number, 500, "after.log")
+        .finish()
+        .await;
+    assert_eq!(
+        code,
+        0,
+        "after the lift: {output}\n{}",
+        world.read_trace("after.log")
+    );
+    let (code, output) = Phone(carrier).finish().await;
+    assert_eq!(code, 0, "carrier: {output}");
+    assert_eq!(
+        requests(&world.read_trace("carrier2.log"), "INVITE").len(),
+        1
+    );
+    let unblocked = security_events_as(
+        &world.harness,
+        &token,
+        &world.tenant,
+        "account_unblocked",
+        1,
+    )
+    .await;
+    assert_eq!(unblocked.len(), 1, "{unblocked:?}");
     world.harness.shutdown().await;
 }

@@ -14,7 +14,8 @@
 //!    can neither read nor attach to tenant B's rows.
 //! 3. Use the repositories: [`Store::tenants`], [`Store::resellers`], [`Store::users`],
 //!    [`Store::devices`], [`Store::credentials`], [`Store::numbers`], [`Store::whitelist`],
-//!    [`Store::bindings`], [`Store::api_tokens`], [`Store::events`]. Unique violations come
+//!    [`Store::bindings`], [`Store::api_tokens`], [`Store::events`],
+//!    [`Store::security`], [`Store::limit_overrides`]. Unique violations come
 //!    back as [`StoreError::Conflict`] naming the value (`tenant slug`, `extension`, ...).
 //! 4. Serve the hot path from memory: [`Directory::load`] builds an immutable snapshot
 //!    (credentials by auth user name, tenants by slug/domain, extensions, whitelists, DIDs);
@@ -79,6 +80,7 @@ mod devices;
 mod directory;
 mod error;
 mod events;
+mod limit_overrides;
 mod numbers;
 mod provisioning;
 mod routes;
@@ -100,6 +102,7 @@ pub use devices::Devices;
 pub use directory::{Directory, INCREMENTAL_LIMIT};
 pub use error::{StoreError, StoreResult};
 pub use events::Events;
+pub use limit_overrides::{LimitOverride, LimitOverrides, UsageLimits};
 pub use numbers::Numbers;
 pub use provisioning::{
     DeviceProvisioning, DeviceSecret, Provisioning, ProvisioningFetch, TenantProvisioning,

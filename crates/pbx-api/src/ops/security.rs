@@ -3,12 +3,14 @@
 //!
 //! Bans live in the guard's memory (persisted by the server); the API lists and lifts them
 //! through this trait. Security events are read from the store (`security_events`).
+//! Usage-limit overrides are stored by the API (`tenant_usage_limits`, `user_usage_limits`)
+//! and installed in the live guard through [`SecurityControl::set_limits`].
 
 use std::fmt::Debug;
 use std::net::IpAddr;
 
 use pbx_domain::{TenantId, UserId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -47,6 +49,42 @@ pub struct BlockView {
     pub tenant_id: Uuid,
 }
 
+/// Outbound usage limits as set for one tenant or one account (`PUT .../security/limits`).
+/// A field left out or `null` keeps the platform default (`[security.tenant_limits]` /
+/// `[security.account_limits]`); `0` means unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageLimits {
+    /// Outbound calls in progress at once (0 to 1,000,000).
+    #[schema(example = 2)]
+    pub max_concurrent_calls: Option<u32>,
+    /// Outbound call attempts in any 60 s (0 to 1,000,000).
+    #[schema(example = 5)]
+    pub calls_per_minute: Option<u32>,
+    /// Outbound call attempts in any hour (0 to 1,000,000).
+    pub calls_per_hour: Option<u32>,
+    /// Outbound minutes per UTC day (0 to 1,000,000,000).
+    pub minutes_per_day: Option<u64>,
+    /// Outbound cost per UTC day in milli-cents (1 cent = 1,000) at the default tariff
+    /// (0 to 10^15).
+    pub cost_per_day_millicents: Option<u64>,
+}
+
+/// The limits in force for a tenant or an account: `null` is unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct EffectiveLimits {
+    /// Outbound calls in progress at once.
+    pub max_concurrent_calls: Option<u32>,
+    /// Outbound call attempts in any 60 s.
+    pub calls_per_minute: Option<u32>,
+    /// Outbound call attempts in any hour.
+    pub calls_per_hour: Option<u32>,
+    /// Outbound minutes per UTC day.
+    pub minutes_per_day: Option<u64>,
+    /// Outbound cost per UTC day in milli-cents.
+    pub cost_per_day_millicents: Option<u64>,
+}
+
 /// The live guard, as the API sees it.
 pub trait SecurityControl: Send + Sync + Debug + 'static {
     /// Active bans, longest remaining first.
@@ -64,6 +102,19 @@ pub trait SecurityControl: Send + Sync + Debug + 'static {
     fn blocks(&self) -> Vec<BlockView>;
     /// Lifts an account's outbound block; `false` when it was not blocked.
     fn lift_block(&self, tenant: TenantId, user: UserId) -> bool;
+    /// Blocks an account's outbound calls by hand, as a threshold breach does (an
+    /// `account_blocked` event; its running outbound calls are ended). `None` when the
+    /// guard does not run in this process; `Some(false)` when it was blocked already.
+    fn block(&self, tenant: TenantId, user: UserId) -> Option<bool>;
+    /// Installs a tenant's own limits (`user: None`) or an account's in the live guard,
+    /// after the API stored them; `limits: None` removes them (the defaults apply again).
+    fn set_limits(&self, tenant: TenantId, user: Option<UserId>, limits: Option<UsageLimits>);
+    /// The limits in force for a tenant (`user: None`) or an account; `None` when the guard
+    /// does not run in this process.
+    fn effective_limits(&self, tenant: TenantId, user: Option<UserId>) -> Option<EffectiveLimits>;
+    /// The platform defaults for tenants (`account: false`) or accounts, as configured;
+    /// `None` when the guard does not run in this process.
+    fn default_limits(&self, account: bool) -> Option<EffectiveLimits>;
     /// Prometheus text of the guard's counters and gauges.
     fn metrics_text(&self) -> String;
     /// Installs a tenant's outbound destination exceptions in the live guard (after the API
@@ -97,6 +148,20 @@ impl SecurityControl for NoSecurity {
     }
     fn lift_block(&self, _tenant: TenantId, _user: UserId) -> bool {
         false
+    }
+    fn block(&self, _tenant: TenantId, _user: UserId) -> Option<bool> {
+        None
+    }
+    fn set_limits(&self, _tenant: TenantId, _user: Option<UserId>, _limits: Option<UsageLimits>) {}
+    fn effective_limits(
+        &self,
+        _tenant: TenantId,
+        _user: Option<UserId>,
+    ) -> Option<EffectiveLimits> {
+        None
+    }
+    fn default_limits(&self, _account: bool) -> Option<EffectiveLimits> {
+        None
     }
     fn metrics_text(&self) -> String {
         String::new()

@@ -2,6 +2,7 @@
 
 mod cdrs;
 mod devices;
+mod limits;
 mod lines;
 mod provisioning;
 mod registrations;
@@ -53,7 +54,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "trunks", description = "SIP trunks to carriers, outbound routes, calling settings"),
         (name = "cdrs", description = "Call detail records"),
         (name = "events", description = "Audit log"),
-        (name = "security", description = "Fraud guard: bans, throttles, outbound blocks, security events"),
+        (name = "security", description = "Fraud guard: bans, throttles, outbound blocks, usage limits, security events"),
         (name = "provisioning", description = "Phone auto-provisioning: TFTP/HTTPS config files, manual settings, fetch log"),
         (name = "meta", description = "Health, metrics, this document")
     )
@@ -133,11 +134,24 @@ fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(security::list_tenant_security_events))
         .routes(routes!(security::list_tenant_throttles))
         .routes(routes!(security::delete_tenant_throttle))
-        .routes(routes!(security::list_tenant_blocks))
+        .routes(routes!(
+            security::list_tenant_blocks,
+            security::create_tenant_block
+        ))
         .routes(routes!(security::delete_tenant_block))
         .routes(routes!(
             security::get_destination_exceptions,
             security::put_destination_exceptions
+        ))
+        .routes(routes!(
+            limits::get_tenant_limits,
+            limits::put_tenant_limits,
+            limits::delete_tenant_limits
+        ))
+        .routes(routes!(
+            limits::get_user_limits,
+            limits::put_user_limits,
+            limits::delete_user_limits
         ))
         .routes(routes!(
             trunks::list_operator_trunks,

@@ -50,7 +50,7 @@ fn limit(query: &SecurityEventQuery) -> ApiResult<u32> {
     }
 }
 
-async fn audit(
+pub(super) async fn audit(
     state: &ApiState,
     caller: &Caller,
     tenant: Option<pbx_domain::TenantId>,
@@ -263,6 +263,75 @@ pub async fn list_tenant_blocks(
             .filter(|b| b.tenant_id == id)
             .collect(),
     ))
+}
+
+/// `POST /api/v1/tenants/{tenant}/security/blocks`: block an account now.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBlock {
+    /// The user to block: its id or extension, in this tenant.
+    #[schema(example = "201")]
+    pub user: String,
+    /// Why (kept in the audit log), at most 500 characters.
+    #[schema(example = "calls to Latvia at night, customer did not recognise them")]
+    pub reason: Option<String>,
+}
+
+/// Longest block reason.
+const MAX_REASON: usize = 500;
+
+/// Blocks an account's outbound calls now (operator, reseller or the tenant's admin;
+/// audited), exactly as a threshold breach does: every outbound call of the account but
+/// emergency calls gets 403 until the block is lifted (`DELETE .../blocks/{user}`), its
+/// outbound calls in progress are ended, an `account_blocked` security event is raised and
+/// the block survives a restart. `201` when blocked now, `200` when it was blocked already.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/security/blocks", tag = "security", security(("bearer" = [])),
+    request_body = CreateBlock,
+    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    responses((status = 201, body = BlockView), (status = 200, body = BlockView, description = "blocked already"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_tenant_block(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    ApiJson(request): ApiJson<CreateBlock>,
+) -> ApiResult<(StatusCode, Json<BlockView>)> {
+    let scope = state.scope(&caller, &tenant).await?;
+    let reason = request.reason.as_deref().map(str::trim).unwrap_or_default();
+    if reason.chars().count() > MAX_REASON || reason.chars().any(char::is_control) {
+        return Err(ApiError::InvalidField {
+            field: "reason".to_owned(),
+            message: format!("at most {MAX_REASON} characters, no control characters"),
+        });
+    }
+    let user = state
+        .ops(&caller)
+        .user_field(&scope, "user", &request.user)
+        .await?;
+    let newly = state
+        .security
+        .block(scope.tenant_id(), user.id)
+        .ok_or(ApiError::Conflict {
+            field: "user",
+            message: "the guard is not running in this process".to_owned(),
+        })?;
+    let view = BlockView {
+        user_id: user.id.as_uuid(),
+        tenant_id: scope.tenant_id().as_uuid(),
+    };
+    if !newly {
+        return Ok((StatusCode::OK, Json(view)));
+    }
+    audit(
+        &state,
+        &caller,
+        Some(scope.tenant_id()),
+        "security.block_created",
+        serde_json::json!({ "user_id": user.id.to_string(), "reason": reason }),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// Lifts a user's outbound block (operator or the tenant's admin; audited).

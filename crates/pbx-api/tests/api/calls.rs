@@ -20,6 +20,7 @@ fn with_key(app: &App) -> App {
         state,
         control: app.control.clone(),
         operator: app.operator.clone(),
+        url: app.url.clone(),
     }
 }
 

@@ -13,6 +13,7 @@ mod lines;
 mod meta;
 mod registrations;
 mod security;
+mod security_limits;
 mod tenants;
 mod tokens;
 mod users;

@@ -45,6 +45,8 @@ const PATHS: &[&str] = &[
     "/api/v1/tenants/{tenant}/security/blocks/{user}",
     "/api/v1/tenants/{tenant}/security/destination-exceptions",
     "/api/v1/tenants/{tenant}/security/events",
+    "/api/v1/tenants/{tenant}/security/limits",
+    "/api/v1/tenants/{tenant}/users/{user}/security/limits",
     "/api/v1/tenants/{tenant}/security/throttles",
     "/api/v1/tenants/{tenant}/security/throttles/{user_name}",
     "/api/v1/tenants/{tenant}/trunks",
@@ -81,6 +83,26 @@ async fn openapi_document_lists_every_path() {
         );
         assert!(paths["/api/v1/tenants/{tenant}/devices"]["post"].is_object());
         assert!(paths["/api/v1/tenants/{tenant}/registrations"]["delete"].is_object());
+        assert!(paths["/api/v1/tenants/{tenant}/security/blocks"]["post"].is_object());
+        for limits in [
+            "/api/v1/tenants/{tenant}/security/limits",
+            "/api/v1/tenants/{tenant}/users/{user}/security/limits",
+        ] {
+            for method in ["get", "put", "delete"] {
+                assert!(paths[limits][method].is_object(), "{method} {limits}");
+            }
+        }
+        for schema in [
+            "UsageLimits",
+            "EffectiveLimits",
+            "LimitsView",
+            "CreateBlock",
+        ] {
+            assert!(
+                document["components"]["schemas"][schema].is_object(),
+                "{schema}"
+            );
+        }
         assert_eq!(
             document["components"]["securitySchemes"]["bearer"]["scheme"],
             "bearer"

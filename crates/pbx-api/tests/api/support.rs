@@ -94,6 +94,8 @@ pub struct App {
     pub state: ApiState,
     pub control: Arc<RecordingControl>,
     pub operator: String,
+    /// The database, to open it again as after a restart ([`App::reopen`]).
+    pub url: String,
 }
 
 /// A response: status and JSON body (`Value::Null` when empty).
@@ -139,10 +141,6 @@ impl Reply {
 impl App {
     pub async fn new(db: &TestDb) -> Self {
         let store = Store::open(&db.url).await.expect("open store");
-        let directory = Directory::load(&store).await.expect("load directory");
-        let control = Arc::new(RecordingControl::default());
-        let realm = Realm::parse("cloudpbx.test").expect("realm");
-        let state = ApiState::new(store.clone(), directory, control.clone(), realm);
         let operator = match pbx_api::bootstrap_operator_token(&store, None)
             .await
             .expect("bootstrap")
@@ -150,12 +148,38 @@ impl App {
             Bootstrapped::Generated(secret) => secret.expose().to_owned(),
             other => panic!("fresh store must generate a token, got {other:?}"),
         };
+        Self::on(store, &db.url, operator).await
+    }
+
+    async fn on(store: Store, url: &str, operator: String) -> Self {
+        let directory = Directory::load(&store).await.expect("load directory");
+        let control = Arc::new(RecordingControl::default());
+        let realm = Realm::parse("cloudpbx.test").expect("realm");
+        let state = ApiState::new(store, directory, control.clone(), realm);
         Self {
             router: pbx_api::router(state.clone()),
             state,
             control,
             operator,
+            url: url.to_owned(),
         }
+    }
+
+    /// A new app on the same database (new pool, directory and router), as after a
+    /// restart; the operator token stays valid.
+    pub async fn reopen(&self) -> Self {
+        let store = Store::open(&self.url).await.expect("open store again");
+        Self::on(store, &self.url, self.operator.clone()).await
+    }
+
+    /// This app with `security` as its live fraud guard.
+    pub fn with_security(
+        mut self,
+        security: Arc<dyn pbx_api::ops::security::SecurityControl>,
+    ) -> Self {
+        self.state = self.state.with_security(security);
+        self.router = pbx_api::router(self.state.clone());
+        self
     }
 
     /// Sends a request (JSON body if given) with an optional bearer token.

@@ -198,14 +198,27 @@ impl UsageTracker {
         self.tenant_overrides.insert(tenant, limits);
     }
 
-    fn account_limits(&self, account: &UserId) -> Limits {
+    /// Drops an account's own limits: the defaults apply to it again. Returns whether it
+    /// had any.
+    pub fn remove_account_limits(&mut self, account: UserId) -> bool {
+        self.account_overrides.remove(&account).is_some()
+    }
+
+    /// Drops a tenant's own limits. Returns whether it had any.
+    pub fn remove_tenant_limits(&mut self, tenant: TenantId) -> bool {
+        self.tenant_overrides.remove(&tenant).is_some()
+    }
+
+    /// The limits in force for an account (its own, or the defaults).
+    pub fn account_limits(&self, account: &UserId) -> Limits {
         self.account_overrides
             .get(account)
             .cloned()
             .unwrap_or_else(|| self.config.account.clone())
     }
 
-    fn tenant_limits(&self, tenant: &TenantId) -> Limits {
+    /// The limits in force for a tenant (its own, or the defaults).
+    pub fn tenant_limits(&self, tenant: &TenantId) -> Limits {
         self.tenant_overrides
             .get(tenant)
             .cloned()

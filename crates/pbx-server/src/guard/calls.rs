@@ -21,13 +21,16 @@
 //!    asks it to end calls on a critical breach (a daily limit far exceeded, a critical
 //!    baseline anomaly, an open line longer than 8 hours).
 //!
-//! Operators and customer admins lift account blocks with [`SecurityGuard::lift_block`].
+//! Operators and customer admins block an account by hand with
+//! [`SecurityGuard::block_account`] and lift blocks with [`SecurityGuard::lift_block`];
+//! per-tenant and per-account limits (from the store, changed through the API) are set
+//! with [`SecurityGuard::set_tenant_limits`] / [`SecurityGuard::set_account_limits`].
 
 use std::net::IpAddr;
 use std::sync::{Arc, PoisonError};
 
 use pbx_domain::{ClassOfService, DirectorySnapshot, SipCredential, TenantId, UserId};
-use pbx_policy::limits::BreachEvent;
+use pbx_policy::limits::{BreachEvent, Limits};
 use pbx_policy::{
     BlockReason, CallHandle, DestinationClass, OutboundPolicy, PolicyDefaults, SecurityEvent,
     Verdict, classify,
@@ -231,6 +234,79 @@ impl SecurityGuard {
         lifted
     }
 
+    /// Blocks an account's outbound calls by hand (operator or customer admin), as a
+    /// threshold breach does: an `account_blocked` event, every new outbound call but
+    /// emergency calls refused until [`Self::lift_block`], persisted with the guard's state.
+    /// Its outbound calls in progress are ended through the [`CallTerminator`]. `false` when
+    /// it was blocked already.
+    pub fn block_account(&self, tenant: TenantId, account: UserId) -> bool {
+        let now = unix_ms();
+        let mut inner = self.lock();
+        let blocked = inner.usage.block(account, tenant).is_some();
+        for event in inner.usage.take_events() {
+            self.publish(&mut inner, now, Some(tenant), event);
+        }
+        let calls = if blocked {
+            inner.usage.account_calls(account)
+        } else {
+            Vec::new()
+        };
+        drop(inner);
+        if !calls.is_empty() {
+            self.end_calls(&calls, &BlockReason::AccountBlocked);
+        }
+        blocked
+    }
+
+    /// Sets an account's own usage limits (`None`: the defaults apply again). In force for
+    /// its next call; not persisted here (the store's `user_usage_limits` is their truth).
+    pub fn set_account_limits(&self, account: UserId, limits: Option<Limits>) {
+        let mut inner = self.lock();
+        match limits {
+            Some(limits) => inner.usage.set_account_limits(account, limits),
+            None => {
+                inner.usage.remove_account_limits(account);
+            }
+        }
+    }
+
+    /// Sets a tenant's own usage limits (`None`: the defaults apply again).
+    pub fn set_tenant_limits(&self, tenant: TenantId, limits: Option<Limits>) {
+        let mut inner = self.lock();
+        match limits {
+            Some(limits) => inner.usage.set_tenant_limits(tenant, limits),
+            None => {
+                inner.usage.remove_tenant_limits(tenant);
+            }
+        }
+    }
+
+    /// The usage limits in force for an account.
+    pub fn account_limits(&self, account: UserId) -> Limits {
+        self.lock().usage.account_limits(&account)
+    }
+
+    /// The usage limits in force for a tenant.
+    pub fn tenant_limits(&self, tenant: TenantId) -> Limits {
+        self.lock().usage.tenant_limits(&tenant)
+    }
+
+    /// Asks the call module to end `calls` (a warning when none is installed).
+    fn end_calls(&self, calls: &[CallHandle], reason: &BlockReason) {
+        let terminator = self
+            .terminator
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match terminator {
+            Some(t) => t.end_calls(calls, &reason.reason_header()),
+            None => tracing::warn!(
+                calls = calls.len(),
+                "calls to end but no call module to end them"
+            ),
+        }
+    }
+
     /// Calls in progress known to the guard.
     pub fn running_calls(&self) -> usize {
         self.lock().usage.running_calls()
@@ -250,20 +326,9 @@ impl SecurityGuard {
         }
         inner.usage.forget_idle(now);
         drop(inner);
-        let terminator = self
-            .terminator
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
         for breach in breaches {
             if let BreachEvent::EndCalls { calls, reason } = breach {
-                match &terminator {
-                    Some(t) => t.end_calls(&calls, &reason.reason_header()),
-                    None => tracing::warn!(
-                        calls = calls.len(),
-                        "critical usage breach but no call module to end the calls"
-                    ),
-                }
+                self.end_calls(&calls, &reason);
             }
         }
     }

@@ -3,12 +3,15 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use pbx_api::ops::security::{BanView, BlockView, SecurityControl, ThrottleView};
+use pbx_api::ops::security::{
+    BanView, BlockView, EffectiveLimits, SecurityControl, ThrottleView, UsageLimits,
+};
 use pbx_domain::{TenantId, UserId};
+use pbx_policy::Limits;
 use pbx_policy::guard::BanInfo;
 use pbx_store::Directory;
 
-use super::SecurityGuard;
+use super::{LimitsSection, SecurityGuard};
 
 /// The guard as the API sees it.
 #[derive(Debug)]
@@ -35,6 +38,29 @@ fn ban_view(ban: BanInfo) -> BanView {
         until_ms: ban.until,
         level: ban.level,
         reason,
+    }
+}
+
+/// An override over `defaults`, with the configuration's rules (a field left out keeps the
+/// default, `0` is unlimited).
+pub fn resolve_limits(limits: &UsageLimits, defaults: Limits) -> Limits {
+    LimitsSection {
+        max_concurrent_calls: limits.max_concurrent_calls,
+        calls_per_minute: limits.calls_per_minute,
+        calls_per_hour: limits.calls_per_hour,
+        minutes_per_day: limits.minutes_per_day,
+        cost_per_day_millicents: limits.cost_per_day_millicents,
+    }
+    .resolve(defaults)
+}
+
+fn effective(limits: Limits) -> EffectiveLimits {
+    EffectiveLimits {
+        max_concurrent_calls: limits.max_concurrent,
+        calls_per_minute: limits.calls_per_minute,
+        calls_per_hour: limits.calls_per_hour,
+        minutes_per_day: limits.minutes_per_day,
+        cost_per_day_millicents: limits.cost_per_day,
     }
 }
 
@@ -96,6 +122,42 @@ impl SecurityControl for GuardControl {
             .iter()
             .any(|(u, t)| *u == user && *t == tenant);
         ours && self.guard.lift_block(user)
+    }
+
+    fn block(&self, tenant: TenantId, user: UserId) -> Option<bool> {
+        Some(self.guard.block_account(tenant, user))
+    }
+
+    fn set_limits(&self, tenant: TenantId, user: Option<UserId>, limits: Option<UsageLimits>) {
+        let settings = self.guard.settings();
+        match user {
+            Some(user) => {
+                let defaults = settings.account_limits.clone();
+                let limits = limits.map(|limits| resolve_limits(&limits, defaults));
+                self.guard.set_account_limits(user, limits);
+            }
+            None => {
+                let defaults = settings.tenant_limits.clone();
+                let limits = limits.map(|limits| resolve_limits(&limits, defaults));
+                self.guard.set_tenant_limits(tenant, limits);
+            }
+        }
+    }
+
+    fn effective_limits(&self, tenant: TenantId, user: Option<UserId>) -> Option<EffectiveLimits> {
+        Some(effective(match user {
+            Some(user) => self.guard.account_limits(user),
+            None => self.guard.tenant_limits(tenant),
+        }))
+    }
+
+    fn default_limits(&self, account: bool) -> Option<EffectiveLimits> {
+        let settings = self.guard.settings();
+        Some(effective(if account {
+            settings.account_limits.clone()
+        } else {
+            settings.tenant_limits.clone()
+        }))
     }
 
     fn metrics_text(&self) -> String {

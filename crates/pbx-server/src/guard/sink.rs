@@ -7,6 +7,7 @@ use pbx_store::Store;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::control::resolve_limits;
 use super::webhook::Webhook;
 use super::{Recorded, SecurityGuard, unix_ms};
 use pbx_policy::SecurityEvent;
@@ -100,8 +101,9 @@ pub async fn save(store: &Store, guard: &SecurityGuard, node_id: &str, force: bo
     }
 }
 
-/// Restores the guard's state saved by `node_id`, if any, and the tenants' destination
-/// exceptions (the store's table is their truth). Returns the number of active bans.
+/// Restores the guard's state saved by `node_id`, if any, the tenants' destination
+/// exceptions and the tenant and account usage-limit overrides (the store's tables are
+/// their truth). Returns the number of active bans.
 pub async fn restore(store: &Store, guard: &SecurityGuard, node_id: &str) -> usize {
     let bans = restore_state(store, guard, node_id).await;
     match store
@@ -118,7 +120,45 @@ pub async fn restore(store: &Store, guard: &SecurityGuard, node_id: &str) -> usi
         })),
         Err(err) => tracing::warn!(error = %err, "destination exceptions not loaded"),
     }
+    restore_limits(store, guard).await;
     bans
+}
+
+/// Installs every stored tenant and account limit override (the store's tables are their
+/// truth; the API keeps the running guard in step).
+async fn restore_limits(store: &Store, guard: &SecurityGuard) {
+    let all = match store
+        .limit_overrides()
+        .all(&pbx_domain::Actor::System)
+        .await
+    {
+        Ok(all) => all,
+        Err(err) => {
+            tracing::warn!(error = %err, "usage limit overrides not loaded");
+            return;
+        }
+    };
+    let settings = guard.settings();
+    for stored in &all {
+        let limits = pbx_api::ops::security::UsageLimits {
+            max_concurrent_calls: stored.limits.max_concurrent_calls,
+            calls_per_minute: stored.limits.calls_per_minute,
+            calls_per_hour: stored.limits.calls_per_hour,
+            minutes_per_day: stored.limits.minutes_per_day,
+            cost_per_day_millicents: stored.limits.cost_per_day_millicents,
+        };
+        match stored.user_id {
+            Some(user) => {
+                let defaults = settings.account_limits.clone();
+                guard.set_account_limits(user, Some(resolve_limits(&limits, defaults)));
+            }
+            None => {
+                let defaults = settings.tenant_limits.clone();
+                guard.set_tenant_limits(stored.tenant_id, Some(resolve_limits(&limits, defaults)));
+            }
+        }
+    }
+    tracing::info!(overrides = all.len(), "usage limit overrides loaded");
 }
 
 async fn restore_state(store: &Store, guard: &SecurityGuard, node_id: &str) -> usize {

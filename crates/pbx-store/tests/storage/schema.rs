@@ -92,8 +92,10 @@ async fn schema_is_complete_on_each_engine() {
             "tenant_call_settings",
             "tenant_destination_exceptions",
             "tenant_provisioning",
+            "tenant_usage_limits",
             "tenants",
             "trunks",
+            "user_usage_limits",
             "users",
         ];
         assert_eq!(tables.into_iter().collect::<Vec<_>>(), expected);

@@ -78,3 +78,74 @@ async fn security_events_are_listed_per_tenant_and_type() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn usage_limit_overrides_are_scoped_replaced_and_go_with_their_user() {
+    on_both(|db| async move {
+        let store = db.open().await;
+        let (acme, acme_scope) = tenant(&store, "acme").await;
+        let (_, globex_scope) = tenant(&store, "globex").await;
+        let ann = crate::support::user(&store, &acme_scope, "201").await;
+        let overrides = store.limit_overrides();
+        assert_eq!(overrides.tenant(&acme_scope).await.unwrap(), None);
+        assert_eq!(overrides.user(&acme_scope, ann.id).await.unwrap(), None);
+
+        let two = pbx_store::UsageLimits {
+            calls_per_minute: Some(2),
+            max_concurrent_calls: Some(0),
+            cost_per_day_millicents: Some(u64::MAX),
+            ..Default::default()
+        };
+        let stored = overrides.set_user(&acme_scope, ann.id, &two).await.unwrap();
+        assert_eq!(stored.user_id, Some(ann.id));
+        let read = overrides.user(&acme_scope, ann.id).await.unwrap().unwrap();
+        assert_eq!(read.limits.calls_per_minute, Some(2));
+        assert_eq!(
+            read.limits.max_concurrent_calls,
+            Some(0),
+            "0 (unlimited) kept"
+        );
+        assert_eq!(read.limits.calls_per_hour, None, "default kept");
+        assert_eq!(
+            read.limits.cost_per_day_millicents,
+            Some(i64::MAX as u64),
+            "stored at most 2^63 - 1"
+        );
+        // Replaced, not added to.
+        let five = pbx_store::UsageLimits {
+            calls_per_minute: Some(5),
+            ..Default::default()
+        };
+        overrides
+            .set_user(&acme_scope, ann.id, &five)
+            .await
+            .unwrap();
+        let read = overrides.user(&acme_scope, ann.id).await.unwrap().unwrap();
+        assert_eq!(read.limits, five);
+        overrides.set_tenant(&acme_scope, &two).await.unwrap();
+
+        // Another tenant's scope neither sees nor attaches to acme's user.
+        assert_eq!(overrides.user(&globex_scope, ann.id).await.unwrap(), None);
+        assert_eq!(overrides.tenant(&globex_scope).await.unwrap(), None);
+        assert!(matches!(
+            overrides.set_user(&globex_scope, ann.id, &five).await,
+            Err(pbx_store::StoreError::InvalidReference { .. })
+        ));
+        assert!(!overrides.remove_user(&globex_scope, ann.id).await.unwrap());
+
+        let all = overrides.all(&Actor::System).await.unwrap();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert_eq!(all[0].user_id, None, "tenants first");
+        assert_eq!(all[0].tenant_id, acme.id);
+        assert!(overrides.all(&Actor::CustomerAdmin(acme.id)).await.is_err());
+
+        // Deleting the user deletes its override.
+        store.users().delete(&acme_scope, ann.id).await.unwrap();
+        assert_eq!(overrides.all(&Actor::System).await.unwrap().len(), 1);
+        assert!(overrides.remove_tenant(&acme_scope).await.unwrap());
+        assert!(!overrides.remove_tenant(&acme_scope).await.unwrap());
+        store.close().await;
+        db
+    })
+    .await;
+}

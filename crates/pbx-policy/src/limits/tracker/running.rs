@@ -162,6 +162,18 @@ impl UsageTracker {
         list
     }
 
+    /// The calls of `account` in progress (to end them when it is blocked by hand).
+    pub fn account_calls(&self, account: UserId) -> Vec<CallHandle> {
+        let mut calls: Vec<CallHandle> = self
+            .calls
+            .iter()
+            .filter(|(_, call)| call.account == account)
+            .map(|(handle, _)| *handle)
+            .collect();
+        calls.sort();
+        calls
+    }
+
     /// Calls in progress.
     pub fn running_calls(&self) -> usize {
         self.calls.len()
