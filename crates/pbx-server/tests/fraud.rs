@@ -245,7 +245,7 @@ async fn svwar_finds_no_extension() {
         "banned: no answer"
     );
     assert!(
-        dropped_before_parsing(&guard) > 0,
+        dropped_before_parsing(guard) > 0,
         "its packets dropped before parsing"
     );
     assert!(options_answered(ip("127.0.0.1"), target).await);
@@ -292,7 +292,7 @@ async fn svcrack_is_banned_within_the_configured_failures_and_stays_banned_after
         "banned after {failures} failures (configured: 5): {output}"
     );
     assert!(
-        dropped_before_parsing(&guard) > 0,
+        dropped_before_parsing(guard) > 0,
         "svcrack's later attempts were dropped before parsing"
     );
     // A legitimate phone from another address still registers.
@@ -453,7 +453,7 @@ async fn register_flood_is_banned_while_legitimate_users_keep_registering() {
         ok + failed
     );
     assert!(
-        dropped_before_parsing(&guard) > 1_000,
+        dropped_before_parsing(guard) > 1_000,
         "flood dropped before parsing"
     );
     // The ban is in the kernel drop set of the UDP listener (Linux): the flood stops costing

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use pbx_sip::{Host, ParseError, Request, Via};
+use pbx_sip::{Host, Params, ParseError, Request, Via};
 
 use crate::transport::{Target, TransportInfo};
 
@@ -22,19 +22,71 @@ pub(crate) fn stamp_top_via(request: &mut Request, source: SocketAddr) -> Result
     if !host_differs && !rport_requested {
         return Ok(via);
     }
-    let received = source.ip().to_string();
-    via.params.remove("received");
-    via.params.push("received", Some(received.as_bytes()));
-    via.received = Some(Host::from(source.ip()));
+    // One new parameter list, built once: the old parameters without `received` (and
+    // without the bare `rport` being filled in), then ours. Every REGISTER and INVITE from
+    // behind NAT (and every SIPp request: they all carry `;rport`) passes here.
+    let old = via.params.as_bytes();
+    let mut raw = Vec::with_capacity(old.len() + 48);
+    for (name, value) in via.params.iter() {
+        if name.eq_ignore_ascii_case(b"received")
+            || (rport_requested && name.eq_ignore_ascii_case(b"rport"))
+        {
+            continue;
+        }
+        raw.push(b';');
+        raw.extend_from_slice(name);
+        if let Some(value) = value {
+            raw.push(b'=');
+            raw.extend_from_slice(value);
+        }
+    }
+    raw.extend_from_slice(b";received=");
+    write_ip(&mut raw, source.ip());
     if rport_requested {
-        let port = source.port().to_string();
-        via.params.remove("rport");
-        via.params.push("rport", Some(port.as_bytes()));
+        raw.extend_from_slice(b";rport=");
+        write_u16(&mut raw, source.port());
         via.rport = Some(Some(source.port()));
     }
+    via.params = Params::from_raw(raw);
+    via.received = Some(Host::from(source.ip()));
     request.pop_via();
     request.push_via(&via);
     Ok(via)
+}
+
+/// Appends `ip` as text (IPv4 without the formatter machinery: this runs per request).
+fn write_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                write_u16(out, u16::from(octet));
+            }
+        }
+        std::net::IpAddr::V6(v6) => {
+            use std::io::Write as _;
+            // Writing to a Vec cannot fail.
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+/// Appends `n` in decimal.
+fn write_u16(out: &mut Vec<u8>, n: u16) {
+    let mut digits = [0u8; 5];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// Where responses to a request go (RFC 3261 §18.2.2, RFC 3581 §4), given its top Via as

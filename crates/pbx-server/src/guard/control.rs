@@ -184,6 +184,16 @@ impl SecurityControl for GuardControl {
                 self.guard.blocked_accounts().len() as u64,
             ),
             (
+                "cloudpbx_guard_kernel_drop_entries",
+                "Banned sources dropped in the kernel by the SIP UDP socket filter",
+                self.guard.kernel_drop_entries() as u64,
+            ),
+            (
+                "cloudpbx_sip_udp_kernel_drops",
+                "Datagrams the kernel dropped on the SIP UDP listeners (drop set and buffer overflow)",
+                self.guard.kernel_drops().unwrap_or(0),
+            ),
+            (
                 "cloudpbx_guard_running_calls",
                 "Outbound calls tracked for limits",
                 self.guard.running_calls() as u64,
