@@ -51,8 +51,6 @@ API="http://127.0.0.1:$HTTP_PORT"
 curl -fsS -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
   -d '{"address":"127.0.0.9"}' "$API/api/v1/security/bans" >"$WORK/ban.json"
 echo "banned: $(cat "$WORK/ban.json")" >&2
-sleep 1.5
-echo "kernel drop set entries: $(kernel_entries) (0 = userspace drop only; KERNEL_DROP=0 switches it off)" >&2
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
 # Dropped before parsing: by the guard's userspace check plus by the kernel drop set (the
@@ -61,6 +59,8 @@ dropped() {
   curl -fsS "$API/metrics" | awk '$1 == "cloudpbx_guard_dropped_total" || $1 == "cloudpbx_sip_udp_kernel_drops" {s += $2} END {print s + 0}'
 }
 kernel_entries() { curl -fsS "$API/metrics" | awk '$1 == "cloudpbx_guard_kernel_drop_entries" {print $2}'; }
+sleep 1.5
+echo "kernel drop set entries: $(kernel_entries) (0 = userspace drop only; KERNEL_DROP=0 switches it off)" >&2
 CLK=$(getconf CLK_TCK)
 
 phase() { # name flood(0|1)
