@@ -52,9 +52,20 @@ pub struct Accounts {
     pub carol: Account,
 }
 
-fn tenant(seed: u8, slug: &str) -> Tenant {
+/// Ten id bytes from a seed: `[seed; 10]` below 256 (the fixtures' ids), distinct beyond.
+pub fn seed_bytes(seed: u32) -> [u8; 10] {
+    match u8::try_from(seed) {
+        Ok(small) => [small; 10],
+        Err(_) => {
+            let b = seed.to_be_bytes();
+            [0xA5, b[0], b[1], b[2], b[3], 0x5A, b[0], b[1], b[2], b[3]]
+        }
+    }
+}
+
+pub fn tenant(seed: u32, slug: &str) -> Tenant {
     Tenant {
-        id: TenantId::from_parts(1, &[seed; 10]),
+        id: TenantId::from_parts(1, &seed_bytes(seed)),
         reseller_id: None,
         name: DisplayName::parse(slug).unwrap(),
         slug: Slug::parse(slug).unwrap(),
@@ -65,9 +76,9 @@ fn tenant(seed: u8, slug: &str) -> Tenant {
     }
 }
 
-fn user(seed: u8, tenant: &Tenant, extension: &str) -> User {
+pub fn user(seed: u32, tenant: &Tenant, extension: &str) -> User {
     User {
-        id: UserId::from_parts(1, &[seed; 10]),
+        id: UserId::from_parts(1, &seed_bytes(seed)),
         tenant_id: tenant.id,
         extension: Extension::parse(extension).unwrap(),
         display_name: DisplayName::parse("Someone").unwrap(),
@@ -77,13 +88,19 @@ fn user(seed: u8, tenant: &Tenant, extension: &str) -> User {
     }
 }
 
-fn credential(seed: u8, tenant: &Tenant, user: &User) -> (SipCredential, Account) {
-    let name = AuthUserName::generate(&[seed; 10]);
+pub fn credential(seed: u32, tenant: &Tenant, user: &User) -> (SipCredential, Account) {
+    let bytes = seed_bytes(seed);
+    let name = AuthUserName::generate(&bytes);
     let realm = Realm::parse(REALM).unwrap();
-    let password = SipPassword::generate(&[seed; 16]);
-    let device_id = DeviceId::from_parts(1, &[seed.wrapping_add(100); 10]);
+    let mut password_seed = [0u8; 16];
+    password_seed[..10].copy_from_slice(&bytes);
+    if seed < 256 {
+        password_seed = [bytes[0]; 16];
+    }
+    let password = SipPassword::generate(&password_seed);
+    let device_id = DeviceId::from_parts(1, &seed_bytes(seed.wrapping_add(100)));
     let credential = SipCredential {
-        id: CredentialId::from_parts(1, &[seed; 10]),
+        id: CredentialId::from_parts(1, &bytes),
         tenant_id: tenant.id,
         user_id: user.id,
         device_id,
@@ -250,6 +267,15 @@ impl Harness {
 
     pub fn with_config(config: RegistrarConfig) -> Harness {
         let (directory, accounts) = directory();
+        Harness::with_directory(config, directory, accounts)
+    }
+
+    /// A harness over another directory (`accounts` is kept for the fixtures' helpers).
+    pub fn with_directory(
+        config: RegistrarConfig,
+        directory: DirectorySnapshot,
+        accounts: Accounts,
+    ) -> Harness {
         Harness {
             registrar: Registrar::new(config, REALM, 99).unwrap(),
             directory,
@@ -297,7 +323,7 @@ impl Harness {
             .collect();
         let mut client = DigestClient::new(username, password).unwrap();
         client.handle_challenge(AuthRole::Www, &values).unwrap();
-        self.cnonce += 1;
+        self.cnonce = self.cnonce.wrapping_add(1);
         client
             .authorization("REGISTER", request_uri, [self.cnonce; 16])
             .unwrap()
