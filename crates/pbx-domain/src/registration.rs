@@ -75,6 +75,16 @@ pub struct BindingRecord {
 }
 
 impl BindingRecord {
+    /// Whether `self` and `other` have the same [`BindingRecord::key`], without building
+    /// either string.
+    pub fn same_key(&self, other: &BindingRecord) -> bool {
+        match (&self.instance_id, &other.instance_id) {
+            (Some(mine), Some(theirs)) => mine == theirs && self.reg_id == other.reg_id,
+            (None, None) => self.contact_uri == other.contact_uri,
+            _ => false,
+        }
+    }
+
     /// The key that identifies this binding within its AOR, so a refresh replaces it:
     /// `(instance, reg-id)` under RFC 5626, the instance alone under RFC 5627, and the
     /// Contact URI otherwise (RFC 3261 §10.3).
@@ -144,6 +154,27 @@ pub struct Binding {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_key_agrees_with_key() {
+        let mut variants = Vec::new();
+        for instance in [None, Some("urn:uuid:a"), Some("urn:uuid:b")] {
+            for reg_id in [None, Some(1), Some(2)] {
+                for contact in ["<sip:201@192.0.2.1:5060>", "<sip:201@192.0.2.2:5060>"] {
+                    let mut r = record();
+                    r.instance_id = instance.map(str::to_owned);
+                    r.reg_id = reg_id;
+                    r.contact_uri = contact.into();
+                    variants.push(r);
+                }
+            }
+        }
+        for a in &variants {
+            for b in &variants {
+                assert_eq!(a.same_key(b), a.key() == b.key(), "{a:?} / {b:?}");
+            }
+        }
+    }
 
     fn record() -> BindingRecord {
         BindingRecord {

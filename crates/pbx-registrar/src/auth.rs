@@ -122,14 +122,15 @@ pub(crate) fn authenticate(
         retransmission: Some(retransmission_key(input.request, input.source)),
     };
     let directory = input.directory;
+    // One directory lookup serves the digest and the whitelist check.
+    let credential = directory.usable_credential(&credentials.username);
     let verified = input.verifier.verify(
         &context,
         &credentials,
-        |hash| stored_ha1(directory.usable_credential(&credentials.username), hash),
+        |hash| stored_ha1(credential, hash),
         tracker,
         input.now.unix_secs(),
     );
-    let credential = directory.usable_credential(&credentials.username);
     if let Some(credential) = credential
         && !directory.source_permitted(credential, input.source.ip(), input.tls)
     {

@@ -44,7 +44,7 @@ impl Registrar {
             match old.iter().find(|previous| previous.id == entry.id) {
                 Some(previous) => {
                     self.release(user, previous);
-                    if previous.record.key() != entry.record.key() {
+                    if !previous.record.same_key(&entry.record) {
                         effects.push(Effect::DeleteBinding(BindingKey::of(&previous.record)));
                     }
                     let record = entry.record.clone();
