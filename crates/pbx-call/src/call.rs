@@ -117,6 +117,8 @@ pub(crate) struct Relay {
     /// The side the request came from.
     pub(crate) from: Side,
     pub(crate) invite: bool,
+    /// It carried an offer: its final response ends the exchange (`offer_pending`).
+    pub(crate) offer: bool,
 }
 
 /// One call.
@@ -164,6 +166,19 @@ pub(crate) struct Call<C> {
     pub(crate) reliable: Reliable,
     /// The caller's 2xx, held while a reliable provisional with SDP awaits its PRACK.
     pub(crate) held_answer: Option<Response>,
+    /// The fork's early dialog the caller's early dialog is joined to (RFC 3311 UPDATE
+    /// before the answer passes between these two).
+    pub(crate) early_peer: Option<EarlyPeer>,
+}
+
+/// A fork's early dialog, joined to the caller's: the one whose 18x the caller got last
+/// (with SDP: whose early media the caller hears).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EarlyPeer {
+    /// Index of the fork in the call's fork set.
+    pub(crate) fork: usize,
+    /// The fork's To tag of that early dialog.
+    pub(crate) to_tag: Bytes,
 }
 
 impl<C> Call<C> {
@@ -196,16 +211,42 @@ impl<C> Call<C> {
         .min()
     }
 
-    /// The early dialog with a fork that our in-dialog `request` (a PRACK) was sent in.
-    pub(crate) fn early_dialog_mut(&mut self, request: &Request) -> Option<&mut Dialog> {
+    /// The dialog with a fork that our in-dialog `request` was sent in (a PRACK or an UPDATE
+    /// in its early dialog, or any request in the B-leg dialog it became), by Call-ID and To
+    /// tag.
+    pub(crate) fn sent_in_dialog_mut(&mut self, request: &Request) -> Option<&mut Dialog> {
         let call_id = request.call_id().ok()?;
         let to_tag = request.to().ok()?.tag?;
-        self.forks
-            .iter_mut()
-            .filter(|fork| fork.call_id == call_id)
-            .flat_map(|fork| fork.early.iter_mut())
-            .map(|early| &mut early.dialog)
-            .find(|dialog| dialog.id().remote_tag == to_tag)
+        let index = self.forks.iter().position(|fork| fork.call_id == call_id)?;
+        self.fork_dialog_mut(index, &to_tag)
+    }
+
+    /// The dialog with fork `index` whose remote tag is `remote_tag`: still early, or, once
+    /// the fork answered, the B-leg's dialog it became. `None` for a fork that failed or was
+    /// cancelled.
+    pub(crate) fn fork_dialog_mut(
+        &mut self,
+        index: usize,
+        remote_tag: &Bytes,
+    ) -> Option<&mut Dialog> {
+        let fork = self.forks.get(index)?;
+        match fork.state {
+            ForkState::Done => None,
+            ForkState::Pending => {
+                let at = fork
+                    .early
+                    .iter()
+                    .position(|early| early.dialog.id().remote_tag == *remote_tag)?;
+                let fork = self.forks.get_mut(index)?;
+                fork.early.get_mut(at).map(|early| &mut early.dialog)
+            }
+            ForkState::Winner => self
+                .b
+                .as_mut()?
+                .dialog
+                .as_mut()
+                .filter(|dialog| dialog.id().remote_tag == *remote_tag),
+        }
     }
 
     /// `sdp` rewritten for `side` (our relay address facing it, its leg origin); remembered

@@ -25,6 +25,7 @@ use crate::sip::{
     ForkTarget, TrunkAttempt, TrunkCredentials, copy_passed_headers, our_contact, our_via, reason,
 };
 
+mod early;
 mod prack;
 
 /// Methods we allow on every leg.
@@ -114,6 +115,8 @@ enum Role {
     /// The caller's PRACK carrying an offer, relayed to the fork: its answer goes back to
     /// the caller's PRACK transaction.
     Prack(AcceptedTransaction),
+    /// An UPDATE relayed between the caller's early dialog and fork `1`'s (RFC 3311).
+    Early(Relay, usize),
     /// BYE, CANCEL, our own PRACK or the BYE to a late 2xx: nothing to do with the answer.
     Fire,
 }
@@ -396,6 +399,7 @@ impl<C: Clone> CallEngine<C> {
             attempt_deadline: None,
             reliable: Reliable::new(Support::of(&request), session_seed),
             held_answer: None,
+            early_peer: None,
         };
         call.learn_remote(Side::A, &offer);
         let Ok(b_body) = call.sdp_toward(Side::B, &b_offer) else {
@@ -499,6 +503,9 @@ impl<C: Clone> CallEngine<C> {
                     }
                     Role::Prack(server) => {
                         self.on_prack_response(endpoint, now, key, server, response);
+                    }
+                    Role::Early(relay, fork) => {
+                        self.on_early_response(endpoint, now, key, relay, fork, response);
                     }
                     Role::Fire => {}
                 }
@@ -629,8 +636,13 @@ impl<C: Clone> CallEngine<C> {
                 .leg(from)
                 .and_then(|leg| leg.dialog.as_ref())
                 .is_some_and(|d| request.call_id().ok().as_ref() == Some(&d.id().call_id));
+        if !confirmed && method == Method::Update && call.phase == Phase::Ringing {
+            self.on_early_update(endpoint, now, key, from, accepted, &request);
+            return;
+        }
         if !confirmed {
-            // Early dialogs of forks: only OPTIONS is answered; the rest waits for the answer.
+            // Early dialogs: OPTIONS is answered, UPDATE passes across (above); the rest
+            // waits for the answer.
             let status = if method == Method::Options { 200 } else { 481 };
             let _ = endpoint.respond(now.instant, accepted, StatusCode(status));
             return;
@@ -957,15 +969,12 @@ impl<C: Clone> CallEngine<C> {
         let via = our_via(endpoint, &retry.target.transport, retry.local);
         // A live dialog hands out the CSeq (so later requests stay above it); the BYE's
         // dialog is terminated, and nothing follows it.
-        let call = self.calls.get_mut(&key);
-        let dialog = if method == Method::Prack {
-            // A PRACK goes in a fork's early dialog, which may still be early.
-            call.and_then(|call| call.early_dialog_mut(&request))
-        } else {
-            call.and_then(|call| call.leg_mut(Side::B))
-                .and_then(|leg| leg.dialog.as_mut())
-                .filter(|_| method != Method::Bye)
-        };
+        // A PRACK or an early UPDATE goes in a fork's early dialog, which may still be early.
+        let dialog = self
+            .calls
+            .get_mut(&key)
+            .and_then(|call| call.sent_in_dialog_mut(&request))
+            .filter(|_| method != Method::Bye);
         let seq = match dialog.map(|dialog| dialog.request(method.clone(), &via)) {
             Some(Ok(fresh)) => fresh.cseq().ok()?.seq,
             Some(Err(_)) => return None,
@@ -1208,7 +1217,10 @@ impl<C: Clone> CallEngine<C> {
             return;
         };
         call.reliable.finish();
-        if let Ok(mut dialog) = Dialog::uas(&call.a_request, &reply) {
+        // The caller's early dialog (opened by our first 18x) carries on, with its CSeqs.
+        if call.a.dialog.is_none()
+            && let Ok(mut dialog) = Dialog::uas(&call.a_request, &reply)
+        {
             let a_contact = our_contact(&config.contact_user, call.a.transport(), call.a.local);
             dialog.set_local_contact(a_contact);
             call.a.dialog = Some(dialog);
@@ -1414,12 +1426,7 @@ impl<C: Clone> CallEngine<C> {
         };
         let offer = method == Method::Invite || (method == Method::Update && sdp.is_some());
         if offer && call.offer_pending {
-            if let Ok(mut response) = endpoint.response(accepted, StatusCode(491)) {
-                response
-                    .headers_mut()
-                    .push(HeaderName::RetryAfter, Bytes::from_static(b"1"));
-                let _ = endpoint.send_response(now.instant, accepted, response);
-            }
+            glare(endpoint, now, accepted);
             return;
         }
         // A re-INVITE or UPDATE from a side refreshes that side's session.
@@ -1502,6 +1509,7 @@ impl<C: Clone> CallEngine<C> {
                     server: accepted,
                     from,
                     invite: method == Method::Invite,
+                    offer,
                 };
                 self.clients.insert(transaction, (key, Role::Relay(relay)));
             }
@@ -1529,16 +1537,11 @@ impl<C: Clone> CallEngine<C> {
             return;
         };
         let to = relay.from.other();
-        let method = if relay.invite {
-            Method::Invite
-        } else {
-            Method::Update
-        };
         let mut sdp_body = None;
         if let Some(sdp) = leg_answered(endpoint, now, call, to, transaction, response) {
             sdp_body = call.sdp_toward(relay.from, &sdp).ok();
         }
-        if relay.invite || method == Method::Update {
+        if relay.offer {
             call.offer_pending = false;
         }
         let Ok(mut reply) = endpoint.response(relay.server, response.status()) else {
@@ -1737,6 +1740,15 @@ impl<C: Clone> CallEngine<C> {
             }
             Role::Prack(server) => {
                 let _ = endpoint.respond(now.instant, server, StatusCode(status));
+            }
+            Role::Early(relay, _) => {
+                // The early dialog's peer is gone; its INVITE transaction decides the call.
+                if let Some(call) = self.calls.get_mut(&key)
+                    && relay.offer
+                {
+                    call.offer_pending = false;
+                }
+                let _ = endpoint.respond(now.instant, relay.server, StatusCode(status));
             }
             Role::Refresh(_) => {
                 let header = reason("SIP", status, "session refresh failed");
@@ -2063,6 +2075,17 @@ fn allows_update(headers: &pbx_sip::Headers) -> bool {
     headers
         .values(&HeaderName::Allow)
         .any(|m| m.is_ok_and(|m| m.trim_ascii().eq_ignore_ascii_case(b"UPDATE")))
+}
+
+/// Answers an offer that arrived while another exchange is in progress: 491 with a
+/// Retry-After (RFC 3261 §14.2, RFC 3311 §5.2).
+fn glare(endpoint: &mut Endpoint, now: Now, accepted: AcceptedTransaction) {
+    if let Ok(mut response) = endpoint.response(accepted, StatusCode(491)) {
+        response
+            .headers_mut()
+            .push(HeaderName::RetryAfter, Bytes::from_static(b"1"));
+        let _ = endpoint.send_response(now.instant, accepted, response);
+    }
 }
 
 /// The status the caller gets when every fork failed (RFC 3261 §16.7 step 6, simplified):

@@ -39,6 +39,10 @@
 //! In-dialog: BYE ends both legs; re-INVITE and UPDATE are relayed with their SDP rewritten to
 //! our relay (hold with `sendonly`/`inactive`, or `c=0.0.0.0`, passes across); a re-INVITE
 //! while another is in progress gets 491 (glare); INFO is relayed; OPTIONS is answered here.
+//! Before the answer (RFC 3311), an UPDATE passes the same way between the caller's early
+//! dialog and the fork's early dialog it is joined to (the one whose 18x the caller got last,
+//! opened by a reliable 18x), in either direction; an UPDATE from another fork's early dialog
+//! is answered here (200, or 488 for an offer), one in an early dialog we do not keep gets 481.
 //! RFC 4028 session timers run on each leg independently; a leg whose refresh does not come
 //! is torn down on both sides with a `Reason` header, as are calls whose RTP stops and calls
 //! reaching the configured maximum duration.

@@ -5,10 +5,10 @@
 
 use bytes::Bytes;
 use pbx_sip::{HeaderName, Method, Request, Response, StatusCode};
-use pbx_sip_engine::{AcceptedTransaction, Endpoint};
+use pbx_sip_engine::{AcceptedTransaction, Dialog, Endpoint};
 
 use super::{CallEngine, CallKey, Role, Stage, TrunkRetry};
-use crate::call::{ForkState, Phase};
+use crate::call::{EarlyPeer, ForkState, Phase};
 use crate::media::Side;
 use crate::record::Now;
 use crate::reliable::{self, Noted, Origin, Prack, RAck};
@@ -59,6 +59,12 @@ impl<C: Clone> CallEngine<C> {
                 Noted::NoDialog => {}
             }
         }
+        // The fork's early dialog this 18x belongs to, if we keep one (a reliable 18x opened it).
+        let known = response
+            .to()
+            .ok()
+            .and_then(|to| to.tag)
+            .filter(|tag| fork.early.iter().any(|e| e.dialog.id().remote_tag == *tag));
         if call.record.ringing_at_ms.is_none() {
             call.record.ringing_at_ms = Some(now.unix_ms);
             self.records
@@ -85,6 +91,24 @@ impl<C: Clone> CallEngine<C> {
         reply
             .headers_mut()
             .push(HeaderName::Contact, contact.to_bytes());
+        // The caller's early dialog: joined to the fork's this 18x came in (RFC 3311 UPDATEs
+        // pass between the two); an early answer from a dialog we do not keep unjoins it.
+        match known {
+            Some(to_tag) => {
+                call.early_peer = Some(EarlyPeer {
+                    fork: index,
+                    to_tag,
+                })
+            }
+            None if early.is_some() => call.early_peer = None,
+            None => {}
+        }
+        if call.a.dialog.is_none()
+            && let Ok(mut dialog) = Dialog::uas(&call.a_request, &reply)
+        {
+            dialog.set_local_contact(contact);
+            call.a.dialog = Some(dialog);
+        }
         if let Some(body) = &early {
             reply.headers_mut().push(
                 HeaderName::ContentType,

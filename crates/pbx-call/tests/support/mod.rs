@@ -340,7 +340,8 @@ pub struct Ua {
     pub challenge: Option<(u16, &'static str)>,
     /// For every INVITE: `None` without credentials, else whether they were valid.
     pub auth_results: Vec<Option<bool>>,
-    /// As a carrier: also challenge in-dialog BYE and re-INVITE (with `challenge`), recording
+    /// As a carrier: also challenge in-dialog BYE, re-INVITE, PRACK and UPDATE (with
+    /// `challenge`), recording
     /// `(method, result)` in `in_dialog_auth`.
     pub challenge_in_dialog: bool,
     pub in_dialog_auth: Vec<(String, Option<bool>)>,
@@ -504,6 +505,39 @@ impl Ua {
         }
     }
 
+    /// Sends an UPDATE (with an offer of `direction`, or none) in our early dialog: as a
+    /// callee the one our 18x opened, as a caller the one of the last provisional with a To
+    /// tag (a reliable one, or any).
+    pub fn send_early_update(&mut self, now: Instant, direction: Option<&str>) {
+        if self.early.is_none() {
+            let invite = self.invite.clone().expect("our INVITE");
+            let provisional = self
+                .responses
+                .iter()
+                .rfind(|r| {
+                    (101..200).contains(&r.status().0) && r.to().is_ok_and(|to| to.tag.is_some())
+                })
+                .expect("a provisional with a To tag");
+            self.early = Some(Dialog::uac(&invite, provisional).unwrap());
+        }
+        let via = self.via();
+        let contact = self.contact();
+        let body = direction.map(|d| self.sdp(d));
+        let early = self.early.as_mut().expect("an early dialog");
+        early.set_local_contact(contact);
+        let mut update = early.request(Method::Update, &via).unwrap();
+        if let Some(body) = body {
+            update.headers_mut().push(
+                HeaderName::ContentType,
+                Bytes::from_static(b"application/sdp"),
+            );
+            update.set_body(body);
+        }
+        self.endpoint
+            .send_request(now, update, Target::udp(self.pbx))
+            .unwrap();
+    }
+
     pub fn statuses(&self) -> Vec<u16> {
         self.responses.iter().map(|r| r.status().0).collect()
     }
@@ -598,6 +632,10 @@ impl Ua {
                     ringing.set_body(self.sdp("sendrecv"));
                 }
             }
+            // Our early dialog (UPDATEs before the answer go in it).
+            if self.early.is_none() {
+                self.early = Dialog::uas(&request, &ringing).ok();
+            }
             self.endpoint.send_response(now, invite, ringing).unwrap();
             self.incoming_invite = Some((invite, request));
             if let Some(delay) = reliably.and_then(|r| r.answer_after_prack) {
@@ -615,7 +653,10 @@ impl Ua {
         }
         if in_dialog
             && self.challenge_in_dialog
-            && matches!(method, Method::Bye | Method::Invite | Method::Prack)
+            && matches!(
+                method,
+                Method::Bye | Method::Invite | Method::Prack | Method::Update
+            )
             && let Some((status, password)) = self.challenge
             && self.challenged_in_dialog(now, accepted, &request, status, password)
         {
