@@ -47,12 +47,28 @@ impl Registrar {
                     if !previous.record.same_key(&entry.record) {
                         effects.push(Effect::DeleteBinding(BindingKey::of(&previous.record)));
                     }
-                    let record = entry.record.clone();
-                    effects.push(if record.is_refresh_of(&previous.record) {
-                        Effect::RefreshBinding(record)
+                    if entry.record.is_refresh_of(&previous.record) {
+                        // A plain refresh is written back only when the store's copy would
+                        // otherwise lapse early: when less than half of the newly granted
+                        // lifetime is left on it (or it would outlive the new expiry). Phones
+                        // that re-register every minute for their NAT (expiry an hour) cost
+                        // one write per half hour instead of thirty; after a crash a restored
+                        // binding keeps at least half its lifetime, and phones re-register
+                        // by then.
+                        let stored = previous.stored_expires_at_ms;
+                        let new = entry.record.expires_at_ms;
+                        let granted = new.saturating_sub(now.unix_ms);
+                        let lasts = stored.saturating_sub(now.unix_ms) >= granted / 2;
+                        if self.config.persist_refreshes_lazily && lasts && stored <= new {
+                            entry.stored_expires_at_ms = stored;
+                        } else {
+                            entry.stored_expires_at_ms = new;
+                            effects.push(Effect::RefreshBinding(entry.record.clone()));
+                        }
                     } else {
-                        Effect::PersistBinding(record)
-                    });
+                        entry.stored_expires_at_ms = entry.record.expires_at_ms;
+                        effects.push(Effect::PersistBinding(entry.record.clone()));
+                    }
                     effects.push(Effect::Event(RegistrationEvent::Refreshed {
                         key,
                         flow: entry.flow,
@@ -60,6 +76,7 @@ impl Registrar {
                     }));
                 }
                 None => {
+                    entry.stored_expires_at_ms = entry.record.expires_at_ms;
                     effects.push(Effect::PersistBinding(entry.record.clone()));
                     effects.push(Effect::Event(RegistrationEvent::Registered {
                         key,

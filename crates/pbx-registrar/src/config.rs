@@ -27,6 +27,10 @@ pub struct RegistrarConfig {
     pub keepalive_failure_threshold: u32,
     /// The From user of keep-alive OPTIONS (`sip:<user>@<realm>`). Default `keepalive`.
     pub keepalive_from_user: String,
+    /// Persist a plain refresh ([`crate::Effect::RefreshBinding`]) only when the store's copy
+    /// of the expiry would otherwise keep less than half of the newly granted lifetime (or
+    /// outlive it). Default `true`; `false` persists every refresh.
+    pub persist_refreshes_lazily: bool,
 }
 
 impl RegistrarConfig {
@@ -42,6 +46,7 @@ impl RegistrarConfig {
             stream_keepalive: Duration::from_secs(60),
             keepalive_failure_threshold: 3,
             keepalive_from_user: "keepalive".to_owned(),
+            persist_refreshes_lazily: true,
         }
     }
 

@@ -21,7 +21,8 @@
 //!   [`Registrar::handle_timeout`]; poll again after every call into the registrar.
 //! - **Effects,** in order: [`Effect::PersistBinding`] (upsert by tenant, AOR and key),
 //!   [`Effect::RefreshBinding`] (the same upsert for a binding whose expiry alone moved on;
-//!   it may be written back lazily),
+//!   it may be written back lazily, and with [`RegistrarConfig::persist_refreshes_lazily`]
+//!   it is only emitted when the stored expiry would keep less than half the new lifetime),
 //!   [`Effect::DeleteBinding`], [`Effect::Event`] (publish; [`RegistrationEvent::to_domain_event`]
 //!   makes the audit-log entry) and [`Effect::Ping`] (send an OPTIONS over a UDP flow, or a
 //!   double CRLF on a TCP/TLS connection, and report the result).

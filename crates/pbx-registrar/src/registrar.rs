@@ -235,6 +235,7 @@ impl Registrar {
                 .is_some_and(|uri| contact_behind_nat(&uri.host, &flow));
             self.next_entry += 1;
             let left = Duration::from_millis(u64::try_from(left_ms).unwrap_or(0));
+            let record_expires = record.expires_at_ms;
             let entry = Entry {
                 id: self.next_entry,
                 record,
@@ -245,6 +246,7 @@ impl Registrar {
                 behind_nat,
                 timer: None,
                 request_key: 0,
+                stored_expires_at_ms: record_expires,
             };
             self.insert_entry(user, entry, now);
         }

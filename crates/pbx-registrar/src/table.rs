@@ -28,6 +28,8 @@ pub(crate) struct Entry {
     pub(crate) timer: Option<TimerSlot>,
     /// Retransmission key of the REGISTER that last set this binding (0 after a restore).
     pub(crate) request_key: u64,
+    /// The expiry (Unix ms) the store holds for this binding, as last written by an effect.
+    pub(crate) stored_expires_at_ms: i64,
 }
 
 impl Entry {
@@ -144,6 +146,8 @@ pub(crate) fn plan(
                     behind_nat,
                     timer: None,
                     request_key: grant.request_key,
+                    // Set when the change is committed (persisted or written back).
+                    stored_expires_at_ms: 0,
                 });
             }
         }

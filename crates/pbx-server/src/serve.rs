@@ -267,6 +267,7 @@ impl Server {
         registrar_config.max_expires_secs = secs(max);
         registrar_config.max_contacts_per_user = settings.max_contacts_per_user as usize;
         registrar_config.udp_keepalive = settings.nat_keepalive_interval;
+        registrar_config.persist_refreshes_lazily = !settings.refresh_write_back.is_zero();
         let mut registrar =
             Registrar::new(registrar_config, settings.realm.clone(), rand::random())?;
 

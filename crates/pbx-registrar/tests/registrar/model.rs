@@ -137,7 +137,11 @@ proptest! {
                 prop_assert_eq!(h.registrar.lookup(account.user_id).len(), records.len());
                 for record in records {
                     prop_assert!(record.expires_at_ms > now_ms, "expired binding kept");
-                    prop_assert_eq!(store.get(&(record.aor.clone(), record.key())), Some(&record.expires_at_ms));
+                    // The store holds the binding, with an expiry that never outlives the
+                    // live one (plain refreshes are written back only when the stored expiry
+                    // would lapse before half the new lifetime).
+                    let stored = store.get(&(record.aor.clone(), record.key()));
+                    prop_assert!(stored.is_some_and(|at| *at <= record.expires_at_ms), "{:?} vs {}", stored, record.expires_at_ms);
                 }
             }
         }

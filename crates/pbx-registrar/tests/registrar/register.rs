@@ -317,6 +317,58 @@ fn same_call_id_with_old_cseq_is_refused_and_changes_nothing() {
 }
 
 #[test]
+fn plain_refreshes_are_persisted_only_when_the_stored_expiry_would_lapse_early() {
+    let refreshes = |effects: &[pbx_registrar::Effect]| {
+        effects
+            .iter()
+            .filter(|e| matches!(e, pbx_registrar::Effect::RefreshBinding(_)))
+            .count()
+    };
+    let mut h = Harness::new();
+    let ann = h.accounts.ann_desk.clone();
+    let flow = udp("203.0.113.7:5060");
+    let mut reg = Reg::new(&ann, "203.0.113.7:5060", "<sip:201@203.0.113.7:5060>");
+    reg.expires = Some(3600);
+    let first = h.register(&ann, &mut reg, flow);
+    assert_eq!(persisted(&first.effects).len(), 1);
+
+    // A NAT keep-alive re-registration a minute later: answered, live expiry moved on, but
+    // the store's copy (59 minutes left of 60) is not rewritten.
+    h.advance(Duration::from_secs(60));
+    let again = h.register(&ann, &mut reg, flow);
+    assert_eq!(
+        contacts(&again.response),
+        vec!["<sip:201@203.0.113.7:5060>;expires=3600"]
+    );
+    assert_eq!(refreshes(&again.effects), 0, "{:?}", again.effects);
+    assert!(persisted(&again.effects).is_empty());
+
+    // Once the stored copy has less than half the new lifetime left, the refresh is written.
+    h.advance(Duration::from_secs(1_800));
+    let later = h.register(&ann, &mut reg, flow);
+    assert_eq!(refreshes(&later.effects), 1);
+    assert_eq!(
+        persisted(&later.effects)[0].expires_at_ms,
+        h.now().unix_ms + 3_600_000
+    );
+
+    // A shorter expiry is written at once: the store must not outlive the binding.
+    h.advance(Duration::from_secs(60));
+    reg.expires = Some(600);
+    let shorter = h.register(&ann, &mut reg, flow);
+    assert_eq!(refreshes(&shorter.effects), 1);
+
+    // With lazy persistence off, every refresh is written.
+    let mut config = RegistrarConfig::new("node-1");
+    config.persist_refreshes_lazily = false;
+    let mut h = Harness::with_config(config);
+    let mut reg = Reg::new(&ann, "203.0.113.7:5060", "<sip:201@203.0.113.7:5060>");
+    assert_eq!(h.register(&ann, &mut reg, flow).response.status().0, 200);
+    h.advance(Duration::from_secs(60));
+    assert_eq!(refreshes(&h.register(&ann, &mut reg, flow).effects), 1);
+}
+
+#[test]
 fn a_retransmitted_register_gets_200_again_and_changes_nothing() {
     let mut h = Harness::new();
     let ann = h.accounts.ann_desk.clone();

@@ -147,7 +147,9 @@ pub struct RegistrarSection {
     /// How long a plain refresh (only the expiry moved on) may wait before it is written to
     /// the store, together with every other refresh of that window; new bindings, changes and
     /// removals are written at once. A crash loses at most this much of refresh extensions.
-    /// 0 writes every refresh at once. At most 300,000.
+    /// A refresh is not written at all while the stored expiry still covers half of the
+    /// newly granted lifetime (a phone re-registering every minute for its NAT is written
+    /// about once per half expiry). 0 writes every refresh at once. At most 300,000.
     pub refresh_write_back_ms: u64,
 }
 
