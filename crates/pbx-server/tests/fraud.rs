@@ -252,6 +252,40 @@ async fn svwar_finds_no_extension() {
     harness.shutdown().await;
 }
 
+/// svmap (SIPVicious' scanner: OPTIONS with its `friendly-scanner` User-Agent) against the
+/// server: its first request bans its source (known scanner User-Agent), nothing is answered,
+/// so svmap reports no SIP device at all; the ban is in the kernel drop set, and everyone
+/// else is still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn svmap_finds_no_device_and_is_banned() {
+    let Some(svmap) = tool("svmap", "sipvicious") else {
+        return;
+    };
+    let harness = start(Options::default(), &SecuritySection::default()).await;
+    let target = harness.addr(Transport::Udp, false);
+    let home = sipvicious_home();
+    let attacker = ip("127.0.0.13");
+    let mut command = sipvicious(&svmap, attacker, home.path());
+    command
+        .arg(target.ip().to_string())
+        .args(["-p", &target.port().to_string()]);
+    let (_, output) = run_bounded(command, Duration::from_secs(30)).await;
+    assert!(output.contains("found nothing"), "svmap: {output}");
+    assert!(
+        !output.contains("friendly-scanner") && !output.contains("cloudpbx"),
+        "svmap fingerprinted something: {output}"
+    );
+    let guard = harness.server().guard();
+    assert!(guard.is_banned(attacker), "scanner banned: {output}");
+    assert_eq!(guard.bans()[0].reason, pbx_policy::BanReason::Scanner);
+    assert!(
+        !options_answered(attacker, target).await,
+        "banned: no answer"
+    );
+    assert!(options_answered(ip("127.0.0.1"), target).await);
+    harness.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn svcrack_is_banned_within_the_configured_failures_and_stays_banned_after_restart() {
     let Some(svcrack) = tool("svcrack", "sipvicious") else {
