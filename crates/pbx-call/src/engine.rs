@@ -34,6 +34,9 @@ const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK";
 /// The cause recorded when the caller never PRACKed a reliable provisional.
 const NO_PRACK: &str = "no PRACK from caller";
 
+/// The cause recorded (and sent in `Reason`) for calls ended by a clean shutdown.
+const SHUTTING_DOWN: &str = "server shutting down";
+
 /// Which change of a call's record [`CallEngine::poll_record`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -713,6 +716,33 @@ impl<C: Clone> CallEngine<C> {
         self.teardown(endpoint, now, key, cause, 403, &header, HangupSide::System);
     }
 
+    /// Ends every call because this element is shutting down: answered calls get BYE on
+    /// both legs, ringing ones 503 to the caller and CANCEL to the forks, each with a
+    /// `Reason: SIP;cause=503;text="server shutting down"`; every record closes (hangup side
+    /// `system`). The driver then lets these transactions finish, within its grace period,
+    /// before it stops.
+    pub fn shut_down(&mut self, endpoint: &mut Endpoint, now: Now) {
+        let header = reason("SIP", 503, SHUTTING_DOWN);
+        let mut keys: Vec<CallKey> = self.calls.keys().copied().collect();
+        keys.sort_unstable();
+        for key in keys {
+            let answered = self
+                .calls
+                .get(&key)
+                .is_some_and(|call| call.phase == Phase::Answered);
+            if answered {
+                // An answered call ended normally, by us: status 200 as for the maximum
+                // duration; the cause says why.
+                let side = HangupSide::System;
+                self.end_answered(endpoint, now, key, None, SHUTTING_DOWN, 200, &header, side);
+            } else {
+                let disposition = disposition_for(503);
+                let side = Some(HangupSide::System);
+                self.fail_ringing_by(endpoint, now, key, 503, SHUTTING_DOWN, disposition, side);
+            }
+        }
+    }
+
     /// Fires the deadlines due at `now`.
     pub fn handle_timeout(&mut self, endpoint: &mut Endpoint, now: Now) {
         while let Some(&(at, key)) = self.deadlines.first() {
@@ -1274,6 +1304,7 @@ impl<C: Clone> CallEngine<C> {
     }
 
     /// Ends a call that was not answered: `status` to the caller, CANCEL to pending forks.
+    /// The record's hangup side follows from the status and cause.
     fn fail_ringing(
         &mut self,
         endpoint: &mut Endpoint,
@@ -1282,6 +1313,21 @@ impl<C: Clone> CallEngine<C> {
         status: u16,
         cause: &str,
         disposition: Disposition,
+    ) {
+        self.fail_ringing_by(endpoint, now, key, status, cause, disposition, None);
+    }
+
+    /// [`Self::fail_ringing`], with the hangup side given when the platform decided (`side`).
+    #[allow(clippy::too_many_arguments)]
+    fn fail_ringing_by(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        key: CallKey,
+        status: u16,
+        cause: &str,
+        disposition: Disposition,
+        side: Option<HangupSide>,
     ) {
         // A fork that answered while the caller's 2xx was held (or with no usable answer).
         let header = reason("SIP", status, cause);
@@ -1305,7 +1351,9 @@ impl<C: Clone> CallEngine<C> {
             }
         }
         let _ = endpoint.respond(now.instant, call.a_invite, StatusCode(status));
-        let side = if disposition == Disposition::Cancelled {
+        let side = if let Some(side) = side {
+            side
+        } else if disposition == Disposition::Cancelled {
             HangupSide::Caller
         } else if (matches!(status, 480 | 503) && cause == "ring timeout") || cause == NO_PRACK {
             HangupSide::System
@@ -1343,7 +1391,7 @@ impl<C: Clone> CallEngine<C> {
     }
 
     /// Ends any call: BYE both legs when answered, else the caller gets `status` (480 for a
-    /// 200) and the forks CANCEL.
+    /// 200) and the forks CANCEL; the record's hangup side is `side` either way.
     #[allow(clippy::too_many_arguments)]
     fn teardown(
         &mut self,
@@ -1362,7 +1410,8 @@ impl<C: Clone> CallEngine<C> {
             self.end_answered(endpoint, now, key, None, cause, status, reason_header, side);
         } else {
             let status = if status < 300 { 480 } else { status };
-            self.fail_ringing(endpoint, now, key, status, cause, disposition_for(status));
+            let disposition = disposition_for(status);
+            self.fail_ringing_by(endpoint, now, key, status, cause, disposition, Some(side));
         }
     }
 

@@ -24,6 +24,9 @@
 //! - Media events: [`CallEngine::media_timeout`] (RTP stopped: tear down with a Reason).
 //! - Timers: when [`CallEngine::poll_timeout`] is reached, [`CallEngine::handle_timeout`]
 //!   (ring timeout, maximum duration, session timers).
+//! - A clean shutdown: [`CallEngine::shut_down`] (BYE to both legs of answered calls,
+//!   503 and CANCEL for ringing ones, `Reason` "server shutting down", records closed with
+//!   hangup side `system`); then let the endpoint finish those transactions.
 //!
 //! # What a call does
 //!

@@ -509,3 +509,59 @@ fn relay_exhaustion_gives_503() {
     assert_eq!(world.alice().statuses().last(), Some(&503));
     assert!(world.bob().received.is_empty());
 }
+
+/// The engine's clean shutdown at `world`'s current time.
+fn shut_down(world: &mut World) {
+    let now = world.now();
+    let pbx = world.pbx();
+    let pair = pbx_call::Now::new(now, 1_700_000_100_000);
+    pbx.calls.shut_down(&mut pbx.endpoint, pair);
+}
+
+#[test]
+fn shutdown_sends_bye_with_reason_to_both_legs_and_closes_the_record() {
+    let mut world = answered_world(config());
+    world.run(secs(2));
+    shut_down(&mut world);
+    world.run(secs(1));
+    for index in [1, 2] {
+        let ua = world.ua(index);
+        let byes = ua.received_of(Method::Bye);
+        assert_eq!(byes.len(), 1, "ua {index}: {:?}", ua.methods());
+        let reason = byes[0].headers().get(&pbx_sip::HeaderName::Reason).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(reason),
+            "SIP;cause=503;text=\"server shutting down\""
+        );
+    }
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 0);
+    assert_eq!(pbx.records.len(), 1);
+    let record = &pbx.records[0];
+    assert_eq!(record.disposition, Disposition::Answered);
+    assert_eq!(record.hangup_side, HangupSide::System);
+    assert_eq!(record.hangup_cause, "server shutting down");
+    assert_eq!(record.hangup_status, 200);
+}
+
+#[test]
+fn shutdown_answers_503_to_a_ringing_call_and_cancels_its_forks() {
+    let callees = vec![
+        Ua::new(BOB, Answer::Never, 21),
+        Ua::new(BOB2, Answer::Never, 22),
+    ];
+    let mut world = World::new(config(), callees);
+    world.call(secs(2));
+    shut_down(&mut world);
+    world.run(secs(2));
+    assert_eq!(world.alice().statuses().last(), Some(&503));
+    assert_eq!(world.ua(2).cancels, 1);
+    assert_eq!(world.ua(3).cancels, 1);
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 0);
+    let record = &pbx.records[0];
+    assert_eq!(record.disposition, Disposition::Failed);
+    assert_eq!(record.hangup_side, HangupSide::System);
+    assert_eq!(record.hangup_cause, "server shutting down");
+    assert_eq!(record.hangup_status, 503);
+}

@@ -669,6 +669,19 @@ impl Calls {
         self.flush();
     }
 
+    /// A clean shutdown: ends every call (BYE to both legs of answered calls, 503 and CANCEL
+    /// for ringing ones, `Reason` "server shutting down") and files their records closed;
+    /// the draining endpoint then lets those transactions finish.
+    pub fn shut_down(&mut self, ctx: &mut Context<'_>) {
+        let live = self.engine.call_count();
+        if live > 0 {
+            tracing::info!(calls = live, "shutting down: ending the calls in progress");
+        }
+        let now = now_pair(ctx);
+        self.engine.shut_down(ctx.engine(), now);
+        self.flush();
+    }
+
     /// Calls in progress.
     pub fn call_count(&self) -> usize {
         self.engine.call_count()

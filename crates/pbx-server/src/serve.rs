@@ -159,9 +159,11 @@ impl RunningServer {
         self.call_data.registrations()
     }
 
-    /// Graceful shutdown: stop accepting, let in-flight transactions finish (bounded), flush
-    /// pending store writes, close the database.
+    /// Graceful shutdown: end the calls in progress (BYE/CANCEL, their CDRs closed), stop
+    /// accepting, let in-flight transactions finish (bounded), flush pending store writes,
+    /// close the database.
     pub async fn shutdown(self) {
+        self.end_calls().await;
         self.http_shutdown.cancel();
         if let Some(provisioning) = self.provisioning {
             provisioning.shutdown().await;
@@ -197,6 +199,28 @@ impl RunningServer {
             }
         }
         self.store.close().await;
+    }
+
+    /// Ends every call on the endpoint task while it still runs normally (bounded: 5 s to
+    /// queue the command, 5 s for it to run); the endpoint's drain that follows gives the
+    /// BYEs and CANCELs its grace period to complete.
+    async fn end_calls(&self) {
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let command = self.handle.execute(move |tu, ctx| {
+            if let Some(calls) = tu.calls_mut() {
+                calls.shut_down(ctx);
+            }
+            let _ = done.send(());
+        });
+        let ended = match tokio::time::timeout(Duration::from_secs(5), command).await {
+            Ok(Ok(())) => tokio::time::timeout(Duration::from_secs(5), finished)
+                .await
+                .is_ok_and(|sent| sent.is_ok()),
+            _ => false,
+        };
+        if !ended {
+            tracing::warn!("calls in progress could not be ended before the shutdown");
+        }
     }
 }
 

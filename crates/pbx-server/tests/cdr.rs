@@ -1,6 +1,7 @@
 //! Durable CDRs: the sink journals records while the database is unavailable and replays
-//! them when it is back (no record lost), records left open by a stop are closed as
-//! `interrupted` at the next start, and a journal left by a crash is replayed at start.
+//! them when it is back (no record lost), records left open by a stop that could not end its
+//! calls are closed as `interrupted` at the next start (a clean stop ends them with a BYE and
+//! closes them), and a journal left by a crash is replayed at start.
 
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use pbx_store::{CdrFilter, Store, StoreOptions};
 use pbx_test_support::postgres::FreshDatabase;
 
 use crate::calls::{api_cdrs_as, call_setup, operator_token};
-use crate::support::{Harness, Options, free_port, v4};
+use crate::support::{Harness, Options, free_port, v4, wait_bounded};
 
 fn record(tenant: TenantId, node: &str, start_ms: i64) -> CallRecord {
     CallRecord::open(CallStart {
@@ -481,24 +482,106 @@ async fn restart_closes_interrupted_calls_and_replays_the_journal() {
     harness.shutdown().await;
 }
 
-/// A SIPp call is up (answered, its CDR open in the store) when the server stops; the next
-/// start closes that CDR as interrupted, with the answer time kept and the end at the last
-/// time the call was known alive: the call is not lost from billing.
+/// A SIPp call is up (answered, its CDR open in the store) when the server stops cleanly:
+/// both legs get a BYE (each SIPp scenario ends only on a BYE it answers), and the CDR is
+/// closed normally (answered, hangup side system, cause "server shutting down") instead of
+/// being left open to be closed as interrupted at the next start. (A stop that cannot end
+/// its calls is covered by `restart_closes_interrupted_calls_and_replays_the_journal`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restart_during_a_sipp_call_closes_its_cdr_as_interrupted() {
+async fn a_clean_restart_during_a_sipp_call_sends_bye_to_both_legs_and_closes_its_cdr() {
     let Some((mut harness, tenant, sipp, port)) = call_setup("").await else {
         return;
     };
     let (alice, bob) = (&tenant.accounts[0], &tenant.accounts[1]);
-    let mut callee = sipp.callee("uas_answer.xml", port, free_port(v4()));
-    // A 60 s call (uac_short pauses for -d ms before its BYE).
-    let mut command = sipp.caller_command("uac_short.xml", alice, &bob.extension);
-    command.args(["-d", "60000"]);
-    let mut caller = command.spawn().expect("sipp caller starts");
+    let callee = sipp.callee("uas_answer.xml", port, free_port(v4()));
+    // The caller waits for a BYE after the answer, as the callee does.
+    let caller = sipp
+        .caller_command("uac_wait_bye.xml", alice, &bob.extension)
+        .spawn()
+        .expect("sipp caller starts");
 
     // Mid-call: the open record is already durable, with its answer time.
+    let open = open_record(&harness, &tenant, |r| r.answer_ms.is_some())
+        .await
+        .unwrap_or_else(|| panic!("call answered and recorded open:{}", sipp.logs()));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let token = operator_token(&harness);
+    harness.restart().await;
+    let (code, output) = wait_bounded(caller, Duration::from_secs(30)).await;
+    assert_eq!(code, 0, "caller got a BYE: {output}{}", sipp.logs());
+    let (code, output) = wait_bounded(callee, Duration::from_secs(30)).await;
+    assert_eq!(code, 0, "callee got a BYE: {output}{}", sipp.logs());
+    let cdrs = api_cdrs_as(&harness, &token, &tenant, 1).await;
+    assert_eq!(cdrs.len(), 1, "{cdrs:?}");
+    let cdr = &cdrs[0];
+    assert_eq!(cdr["id"], open.id.to_string(), "{cdr}");
+    assert_eq!(cdr["state"], "closed", "{cdr}");
+    assert_eq!(cdr["disposition"], "answered", "{cdr}");
+    assert_eq!(cdr["hangup_side"], "system", "{cdr}");
+    assert_eq!(cdr["hangup_cause"], "server shutting down", "{cdr}");
+    assert_eq!(cdr["answer_ms"], open.answer_ms.unwrap(), "{cdr}");
+    assert!(cdr["billable_secs"].as_i64().unwrap() >= 1, "{cdr}");
+    assert_eq!(
+        harness
+            .server()
+            .cdrs()
+            .stats()
+            .interrupted
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "nothing left open to close at start"
+    );
+    harness.shutdown().await;
+}
+
+/// A SIPp call still ringing when the server stops cleanly: the caller gets 503, the callee a
+/// CANCEL (each scenario ends only so), and the CDR is closed (failed, 503, hangup side
+/// system, cause "server shutting down").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_restart_while_a_sipp_call_rings_answers_503_and_cancels_the_callee() {
+    let Some((mut harness, tenant, sipp, port)) = call_setup("").await else {
+        return;
+    };
+    let (alice, bob) = (&tenant.accounts[0], &tenant.accounts[1]);
+    let callee = sipp.callee("uas_ring.xml", port, free_port(v4()));
+    let caller = sipp
+        .caller_command("uac_shutdown_ringing.xml", alice, &bob.extension)
+        .spawn()
+        .expect("sipp caller starts");
+    // The record is stored open once the call is forked (its ring time only comes with the
+    // final record); give the callee's 180 time to pass.
+    let open = open_record(&harness, &tenant, |r| r.answer_ms.is_none())
+        .await
+        .unwrap_or_else(|| panic!("call forked and recorded open:{}", sipp.logs()));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let token = operator_token(&harness);
+    harness.restart().await;
+    let (code, output) = wait_bounded(caller, Duration::from_secs(30)).await;
+    assert_eq!(code, 0, "caller got 503: {output}{}", sipp.logs());
+    let (code, output) = wait_bounded(callee, Duration::from_secs(30)).await;
+    assert_eq!(code, 0, "callee got a CANCEL: {output}{}", sipp.logs());
+    let cdrs = api_cdrs_as(&harness, &token, &tenant, 1).await;
+    assert_eq!(cdrs.len(), 1, "{cdrs:?}");
+    let cdr = &cdrs[0];
+    assert_eq!(cdr["id"], open.id.to_string(), "{cdr}");
+    assert_eq!(cdr["disposition"], "failed", "{cdr}");
+    assert_eq!(cdr["sip_status"], 503, "{cdr}");
+    assert_eq!(cdr["hangup_side"], "system", "{cdr}");
+    assert_eq!(cdr["hangup_cause"], "server shutting down", "{cdr}");
+    assert!(cdr["ring_ms"].as_i64().is_some(), "{cdr}");
+    assert!(cdr["answer_ms"].is_null(), "{cdr}");
+    harness.shutdown().await;
+}
+
+/// The tenant's open CDR matching `wanted`, once the store has it (polled for up to 10 s).
+async fn open_record(
+    harness: &Harness,
+    tenant: &crate::support::Tenant,
+    wanted: impl Fn(&CallRecord) -> bool,
+) -> Option<CallRecord> {
     let store = harness.server().store().clone();
-    let mut open = None;
     for _ in 0..100 {
         let listed = store
             .cdrs()
@@ -511,46 +594,13 @@ async fn restart_during_a_sipp_call_closes_its_cdr_as_interrupted() {
             )
             .await
             .unwrap();
-        if let Some(record) = listed.into_iter().find(|r| r.answer_ms.is_some()) {
-            open = Some(record);
-            break;
+        if let Some(record) = listed
+            .into_iter()
+            .find(|r| r.state == CdrState::Open && wanted(r))
+        {
+            return Some(record);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let open = open.unwrap_or_else(|| panic!("call answered and recorded open:{}", sipp.logs()));
-    assert_eq!(open.state, CdrState::Open);
-    assert_eq!(open.disposition, None);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-
-    let token = operator_token(&harness);
-    harness.restart().await;
-    let cdrs = api_cdrs_as(&harness, &token, &tenant, 1).await;
-    assert_eq!(cdrs.len(), 1, "{cdrs:?}");
-    let cdr = &cdrs[0];
-    assert_eq!(cdr["id"], open.id.to_string(), "{cdr}");
-    assert_eq!(cdr["state"], "closed", "{cdr}");
-    assert_eq!(cdr["disposition"], "interrupted", "{cdr}");
-    assert_eq!(cdr["hangup_side"], "system", "{cdr}");
-    assert_eq!(
-        cdr["hangup_cause"], "platform restarted during the call",
-        "{cdr}"
-    );
-    assert_eq!(cdr["answer_ms"], open.answer_ms.unwrap(), "{cdr}");
-    assert!(
-        cdr["end_ms"].as_i64().unwrap() >= open.answer_ms.unwrap(),
-        "{cdr}"
-    );
-    assert!(cdr["billable_secs"].as_i64().unwrap() >= 0, "{cdr}");
-    assert_eq!(
-        harness
-            .server()
-            .cdrs()
-            .stats()
-            .interrupted
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1
-    );
-    let _ = caller.kill().await;
-    let _ = callee.kill().await;
-    harness.shutdown().await;
+    None
 }
