@@ -169,6 +169,9 @@ pub(crate) struct Call<C> {
     /// The fork's early dialog the caller's early dialog is joined to (RFC 3311 UPDATE
     /// before the answer passes between these two).
     pub(crate) early_peer: Option<EarlyPeer>,
+    /// The last description sent in a fork's early dialog (an early UPDATE's offer or
+    /// answer), with the fork's index: the B-leg's last description if that fork answers.
+    pub(crate) b_early_sdp: Option<(usize, Bytes)>,
 }
 
 /// A fork's early dialog, joined to the caller's: the one whose 18x the caller got last

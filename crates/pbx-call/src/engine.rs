@@ -403,6 +403,7 @@ impl<C: Clone> CallEngine<C> {
             reliable: Reliable::new(Support::of(&request), session_seed),
             held_answer: None,
             early_peer: None,
+            b_early_sdp: None,
         };
         call.learn_remote(Side::A, &offer);
         let Ok(b_body) = call.sdp_toward(Side::B, &b_offer) else {
@@ -1175,7 +1176,10 @@ impl<C: Clone> CallEngine<C> {
             target: fork_target.target.clone(),
             local: fork_target.local,
             origin: b_origin,
-            last_sdp: call.forks.get(index).map(|f| f.request.body().clone()),
+            last_sdp: match call.b_early_sdp.take() {
+                Some((fork, sdp)) if fork == index => Some(sdp),
+                _ => call.forks.get(index).map(|f| f.request.body().clone()),
+            },
             timer: b_timer,
             allows_update: allows_update(response.headers()),
         });

@@ -306,3 +306,25 @@ fn a_carrier_challenge_to_an_early_update_is_answered_once_in_its_early_dialog()
     );
     assert_eq!(statuses_to_update(world.alice()), [200]);
 }
+
+#[test]
+fn our_session_refresh_after_the_answer_repeats_the_description_of_the_early_update() {
+    let mut config = config();
+    config.session_expires = Some(secs(90));
+    let mut world = World::new(config, vec![reliable_callee(BOB, 21, Some(secs(2)))]);
+    world.alice().rel100 = Some(HeaderName::Supported);
+    world.call(secs(1));
+    let now = world.now();
+    world.alice().send_early_update(now, Some("sendonly"));
+    world.run(secs(3));
+    assert_eq!(invite_final(world.alice()), Some(200));
+    // Bob's 2xx had no Session-Expires: we refresh his leg at half the interval, with a
+    // re-INVITE (he did not say Allow: UPDATE) repeating what he was sent last: the hold.
+    world.run(secs(50));
+    let bob = world.bob();
+    let invites = bob.received_of(Method::Invite);
+    assert_eq!(invites.len(), 2, "{:?}", bob.methods());
+    let refresh = body_text(invites[1]);
+    assert!(refresh.contains("a=sendonly"), "{refresh}");
+    assert!(refresh.contains("m=audio 30006 "), "{refresh}");
+}

@@ -67,8 +67,9 @@ impl<C: Clone> CallEngine<C> {
                     let _ = endpoint.respond(now.instant, accepted, StatusCode(500));
                     return;
                 };
-                if to == Side::A {
-                    remember_early_answer(call, &body);
+                match to {
+                    Side::A => remember_early_answer(call, &body),
+                    Side::B => call.b_early_sdp = Some((fork, body.clone())),
                 }
                 Some(body)
             }
@@ -147,10 +148,11 @@ impl<C: Clone> CallEngine<C> {
             call.learn_remote(to, &sdp);
             call.sdp_toward(relay.from, &sdp).ok()
         });
-        if relay.from == Side::A
-            && let Some(body) = &body
-        {
-            remember_early_answer(call, body);
+        if let Some(body) = &body {
+            match relay.from {
+                Side::A => remember_early_answer(call, body),
+                Side::B => call.b_early_sdp = Some((fork, body.clone())),
+            }
         }
         let Ok(mut reply) = endpoint.response(relay.server, response.status()) else {
             return;
