@@ -362,7 +362,10 @@ where
          WHERE cdrs.state = 'open'",
     );
     // Audited: the statement text is built from constants and placeholder numbers only.
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut query = sqlx::query_with(
+        sqlx::AssertSqlSafe(sql),
+        crate::bindings::reserved_arguments(records.len() * CDR_COLUMNS),
+    );
     for record in records {
         let media = serde_json::to_string(&record.media)
             .map_err(|_| corrupt("cdrs", "media", json_error()))?;

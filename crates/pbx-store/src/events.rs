@@ -154,7 +154,10 @@ where
     ));
     crate::bindings::push_placeholders(&mut sql, events.len(), 5, engine);
     // Audited: the statement text is built from constants and placeholder numbers only.
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut query = sqlx::query_with(
+        sqlx::AssertSqlSafe(sql),
+        crate::bindings::reserved_arguments(events.len() * 5),
+    );
     for event in events {
         query = query
             .bind(new_id(EventId::from_parts).to_string())
