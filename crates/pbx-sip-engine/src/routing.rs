@@ -44,7 +44,7 @@ pub(crate) fn stamp_top_via(request: &mut Request, source: SocketAddr) -> Result
     write_ip(&mut raw, source.ip());
     if rport_requested {
         raw.extend_from_slice(b";rport=");
-        write_u16(&mut raw, source.port());
+        pbx_sip::text::put_u64(&mut raw, u64::from(source.port()));
         via.rport = Some(Some(source.port()));
     }
     via.params = Params::from_raw(raw);
@@ -57,36 +57,13 @@ pub(crate) fn stamp_top_via(request: &mut Request, source: SocketAddr) -> Result
 /// Appends `ip` as text (IPv4 without the formatter machinery: this runs per request).
 fn write_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
     match ip {
-        std::net::IpAddr::V4(v4) => {
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
-                write_u16(out, u16::from(octet));
-            }
-        }
+        std::net::IpAddr::V4(v4) => pbx_sip::text::put_ipv4(out, v4),
         std::net::IpAddr::V6(v6) => {
             use std::io::Write as _;
             // Writing to a Vec cannot fail.
             let _ = write!(out, "{v6}");
         }
     }
-}
-
-/// Appends `n` in decimal.
-fn write_u16(out: &mut Vec<u8>, n: u16) {
-    let mut digits = [0u8; 5];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
 }
 
 /// Where responses to a request go (RFC 3261 §18.2.2, RFC 3581 §4), given its top Via as

@@ -196,7 +196,7 @@ impl RequestBuilder {
         }
         if let Some(seq) = cseq {
             let mut v = BytesMut::with_capacity(24);
-            v.put_slice(seq.to_string().as_bytes());
+            crate::text::put_u64(&mut v, u64::from(seq));
             v.put_u8(b' ');
             v.put_slice(method.as_bytes());
             h.set(HeaderName::CSeq, v.freeze());

@@ -59,6 +59,7 @@ mod method;
 mod params;
 pub mod scan;
 mod status;
+pub mod text;
 mod typed;
 mod uri;
 mod validate;

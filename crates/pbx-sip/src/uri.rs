@@ -428,7 +428,7 @@ impl SipUri {
         self.host.write_to(out);
         if let Some(port) = self.port {
             out.put_u8(b':');
-            out.put_slice(port.to_string().as_bytes());
+            crate::text::put_u64(out, u64::from(port));
         }
         out.put_slice(self.params.as_bytes());
         if let Some(headers) = &self.headers {
@@ -475,7 +475,7 @@ impl Host {
     pub fn write_to(&self, out: &mut BytesMut) {
         match self {
             Host::Domain(d) => out.put_slice(d),
-            Host::Ipv4(a) => out.put_slice(a.to_string().as_bytes()),
+            Host::Ipv4(a) => crate::text::put_ipv4(out, *a),
             Host::Ipv6(a) => {
                 out.put_u8(b'[');
                 out.put_slice(a.to_string().as_bytes());

@@ -366,7 +366,7 @@ impl Response {
             None => {
                 out.put_slice(self.version.as_bytes());
                 out.put_u8(b' ');
-                out.put_slice(self.status.0.to_string().as_bytes());
+                crate::text::put_u64(out, u64::from(self.status.0));
                 out.put_u8(b' ');
                 out.put_slice(&self.reason);
             }

@@ -170,7 +170,7 @@ impl Via {
         self.host.write_to(out);
         if let Some(port) = self.port {
             out.put_u8(b':');
-            out.put_slice(port.to_string().as_bytes());
+            crate::text::put_u64(out, u64::from(port));
         }
         out.put_slice(self.params.as_bytes());
     }
