@@ -43,8 +43,12 @@ impl Response {
     /// Adds `;tag=<tag>` to To unless it already carries a tag. The rest of the To value is
     /// kept as it was.
     pub fn set_to_tag(&mut self, tag: impl AsRef<[u8]>) {
-        let Ok(to) = self.to() else { return };
-        if to.tag.is_some() {
+        // The borrowed view makes the same checks as `to()` without copying the value.
+        let tagged = match self.to_ref() {
+            Ok(to) => to.tag.is_some(),
+            Err(_) => return,
+        };
+        if tagged {
             return;
         }
         let Some(value) = self.headers().get(&HeaderName::To) else {
