@@ -139,10 +139,11 @@ fn contact_request(address: &ContactAddress, default: u32) -> Result<ContactRequ
     if !uri.is_sip() {
         return Err(bad("Contact Must Be a SIP URI"));
     }
-    let uri_text = text(uri.to_bytes()).ok_or(bad("Bad Contact"))?;
+    let printed = uri.to_bytes();
+    let uri_text = text(printed.clone()).ok_or(bad("Bad Contact"))?;
     // The parsed URI points into the received message; a binding holding it would keep the
-    // whole datagram alive for its lifetime. Re-parse it from its own copy of the text.
-    let uri = Uri::parse(Bytes::copy_from_slice(uri_text.as_bytes())).unwrap_or(uri);
+    // whole datagram alive for its lifetime. Re-parse it from its own printed copy.
+    let uri = Uri::parse(printed).unwrap_or(uri);
     let instance = match &address.instance {
         Some(raw) => {
             let inner = raw

@@ -1,6 +1,7 @@
 //! The bindings of one AOR and the RFC 3261 §10.3 step 6-7 update rules, applied to a
 //! working copy so a failed request changes nothing.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use pbx_domain::BindingRecord;
@@ -97,7 +98,9 @@ pub(crate) fn plan(
     contacts: &[(ContactRequest, u32)],
     grant: &mut Grant<'_>,
 ) -> Result<Plan, PlanError> {
-    let mut entries = current.to_vec();
+    // Borrowed until kept: a binding the request replaces (a refresh, the common case) is
+    // never copied; only the ones kept as they are become owned at the end.
+    let mut entries: Vec<Cow<'_, Entry>> = current.iter().map(Cow::Borrowed).collect();
     let mut touched: Vec<u64> = Vec::new();
     let mut unregistered = Vec::new();
     for (contact, secs) in contacts {
@@ -122,7 +125,7 @@ pub(crate) fn plan(
                 let removed = entries.remove(index);
                 touched.retain(|id| *id != removed.id);
                 if current.iter().any(|old| old.id == removed.id) {
-                    unregistered.push(removed);
+                    unregistered.push(removed.into_owned());
                 }
             }
             (None, 0) => {}
@@ -136,7 +139,7 @@ pub(crate) fn plan(
                     }
                 };
                 touched.push(id);
-                entries.push(Entry {
+                entries.push(Cow::Owned(Entry {
                     id,
                     record,
                     contact: contact.uri.clone(),
@@ -148,7 +151,7 @@ pub(crate) fn plan(
                     request_key: grant.request_key,
                     // Set when the change is committed (persisted or written back).
                     stored_expires_at_ms: 0,
-                });
+                }));
             }
         }
     }
@@ -164,10 +167,10 @@ pub(crate) fn plan(
             .min_by_key(|(_, entry)| (entry.refreshed_at, entry.id))
             .map(|(index, _)| index);
         let Some(index) = oldest else { break };
-        evicted.push(entries.remove(index));
+        evicted.push(entries.remove(index).into_owned());
     }
     Ok(Plan {
-        entries,
+        entries: entries.into_iter().map(Cow::into_owned).collect(),
         unregistered,
         evicted,
     })
