@@ -30,6 +30,9 @@ pub(crate) struct Account {
     pub(crate) user_id: UserId,
     pub(crate) device_id: DeviceId,
     pub(crate) aor: String,
+    /// [`retransmission_key`] of the authenticated request (computed once, for the nonce
+    /// count and for the bindings it sets).
+    pub(crate) request_key: u64,
 }
 
 /// A refusal: the response to send and the security event to publish, if any.
@@ -50,9 +53,10 @@ pub(crate) struct AuthInput<'a> {
 }
 
 /// The key of one REGISTER instance: its source and its top Via (with the branch, as stamped
-/// on arrival), Call-ID, CSeq, Contacts, Expires and Authorization, byte for byte. A UDP retransmission has the same key, so
-/// the registrar, which answers REGISTER statelessly, accepts its credentials again (the
-/// nonce count is not new); a replay from anywhere else, or of other credentials, is refused.
+/// on arrival), Call-ID, CSeq, Contacts, Expires and Authorization, byte for byte. A UDP
+/// retransmission has the same key, so the registrar, which answers REGISTER statelessly,
+/// accepts its credentials again (the nonce count is not new); a replay from anywhere else,
+/// or of other credentials, is refused.
 pub(crate) fn retransmission_key(request: &Request, source: SocketAddr) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -116,10 +120,11 @@ pub(crate) fn authenticate(
             )),
         }));
     }
+    let request_key = retransmission_key(input.request, input.source);
     let context = RequestContext {
         method: "REGISTER",
         client: Some(input.source.ip()),
-        retransmission: Some(retransmission_key(input.request, input.source)),
+        retransmission: Some(request_key),
     };
     let directory = input.directory;
     // One directory lookup serves the digest and the whitelist check.
@@ -170,6 +175,7 @@ pub(crate) fn authenticate(
         user_id: credential.user_id,
         device_id: credential.device_id,
         aor,
+        request_key,
     })
 }
 

@@ -40,12 +40,12 @@
 //! - A REGISTER whose own Contacts exceed `max_contacts_per_user` gets 403; otherwise the
 //!   least recently refreshed bindings of the user are evicted to make room (a phone
 //!   replaced without unregistering must not lock its user out).
-//! - Same Call-ID with a CSeq below a binding's aborts the whole request with 500
-//!   (RFC 3261 §10.3 step 7); no binding is changed by a refused request. The same CSeq is
-//!   the request that made the binding, again: REGISTER is answered statelessly (no
-//!   transaction absorbs a UDP retransmission), so it gets 200 with the bindings as they
-//!   are, and its credentials pass the nonce-count check as a retransmission (same source,
-//!   top Via, Call-ID and CSeq).
+//! - Same Call-ID with a CSeq not above a binding's aborts the whole request with 500
+//!   (RFC 3261 §10.3 step 7); no binding is changed by a refused request. The one exception
+//!   is the request that made the binding, again (same source, top Via, Call-ID, CSeq,
+//!   Contacts, Expires and credentials): REGISTER is answered statelessly (no transaction
+//!   absorbs a UDP retransmission), so it gets 200 with the bindings as they are, and its
+//!   credentials pass the nonce-count check as a retransmission.
 //! - Keep-alive probes go once per flow, however many bindings share it. Any SIP response
 //!   to the OPTIONS counts as alive.
 //!

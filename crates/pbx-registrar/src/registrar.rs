@@ -328,7 +328,7 @@ impl Registrar {
                     make: &make,
                     flow,
                     next_id: &mut self.next_entry,
-                    request_key: crate::auth::retransmission_key(request, flow.source),
+                    request_key: account.request_key,
                 };
                 let planned = match plan(current, &granted, &mut grant) {
                     Ok(planned) => planned,
