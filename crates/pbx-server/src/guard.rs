@@ -9,7 +9,7 @@
 //!   TCP/TLS closed on accept and at the next frame). Other sources spend a token of their
 //!   flood bucket; a source over its rate is banned for flooding. Sources where an account
 //!   authenticated recently are exempt from the flood ban (their requests always pass).
-//! - **SIP path** ([`SecurityGuard::inspect`], [`SecurityGuard::before_register`],
+//! - **SIP path** ([`SecurityGuard::inspect`], [`SecurityGuard::register_throttled`],
 //!   [`SecurityGuard::after_register`]): scanner User-Agents, failed authentications (wrong
 //!   password and unknown user are told apart here, from the directory, never in the
 //!   answer), whitelist refusals, challenges never answered (a 401 without a follow-up
@@ -295,20 +295,10 @@ impl SecurityGuard {
         !inner.guard.is_banned(source.ip(), now)
     }
 
-    /// Before the registrar sees a REGISTER: a throttled user name is refused by removing
-    /// its credentials, so the registrar challenges again exactly as for a wrong password
-    /// (the phone cannot tell a throttle from a typo). Returns whether it was throttled.
-    pub fn before_register(&self, request: &mut Request) -> bool {
-        let throttled = self.register_throttled(request);
-        if throttled {
-            request.headers_mut().remove(&HeaderName::Authorization);
-        }
-        throttled
-    }
-
-    /// Whether the REGISTER's user name is throttled (counted when it is): the caller then
-    /// strips its credentials, as [`Self::before_register`] does. Lets the caller copy the
-    /// request only in that rare case.
+    /// Before the registrar sees a REGISTER: whether its user name is throttled (counted when
+    /// it is). The caller then strips its credentials, so the registrar challenges again
+    /// exactly as for a wrong password (the phone cannot tell a throttle from a typo); only
+    /// that rare case needs a copy of the request.
     pub fn register_throttled(&self, request: &Request) -> bool {
         if !self.settings.enabled {
             return false;
@@ -326,7 +316,7 @@ impl SecurityGuard {
 
     /// After the registrar answered a REGISTER from `source` with `status`: learns the
     /// authentication result from the answer and the registrar's events. `throttled` is what
-    /// [`Self::before_register`] returned (a stripped request is not a new challenge).
+    /// [`Self::register_throttled`] returned (a stripped request is not a new challenge).
     pub fn after_register(
         &self,
         source: SocketAddr,

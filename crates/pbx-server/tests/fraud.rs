@@ -666,6 +666,69 @@ async fn receiver() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
     (addr, bodies)
 }
 
+/// An office behind one NAT: one phone keeps failing (a wrong password), the others
+/// registered from the same address. The address is not banned; the failing user name is
+/// throttled instead, and while it is, even its right password is challenged again (the
+/// SIP path strips the credentials of a throttled user name), while its colleague still
+/// registers. Lifting the throttle lets it in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_user_name_is_challenged_again_while_the_office_keeps_registering() {
+    let security = SecuritySection {
+        failures_before_ban: 100,
+        user_failures_before_throttle: 3,
+        ..SecuritySection::default()
+    };
+    let harness = start(Options::default(), &security).await;
+    let tenant = harness.provision("officeco", 2).await;
+    let (good, bad) = (tenant.accounts[0].clone(), tenant.accounts[1].clone());
+    let target = harness.addr(Transport::Udp, false);
+    let register = |account: crate::support::Account| {
+        let domain = tenant.domain.clone();
+        async move {
+            let mut phone = crate::client::UdpClient::new(target).await;
+            phone
+                .register(
+                    &account.auth_user,
+                    &account.password,
+                    &domain,
+                    &account.extension,
+                    600,
+                )
+                .await
+                .status()
+                .0
+        }
+    };
+    assert_eq!(
+        register(good.clone()).await,
+        200,
+        "the office authenticated"
+    );
+    for _ in 0..3 {
+        let status = wrong_password(ip("127.0.0.1"), target, &bad.auth_user, &tenant.domain).await;
+        assert_eq!(status, Some(401));
+    }
+    let guard = harness.server().guard();
+    assert!(
+        !guard.is_banned(ip("127.0.0.1")),
+        "the office is not banned"
+    );
+    assert_eq!(guard.throttled_users().len(), 1);
+    assert_eq!(
+        register(bad.clone()).await,
+        401,
+        "throttled: challenged again"
+    );
+    assert_eq!(
+        register(good.clone()).await,
+        200,
+        "its colleague still registers"
+    );
+    assert!(guard.unthrottle_user(&bad.auth_user));
+    assert_eq!(register(bad).await, 200, "throttle lifted");
+    harness.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn security_events_reach_the_api_metrics_and_the_webhook() {
     let (hook, bodies) = receiver().await;
