@@ -22,6 +22,16 @@ macro_rules! limit_columns {
     };
 }
 
+/// The upsert's update list, shared by the tenant and the user table.
+macro_rules! limit_updates {
+    () => {
+        "DO UPDATE SET max_concurrent_calls = excluded.max_concurrent_calls, \
+         calls_per_minute = excluded.calls_per_minute, calls_per_hour = excluded.calls_per_hour, \
+         minutes_per_day = excluded.minutes_per_day, \
+         cost_per_day_millicents = excluded.cost_per_day_millicents, updated_at = excluded.updated_at"
+    };
+}
+
 /// Outbound usage limits set for one tenant or one account. Each field: `None` keeps the
 /// configured default, `Some(0)` is unlimited, otherwise the limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -118,13 +128,8 @@ impl LimitOverrides<'_> {
             "INSERT INTO tenant_usage_limits (tenant_id, ",
             limit_columns!(),
             ", updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (tenant_id) DO UPDATE SET \
-             max_concurrent_calls = excluded.max_concurrent_calls, \
-             calls_per_minute = excluded.calls_per_minute, \
-             calls_per_hour = excluded.calls_per_hour, \
-             minutes_per_day = excluded.minutes_per_day, \
-             cost_per_day_millicents = excluded.cost_per_day_millicents, \
-             updated_at = excluded.updated_at"
+             ON CONFLICT (tenant_id) ",
+            limit_updates!()
         ))
         .bind(scope.tenant_id().to_string())
         .bind(concurrent)
@@ -157,13 +162,8 @@ impl LimitOverrides<'_> {
             "INSERT INTO user_usage_limits (tenant_id, user_id, ",
             limit_columns!(),
             ", updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (tenant_id, user_id) DO UPDATE SET \
-             max_concurrent_calls = excluded.max_concurrent_calls, \
-             calls_per_minute = excluded.calls_per_minute, \
-             calls_per_hour = excluded.calls_per_hour, \
-             minutes_per_day = excluded.minutes_per_day, \
-             cost_per_day_millicents = excluded.cost_per_day_millicents, \
-             updated_at = excluded.updated_at"
+             ON CONFLICT (tenant_id, user_id) ",
+            limit_updates!()
         ))
         .bind(scope.tenant_id().to_string())
         .bind(user.to_string())

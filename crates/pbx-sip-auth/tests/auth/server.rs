@@ -173,16 +173,21 @@ fn stale_nonce_with_right_password_gets_stale_challenge() {
     );
 }
 
+/// The client's next credentials for a REGISTER to `sip:pbx.example.com` (cnonce bytes `cnonce`).
+fn authorization(client: &mut pbx_sip_auth::DigestClient, cnonce: u8) -> String {
+    client
+        .authorization("REGISTER", "sip:pbx.example.com", [cnonce; 16])
+        .unwrap()
+        .to_string()
+}
+
 #[test]
 fn a_retransmission_with_the_same_key_is_accepted_but_no_other_reuse() {
     let verifier = verifier();
     let mut tracker = NonceCountTracker::new(64);
     let values = challenge_values(&verifier, NOW, false);
     let mut client = challenged_client("alice", "secret", &values);
-    let first = client
-        .authorization("REGISTER", "sip:pbx.example.com", [1; 16])
-        .unwrap()
-        .to_string();
+    let first = authorization(&mut client, 1);
     let check = |tracker: &mut NonceCountTracker, key| {
         verify_header_keyed(&verifier, &first, tracker, NOW, key)
     };
@@ -194,20 +199,14 @@ fn a_retransmission_with_the_same_key_is_accepted_but_no_other_reuse() {
     assert_eq!(check(&mut tracker, Some(8)), Err(AuthError::Replay));
     assert_eq!(check(&mut tracker, None), Err(AuthError::Replay));
     // The next count moves on; the old request's retransmission is then a replay.
-    let second = client
-        .authorization("REGISTER", "sip:pbx.example.com", [2; 16])
-        .unwrap()
-        .to_string();
+    let second = authorization(&mut client, 2);
     assert_eq!(
         verify_header_keyed(&verifier, &second, &mut tracker, NOW, Some(9)),
         Ok(2)
     );
     assert_eq!(check(&mut tracker, Some(7)), Err(AuthError::Replay));
     // A request without a key never opens the retransmission pass for a later key 0.
-    let third = client
-        .authorization("REGISTER", "sip:pbx.example.com", [3; 16])
-        .unwrap()
-        .to_string();
+    let third = authorization(&mut client, 3);
     assert_eq!(verify_header(&verifier, &third, &mut tracker, NOW), Ok(3));
     assert_eq!(
         verify_header(&verifier, &third, &mut tracker, NOW),
@@ -221,14 +220,8 @@ fn replayed_nonce_count_is_rejected() {
     let mut tracker = NonceCountTracker::new(64);
     let values = challenge_values(&verifier, NOW, false);
     let mut client = challenged_client("alice", "secret", &values);
-    let first = client
-        .authorization("REGISTER", "sip:pbx.example.com", [1; 16])
-        .unwrap()
-        .to_string();
-    let second = client
-        .authorization("REGISTER", "sip:pbx.example.com", [2; 16])
-        .unwrap()
-        .to_string();
+    let first = authorization(&mut client, 1);
+    let second = authorization(&mut client, 2);
     assert_eq!(verify_header(&verifier, &second, &mut tracker, NOW), Ok(2));
     let replay = verify_header(&verifier, &second, &mut tracker, NOW);
     assert_eq!(replay, Err(AuthError::Replay));
