@@ -319,7 +319,7 @@ impl TransportHandle {
                 if program.entries == 0 {
                     // ENOENT when no filter is attached: nothing to remove.
                     if let Err(error) = socket.detach_filter()
-                        && error.raw_os_error() != Some(2)
+                        && error.kind() != std::io::ErrorKind::NotFound
                     {
                         tracing::warn!(%local, %error, "cannot remove the kernel drop set");
                         return Err(error);
