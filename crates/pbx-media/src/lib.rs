@@ -11,8 +11,12 @@
 //!   `sendmmsg`. No allocation, lock, channel or task wake-up happens per packet; statistics
 //!   are published with relaxed atomic stores that [`MediaSession::stats`] reads. Benchmark and
 //!   figures: `bench/media/README.md`.
-//! * [`MediaRelay::allocate`] is synchronous and non-blocking (it binds four sockets and queues
-//!   them for a relay thread), so it can run inside a SIP transaction-user callback. A session
+//! * [`MediaRelay::allocate`] is synchronous and non-blocking (it takes two port pairs from a
+//!   relay thread's pool and queues the session for that thread), so it can run inside a SIP
+//!   transaction-user callback. A pair's sockets are bound the first time the pair is used and
+//!   then stay open and watched by its thread for the life of the relay (packets reaching an
+//!   idle pair are read and dropped, so nothing piles up in the kernel): a call costs no
+//!   `socket`, `bind`, `close` or epoll registration. A session
 //!   has two sides: side A is the caller leg, side B the callee leg. Each side owns an RTP port
 //!   (even) and an RTCP port (RTP + 1) from the pool; [`MediaSession::local`] is the address to
 //!   put in the SDP sent *to* that side. A packet received on side A's port is sent from side
@@ -25,8 +29,9 @@
 //! * Events ([`MediaEvent`]) come out of a bounded tokio channel returned by `start`. A
 //!   timeout or one-way event that does not fit is retried on the next timer tick (every 50 ms),
 //!   never lost; a `Latched` event (informational) is dropped when the channel is full.
-//! * Dropping or [`MediaSession::close`]-ing a session closes its sockets on the relay thread and
-//!   then returns its ports to the pool (at the back of the queue: reused as late as possible).
+//! * Dropping or [`MediaSession::close`]-ing a session detaches its sockets on the relay thread
+//!   (a pinned socket is disconnected) and then returns its ports to the pool (at the back of
+//!   the queue: reused as late as possible).
 //!
 //! # Latching (symmetric RTP) and hijack protection
 //!
@@ -105,7 +110,7 @@ use tokio::sync::mpsc;
 
 pub use stats::StreamStats;
 
-use pool::PortPool;
+use pool::{ALTERNATE, PRIMARY, PortPool};
 use stats::DirCounters;
 use worker::{Command, NewSession, WorkerShared};
 
@@ -344,7 +349,6 @@ pub struct MediaRelay {
 #[derive(Debug)]
 struct RelayInner {
     config: RelayConfig,
-    pool: Arc<Mutex<PortPool>>,
     workers: Vec<Arc<WorkerShared>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     next_id: AtomicU64,
@@ -386,31 +390,27 @@ impl MediaRelay {
         if config.threads == 0 {
             return Err(RelayError::InvalidConfig("threads must be at least 1"));
         }
-        let pool = PortPool::new(&config.ports);
-        if pool.total() < 2 {
+        // Each thread owns every `threads`-th pair of the range and needs two for a session.
+        let pools: Vec<PortPool> = (0..config.threads)
+            .map(|index| PortPool::new(&config.ports, index, config.threads))
+            .collect();
+        if pools.iter().any(|pool| pool.total() < 2) {
             return Err(RelayError::InvalidConfig(
-                "the port range must hold at least two port pairs",
+                "the port range must hold at least two port pairs per relay thread",
             ));
         }
         let (event_tx, event_rx) = mpsc::channel(config.event_capacity.max(1));
-        let pool = Arc::new(Mutex::new(pool));
         let sessions = Arc::new(AtomicU64::new(0));
         let mut workers = Vec::with_capacity(config.threads);
         let mut threads = Vec::with_capacity(config.threads);
-        for index in 0..config.threads {
-            let (shared, thread) = worker::spawn(
-                index,
-                &config,
-                pool.clone(),
-                sessions.clone(),
-                event_tx.clone(),
-            )?;
+        for (index, pool) in pools.into_iter().enumerate() {
+            let (shared, thread) =
+                worker::spawn(index, &config, pool, sessions.clone(), event_tx.clone())?;
             workers.push(shared);
             threads.push(thread);
         }
         let inner = RelayInner {
             config,
-            pool,
             workers,
             threads: Mutex::new(threads),
             next_id: AtomicU64::new(1),
@@ -428,8 +428,7 @@ impl MediaRelay {
     /// Reserves two port pairs (side A, side B) and starts relaying between them. Synchronous
     /// and non-blocking. `label` comes back in every [`MediaEvent`] of the session.
     pub fn allocate(&self, label: impl Into<Arc<str>>) -> Result<MediaSession, RelayError> {
-        let primary = self.primary();
-        self.allocate_on(label.into(), [primary, primary])
+        self.allocate_on(label.into(), [PRIMARY, PRIMARY])
     }
 
     /// Like [`MediaRelay::allocate`], with each side on the configured address of the given
@@ -443,33 +442,58 @@ impl MediaRelay {
         b: IpFamily,
     ) -> Result<MediaSession, RelayError> {
         let address = |family: IpFamily| {
-            let primary = self.primary();
-            if IpFamily::of(primary.bind_ip) == family {
-                return Ok(primary);
+            if IpFamily::of(self.inner.config.bind_ip) == family {
+                return Ok(PRIMARY);
             }
             match self.inner.config.alternate {
-                Some(alternate) if IpFamily::of(alternate.bind_ip) == family => Ok(alternate),
+                Some(alternate) if IpFamily::of(alternate.bind_ip) == family => Ok(ALTERNATE),
                 _ => Err(RelayError::FamilyUnavailable),
             }
         };
         self.allocate_on(label.into(), [address(a)?, address(b)?])
     }
 
-    fn primary(&self) -> RelayAddress {
-        RelayAddress {
-            bind_ip: self.inner.config.bind_ip,
-            advertised_ip: self.inner.config.advertised_ip,
+    /// The bind and advertised addresses of address index `address` (`PRIMARY`/`ALTERNATE`).
+    fn address(&self, address: usize) -> RelayAddress {
+        let config = &self.inner.config;
+        match config.alternate {
+            Some(alternate) if address == ALTERNATE => alternate,
+            _ => RelayAddress {
+                bind_ip: config.bind_ip,
+                advertised_ip: config.advertised_ip,
+            },
         }
     }
 
+    /// Tries the relay thread chosen by the session id first, then the others when its pool is
+    /// exhausted.
     fn allocate_on(
         &self,
         label: Arc<str>,
-        addresses: [RelayAddress; 2],
+        addresses: [usize; 2],
     ) -> Result<MediaSession, RelayError> {
         let inner = &self.inner;
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let worker = (id % inner.workers.len() as u64) as usize;
+        let count = inner.workers.len().max(1);
+        let preferred = (id % count as u64) as usize;
+        for offset in 0..count {
+            match self.allocate_in((preferred + offset) % count, id, &label, addresses) {
+                Err(RelayError::PoolExhausted) => continue,
+                other => return other,
+            }
+        }
+        inner.allocation_failures.fetch_add(1, Ordering::Relaxed);
+        Err(RelayError::PoolExhausted)
+    }
+
+    fn allocate_in(
+        &self,
+        worker: usize,
+        id: u64,
+        label: &Arc<str>,
+        addresses: [usize; 2],
+    ) -> Result<MediaSession, RelayError> {
+        let inner = &self.inner;
         let shared_worker = inner.workers.get(worker).ok_or(RelayError::Stopped)?;
         if shared_worker.is_stopped() {
             return Err(RelayError::Stopped);
@@ -477,40 +501,42 @@ impl MediaRelay {
         if shared_worker.queued_sessions() >= inner.config.command_capacity {
             return Err(RelayError::Overloaded);
         }
-        let a = match self.bind_pair(addresses[0].bind_ip) {
-            Ok(pair) => pair,
-            Err(error) => return Err(self.count_failure(error)),
-        };
-        let b = match self.bind_pair(addresses[1].bind_ip) {
+        let [a_address, b_address] = addresses.map(|address| self.address(address));
+        let a = self.take_pair(shared_worker, addresses[0], a_address.bind_ip)?;
+        let b = match self.take_pair(shared_worker, addresses[1], b_address.bind_ip) {
             Ok(pair) => pair,
             Err(error) => {
-                lock(&inner.pool).push(a.port);
-                return Err(self.count_failure(error));
+                shared_worker.give_back(a.port, addresses[0], a.fresh);
+                return Err(error);
             }
         };
         let local = [
-            SocketAddr::new(addresses[0].advertised_ip, a.port),
-            SocketAddr::new(addresses[1].advertised_ip, b.port),
+            SocketAddr::new(a_address.advertised_ip, a.port),
+            SocketAddr::new(b_address.advertised_ip, b.port),
         ];
         let shared = Arc::new(SessionShared {
             id,
-            label,
+            label: label.clone(),
             counters: [DirCounters::new(), DirCounters::new()],
             latched: Mutex::new([None, None]),
         });
-        let ports = [a.port, b.port];
         let new = NewSession {
             shared: shared.clone(),
-            sockets: [[a.rtp, a.rtcp], [b.rtp, b.rtcp]],
-            ports,
+            ports: [a.port, b.port],
+            addresses,
+            fresh: [a.fresh, b.fresh],
         };
         if let Err(new) = shared_worker.send(Command::Add(Box::new(new))) {
             // The relay thread is gone: nobody will close these sockets but us.
             if let Command::Add(new) = new {
-                drop(new.sockets);
-                let mut pool = lock(&inner.pool);
-                pool.push(ports[0]);
-                pool.push(ports[1]);
+                let NewSession {
+                    ports,
+                    addresses,
+                    fresh: [a_fresh, b_fresh],
+                    ..
+                } = *new;
+                shared_worker.give_back(ports[0], addresses[0], a_fresh);
+                shared_worker.give_back(ports[1], addresses[1], b_fresh);
             }
             return Err(RelayError::Stopped);
         }
@@ -524,31 +550,40 @@ impl MediaRelay {
         })
     }
 
-    fn count_failure(&self, error: RelayError) -> RelayError {
-        if matches!(error, RelayError::PoolExhausted) {
-            self.inner
-                .allocation_failures
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        error
-    }
-
-    /// Takes the first pair from the pool that can be bound.
-    fn bind_pair(&self, ip: IpAddr) -> Result<BoundPair, RelayError> {
-        let inner = &self.inner;
-        let attempts = lock(&inner.pool).available();
+    /// Takes the first pair of `worker`'s pool that is bound on `address` already or can be
+    /// bound now (then its new sockets come along, for the thread to adopt).
+    fn take_pair(
+        &self,
+        worker: &WorkerShared,
+        address: usize,
+        ip: IpAddr,
+    ) -> Result<ReservedPair, RelayError> {
+        let attempts = lock(&worker.pool).available();
         for _ in 0..attempts {
-            let Some(port) = lock(&inner.pool).pop() else {
-                break;
+            let (port, bound) = {
+                let mut pool = lock(&worker.pool);
+                let Some(port) = pool.pop() else {
+                    break;
+                };
+                (port, pool.is_bound(port, address))
             };
-            match bind_pair(&inner.config, ip, port) {
-                Ok(pair) => return Ok(pair),
+            if bound {
+                return Ok(ReservedPair { port, fresh: None });
+            }
+            match bind_pair(&self.inner.config, ip, port) {
+                Ok(pair) => {
+                    lock(&worker.pool).set_bound(port, address, true);
+                    return Ok(ReservedPair {
+                        port,
+                        fresh: Some(pair),
+                    });
+                }
                 Err(error) if error.kind() == io::ErrorKind::AddrInUse => {
                     tracing::debug!(port, "media port pair in use by someone else, skipped");
-                    lock(&inner.pool).push(port);
+                    lock(&worker.pool).push(port);
                 }
                 Err(error) => {
-                    lock(&inner.pool).push(port);
+                    lock(&worker.pool).push(port);
                     return Err(RelayError::Io(error));
                 }
             }
@@ -558,10 +593,12 @@ impl MediaRelay {
 
     /// Relay-wide counters.
     pub fn counters(&self) -> RelayCounters {
-        let (free_pairs, total_pairs) = {
-            let pool = lock(&self.inner.pool);
-            (pool.available(), pool.total())
-        };
+        let (mut free_pairs, mut total_pairs) = (0, 0);
+        for worker in &self.inner.workers {
+            let pool = lock(&worker.pool);
+            free_pairs += pool.available();
+            total_pairs += pool.total();
+        }
         let mut totals = [0u64; 3];
         for worker in &self.inner.workers {
             for (total, value) in totals.iter_mut().zip(worker.counters()) {
@@ -611,16 +648,17 @@ impl Drop for RelayInner {
     }
 }
 
-struct BoundPair {
+/// A pair taken from a thread's pool for a new session; `fresh` holds its RTP and RTCP sockets
+/// when they were bound just now (else the thread holds them already).
+struct ReservedPair {
     port: u16,
-    rtp: UdpSocket,
-    rtcp: UdpSocket,
+    fresh: Option<[UdpSocket; 2]>,
 }
 
-fn bind_pair(config: &RelayConfig, ip: IpAddr, port: u16) -> io::Result<BoundPair> {
+fn bind_pair(config: &RelayConfig, ip: IpAddr, port: u16) -> io::Result<[UdpSocket; 2]> {
     let rtp = bind_one(config, ip, port)?;
     let rtcp = bind_one(config, ip, port.wrapping_add(1))?;
-    Ok(BoundPair { port, rtp, rtcp })
+    Ok([rtp, rtcp])
 }
 
 fn bind_one(config: &RelayConfig, ip: IpAddr, port: u16) -> io::Result<UdpSocket> {

@@ -51,6 +51,8 @@ pub(crate) struct Session {
     /// `[side][RTP, RTCP]`.
     pub(crate) sockets: [[UdpSocket; 2]; 2],
     pub(crate) ports: [u16; 2],
+    /// `[side][RTP, RTCP]`: the sockets' epoll tokens.
+    pub(crate) tokens: [[u64; 2]; 2],
     /// `[side][RTP, RTCP]`.
     pub(crate) peers: [[Peer; 2]; 2],
     /// Indexed by the sending side.
@@ -85,11 +87,13 @@ impl Session {
         shared: Arc<SessionShared>,
         sockets: [[UdpSocket; 2]; 2],
         ports: [u16; 2],
+        tokens: [[u64; 2]; 2],
     ) -> Self {
         Session {
             shared,
             sockets,
             ports,
+            tokens,
             peers: Default::default(),
             receivers: Default::default(),
             clock_rates: Vec::new(),

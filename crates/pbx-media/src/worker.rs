@@ -38,6 +38,8 @@ const EVENTS: usize = 256;
 const SLOT: usize = 65_536;
 /// Packets drained from one socket with a backlog, sent with one `sendmmsg`.
 const BATCH: usize = 16;
+/// Route-table size: every port of both relay addresses.
+const ROUTES: usize = crate::pool::ADDRESSES << 16;
 
 pub(crate) enum Command {
     Add(Box<NewSession>),
@@ -84,17 +86,28 @@ impl std::fmt::Debug for Command {
     }
 }
 
-/// A session handed to the relay thread: its sockets (`[side][rtp, rtcp]`) and RTP ports.
+/// A session handed to the relay thread: per side its RTP port, the relay address it is on
+/// (`pool::PRIMARY`/`ALTERNATE`) and, when the pair was bound just now, its new `[rtp, rtcp]`
+/// sockets (else the thread holds them, idle, already).
 #[derive(Debug)]
 pub(crate) struct NewSession {
     pub(crate) shared: Arc<SessionShared>,
-    pub(crate) sockets: [[UdpSocket; 2]; 2],
     pub(crate) ports: [u16; 2],
+    pub(crate) addresses: [usize; 2],
+    pub(crate) fresh: [Option<[UdpSocket; 2]>; 2],
+}
+
+/// The epoll token (and route-table index) of the socket on `port` of relay address
+/// `address`. An RTP port is even, so `token & 1` is the kind (RTP 0, RTCP 1).
+pub(crate) fn token(address: usize, port: u16) -> u64 {
+    (address as u64) << 16 | u64::from(port)
 }
 
 /// The part of a relay thread that session handles talk to.
 #[derive(Debug)]
 pub(crate) struct WorkerShared {
+    /// The thread's port pairs (it holds the sockets of the bound ones).
+    pub(crate) pool: Mutex<PortPool>,
     queue: Mutex<VecDeque<Command>>,
     wake: OwnedFd,
     stopped: AtomicBool,
@@ -135,6 +148,17 @@ impl WorkerShared {
         self.wake();
     }
 
+    /// Returns a pair taken for a session that never reached the thread; `fresh` sockets (bound
+    /// for it) are closed, so the pair is no longer bound.
+    pub(crate) fn give_back(&self, port: u16, address: usize, fresh: Option<[UdpSocket; 2]>) {
+        let mut pool = lock(&self.pool);
+        if fresh.is_some() {
+            pool.set_bound(port, address, false);
+        }
+        drop(fresh);
+        pool.push(port);
+    }
+
     fn wake(&self) {
         // An eventfd write only fails when the counter would overflow (it is already readable).
         let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
@@ -144,7 +168,7 @@ impl WorkerShared {
 pub(crate) fn spawn(
     index: usize,
     config: &RelayConfig,
-    pool: Arc<Mutex<PortPool>>,
+    pool: PortPool,
     live_sessions: Arc<AtomicU64>,
     events: mpsc::Sender<MediaEvent>,
 ) -> Result<(Arc<WorkerShared>, JoinHandle<()>), RelayError> {
@@ -159,6 +183,7 @@ pub(crate) fn spawn(
     )
     .map_err(io::Error::from)?;
     let shared = Arc::new(WorkerShared {
+        pool: Mutex::new(pool),
         queue: Mutex::new(VecDeque::new()),
         wake,
         stopped: AtomicBool::new(false),
@@ -172,7 +197,8 @@ pub(crate) fn spawn(
         sessions: Vec::new(),
         free_slots: Vec::new(),
         by_id: HashMap::new(),
-        pool,
+        route: vec![0; ROUTES].into_boxed_slice(),
+        idle: HashMap::new(),
         live_sessions,
         events,
         timers: Timers {
@@ -210,7 +236,10 @@ struct Worker {
     sessions: Vec<Option<Session>>,
     free_slots: Vec<usize>,
     by_id: HashMap<u64, usize>,
-    pool: Arc<Mutex<PortPool>>,
+    /// Per socket token: 0 for an idle socket, else `(slot + 1) << 1 | side` of its session.
+    route: Box<[u32]>,
+    /// The bound sockets of pairs in the pool, by token: still watched, their packets dropped.
+    idle: HashMap<u64, UdpSocket>,
     live_sessions: Arc<AtomicU64>,
     events: mpsc::Sender<MediaEvent>,
     timers: Timers,
@@ -296,9 +325,14 @@ impl Worker {
         let queued: Vec<Command> = lock(&self.shared.queue).drain(..).collect();
         for command in queued {
             if let Command::Add(new) = command {
-                let mut pool = lock(&self.pool);
-                pool.push(new.ports[0]);
-                pool.push(new.ports[1]);
+                let NewSession {
+                    ports,
+                    addresses,
+                    fresh: [a, b],
+                    ..
+                } = *new;
+                self.shared.give_back(ports[0], addresses[0], a);
+                self.shared.give_back(ports[1], addresses[1], b);
             }
         }
     }
@@ -312,8 +346,13 @@ impl Worker {
 
     #[inline]
     fn on_readable(&mut self, token: u64, now: u64) {
-        let slot = (token >> 2) as usize;
-        let side = ((token >> 1) & 1) as usize;
+        let route = match self.route.get(token as usize) {
+            Some(0) => return self.discard(token),
+            Some(&route) => route,
+            None => return,
+        };
+        let slot = (route >> 1) as usize - 1;
+        let side = (route & 1) as usize;
         let kind = (token & 1) as usize;
         let Some(Some(session)) = self.sessions.get_mut(slot) else {
             return;
@@ -347,6 +386,21 @@ impl Worker {
         }
         if let Some(addr) = admitted.latched {
             self.latched(slot, side, addr);
+        }
+    }
+
+    /// An idle pair's socket is readable (stray packets of an ended call, or a scan): read and
+    /// drop up to a batch, so nothing piles up in the kernel.
+    fn discard(&mut self, token: u64) {
+        let Some(socket) = self.idle.get(&token) else {
+            return;
+        };
+        let buffer = &mut self.arena[..SLOT];
+        for _ in 0..BATCH {
+            if recv_from(socket, buffer).is_none() {
+                break;
+            }
+            self.dropped += 1;
         }
     }
 
@@ -503,41 +557,106 @@ impl Worker {
     }
 
     fn add(&mut self, new: NewSession) {
-        let slot = self.free_slots.pop().unwrap_or(self.sessions.len());
-        let id = new.shared.id;
-        let mut registered = Vec::with_capacity(4);
-        for (side, pair) in new.sockets.iter().enumerate() {
-            for (kind, socket) in pair.iter().enumerate() {
-                let token = (slot as u64) << 2 | (side as u64) << 1 | kind as u64;
-                let result = epoll::add(
-                    &self.epoll,
-                    socket,
-                    epoll::EventData::new_u64(token),
-                    epoll::EventFlags::IN,
+        let NewSession {
+            shared,
+            ports,
+            addresses,
+            fresh: [a_fresh, b_fresh],
+        } = new;
+        let id = shared.id;
+        let a = self.adopt(addresses[0], ports[0], a_fresh);
+        let b = self.adopt(addresses[1], ports[1], b_fresh);
+        let (a, b) = match (a, b) {
+            (Some(a), Some(b)) => (a, b),
+            (a, b) => {
+                tracing::error!(
+                    session = id,
+                    "cannot watch a media socket, session not relayed"
                 );
-                match result {
-                    Ok(()) => registered.push(socket),
-                    Err(error) => {
-                        tracing::error!(%error, session = id, "cannot watch a media socket, session not relayed");
-                        for socket in registered {
-                            let _ = epoll::delete(&self.epoll, socket);
-                        }
-                        self.release_ports(new.ports);
-                        if slot < self.sessions.len() {
-                            self.free_slots.push(slot);
-                        }
-                        return;
+                for (side, pair) in [a, b].into_iter().enumerate() {
+                    if let Some(pair) = pair {
+                        self.park(token(addresses[side], ports[side]), pair);
                     }
+                }
+                self.release_ports(ports);
+                self.live_sessions.fetch_sub(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        let slot = self.free_slots.pop().unwrap_or(self.sessions.len());
+        let tokens = [0, 1].map(|side| {
+            let rtp = token(addresses[side], ports[side]);
+            [rtp, rtp | 1]
+        });
+        for (side, pair) in tokens.iter().enumerate() {
+            for &token in pair {
+                if let Some(route) = self.route.get_mut(token as usize) {
+                    *route = ((slot as u32 + 1) << 1) | side as u32;
                 }
             }
         }
-        let session = Session::new(new.shared, new.sockets, new.ports);
+        let session = Session::new(shared, [a, b], ports, tokens);
         if slot == self.sessions.len() {
             self.sessions.push(Some(session));
         } else if let Some(entry) = self.sessions.get_mut(slot) {
             *entry = Some(session);
         }
         self.by_id.insert(id, slot);
+    }
+
+    /// The `[rtp, rtcp]` sockets of a pair for a new session: `fresh` ones (bound just now)
+    /// are registered with epoll; otherwise the idle ones the thread holds. `None` (logged by
+    /// the caller) when that fails; a fresh pair is then closed and marked unbound.
+    fn adopt(
+        &mut self,
+        address: usize,
+        port: u16,
+        fresh: Option<[UdpSocket; 2]>,
+    ) -> Option<[UdpSocket; 2]> {
+        let rtp = token(address, port);
+        let Some(pair) = fresh else {
+            let sockets = [self.idle.remove(&rtp), self.idle.remove(&(rtp | 1))];
+            return match sockets {
+                [Some(rtp_socket), Some(rtcp_socket)] => Some([rtp_socket, rtcp_socket]),
+                [first, second] => {
+                    // Not reachable while the pool's `bound` flags are right; keep what exists.
+                    for (token, socket) in [(rtp, first), (rtp | 1, second)] {
+                        if let Some(socket) = socket {
+                            self.idle.insert(token, socket);
+                        }
+                    }
+                    None
+                }
+            };
+        };
+        for (kind, socket) in pair.iter().enumerate() {
+            let result = epoll::add(
+                &self.epoll,
+                socket,
+                epoll::EventData::new_u64(rtp | kind as u64),
+                epoll::EventFlags::IN,
+            );
+            if let Err(error) = result {
+                tracing::error!(%error, port, "cannot watch a media socket");
+                if kind == 1 {
+                    let _ = epoll::delete(&self.epoll, &pair[0]);
+                }
+                lock(&self.shared.pool).set_bound(port, address, false);
+                return None;
+            }
+        }
+        Some(pair)
+    }
+
+    /// Keeps a pair's sockets idle (still watched; their packets are dropped).
+    fn park(&mut self, rtp: u64, pair: [UdpSocket; 2]) {
+        for (kind, socket) in pair.into_iter().enumerate() {
+            let token = rtp | kind as u64;
+            if let Some(route) = self.route.get_mut(token as usize) {
+                *route = 0;
+            }
+            self.idle.insert(token, socket);
+        }
     }
 
     fn close(&mut self, id: u64) {
@@ -547,21 +666,32 @@ impl Worker {
         let Some(session) = self.sessions.get_mut(slot).and_then(Option::take) else {
             return;
         };
-        for pair in &session.sockets {
-            for socket in pair {
-                let _ = epoll::delete(&self.epoll, socket);
+        let Session {
+            sockets,
+            tokens,
+            peers,
+            ports,
+            ..
+        } = session;
+        for (side, pair) in sockets.into_iter().enumerate() {
+            for (kind, socket) in pair.iter().enumerate() {
+                // The next session on this pair must see every source again.
+                if peers[side][kind].connected
+                    && let Err(error) = rustix::net::connect_unspec(socket)
+                {
+                    tracing::warn!(%error, "cannot disconnect a media socket");
+                }
             }
+            self.park(tokens[side][0], pair);
         }
-        let ports = session.ports;
-        drop(session);
         self.release_ports(ports);
         self.free_slots.push(slot);
         self.live_sessions.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Returns a session's pairs to the pool; only after its sockets are closed.
+    /// Returns a session's pairs to the pool (their sockets stay with the thread, idle).
     fn release_ports(&self, ports: [u16; 2]) {
-        let mut pool = lock(&self.pool);
+        let mut pool = lock(&self.shared.pool);
         pool.push(ports[0]);
         pool.push(ports[1]);
     }

@@ -681,7 +681,9 @@ fn dynamic_payload_types_get_jitter_once_their_clock_rate_is_known() {
 
 #[test]
 fn sessions_spread_over_several_relay_threads() {
-    let mut config = config(LOCAL4, 8);
+    // Each thread owns every third pair of the range (4 each) and a session takes two of one
+    // thread's pairs.
+    let mut config = config(LOCAL4, 12);
     config.threads = 3;
     let (relay, _events) = MediaRelay::start(config).unwrap();
     let sessions: Vec<MediaSession> = (0..4)
@@ -700,7 +702,77 @@ fn sessions_spread_over_several_relay_threads() {
     }
     assert_eq!(relay.counters().sessions, 4);
     drop(sessions);
-    eventually(|| relay.counters().free_pairs == 8 && relay.counters().sessions == 0);
+    eventually(|| relay.counters().free_pairs == 12 && relay.counters().sessions == 0);
+    relay.shutdown();
+}
+
+#[test]
+fn a_pair_is_reused_with_its_sockets_and_strays_between_calls_are_dropped() {
+    // Two pairs: every session gets the same two ports.
+    let (relay, _events) = MediaRelay::start(config(LOCAL4, 2)).unwrap();
+    let first = relay.allocate("first").unwrap();
+    let ports = [first.local(Side::A), first.local(Side::B)];
+    let mut a = Phone::new(LOCAL4);
+    let mut b = Phone::new(LOCAL4);
+    first.set_remote(Side::A, a.addr(), None).unwrap();
+    first.set_remote(Side::B, b.addr(), None).unwrap();
+    // Both phones send from their SDP addresses: their streams get pinned (connected).
+    a.send_rtp(ports[0], b"a1");
+    b.expect(b"a1");
+    b.send_rtp(ports[1], b"b1");
+    a.expect(b"b1");
+    first.close();
+    eventually(|| relay.counters().free_pairs == 2);
+    let dropped_before = relay.counters().packets_dropped;
+
+    // The old caller keeps streaming into the idle port: read and dropped, never queued.
+    for _ in 0..5 {
+        a.send_rtp(ports[0], b"stray");
+    }
+    eventually(|| relay.counters().packets_dropped >= dropped_before + 5);
+
+    // The next call gets the same ports; its caller is someone else, from another address.
+    let second = relay.allocate("second").unwrap();
+    let mut ports_again = [second.local(Side::A), second.local(Side::B)];
+    ports_again.sort();
+    let mut sorted = ports;
+    sorted.sort();
+    assert_eq!(ports_again, sorted, "the pairs are reused");
+    let mut c = Phone::new(LOCAL4);
+    let mut d = Phone::new(LOCAL4);
+    second.set_remote(Side::A, c.addr(), None).unwrap();
+    second.set_remote(Side::B, d.addr(), None).unwrap();
+    // The sockets were disconnected from the first call's phones: the new ones get through.
+    c.send_rtp(second.local(Side::A), b"c1");
+    d.expect(b"c1");
+    d.send_rtp(second.local(Side::B), b"d1");
+    c.expect(b"d1");
+    assert_eq!(second.remote(Side::A), Some(c.addr()));
+    assert_eq!(second.remote(Side::B), Some(d.addr()));
+    // The first call's phones hear nothing of it.
+    a.expect_nothing(Duration::from_millis(100));
+    b.expect_nothing(Duration::from_millis(100));
+    relay.shutdown();
+}
+
+#[test]
+fn an_unbindable_pair_is_skipped_and_tried_again_later() {
+    let config = config(LOCAL4, 3);
+    let first_port = *config.ports.start();
+    // Another program holds the first pair's RTP port.
+    let squatter = UdpSocket::bind(SocketAddr::new(LOCAL4, first_port)).unwrap();
+    let (relay, _events) = MediaRelay::start(config).unwrap();
+    let session = relay.allocate("skips").unwrap();
+    for side in [Side::A, Side::B] {
+        assert_ne!(session.local(side).port(), first_port);
+    }
+    session.close();
+    eventually(|| relay.counters().free_pairs == 3);
+    drop(squatter);
+    // Freed: the pair is bound once its turn comes again.
+    let again = relay.allocate("again").unwrap();
+    let used = [again.local(Side::A).port(), again.local(Side::B).port()];
+    assert!(used.contains(&first_port), "{used:?}");
     relay.shutdown();
 }
 
