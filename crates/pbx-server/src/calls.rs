@@ -403,6 +403,10 @@ pub fn start(
     let call_settings = &settings.calls;
     let (bind, advertised) = call_settings.media_addresses(&settings.sip_udp);
     let (low, high) = settings.rtp_ports;
+    crate::limits::raise_open_files(
+        settings.rtp_ports,
+        pbx_sip_net::Limits::default().max_connections,
+    );
     let mut config = pbx_media::RelayConfig::new(bind, low..=high);
     config.advertised_ip = advertised;
     config.rtp_timeout = call_settings.rtp_timeout;

@@ -5,6 +5,7 @@ pub mod calls;
 pub mod cdr;
 pub mod config;
 pub mod guard;
+mod limits;
 pub mod provisioning;
 pub mod serve;
 pub mod sip;
