@@ -119,6 +119,8 @@ pub(crate) struct Relay {
     pub(crate) invite: bool,
     /// It carried an offer: its final response ends the exchange (`offer_pending`).
     pub(crate) offer: bool,
+    /// A re-INVITE without SDP: its 2xx brings an offer, answered in the originator's ACK.
+    pub(crate) late: bool,
 }
 
 /// One call.
@@ -148,8 +150,9 @@ pub(crate) struct Call<C> {
     /// The A-leg's session timer request, used when answering.
     pub(crate) a_timer_request: Option<(u32, Option<pbx_sip::Refresher>)>,
     pub(crate) a_supports_timer: bool,
-    /// What the caller offered (parsed), for the codec check against B's answer.
-    pub(crate) a_offer: SessionDescription,
+    /// What the caller offered (parsed), for the codec check against B's answer; `None` for
+    /// a late-offer call (an INVITE without SDP: the offer comes in the fork's 2xx).
+    pub(crate) a_offer: Option<SessionDescription>,
     /// Final failure statuses of the forks so far.
     pub(crate) fork_failures: Vec<u16>,
     /// An outbound call through trunks: forks are tried one at a time, in order.
@@ -172,6 +175,32 @@ pub(crate) struct Call<C> {
     /// The last description sent in a fork's early dialog (an early UPDATE's offer or
     /// answer), with the fork's index: the B-leg's last description if that fork answers.
     pub(crate) b_early_sdp: Option<(usize, Bytes)>,
+    /// The ACK we owe a side whose 2xx carried an offer, until the other side's ACK brings
+    /// the answer (late offer, RFC 3261 §13.2.1).
+    pub(crate) late_ack: Option<LateAck>,
+}
+
+/// An ACK we owe `to` for a 2xx to our INVITE that carried an offer (our INVITE had none):
+/// it must carry the answer, which comes in the ACK of the side the offer was relayed to
+/// (the caller's ACK for a late-offer call; the originator's for a re-INVITE without SDP).
+#[derive(Debug, Clone)]
+pub(crate) struct LateAck {
+    /// The side whose 2xx we have not ACKed yet.
+    pub(crate) to: Side,
+    /// Our INVITE transaction on that side.
+    pub(crate) invite: ClientTransaction<Invite>,
+    /// The offer of the 2xx as relayed (restricted to our codecs, not yet rewritten); `None`
+    /// when the 2xx carried none. A teardown answers it with every stream rejected.
+    pub(crate) offer: Option<SessionDescription>,
+    /// The INVITE server transaction on the other side whose 2xx carried the offer on:
+    /// its ACK brings the answer.
+    pub(crate) from: ServerTransaction<Invite>,
+    /// The CSeq of that INVITE (the ACK carries the same number).
+    pub(crate) cseq: u32,
+    /// The initial INVITE (else a re-INVITE).
+    pub(crate) initial: bool,
+    /// When we stop waiting for the answer (64·T1 after the 2xx was relayed).
+    pub(crate) deadline: Instant,
 }
 
 /// A fork's early dialog, joined to the caller's: the one whose 18x the caller got last
@@ -185,6 +214,12 @@ pub(crate) struct EarlyPeer {
 }
 
 impl<C> Call<C> {
+    /// The caller's INVITE carried no offer (RFC 3261 §13.2.1): the B-legs go without one,
+    /// the offer comes in the winning fork's 2xx and the answer in the caller's ACK.
+    pub(crate) fn late_offer(&self) -> bool {
+        self.a_offer.is_none()
+    }
+
     pub(crate) fn leg(&self, side: Side) -> Option<&Leg> {
         match side {
             Side::A => Some(&self.a),
@@ -207,6 +242,7 @@ impl<C> Call<C> {
             self.max_deadline,
             self.attempt_deadline,
             self.reliable.deadline(),
+            self.late_ack.as_ref().map(|late| late.deadline),
         ]
         .into_iter()
         .chain(legs.into_iter().map(|t| t.map(|t| t.deadline)))

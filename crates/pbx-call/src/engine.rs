@@ -26,6 +26,7 @@ use crate::sip::{
 };
 
 mod early;
+mod late_offer;
 mod prack;
 
 /// Methods we allow on every leg.
@@ -151,6 +152,9 @@ pub struct CallEngine<C> {
     trunk_auth: HashMap<TransactionId, TrunkRetry>,
     deadlines: BTreeSet<(Instant, CallKey)>,
     records: VecDeque<(Stage, CallRecord<C>)>,
+    /// INVITE server transactions whose ACK must bring the answer to an offer we relayed in
+    /// their 2xx (late offer), by call.
+    late_acks: HashMap<TransactionId, CallKey>,
 }
 
 /// What answering a carrier's challenge to an in-dialog request needs once the call may be
@@ -176,6 +180,7 @@ impl<C: Clone> CallEngine<C> {
             trunk_auth: HashMap::new(),
             deadlines: BTreeSet::new(),
             records: VecDeque::new(),
+            late_acks: HashMap::new(),
         }
     }
 
@@ -283,8 +288,9 @@ impl<C: Clone> CallEngine<C> {
             engine.records.push_back((Stage::Ended, record));
             Err(error)
         };
+        // No SDP at all is a late offer (RFC 3261 §13.2.1): the forks get no offer either.
         let offer = match body_sdp(request.headers(), request.body()) {
-            Some(Ok(offer)) => offer,
+            Some(Ok(offer)) => Some(offer),
             Some(Err(_)) => {
                 return fail(
                     self,
@@ -295,19 +301,12 @@ impl<C: Clone> CallEngine<C> {
                     StartError::BadOffer(400),
                 );
             }
-            None => {
-                return fail(
-                    self,
-                    endpoint,
-                    record,
-                    488,
-                    "no SDP offer",
-                    StartError::BadOffer(488),
-                );
-            }
+            None => None,
         };
         let mut b_offer = offer.clone();
-        if b_offer.restrict_to(&self.config.codecs).is_err() {
+        if let Some(b_offer) = b_offer.as_mut()
+            && b_offer.restrict_to(&self.config.codecs).is_err()
+        {
             return fail(
                 self,
                 endpoint,
@@ -404,17 +403,24 @@ impl<C: Clone> CallEngine<C> {
             held_answer: None,
             early_peer: None,
             b_early_sdp: None,
+            late_ack: None,
         };
-        call.learn_remote(Side::A, &offer);
-        let Ok(b_body) = call.sdp_toward(Side::B, &b_offer) else {
-            return fail(
-                self,
-                endpoint,
-                call.record,
-                500,
-                "SDP rewrite",
-                StartError::Unavailable,
-            );
+        if let Some(offer) = &offer {
+            call.learn_remote(Side::A, offer);
+        }
+        let b_body = match b_offer.map(|b_offer| call.sdp_toward(Side::B, &b_offer)) {
+            Some(Ok(body)) => body,
+            None => Bytes::new(),
+            Some(Err(_)) => {
+                return fail(
+                    self,
+                    endpoint,
+                    call.record,
+                    500,
+                    "SDP rewrite",
+                    StartError::Unavailable,
+                );
+            }
         };
         call.max_forwards = request
             .max_forwards()
@@ -557,6 +563,10 @@ impl<C: Clone> CallEngine<C> {
                 request,
                 ..
             } => {
+                if let Some(key) = self.late_ack_call(transaction.as_ref(), request) {
+                    self.on_late_ack(endpoint, now, key, request);
+                    return true;
+                }
                 if transaction.is_some_and(|t| self.invites.contains_key(&t.id())) {
                     return true;
                 }
@@ -565,6 +575,10 @@ impl<C: Clone> CallEngine<C> {
                     if self.dialogs.contains_key(&(id.call_id.clone(), id.local_tag.clone())))
             }
             Event::AckNotReceived { transaction, .. } => {
+                if let Some(&key) = self.late_acks.get(&transaction.id()) {
+                    self.late_ack_missing(endpoint, now, key);
+                    return true;
+                }
                 let Some(&key) = self.invites.get(&transaction.id()) else {
                     return false;
                 };
@@ -795,6 +809,14 @@ impl<C: Clone> CallEngine<C> {
                 }
                 Due::Nothing => {}
             }
+        }
+        if call
+            .late_ack
+            .as_ref()
+            .is_some_and(|late| late.deadline <= t)
+        {
+            self.late_ack_missing(endpoint, now, key);
+            return;
         }
         if call.max_deadline.is_some_and(|d| d <= t) {
             let header = reason("Q.850", 16, "maximum call duration");
@@ -1123,8 +1145,10 @@ impl<C: Clone> CallEngine<C> {
             fork_target.local,
         );
         dialog.set_local_contact(b_contact);
+        let late = call.late_offer();
+        // A late offer's 2xx is ACKed when the caller's ACK brings the answer.
         let via = our_via(endpoint, &fork_target.target.transport, fork_target.local);
-        if let Ok(ack) = dialog.ack(&via) {
+        if !late && let Ok(ack) = dialog.ack(&via) {
             let _ = endpoint.send_ack(now.instant, transaction, ack, fork_target.target.clone());
         }
         // Every other fork: CANCEL.
@@ -1145,16 +1169,36 @@ impl<C: Clone> CallEngine<C> {
             Some(Ok(sdp)) => Some(sdp),
             _ => None,
         };
-        let a_body = match &b_sdp {
-            Some(sdp) => {
-                if call.a_offer.common_audio_codecs(sdp).is_empty() {
+        let (a_body, failure) = match (&call.a_offer, &b_sdp) {
+            (None, _) => {
+                // Late offer: B's 2xx carries the offer, restricted to our codecs it goes to
+                // the caller; B's ACK waits for the caller's answer.
+                let deadline = now.instant + endpoint.config().timeout_64_t1();
+                let body = self::late_offer::owe_ack(
+                    call,
+                    transaction,
+                    b_sdp.as_ref(),
+                    &config.codecs,
+                    deadline,
+                );
+                self.late_acks.insert(call.a_invite.id(), key);
+                let failure = if b_sdp.is_some() {
+                    "offer without common codec"
+                } else {
+                    "2xx without SDP offer"
+                };
+                (body, failure)
+            }
+            (Some(a_offer), Some(sdp)) => {
+                let body = if a_offer.common_audio_codecs(sdp).is_empty() {
                     None
                 } else {
                     call.learn_remote(Side::B, sdp);
                     call.sdp_toward(Side::A, sdp).ok()
-                }
+                };
+                (body, "answer without common codec")
             }
-            None => call.a_early_answer.clone(),
+            (Some(_), None) => (call.a_early_answer.clone(), "answer without common codec"),
         };
         let b_origin = call
             .b_origin
@@ -1178,7 +1222,11 @@ impl<C: Clone> CallEngine<C> {
             origin: b_origin,
             last_sdp: match call.b_early_sdp.take() {
                 Some((fork, sdp)) if fork == index => Some(sdp),
-                _ => call.forks.get(index).map(|f| f.request.body().clone()),
+                _ => call
+                    .forks
+                    .get(index)
+                    .map(|f| f.request.body().clone())
+                    .filter(|body| !body.is_empty()),
             },
             timer: b_timer,
             allows_update: allows_update(response.headers()),
@@ -1186,14 +1234,7 @@ impl<C: Clone> CallEngine<C> {
         call.record.answered_by = Some(fork_target.label.clone());
         let Some(a_body) = a_body else {
             // B answered with nothing A can use: end both sides (B gets BYE).
-            self.fail_ringing(
-                endpoint,
-                now,
-                key,
-                488,
-                "answer without common codec",
-                Disposition::Incompatible,
-            );
+            self.fail_ringing(endpoint, now, key, 488, failure, Disposition::Incompatible);
             return;
         };
         let Some(call) = self.calls.get_mut(&key) else {
@@ -1427,6 +1468,8 @@ impl<C: Clone> CallEngine<C> {
         to: Side,
         reason_header: &Bytes,
     ) {
+        // RFC 3261 §13.2.1: a 2xx with an offer is ACKed (with an answer) before the BYE.
+        self.settle_late_ack(endpoint, now, key, Some(to), None);
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -1563,6 +1606,7 @@ impl<C: Clone> CallEngine<C> {
                     from,
                     invite: method == Method::Invite,
                     offer,
+                    late: method == Method::Invite && sdp.is_none(),
                 };
                 self.clients.insert(transaction, (key, Role::Relay(relay)));
             }
@@ -1590,11 +1634,43 @@ impl<C: Clone> CallEngine<C> {
             return;
         };
         let to = relay.from.other();
+        // A re-INVITE without SDP whose 2xx brings an offer: the ACK to it waits for the
+        // originator's answer (late offer), and the exchange stays open until then.
+        let late_offer = match relay.server {
+            AcceptedTransaction::Invite(server) if relay.late && response.status().is_success() => {
+                body_sdp(response.headers(), response.body())
+                    .and_then(Result::ok)
+                    .zip(endpoint.client_invite(transaction))
+                    .map(|(offer, invite)| (server, offer, invite))
+            }
+            _ => None,
+        };
+        let ack = late_offer.is_none();
         let mut sdp_body = None;
-        if let Some(sdp) = leg_answered(endpoint, now, call, to, transaction, response) {
+        if let Some(sdp) = leg_answered(endpoint, now, call, to, transaction, response, ack)
+            && ack
+        {
             sdp_body = call.sdp_toward(relay.from, &sdp).ok();
         }
-        if relay.offer {
+        if let Some((server, offer, invite)) = late_offer {
+            let deadline = now.instant + endpoint.config().timeout_64_t1();
+            sdp_body = self::late_offer::owe_reinvite_ack(
+                call,
+                (to, invite),
+                server,
+                offer,
+                &self.config.codecs,
+                deadline,
+            );
+            self.late_acks.insert(server.id(), key);
+            if sdp_body.is_none() {
+                self.settle_late_ack(endpoint, now, key, None, None);
+            }
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if relay.offer && call.late_ack.is_none() {
             call.offer_pending = false;
         }
         let Ok(mut reply) = endpoint.response(relay.server, response.status()) else {
@@ -1738,7 +1814,7 @@ impl<C: Clone> CallEngine<C> {
         if invite.is_some() {
             call.offer_pending = false;
         }
-        let _ = leg_answered(endpoint, now, call, side, transaction, response);
+        let _ = leg_answered(endpoint, now, call, side, transaction, response, true);
         if matches!(status, 408 | 481) {
             let header = reason("SIP", status, "session refresh failed");
             self.teardown(
@@ -1824,6 +1900,9 @@ impl<C: Clone> CallEngine<C> {
         if let Some(at) = call.scheduled {
             self.deadlines.remove(&(at, key));
         }
+        if let Some(late) = &call.late_ack {
+            self.late_acks.remove(&late.from.id());
+        }
         self.dialogs
             .remove(&(call.a_call_id.clone(), call.a_tag.clone()));
         for fork in &call.forks {
@@ -1904,10 +1983,11 @@ impl Sender<'_> {
             builder = builder.header(name.clone(), value.clone());
         }
         builder = builder.header(HeaderName::Allow, Bytes::from_static(ALLOW.as_bytes()));
-        // 100rel only when the caller can take reliable provisionals across.
+        // 100rel only when the caller can take reliable provisionals across, and not without
+        // an offer (a reliable 18x could carry one: see `late_offer`).
         let supported = match (
             self.config.session_expires.is_some(),
-            call.reliable.enabled(),
+            call.reliable.enabled() && !call.late_offer(),
         ) {
             (true, true) => Some("timer, 100rel"),
             (true, false) => Some("timer"),
@@ -1931,7 +2011,12 @@ impl Sender<'_> {
                     Bytes::from(self.config.min_se.as_secs().to_string()),
                 );
         }
-        let request = builder.body("application/sdp", call.b_body.clone()).build();
+        // A late-offer call's forks carry no offer either.
+        let request = if call.b_body.is_empty() {
+            builder.build()
+        } else {
+            builder.body("application/sdp", call.b_body.clone()).build()
+        };
         let Ok(transaction) =
             endpoint.send_invite(now.instant, request.clone(), target.target.clone())
         else {
@@ -2068,7 +2153,8 @@ fn cnonce(endpoint: &mut Endpoint) -> [u8; 16] {
 }
 
 /// The final response to a request we sent on `side` (relayed or our own refresh): updates
-/// the dialog, ACKs a 2xx to INVITE, counts a 2xx as a session refresh, and tells the relay
+/// the dialog, ACKs a 2xx to INVITE (unless `ack` is false: a late offer's ACK waits for
+/// the answer), counts a 2xx as a session refresh, and tells the relay
 /// about the peer's new description, which it returns.
 fn leg_answered<C>(
     endpoint: &mut Endpoint,
@@ -2077,6 +2163,7 @@ fn leg_answered<C>(
     side: Side,
     transaction: TransactionId,
     response: &Response,
+    ack: bool,
 ) -> Option<pbx_sdp::SessionDescription> {
     let success = response.status().is_success();
     let invite = endpoint.client_invite(transaction);
@@ -2091,7 +2178,7 @@ fn leg_answered<C>(
     };
     if let Some(dialog) = leg.dialog.as_mut() {
         let _ = dialog.on_response(&method, response);
-        if let (Some(invite), true) = (invite, success) {
+        if let (Some(invite), true, true) = (invite, success, ack) {
             let via = our_via(endpoint, &transport, local);
             if let Ok(ack) = dialog.ack(&via) {
                 let _ = endpoint.send_ack(now.instant, invite, ack, target);

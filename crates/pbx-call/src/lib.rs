@@ -78,6 +78,28 @@
 //! - A fork's 2xx while the caller's reliable provisional with SDP is unacknowledged is
 //!   ACKed at once, but the caller's 2xx is held until its PRACK (§3); the fork is sent BYE
 //!   if the caller CANCELs or never PRACKs in the meantime.
+//!
+//! # Late offer (RFC 3261 §13.2.1, RFC 3264)
+//!
+//! An INVITE without SDP is not refused: its forks go without an offer too (and without
+//! `Supported: 100rel`); the relay session is allocated up front as for any call.
+//!
+//! - The winning fork's 2xx carries the offer. Restricted to the configured codecs and
+//!   rewritten to our relay, it goes to the caller in our 2xx; the fork's 2xx is not ACKed
+//!   yet. The caller's ACK carries the answer: the relay learns the caller's address and
+//!   the fork gets its ACK with the answer rewritten to our relay.
+//! - A 2xx without an offer, or one without a codec we relay: the fork is ACKed with an
+//!   answer rejecting every stream (port 0) and sent BYE, the caller gets 488
+//!   (disposition incompatible), as when an ordinary answer shares no codec.
+//! - No ACK within 64·T1, or an ACK without a usable answer: the fork gets its ACK (streams
+//!   rejected) and BYE, the caller BYE; the record says failed (no billable seconds), cause
+//!   `no ACK from caller` / `ACK without SDP answer`. Any other teardown while the answer
+//!   is awaited also ACKs the fork before its BYE.
+//! - SDP in a fork's 18x is its offer and is not relayed to the caller (who gets it in the
+//!   2xx); a fork that sends a reliable 18x anyway is PRACKed by us.
+//! - A re-INVITE without SDP in a confirmed dialog passes across the same way: the other
+//!   side's 2xx offer goes back rewritten, the ACK to that 2xx waits for the originator's
+//!   ACK with the answer; no such answer ends the call (BYE both legs, recorded answered).
 
 mod call;
 mod config;

@@ -101,7 +101,8 @@ pub struct CallRecord<C> {
     pub ended_at_ms: i64,
     /// `ended - started`, milliseconds.
     pub duration_ms: i64,
-    /// Whole seconds from answer to end (rounded up), 0 when unanswered.
+    /// Whole seconds from answer to end (rounded up), 0 when unanswered or not ended as
+    /// answered.
     pub billable_secs: i64,
     /// How it ended.
     pub disposition: Disposition,
@@ -167,8 +168,11 @@ impl<C> CallRecord<C> {
     ) {
         self.ended_at_ms = now.unix_ms.max(self.started_at_ms);
         self.duration_ms = self.ended_at_ms - self.started_at_ms;
+        // A call answered but failed before its media was set up (a late offer whose answer
+        // never came) is not billed.
         self.billable_secs = self
             .answered_at_ms
+            .filter(|_| disposition == Disposition::Answered)
             .map(|answered| ((self.ended_at_ms - answered).max(0) + 999) / 1000)
             .unwrap_or(0);
         self.disposition = disposition;

@@ -91,3 +91,26 @@ pub(crate) fn toward(
     origin.stamp(&mut out)?;
     Ok(out.to_bytes())
 }
+
+/// An answer to `offer` that rejects every stream (port 0, RFC 3264 §6), from our relay
+/// address `local`: what the ACK to a 2xx carrying an offer holds when the call ends before
+/// the real answer came (RFC 3261 §13.2.1: a valid answer in the ACK, then BYE).
+pub(crate) fn rejecting(
+    offer: &SessionDescription,
+    local: SocketAddr,
+    origin: &mut LegOrigin,
+) -> Result<Bytes, pbx_sdp::EditError> {
+    let mut out = offer.clone();
+    out.rewrite_connection(local.ip());
+    for media in out.media_iter_mut() {
+        for name in TOPOLOGY_ATTRIBUTES {
+            media.remove_attributes(name);
+        }
+        media.set_port(0);
+    }
+    for name in TOPOLOGY_ATTRIBUTES {
+        out.remove_attributes(name);
+    }
+    origin.stamp(&mut out)?;
+    Ok(out.to_bytes())
+}

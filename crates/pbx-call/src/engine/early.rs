@@ -102,6 +102,7 @@ impl<C: Clone> CallEngine<C> {
             from,
             invite: false,
             offer,
+            late: false,
         };
         self.clients
             .insert(transaction.id(), (key, Role::Early(relay, fork)));

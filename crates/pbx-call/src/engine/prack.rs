@@ -70,8 +70,10 @@ impl<C: Clone> CallEngine<C> {
             self.records
                 .push_back((Stage::Ringing, call.record.clone()));
         }
+        // In a late-offer call an SDP in a 18x is the callee's offer: it is not relayed (the
+        // caller gets it in the 2xx; see `late_offer`).
         let early = match body_sdp(response.headers(), response.body()) {
-            Some(Ok(sdp)) if call.a_early_answer.is_none() => {
+            Some(Ok(sdp)) if call.a_early_answer.is_none() && !call.late_offer() => {
                 call.learn_remote(Side::B, &sdp);
                 call.sdp_toward(Side::A, &sdp).ok()
             }
@@ -118,7 +120,8 @@ impl<C: Clone> CallEngine<C> {
             call.a_early_answer = Some(body.clone());
         }
         call.ringing_sent = true;
-        let reliably = call.reliable.required() || (origin.is_some() && call.reliable.enabled());
+        let reliably = call.reliable.required()
+            || (origin.is_some() && call.reliable.enabled() && !call.late_offer());
         if reliably {
             let with_sdp = early.is_some();
             if let Some(reply) = call.reliable.push(reply, with_sdp, origin, now.instant, t1) {

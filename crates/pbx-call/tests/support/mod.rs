@@ -357,6 +357,13 @@ pub struct Ua {
     pub last_reliable: Option<(u32, Response)>,
     /// PRACKs we sent.
     pub pracks_sent: usize,
+    /// As a caller: our INVITE carries no SDP (late offer, RFC 3261 §13.2.1).
+    pub offerless: bool,
+    /// When our INVITE had no SDP and its 2xx brings an offer, our ACK carries no answer
+    /// (a broken UA); else it carries ours (`sendrecv`).
+    pub ack_without_answer: bool,
+    /// ACKs we sent for 2xx responses.
+    pub acks_sent: Vec<Request>,
     early: Option<Dialog>,
     answer_on_prack: Option<Duration>,
     pub received: Vec<Request>,
@@ -388,6 +395,9 @@ impl Ua {
             reliably: None,
             last_reliable: None,
             pracks_sent: 0,
+            offerless: false,
+            ack_without_answer: false,
+            acks_sent: Vec::new(),
             early: None,
             answer_on_prack: None,
             received: Vec::new(),
@@ -456,9 +466,13 @@ impl Ua {
         if let Some(name) = self.rel100.clone() {
             builder = builder.header(name, Bytes::from_static(b"100rel"));
         }
-        let request = builder
-            .body("application/sdp", self.sdp("sendrecv"))
-            .build();
+        let request = if self.offerless {
+            builder.build()
+        } else {
+            builder
+                .body("application/sdp", self.sdp("sendrecv"))
+                .build()
+        };
         self.invite = Some(request.clone());
         let tx = self
             .endpoint
@@ -604,7 +618,8 @@ impl Ua {
                 .payload_types
                 .iter()
                 .any(|pt| *pt != "101" && m_line.split(' ').skip(3).any(|f| f == *pt));
-            if !common {
+            // Without an offer (late offer) ours goes in the 2xx.
+            if !common && !request.body().is_empty() {
                 self.endpoint.respond(now, invite, StatusCode(488)).unwrap();
                 return;
             }
@@ -729,7 +744,19 @@ impl Ua {
                             }
                         }
                         let via = self.via();
-                        let ack = self.dialog.as_ref().unwrap().ack(&via).unwrap();
+                        let mut ack = self.dialog.as_ref().unwrap().ack(&via).unwrap();
+                        // Late offer: the 2xx carried the offer, the ACK carries our answer.
+                        if request.body().is_empty()
+                            && !response.body().is_empty()
+                            && !self.ack_without_answer
+                        {
+                            ack.headers_mut().push(
+                                HeaderName::ContentType,
+                                Bytes::from_static(b"application/sdp"),
+                            );
+                            ack.set_body(self.sdp("sendrecv"));
+                        }
+                        self.acks_sent.push(ack.clone());
                         let handle = self.endpoint.client_invite(transaction).unwrap();
                         self.endpoint
                             .send_ack(now, handle, ack, Target::udp(self.pbx))

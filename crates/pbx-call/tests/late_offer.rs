@@ -1,0 +1,318 @@
+//! Late offer (RFC 3261 §13.2.1, RFC 3264) on the virtual clock: an INVITE without SDP, the
+//! offer in the 2xx, the answer in the ACK; failures (no common codec, no ACK, an ACK
+//! without answer), forking, 18x with SDP, and re-INVITEs without SDP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use pbx_call::{CallConfig, Disposition, HangupSide, Side, Stage};
+use pbx_sip::{HeaderName, Method, Request};
+use support::*;
+
+fn config() -> CallConfig {
+    let mut config = CallConfig::default();
+    config.ring_timeout = secs(30);
+    config.session_expires = None;
+    config
+}
+
+/// Alice calls without an offer; the callees are `callees`.
+fn late_world(callees: Vec<Ua>) -> World {
+    let mut world = World::new(config(), callees);
+    world.alice().offerless = true;
+    world
+}
+
+/// The `m=audio` line of an SDP body.
+fn m_line(body: &str) -> &str {
+    body.lines()
+        .find(|line| line.starts_with("m=audio"))
+        .unwrap_or_else(|| panic!("no m=audio in {body:?}"))
+}
+
+/// The final response to Alice's INVITE.
+fn invite_final(ua: &Ua) -> Option<u16> {
+    ua.responses_to(Method::Invite)
+        .iter()
+        .map(|r| r.status().0)
+        .find(|s| *s >= 200)
+}
+
+fn acks(ua: &Ua) -> Vec<Request> {
+    ua.received_of(Method::Ack).into_iter().cloned().collect()
+}
+
+#[test]
+fn the_offer_in_the_2xx_reaches_the_caller_and_the_answer_in_its_ack_the_callee() {
+    let mut bob = Ua::new(BOB, Answer::After(secs(1)), 21);
+    // G.729 is not relayed: the offer reaches Alice without it.
+    bob.payload_types = vec!["18", "8", "101"];
+    let mut world = late_world(vec![bob]);
+    world.call(secs(3));
+    // Bob's INVITE carries no offer.
+    let invite = world.bob().received_of(Method::Invite)[0].clone();
+    assert!(invite.body().is_empty(), "{}", body_text(&invite));
+    assert!(invite.headers().get(&HeaderName::ContentType).is_none());
+    // Alice's 200: Bob's offer, restricted to our codecs, pointed at the relay's A side.
+    let alice = world.alice();
+    assert_eq!(invite_final(alice), Some(200));
+    let offer = response_body(alice.responses_to(Method::Invite).last().unwrap());
+    assert!(offer.contains(&format!("c=IN IP4 {RELAY_IP}")), "{offer}");
+    assert_eq!(m_line(&offer), "m=audio 30004 RTP/AVP 8 101", "{offer}");
+    assert!(
+        !offer.contains("192.168.2.20"),
+        "Bob's address leaked: {offer}"
+    );
+    assert!(!offer.contains("G729"), "{offer}");
+    // Alice's ACK carried her answer; Bob's ACK carries it rewritten to the relay's B side.
+    assert!(body_text(&alice.acks_sent[0]).contains("m=audio 4000 "));
+    let bob_acks = acks(world.bob());
+    assert_eq!(bob_acks.len(), 1);
+    let answer = body_text(&bob_acks[0]);
+    assert!(answer.contains(&format!("c=IN IP4 {RELAY_IP}")), "{answer}");
+    assert_eq!(m_line(&answer), "m=audio 30006 RTP/AVP 8 101", "{answer}");
+    assert!(
+        !answer.contains("192.168.1.10"),
+        "Alice's address leaked: {answer}"
+    );
+    assert_eq!(
+        bob_acks[0].headers().get(&HeaderName::ContentType),
+        Some(&b"application/sdp"[..])
+    );
+    {
+        let log = world.pbx().media.log.lock().unwrap();
+        assert_eq!(log.allocated, 1);
+        assert!(log.remotes.contains(&(Side::A, addr("192.168.1.10:4000"))));
+        assert!(log.remotes.contains(&(Side::B, addr("192.168.2.20:4000"))));
+    }
+    // The call runs and is recorded like any other.
+    world.run(secs(10));
+    let now = world.now();
+    world.alice().send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    assert_eq!(world.bob().received_of(Method::Bye).len(), 1);
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 0);
+    let record = &pbx.records[0];
+    assert_eq!(record.disposition, Disposition::Answered);
+    assert_eq!(record.hangup_side, HangupSide::Caller);
+    assert_eq!(record.hangup_status, 200);
+    assert!((10..=12).contains(&record.billable_secs), "{record:?}");
+    assert_eq!(record.media_a.packets, 10);
+    assert_eq!(record.media_b.packets, 20);
+    assert_eq!(
+        pbx.stages,
+        [
+            (Stage::Started, 1),
+            (Stage::Ringing, 1),
+            (Stage::Answered, 1),
+            (Stage::Ended, 1)
+        ]
+    );
+}
+
+#[test]
+fn an_offer_without_a_relayed_codec_gets_ack_with_rejected_streams_bye_and_488() {
+    let mut bob = Ua::new(BOB, Answer::After(secs(1)), 21);
+    bob.payload_types = vec!["18"];
+    let mut world = late_world(vec![bob]);
+    world.call(secs(3));
+    assert_eq!(invite_final(world.alice()), Some(488));
+    // Bob's 2xx was ACKed with a valid answer rejecting his stream, then BYE.
+    let bob = world.bob();
+    let bob_acks = acks(bob);
+    assert_eq!(bob_acks.len(), 1);
+    let answer = body_text(&bob_acks[0]);
+    assert!(m_line(&answer).starts_with("m=audio 0 "), "{answer}");
+    assert!(!answer.contains("192.168.2.20"), "{answer}");
+    let methods = bob.methods();
+    assert_eq!(methods, ["INVITE", "ACK", "BYE"], "{methods:?}");
+    let bye = bob.received_of(Method::Bye)[0];
+    assert!(bye.headers().get(&HeaderName::Reason).is_some());
+    let record = &world.pbx().records[0];
+    assert_eq!(record.disposition, Disposition::Incompatible);
+    assert_eq!(record.hangup_status, 488);
+    assert_eq!(record.hangup_cause, "offer without common codec");
+    assert_eq!(record.billable_secs, 0);
+    assert!(record.answered_at_ms.is_none());
+    assert_eq!(world.pbx().calls.call_count(), 0);
+}
+
+#[test]
+fn a_caller_that_never_acks_is_sent_bye_and_the_callee_ack_and_bye() {
+    let mut world = late_world(vec![Ua::new(BOB, Answer::After(secs(1)), 21)]);
+    world.net.drop_containing(None, "ACK sip:cloudpbx@");
+    world.call(secs(3));
+    assert_eq!(invite_final(world.alice()), Some(200));
+    // Bob is not ACKed while the answer is awaited.
+    assert!(acks(world.bob()).is_empty());
+    assert_eq!(world.pbx().calls.call_count(), 1);
+    world.run(secs(40));
+    let bob = world.bob();
+    let bob_acks = acks(bob);
+    assert_eq!(bob_acks.len(), 1, "{:?}", bob.methods());
+    assert!(m_line(&body_text(&bob_acks[0])).starts_with("m=audio 0 "));
+    assert_eq!(bob.received_of(Method::Bye).len(), 1);
+    assert_eq!(world.alice().received_of(Method::Bye).len(), 1);
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 0);
+    let record = &pbx.records[0];
+    assert_eq!(record.disposition, Disposition::Failed);
+    assert_eq!(record.hangup_status, 408);
+    assert_eq!(record.hangup_cause, "no ACK from caller");
+    assert_eq!(record.hangup_side, HangupSide::System);
+    assert_eq!(record.billable_secs, 0);
+    // Given up at 64·T1 after the 2xx (about 1 s after the call started).
+    let ended = record.ended_at_ms - record.started_at_ms;
+    assert!((32_000..34_500).contains(&ended), "{record:?}");
+}
+
+#[test]
+fn an_ack_without_an_answer_ends_the_call_on_both_legs() {
+    let mut world = late_world(vec![Ua::new(BOB, Answer::After(secs(1)), 21)]);
+    world.alice().ack_without_answer = true;
+    world.call(secs(3));
+    assert_eq!(invite_final(world.alice()), Some(200));
+    let bob = world.bob();
+    assert_eq!(bob.methods(), ["INVITE", "ACK", "BYE"]);
+    let ack = &acks(bob)[0];
+    assert!(m_line(&body_text(ack)).starts_with("m=audio 0 "));
+    let alice_bye = world.alice().received_of(Method::Bye);
+    assert_eq!(alice_bye.len(), 1);
+    let reason = alice_bye[0].headers().get(&HeaderName::Reason).unwrap();
+    assert!(
+        String::from_utf8_lossy(reason).contains("cause=488"),
+        "{reason:?}"
+    );
+    let record = &world.pbx().records[0];
+    assert_eq!(record.disposition, Disposition::Failed);
+    assert_eq!(record.hangup_status, 488);
+    assert_eq!(record.hangup_cause, "ACK without SDP answer");
+    assert_eq!(record.billable_secs, 0);
+}
+
+#[test]
+fn forking_without_an_offer_the_first_2xx_wins_and_the_other_fork_is_cancelled() {
+    let mut bob2 = Ua::new(BOB2, Answer::Never, 22);
+    bob2.payload_types = vec!["0", "101"];
+    let callees = vec![Ua::new(BOB, Answer::After(secs(2)), 21), bob2];
+    let mut world = late_world(callees);
+    world.call(secs(4));
+    for index in [2, 3] {
+        let invite = world.ua(index).received_of(Method::Invite)[0].clone();
+        assert!(invite.body().is_empty(), "fork {index} got an offer");
+    }
+    assert_eq!(world.ua(3).cancels, 1, "the ringing fork got CANCEL");
+    assert!(acks(world.ua(3)).is_empty());
+    // Alice got the winner's offer (PCMA), the winner Alice's answer.
+    let offer = response_body(world.alice().responses_to(Method::Invite).last().unwrap());
+    assert_eq!(m_line(&offer), "m=audio 30004 RTP/AVP 8 101");
+    let bob_acks = acks(world.bob());
+    assert_eq!(bob_acks.len(), 1);
+    assert_eq!(
+        m_line(&body_text(&bob_acks[0])),
+        "m=audio 30006 RTP/AVP 8 101"
+    );
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 1);
+    assert!(pbx.records.is_empty());
+}
+
+#[test]
+fn sdp_in_a_18x_of_a_late_offer_call_is_not_relayed_to_the_caller() {
+    // Bob puts his offer in a reliable 183 although we did not offer 100rel; we PRACK it.
+    let mut bob = Ua::new(BOB, Answer::After(secs(1)), 21);
+    bob.reliably = Some(Reliably {
+        with_sdp: true,
+        regardless: true,
+        rseq: 1,
+        answer_after_prack: None,
+    });
+    let mut world = late_world(vec![bob]);
+    world.alice().rel100 = Some(HeaderName::Supported);
+    world.call(secs(3));
+    let invite = world.bob().received_of(Method::Invite)[0].clone();
+    assert!(!has_100rel(invite.headers(), &HeaderName::Supported));
+    assert_eq!(world.bob().received_of(Method::Prack).len(), 1);
+    let alice = world.alice();
+    let provisional: Vec<_> = alice
+        .responses_to(Method::Invite)
+        .into_iter()
+        .filter(|r| (180..200).contains(&r.status().0))
+        .collect();
+    assert!(!provisional.is_empty());
+    assert!(provisional.iter().all(|r| r.body().is_empty()));
+    // The offer comes in the 2xx, the answer goes in Bob's ACK.
+    assert_eq!(invite_final(alice), Some(200));
+    let offer = response_body(alice.responses_to(Method::Invite).last().unwrap());
+    assert_eq!(m_line(&offer), "m=audio 30004 RTP/AVP 8 101");
+    let bob_acks = acks(world.bob());
+    assert_eq!(
+        m_line(&body_text(&bob_acks[0])),
+        "m=audio 30006 RTP/AVP 8 101"
+    );
+}
+
+#[test]
+fn a_reinvite_without_sdp_passes_across_with_the_answer_in_the_ack() {
+    let mut world = World::new(config(), vec![Ua::new(BOB, Answer::After(secs(1)), 21)]);
+    world.call(secs(3));
+    assert_eq!(invite_final(world.alice()), Some(200));
+    // Alice refreshes with a re-INVITE without SDP.
+    let now = world.now();
+    world.alice().send_in_dialog(now, Method::Invite, None);
+    world.run(secs(2));
+    let reinvite = world.bob().received_of(Method::Invite)[1].clone();
+    assert!(reinvite.body().is_empty(), "{}", body_text(&reinvite));
+    // Bob's 2xx offer reached Alice rewritten; her answer reached Bob in the ACK.
+    let alice = world.alice();
+    let ok = (*alice.responses_to(Method::Invite).last().unwrap()).clone();
+    assert_eq!(ok.cseq().unwrap().seq, 2);
+    let offer = response_body(&ok);
+    assert_eq!(m_line(&offer), "m=audio 30004 RTP/AVP 8 101", "{offer}");
+    assert!(!offer.contains("192.168.2.20"));
+    let bob_acks = acks(world.bob());
+    assert_eq!(bob_acks.len(), 2);
+    let answer = body_text(&bob_acks[1]);
+    assert_eq!(m_line(&answer), "m=audio 30006 RTP/AVP 8 101", "{answer}");
+    assert!(!answer.contains("192.168.1.10"));
+    // And the other way: Bob re-INVITEs without SDP, Alice's offer comes back to him.
+    let now = world.now();
+    world.bob().send_in_dialog(now, Method::Invite, None);
+    world.run(secs(2));
+    let offer = response_body(world.bob().responses_to(Method::Invite).last().unwrap());
+    assert_eq!(m_line(&offer), "m=audio 30006 RTP/AVP 8 101", "{offer}");
+    let alice_acks = acks(world.alice());
+    let answer = body_text(alice_acks.last().unwrap());
+    assert_eq!(m_line(&answer), "m=audio 30004 RTP/AVP 8 101", "{answer}");
+    // The call is still up and ends normally.
+    assert_eq!(world.pbx().calls.call_count(), 1);
+    let now = world.now();
+    world.alice().send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    let record = &world.pbx().records[0];
+    assert_eq!(record.disposition, Disposition::Answered);
+    assert_eq!(record.hangup_cause, "BYE");
+}
+
+#[test]
+fn a_reinvite_without_sdp_whose_ack_brings_no_answer_ends_the_call() {
+    let mut world = World::new(config(), vec![Ua::new(BOB, Answer::After(secs(1)), 21)]);
+    world.call(secs(3));
+    world.alice().ack_without_answer = true;
+    let now = world.now();
+    world.alice().send_in_dialog(now, Method::Invite, None);
+    world.run(secs(2));
+    let bob = world.bob();
+    let bob_acks = acks(bob);
+    assert_eq!(bob_acks.len(), 2);
+    assert!(m_line(&body_text(&bob_acks[1])).starts_with("m=audio 0 "));
+    assert_eq!(bob.received_of(Method::Bye).len(), 1);
+    assert_eq!(world.alice().received_of(Method::Bye).len(), 1);
+    let record = &world.pbx().records[0];
+    // The call ran before the failed refresh: answered, ended by the platform.
+    assert_eq!(record.disposition, Disposition::Answered);
+    assert_eq!(record.hangup_cause, "ACK without SDP answer");
+    assert_eq!(record.hangup_side, HangupSide::System);
+}
