@@ -12,6 +12,7 @@ mod cdr;
 mod client;
 mod fraud;
 mod inproc;
+mod late_offer;
 mod prack;
 mod provisioning;
 mod sipp;
