@@ -316,3 +316,53 @@ fn a_reinvite_without_sdp_whose_ack_brings_no_answer_ends_the_call() {
     assert_eq!(record.hangup_cause, "ACK without SDP answer");
     assert_eq!(record.hangup_side, HangupSide::System);
 }
+
+#[test]
+fn a_bye_from_the_caller_before_its_ack_reaches_the_callee_after_an_ack() {
+    let mut world = late_world(vec![Ua::new(BOB, Answer::After(secs(1)), 21)]);
+    world.net.drop_containing(None, "ACK sip:cloudpbx@");
+    world.call(secs(3));
+    let now = world.now();
+    world.alice().send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    // RFC 3261 §13.2.1: Bob's 2xx is ACKed (streams rejected) before the BYE.
+    let bob = world.bob();
+    assert_eq!(bob.methods(), ["INVITE", "ACK", "BYE"]);
+    assert!(m_line(&body_text(&acks(bob)[0])).starts_with("m=audio 0 "));
+    let record = &world.pbx().records[0];
+    assert_eq!(record.hangup_side, HangupSide::Caller);
+    assert_eq!(world.pbx().calls.call_count(), 0);
+}
+
+#[test]
+fn a_trunk_call_without_an_offer_is_challenged_and_answered_the_same_way() {
+    let mut carrier = Ua::new(BOB, Answer::After(secs(1)), 21);
+    carrier.challenge = Some((407, "s3cret"));
+    let mut world = late_world(vec![carrier]);
+    world.pbx().trunks = Some(vec![Some(pbx_call::TrunkCredentials {
+        username: "acct".into(),
+        password: "s3cret".into(),
+        realm: None,
+    })]);
+    world.call(secs(4));
+    assert_eq!(invite_final(world.alice()), Some(200));
+    let carrier = world.bob();
+    assert_eq!(carrier.auth_results, [None, Some(true)]);
+    let invites: Vec<Request> = carrier
+        .received_of(Method::Invite)
+        .into_iter()
+        .cloned()
+        .collect();
+    assert!(invites.iter().all(|invite| invite.body().is_empty()));
+    // The ACK of the answered INVITE carries Alice's answer, rewritten.
+    let carrier_acks = acks(carrier);
+    assert_eq!(carrier_acks.len(), 1);
+    assert_eq!(
+        carrier_acks[0].cseq().unwrap().seq,
+        invites[1].cseq().unwrap().seq
+    );
+    assert_eq!(
+        m_line(&body_text(&carrier_acks[0])),
+        "m=audio 30006 RTP/AVP 8 101"
+    );
+}
