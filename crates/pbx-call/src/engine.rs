@@ -71,7 +71,8 @@ impl CallKey {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
-    /// The INVITE carried no SDP offer or one that did not parse (answered 488 / 400).
+    /// The INVITE's SDP offer did not parse (answered 400). An INVITE without SDP is a late
+    /// offer, not an error.
     #[error("no usable SDP offer (answered {0})")]
     BadOffer(u16),
     /// No codec of the offer is relayed by the platform (answered 488).
