@@ -25,7 +25,10 @@
 //!   (`bind_ip` or `RelayConfig::alternate`), so one session can bridge an IPv6 phone and an
 //!   IPv4 trunk.
 //! * Commands ([`MediaSession::set_remote`], [`MediaSession::set_hold`], close) go to the relay
-//!   thread through a short mutex-protected queue plus an eventfd, off the packet path.
+//!   thread through a short mutex-protected queue plus an eventfd, off the packet path; a burst
+//!   of commands costs one eventfd write. A close wakes nobody (the thread applies it within
+//!   one 50 ms tick), and with [`RelayConfig::batch_commands`] the other commands wait for
+//!   [`MediaRelay::flush`] too, so the SIP thread wakes the relay thread once per message.
 //! * Events ([`MediaEvent`]) come out of a bounded tokio channel returned by `start`. A
 //!   timeout or one-way event that does not fit is retried on the next timer tick (every 50 ms),
 //!   never lost; a `Latched` event (informational) is dropped when the channel is full.
@@ -112,7 +115,7 @@ pub use stats::StreamStats;
 
 use pool::{ALTERNATE, PRIMARY, PortPool};
 use stats::DirCounters;
-use worker::{Command, NewSession, WorkerShared};
+use worker::{Command, NewSession, Wake, WorkerShared};
 
 /// Relay configuration. [`RelayConfig::new`] fills in the defaults.
 #[derive(Debug, Clone)]
@@ -146,6 +149,13 @@ pub struct RelayConfig {
     /// An address of the other IP family, for sessions that bridge IPv4 and IPv6 (an IPv6 phone
     /// and an IPv4 trunk): see [`MediaRelay::allocate_families`]. Default none.
     pub alternate: Option<RelayAddress>,
+    /// Batch the commands of [`MediaRelay::allocate`] and the session setters: they wake the
+    /// relay thread only at the next [`MediaRelay::flush`] (call it before sending the SDP that
+    /// names the session's ports), so a SIP message that allocates a session and sets its
+    /// remote costs the relay thread one wake-up, not one per command. Unflushed commands are
+    /// still applied at the thread's next packet or timer tick (50 ms). Default false (every
+    /// burst of commands wakes the thread at once).
+    pub batch_commands: bool,
 }
 
 /// A bind address and the address advertised for it in SDP.
@@ -192,6 +202,7 @@ impl RelayConfig {
             event_capacity: 1024,
             command_capacity: 4096,
             alternate: None,
+            batch_commands: false,
         }
     }
 }
@@ -526,7 +537,7 @@ impl MediaRelay {
             addresses,
             fresh: [a.fresh, b.fresh],
         };
-        if let Err(new) = shared_worker.send(Command::Add(Box::new(new))) {
+        if let Err(new) = shared_worker.send(Command::Add(Box::new(new)), self.wake()) {
             // The relay thread is gone: nobody will close these sockets but us.
             if let Command::Add(new) = new {
                 let NewSession {
@@ -591,6 +602,18 @@ impl MediaRelay {
         Err(RelayError::PoolExhausted)
     }
 
+    /// Wakes the relay threads for the commands queued since the last flush (with
+    /// [`RelayConfig::batch_commands`]; a no-op otherwise and when nothing is queued).
+    pub fn flush(&self) {
+        for worker in &self.inner.workers {
+            worker.flush();
+        }
+    }
+
+    fn wake(&self) -> Wake {
+        self.inner.wake()
+    }
+
     /// Relay-wide counters.
     pub fn counters(&self) -> RelayCounters {
         let (mut free_pairs, mut total_pairs) = (0, 0);
@@ -629,6 +652,15 @@ impl MediaRelay {
 }
 
 impl RelayInner {
+    /// How a control command reaches the relay thread (see [`RelayConfig::batch_commands`]).
+    fn wake(&self) -> Wake {
+        if self.config.batch_commands {
+            Wake::Later
+        } else {
+            Wake::Now
+        }
+    }
+
     fn shutdown(&self) {
         for worker in &self.workers {
             worker.stop();
@@ -751,7 +783,8 @@ impl MediaSession {
         }
     }
 
-    /// Stops relaying and frees the ports (also done on drop).
+    /// Stops relaying and frees the ports (also done on drop) — on the relay thread's next
+    /// wake-up, packet or timer tick, so within 50 ms.
     pub fn close(mut self) {
         self.close_inner();
     }
@@ -762,7 +795,8 @@ impl MediaSession {
         }
         if let Some(worker) = self.relay.workers.get(self.worker) {
             // A stopped relay thread already closed every socket.
-            let _ = worker.send(Command::Close { id: self.shared.id });
+            // Not urgent: applied at the thread's next wake-up, packet or tick (≤ 50 ms).
+            let _ = worker.send(Command::Close { id: self.shared.id }, Wake::Later);
         }
     }
 
@@ -772,7 +806,9 @@ impl MediaSession {
             .workers
             .get(self.worker)
             .ok_or(RelayError::Stopped)?;
-        worker.send(command).map_err(|_| RelayError::Stopped)
+        worker
+            .send(command, self.relay.wake())
+            .map_err(|_| RelayError::Stopped)
     }
 }
 

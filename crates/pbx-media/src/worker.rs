@@ -110,15 +110,30 @@ pub(crate) struct WorkerShared {
     pub(crate) pool: Mutex<PortPool>,
     queue: Mutex<VecDeque<Command>>,
     wake: OwnedFd,
+    /// An eventfd write is outstanding (the thread clears it when it reads the eventfd), so a
+    /// burst of commands costs one write and one wake-up.
+    signalled: AtomicBool,
+    /// Commands were queued without a wake-up (`Wake::Later`) and no flush followed yet.
+    pending: AtomicBool,
     stopped: AtomicBool,
     queued_sessions: AtomicUsize,
     /// Published by the relay thread on every timer tick: `[relayed, dropped, batches]`.
     counters: [AtomicU64; 3],
 }
 
+/// When a queued command reaches the relay thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Wake the thread now (one eventfd write per burst).
+    Now,
+    /// At the next [`WorkerShared::flush`], the thread's next packet or its next timer tick
+    /// (50 ms), whichever comes first.
+    Later,
+}
+
 impl WorkerShared {
-    /// Queues a command and wakes the thread; gives the command back when the thread stopped.
-    pub(crate) fn send(&self, command: Command) -> Result<(), Command> {
+    /// Queues a command; gives it back when the thread stopped.
+    pub(crate) fn send(&self, command: Command, wake: Wake) -> Result<(), Command> {
         if self.is_stopped() {
             return Err(command);
         }
@@ -126,8 +141,18 @@ impl WorkerShared {
             self.queued_sessions.fetch_add(1, Ordering::Relaxed);
         }
         lock(&self.queue).push_back(command);
-        self.wake();
+        match wake {
+            Wake::Now => self.wake(),
+            Wake::Later => self.pending.store(true, Ordering::Release),
+        }
         Ok(())
+    }
+
+    /// Wakes the thread if commands were queued with [`Wake::Later`] since the last flush.
+    pub(crate) fn flush(&self) {
+        if self.pending.swap(false, Ordering::AcqRel) {
+            self.wake();
+        }
     }
 
     /// Packets relayed, packets dropped, backlog batches (as of the last timer tick).
@@ -145,7 +170,7 @@ impl WorkerShared {
 
     pub(crate) fn stop(&self) {
         self.stopped.store(true, Ordering::Release);
-        self.wake();
+        self.stop_wake();
     }
 
     /// Returns a pair taken for a session that never reached the thread; `fresh` sockets (bound
@@ -160,7 +185,14 @@ impl WorkerShared {
     }
 
     fn wake(&self) {
+        if self.signalled.swap(true, Ordering::AcqRel) {
+            return;
+        }
         // An eventfd write only fails when the counter would overflow (it is already readable).
+        let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+    }
+
+    fn stop_wake(&self) {
         let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
     }
 }
@@ -186,6 +218,8 @@ pub(crate) fn spawn(
         pool: Mutex::new(pool),
         queue: Mutex::new(VecDeque::new()),
         wake,
+        signalled: AtomicBool::new(false),
+        pending: AtomicBool::new(false),
         stopped: AtomicBool::new(false),
         queued_sessions: AtomicUsize::new(0),
         counters: Default::default(),
@@ -304,6 +338,10 @@ impl Worker {
             if woken && self.on_wake(now) == Flow::Stop {
                 break;
             }
+            if !woken && now >= next_tick {
+                // Commands queued without a wake-up (closes, or an unflushed batch).
+                self.apply_queued(now);
+            }
             for event in &events {
                 let data = event.data;
                 let token = data.u64();
@@ -347,7 +385,15 @@ impl Worker {
     #[inline]
     fn on_readable(&mut self, token: u64, now: u64) {
         let route = match self.route.get(token as usize) {
-            Some(0) => return self.discard(token),
+            Some(0) => {
+                // Perhaps the first packet of a session whose `Add` is queued without a
+                // wake-up yet: apply the queue, then look again.
+                self.apply_queued(now);
+                match self.route.get(token as usize) {
+                    Some(0) | None => return self.discard(token),
+                    Some(&route) => route,
+                }
+            }
             Some(&route) => route,
             None => return,
         };
@@ -495,9 +541,17 @@ impl Worker {
     fn on_wake(&mut self, now: u64) -> Flow {
         let mut counter = [0u8; 8];
         let _ = rustix::io::read(&self.shared.wake, &mut counter);
+        // Cleared before the queue is drained: a command queued from here on writes again.
+        self.shared.signalled.store(false, Ordering::Release);
         if self.shared.is_stopped() {
             return Flow::Stop;
         }
+        self.apply_queued(now);
+        Flow::Continue
+    }
+
+    /// Applies every queued command.
+    fn apply_queued(&mut self, now: u64) {
         loop {
             // Take one command at a time so that allocate() never waits for a whole batch.
             let Some(command) = lock(&self.shared.queue).pop_front() else {
@@ -505,7 +559,6 @@ impl Worker {
             };
             self.apply(command, now);
         }
-        Flow::Continue
     }
 
     fn apply(&mut self, command: Command, now: u64) {

@@ -756,6 +756,42 @@ fn a_pair_is_reused_with_its_sockets_and_strays_between_calls_are_dropped() {
 }
 
 #[test]
+fn batched_commands_apply_on_flush_on_the_first_packet_or_on_the_tick() {
+    let mut config = config(LOCAL4, 6);
+    config.batch_commands = true;
+    let (relay, _events) = MediaRelay::start(config).unwrap();
+
+    // Flushed: applied before the SDP would leave.
+    let flushed = relay.allocate("flushed").unwrap();
+    let mut a = Phone::new(LOCAL4);
+    let mut b = Phone::new(LOCAL4);
+    flushed.set_remote(Side::A, a.addr(), None).unwrap();
+    flushed.set_remote(Side::B, b.addr(), None).unwrap();
+    relay.flush();
+    a.send_rtp(flushed.local(Side::A), b"f1");
+    b.expect(b"f1");
+    b.send_rtp(flushed.local(Side::B), b"f2");
+    a.expect(b"f2");
+
+    // Never flushed: the first packet on the new session's port applies the queue first, so
+    // it is relayed, not dropped as a stray of an idle pair.
+    let unflushed = relay.allocate("unflushed").unwrap();
+    let mut c = Phone::new(LOCAL4);
+    let mut d = Phone::new(LOCAL4);
+    unflushed.set_remote(Side::A, c.addr(), None).unwrap();
+    unflushed.set_remote(Side::B, d.addr(), None).unwrap();
+    c.send_rtp(unflushed.local(Side::A), b"u1");
+    d.expect(b"u1");
+    assert_eq!(relay.counters().sessions, 2);
+
+    // Closing needs no flush: the timer tick frees the ports.
+    drop(flushed);
+    drop(unflushed);
+    eventually(|| relay.counters().free_pairs == 6);
+    relay.shutdown();
+}
+
+#[test]
 fn an_unbindable_pair_is_skipped_and_tried_again_later() {
     let config = config(LOCAL4, 3);
     let first_port = *config.ports.start();

@@ -412,6 +412,9 @@ pub fn start(
     config.rtp_timeout = call_settings.rtp_timeout;
     config.one_way_after = call_settings.one_way_after;
     config.relatch_after = call_settings.relatch_after;
+    // One relay wake-up per SIP message (`PlatformTu` flushes after each callback), not one per
+    // session command.
+    config.batch_commands = true;
     let (relay, events) = MediaRelay::start(config)?;
     tracing::info!(%bind, %advertised, ports = ?(low, high), "media relay started");
     let mut calls = Calls::new(call_settings.engine_config(), relay, cdrs.clone());
@@ -790,6 +793,12 @@ impl Calls {
     /// The relay (counters for metrics and tests).
     pub fn relay(&self) -> &MediaRelay {
         &self.relay
+    }
+
+    /// Hands the relay the session commands queued by the last callback (one wake-up of the
+    /// relay thread); call before the callback's messages are sent.
+    pub fn flush_media(&self) {
+        self.relay.flush();
     }
 
     fn flush(&mut self) {

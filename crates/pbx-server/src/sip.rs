@@ -119,6 +119,7 @@ impl PlatformTu {
     pub fn media_event(&mut self, ctx: &mut Context<'_>, event: &pbx_media::MediaEvent) {
         if let Some(calls) = self.calls.as_mut() {
             calls.on_media_event(ctx, event);
+            calls.flush_media();
         }
     }
 
@@ -136,6 +137,8 @@ impl PlatformTu {
             tracker: &mut self.tracker,
         };
         calls.on_request(ctx, incoming, services);
+        // The relay learns this message's sessions and addresses before its answer leaves.
+        calls.flush_media();
     }
 
     /// Registrar timers: expire bindings and send keep-alives that are due. Called by the
@@ -151,6 +154,7 @@ impl PlatformTu {
         }
         if let Some(calls) = self.calls.as_mut() {
             calls.tick(ctx);
+            calls.flush_media();
         }
     }
 
@@ -386,10 +390,12 @@ impl TransactionUser for PlatformTu {
         let Some(event) = self.client_requests.route(event) else {
             return;
         };
-        if let Some(calls) = self.calls.as_mut()
-            && calls.on_event(ctx, &event)
-        {
-            return;
+        if let Some(calls) = self.calls.as_mut() {
+            let taken = calls.on_event(ctx, &event);
+            calls.flush_media();
+            if taken {
+                return;
+            }
         }
         match event {
             Event::Cancelled { invite, .. } => {
