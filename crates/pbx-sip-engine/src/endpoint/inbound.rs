@@ -112,6 +112,8 @@ impl Endpoint {
                 match e.machine.on_response(&self.config, status, &mut timers) {
                     ClientInviteResponse::PassUp => {
                         if (200..300).contains(&status) {
+                            // Accepted (Timer M, 32 s): the INVITE is never re-sent again.
+                            e.bytes = Bytes::new();
                             let to_tag = response.to().ok().and_then(|to| to.tag);
                             if let Some((_, ack)) = e.acks_2xx.iter().find(|(t, _)| *t == to_tag) {
                                 self.stats.retransmissions += 1;
@@ -124,6 +126,9 @@ impl Endpoint {
                         });
                     }
                     ClientInviteResponse::AckAndPassUp => {
+                        // Completed: the INVITE is never re-sent again (its request stays, for
+                        // a challenge's retry).
+                        e.bytes = Bytes::new();
                         // Client transactions keep their request for their whole life.
                         let ack = entry
                             .request

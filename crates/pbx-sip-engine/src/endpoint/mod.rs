@@ -78,8 +78,9 @@ pub struct Endpoint {
 #[derive(Debug)]
 struct Entry {
     /// The request that created it (server side: with the stamped top Via). Dropped when a
-    /// non-INVITE server transaction over UDP completes: for the 32 s of Timer J it only
-    /// re-sends its last response, and the request is most of its memory.
+    /// server INVITE transaction sends its final response, and when a non-INVITE server
+    /// transaction over UDP completes: for the 32 s of Timer L or J it only re-sends its last
+    /// response, and the request is most of its memory.
     request: Option<Request>,
     /// Client: where requests go. Server: where responses go.
     target: Target,
@@ -277,7 +278,8 @@ impl Endpoint {
         })
     }
 
-    /// The request that created a transaction.
+    /// The request that created a transaction: always for a client transaction; for a server
+    /// transaction until its final response (an INVITE) or its completion over UDP (others).
     pub fn request(&self, transaction: impl Into<TransactionId>) -> Option<&Request> {
         self.transactions
             .get(&transaction.into())

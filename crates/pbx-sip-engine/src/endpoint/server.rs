@@ -198,6 +198,10 @@ impl Endpoint {
                 }
                 if is_final {
                     e.final_to_tag = to_tag();
+                    // Completed or Accepted (Timer H/I, or L for 32 s after a 2xx): the last
+                    // response, the key and the ACK index are all that is needed now, and the
+                    // INVITE (with its SDP) is most of the entry's memory.
+                    entry.request = None;
                 }
                 e.last_response = Some(bytes.clone());
             }
