@@ -125,13 +125,14 @@ impl Cdrs<'_> {
             records
         };
         let engine = self.store.engine();
-        match rows {
-            [] => Ok(()),
+        let mut chunks = statement_chunks(rows);
+        match (chunks.next(), chunks.next()) {
+            (None, _) => Ok(()),
             // One statement is atomic on its own: no BEGIN/COMMIT round trips.
-            few if few.len() <= UPSERT_ROWS => upsert_rows(self.store.pool(), engine, few).await,
-            many => {
+            (Some(all), None) => upsert_rows(self.store.pool(), engine, all).await,
+            (Some(first), Some(second)) => {
                 let mut transaction = self.store.pool().begin().await?;
-                for chunk in many.chunks(UPSERT_ROWS) {
+                for chunk in [first, second].into_iter().chain(chunks) {
                     upsert_rows(&mut *transaction, engine, chunk).await?;
                 }
                 transaction.commit().await?;
@@ -334,6 +335,23 @@ impl Cdrs<'_> {
 /// Rows per multi-row upsert statement (24 parameters each: 6,144 per statement, well under
 /// SQLite's 32,766 and PostgreSQL's 65,535 bound parameters).
 const UPSERT_ROWS: usize = 256;
+
+/// `rows` cut into statements of a power-of-two number of rows (at most [`UPSERT_ROWS`]),
+/// largest first: 50 rows are 32 + 16 + 2. Every statement text is then one of nine, each
+/// prepared once per connection and cached, where a statement per batch size cost SQLite a
+/// fresh parse and code generation of hundreds of placeholders for almost every batch.
+fn statement_chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = UPSERT_ROWS.min(1 << rest.len().ilog2());
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
+}
 /// Columns of `cdr_columns!()`.
 const CDR_COLUMNS: usize = 24;
 
@@ -425,4 +443,33 @@ fn fold(record: &mut CallRecord, later: &CallRecord) {
     record.sip_call_id = first.sip_call_id;
     record.node_id = first.node_id;
     record.start_ms = first.start_ms;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizes(count: usize) -> Vec<usize> {
+        statement_chunks(&vec![0u8; count])
+            .map(<[u8]>::len)
+            .collect()
+    }
+
+    #[test]
+    fn batches_are_cut_into_power_of_two_statements_largest_first() {
+        assert!(sizes(0).is_empty());
+        assert_eq!(sizes(1), vec![1]);
+        assert_eq!(sizes(50), vec![32, 16, 2]);
+        assert_eq!(sizes(256), vec![256]);
+        assert_eq!(sizes(700), vec![256, 256, 128, 32, 16, 8, 4]);
+        for count in 1..600 {
+            let chunks = sizes(count);
+            assert_eq!(chunks.iter().sum::<usize>(), count);
+            assert!(
+                chunks
+                    .iter()
+                    .all(|&n| n.is_power_of_two() && n <= UPSERT_ROWS)
+            );
+        }
+    }
 }
