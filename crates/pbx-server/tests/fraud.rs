@@ -793,6 +793,12 @@ async fn security_events_reach_the_api_metrics_and_the_webhook() {
         metrics.contains("cloudpbx_security_events_total{type=\"source_banned\"} 1"),
         "{metrics}"
     );
+    // The scanner's datagrams were counted before it was banned.
+    let udp_received = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("cloudpbx_sip_udp_messages_received "))
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    assert!(udp_received.is_some_and(|n| n > 0), "{metrics}");
 
     // The operator lifts the ban: audited, the source is admitted again.
     let (status, body) = crate::support::http_request(

@@ -320,7 +320,7 @@ where
                         if sent.is_err() {
                             return Some(CloseReason::DriverGone);
                         }
-                        telemetry::message_received(flow.transport);
+                        telemetry::message_received(&shared.stats, flow.transport);
                     }
                     () = shared.shutdown.cancelled() => return Some(CloseReason::Shutdown),
                 }

@@ -1,12 +1,21 @@
 //! Counters of the transport layer (`metrics` facade; a no-op until the server installs a
 //! recorder). Names follow `cloudpbx_sip_<name>_total`; labels are small closed sets.
 
-use crate::flow::Transport;
+use std::sync::atomic::Ordering;
 
-/// A message (datagram or stream frame) was handed to the endpoint driver.
-pub(crate) fn message_received(transport: Transport) {
-    metrics::counter!("cloudpbx_sip_messages_received_total", "transport" => transport.via_token())
-        .increment(1);
+use crate::flow::Transport;
+use crate::transports::Stats;
+
+/// A message (datagram or stream frame) was handed to the endpoint driver: a relaxed atomic
+/// add ([`crate::TransportStats::messages_received`]), since this runs for every message and a
+/// labelled `metrics` key is built (and allocated) on every call.
+pub(crate) fn message_received(stats: &Stats, transport: Transport) {
+    let index = match transport {
+        Transport::Udp => 0,
+        Transport::Tcp => 1,
+        Transport::Tls => 2,
+    };
+    stats.received[index].fetch_add(1, Ordering::Relaxed);
 }
 
 /// A datagram or connection was dropped before parsing; `reason` is `banned` or `overload`.

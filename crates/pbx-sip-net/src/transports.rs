@@ -26,6 +26,8 @@ pub(crate) struct Stats {
     pub(crate) dropped_overload: AtomicU64,
     pub(crate) connections_refused: AtomicU64,
     pub(crate) shed: AtomicU64,
+    /// Messages handed to the driver, by transport (UDP, TCP, TLS).
+    pub(crate) received: [AtomicU64; 3],
 }
 
 /// A snapshot of the transport counters.
@@ -43,6 +45,8 @@ pub struct TransportStats {
     pub shed: u64,
     /// Currently open TCP/TLS connections.
     pub open_connections: usize,
+    /// Messages (datagrams, stream frames) handed to the endpoint driver: UDP, TCP, TLS.
+    pub messages_received: [u64; 3],
 }
 
 /// State shared by the listener tasks, the connection tasks and the handles.
@@ -274,6 +278,7 @@ impl TransportHandle {
             connections_refused: stats.connections_refused.load(Ordering::Relaxed),
             shed: stats.shed.load(Ordering::Relaxed),
             open_connections: self.shared.connections.len(),
+            messages_received: stats.received.each_ref().map(|c| c.load(Ordering::Relaxed)),
         }
     }
 

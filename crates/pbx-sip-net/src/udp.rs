@@ -64,7 +64,7 @@ pub(crate) async fn receive_loop(
             received: tokio::time::Instant::now().into_std(),
         };
         match shared.inbound.try_send(inbound) {
-            Ok(()) => telemetry::message_received(Transport::Udp),
+            Ok(()) => telemetry::message_received(&shared.stats, Transport::Udp),
             Err(TrySendError::Full(_)) => {
                 telemetry::dropped(Transport::Udp, "overload");
                 let dropped = shared

@@ -162,6 +162,10 @@ impl SecurityControl for GuardControl {
 
     fn metrics_text(&self) -> String {
         let stats = self.guard.stats();
+        let received = self
+            .guard
+            .transport_stats()
+            .map_or([0; 3], |transport| transport.messages_received);
         let gauges = [
             (
                 "cloudpbx_guard_active_bans",
@@ -192,6 +196,21 @@ impl SecurityControl for GuardControl {
                 "cloudpbx_sip_udp_kernel_drops",
                 "Datagrams the kernel dropped on the SIP UDP listeners (drop set and buffer overflow)",
                 self.guard.kernel_drops().unwrap_or(0),
+            ),
+            (
+                "cloudpbx_sip_udp_messages_received",
+                "SIP messages received over UDP",
+                received[0],
+            ),
+            (
+                "cloudpbx_sip_tcp_messages_received",
+                "SIP messages received over TCP",
+                received[1],
+            ),
+            (
+                "cloudpbx_sip_tls_messages_received",
+                "SIP messages received over TLS",
+                received[2],
             ),
             (
                 "cloudpbx_guard_running_calls",

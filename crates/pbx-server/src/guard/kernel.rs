@@ -54,6 +54,11 @@ impl SecurityGuard {
             .get()
             .and_then(TransportHandle::udp_kernel_drops)
     }
+
+    /// The SIP transports' counters, once the transports are known.
+    pub fn transport_stats(&self) -> Option<pbx_sip_net::TransportStats> {
+        self.kernel_transports.get().map(TransportHandle::stats)
+    }
 }
 
 /// Keep the kernel drop set of `transports` equal to the active bans until `stop`.
