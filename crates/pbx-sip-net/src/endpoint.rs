@@ -220,7 +220,7 @@ impl<T: TransactionUser> Endpoint<T> {
             && self.inbound.len() >= SHED_MIN_BACKLOG
             && incoming.method() != &pbx_sip::Method::Ack
         {
-            self.shed(now, incoming, flow.transport);
+            self.shed(now, incoming);
             return;
         }
         let (tu, mut ctx) = self.parts(Some(flow), draining);
@@ -229,12 +229,7 @@ impl<T: TransactionUser> Endpoint<T> {
 
     /// Answer a request that waited too long in the queue: 503 with Retry-After, sent
     /// statelessly (a retransmission of it is shed the same way while the overload lasts).
-    fn shed(
-        &mut self,
-        now: std::time::Instant,
-        incoming: pbx_sip_engine::Incoming,
-        transport: Transport,
-    ) {
+    fn shed(&mut self, now: std::time::Instant, incoming: pbx_sip_engine::Incoming) {
         let shed = self
             .transports
             .shared
@@ -242,7 +237,6 @@ impl<T: TransactionUser> Endpoint<T> {
             .shed
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
-        crate::telemetry::dropped(transport, "shed");
         if shed.is_power_of_two() {
             tracing::warn!(shed, "overloaded: shedding queued requests with 503");
         }

@@ -45,7 +45,6 @@ pub(crate) async fn accept_loop(
         };
         if !shared.filter.0.admit(remote, transport) {
             shared.stats.dropped_banned.fetch_add(1, Ordering::Relaxed);
-            telemetry::dropped(transport, "banned");
             tracing::debug!(%remote, %transport, "connection from refused source closed");
             continue;
         }

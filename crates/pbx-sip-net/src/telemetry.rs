@@ -1,5 +1,7 @@
-//! Counters of the transport layer (`metrics` facade; a no-op until the server installs a
-//! recorder). Names follow `cloudpbx_sip_<name>_total`; labels are small closed sets.
+//! Counters of the transport layer. Per-message and per-drop counts are relaxed atomics in
+//! [`crate::TransportStats`] (the drops are counted where they happen); the rare events below
+//! go to the `metrics` facade (a no-op until a recorder is installed). Names follow
+//! `cloudpbx_sip_<name>_total`; labels are small closed sets.
 
 use std::sync::atomic::Ordering;
 
@@ -16,16 +18,6 @@ pub(crate) fn message_received(stats: &Stats, transport: Transport) {
         Transport::Tls => 2,
     };
     stats.received[index].fetch_add(1, Ordering::Relaxed);
-}
-
-/// A datagram or connection was dropped before parsing; `reason` is `banned` or `overload`.
-pub(crate) fn dropped(transport: Transport, reason: &'static str) {
-    metrics::counter!(
-        "cloudpbx_sip_transport_dropped_total",
-        "transport" => transport.via_token(),
-        "reason" => reason
-    )
-    .increment(1);
 }
 
 /// A connection was refused by a limit; `limit` is `per_source` or `total`.

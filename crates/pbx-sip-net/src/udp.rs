@@ -39,7 +39,6 @@ pub(crate) async fn receive_loop(
         };
         if !shared.filter.0.admit(remote, Transport::Udp) {
             shared.stats.dropped_banned.fetch_add(1, Ordering::Relaxed);
-            telemetry::dropped(Transport::Udp, "banned");
             continue;
         }
         let Some(datagram) = buffer.get(..len) else {
@@ -66,7 +65,6 @@ pub(crate) async fn receive_loop(
         match shared.inbound.try_send(inbound) {
             Ok(()) => telemetry::message_received(&shared.stats, Transport::Udp),
             Err(TrySendError::Full(_)) => {
-                telemetry::dropped(Transport::Udp, "overload");
                 let dropped = shared
                     .stats
                     .dropped_overload
