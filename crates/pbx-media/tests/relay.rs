@@ -777,7 +777,7 @@ fn batched_commands_apply_on_flush_on_the_first_packet_or_on_the_tick() {
     // it is relayed, not dropped as a stray of an idle pair.
     let unflushed = relay.allocate("unflushed").unwrap();
     let mut c = Phone::new(LOCAL4);
-    let mut d = Phone::new(LOCAL4);
+    let d = Phone::new(LOCAL4);
     unflushed.set_remote(Side::A, c.addr(), None).unwrap();
     unflushed.set_remote(Side::B, d.addr(), None).unwrap();
     c.send_rtp(unflushed.local(Side::A), b"u1");

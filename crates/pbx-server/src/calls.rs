@@ -46,6 +46,20 @@ pub struct CallContext {
     pub device_id: Option<DeviceId>,
     /// The called user, for internal calls.
     pub callee_user_id: Option<UserId>,
+    /// The called tenant, when it is not the caller's (a call to another tenant's number,
+    /// connected internally): that tenant gets an inbound CDR of its own.
+    pub callee_tenant: Option<CalleeTenant>,
+}
+
+/// The other side's view of a call between two tenants of the platform.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CalleeTenant {
+    /// The called tenant.
+    pub tenant_id: TenantId,
+    /// The called user.
+    pub user_id: UserId,
+    /// The caller as presented to it (the caller's number, or `anonymous`).
+    pub caller: String,
 }
 
 /// A finished call attempt as the engine reports it.
@@ -59,6 +73,8 @@ pub struct CdrUpdate {
     pub stage: Stage,
     /// The record after the change.
     pub record: pbx_domain::CallRecord,
+    /// The called tenant's inbound record of the same call, for a call between tenants.
+    pub callee_record: Option<pbx_domain::CallRecord>,
 }
 
 /// Keeps the domain CDR of every live call in step with the engine's reports.
@@ -66,6 +82,8 @@ pub struct CdrUpdate {
 struct CdrBook {
     node_id: String,
     open: std::collections::HashMap<u64, pbx_domain::CallRecord>,
+    /// The called tenant's record id of each live call between tenants.
+    callee_ids: std::collections::HashMap<u64, pbx_domain::CdrId>,
 }
 
 impl CdrBook {
@@ -144,14 +162,42 @@ impl CdrBook {
             }
         }
         let updated = entry.clone();
+        let callee_record = record.context.callee_tenant.as_ref().map(|callee| {
+            let id = *self.callee_ids.entry(record.call_key).or_insert_with(|| {
+                let random: [u8; 10] = rand::random();
+                CdrId::from_parts(u64::try_from(record.started_at_ms).unwrap_or(0), &random)
+            });
+            callee_view(&updated, id, callee)
+        });
         if stage == Stage::Ended {
             self.open.remove(&record.call_key);
+            self.callee_ids.remove(&record.call_key);
         }
         Some(CdrUpdate {
             stage,
             record: updated,
+            callee_record,
         })
     }
+}
+
+/// The called tenant's inbound record of a call between tenants: the caller's record with the
+/// called tenant, user, presented caller and the number as the callee (no device, no trunk).
+fn callee_view(
+    record: &pbx_domain::CallRecord,
+    id: pbx_domain::CdrId,
+    callee: &CalleeTenant,
+) -> pbx_domain::CallRecord {
+    let mut view = record.clone();
+    view.id = id;
+    view.tenant_id = callee.tenant_id;
+    view.user_id = Some(callee.user_id);
+    view.device_id = None;
+    view.direction = pbx_domain::CallDirection::Inbound;
+    view.caller.clone_from(&callee.caller);
+    view.callee_dialled.clone_from(&record.callee);
+    view.trunk_id = None;
+    view
 }
 
 /// A call attempt refused before the engine took it (unknown number, fraud guard): one
@@ -648,6 +694,7 @@ impl Calls {
             book: CdrBook {
                 node_id: cdrs.node_id().to_owned(),
                 open: HashMap::new(),
+                callee_ids: HashMap::new(),
             },
             cdrs,
             recent: std::collections::VecDeque::new(),
@@ -819,7 +866,20 @@ impl Calls {
                     _ => {}
                 }
             }
-            if let Some(CdrUpdate { stage, record }) = &update {
+            if let Some(CdrUpdate {
+                stage,
+                record,
+                callee_record,
+            }) = &update
+            {
+                if let Some(callee_record) = callee_record {
+                    match stage {
+                        Stage::Started => self.cdrs.call_started(callee_record),
+                        Stage::Answered => self.cdrs.call_updated(callee_record),
+                        Stage::Ended => self.cdrs.call_ended(callee_record),
+                        _ => {}
+                    }
+                }
                 match stage {
                     Stage::Started => self.cdrs.call_started(record),
                     Stage::Ended => {
@@ -948,6 +1008,7 @@ impl Calls {
             user_id: caller.id,
             device_id: Some(credential.device_id),
             callee_user_id: None,
+            callee_tenant: None,
         };
         let call_id = String::from_utf8_lossy(&request.call_id().unwrap_or_default()).into_owned();
         let Some(callee) = directory.user_by_extension(tenant.id, &dialled) else {
@@ -1027,6 +1088,7 @@ impl Calls {
         let new = NewCall {
             context: CallContext {
                 callee_user_id: Some(callee.id),
+                callee_tenant: None,
                 ..context
             },
             direction: Direction::Internal,

@@ -190,6 +190,8 @@ mod calls {
     /// A source that is no trunk's.
     const STRANGER_IP: &str = "127.0.0.3";
     const DID: &str = "+31201234567";
+    /// The calling user's own number in the tests between tenants.
+    const CALLER_DID: &str = "+31201234599";
 
     fn scenario(name: &str) -> PathBuf {
         repo_root().join("bench/sipp-trunk").join(name)
@@ -272,6 +274,11 @@ mod calls {
 
         /// Puts `number` in the tenant and assigns it to `account` (if any).
         async fn number(&self, number: &str, account: Option<&Account>) {
+            self.number_in(&self.tenant, number, account).await;
+        }
+
+        /// Puts `number` in `tenant` and assigns it to `account` (if any).
+        async fn number_in(&self, tenant: &Tenant, number: &str, account: Option<&Account>) {
             let store = self.harness.server().store();
             let e164 = E164::parse(number).unwrap();
             let added = store
@@ -281,12 +288,12 @@ mod calls {
                 .unwrap();
             store
                 .numbers()
-                .assign_to_tenant(&Actor::Operator, added.id, &self.tenant.scope)
+                .assign_to_tenant(&Actor::Operator, added.id, &tenant.scope)
                 .await
                 .unwrap();
             store
                 .numbers()
-                .assign_user(&self.tenant.scope, added.id, account.map(|a| a.user_id))
+                .assign_user(&tenant.scope, added.id, account.map(|a| a.user_id))
                 .await
                 .unwrap();
         }
@@ -696,6 +703,65 @@ mod calls {
         assert!(cdr["trunk_id"].is_null(), "{cdr}");
         assert_eq!(cdr["callee"], DID, "{cdr}");
         assert_eq!(cdr["disposition"], "answered", "{cdr}");
+        world.harness.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_to_another_tenants_number_gives_each_tenant_its_own_cdr() {
+        let Some(world) = World::start().await else {
+            return;
+        };
+        let port = free_port(v4());
+        let trunk = world.trunk("carrier-a", port, 10, true).await;
+        world.route("31", &[&trunk]).await;
+        let other = world.harness.provision("otherco", 1).await;
+        let caller = &world.tenant.accounts[0];
+        let callee = &other.accounts[0];
+        // The caller's own number is what the other company sees.
+        world.number(CALLER_DID, Some(caller)).await;
+        world.number_in(&other, DID, Some(callee)).await;
+        world.routing_loaded().await;
+        let phone_port = free_port(v4());
+        let phone = world.phone(callee, phone_port).await;
+
+        let (code, output) = world.dial(caller, "0201234567").await;
+        let phone_trace = world.read_trace(&format!("phone-{phone_port}.log"));
+        assert_eq!(code, 0, "caller: {output}\nphone:\n{phone_trace}");
+        let (code, output) = finish(phone).await;
+        assert_eq!(code, 0, "phone: {output}");
+        let phone_trace = world.read_trace(&format!("phone-{phone_port}.log"));
+        let invite = &invites(&phone_trace)[0];
+        let from = header(invite, "From").unwrap();
+        assert!(from.contains(CALLER_DID), "the caller's number: {from}");
+
+        let ours = crate::calls::api_cdrs(&world.harness, &world.tenant, 1).await;
+        assert_eq!(ours.len(), 1, "{ours:?}");
+        assert_eq!(ours[0]["direction"], "outbound", "{}", ours[0]);
+        assert!(
+            ours[0]["trunk_id"].is_null(),
+            "never a carrier: {}",
+            ours[0]
+        );
+        assert_eq!(ours[0]["callee"], DID, "{}", ours[0]);
+        assert_eq!(
+            ours[0]["user_id"],
+            caller.user_id.to_string(),
+            "{}",
+            ours[0]
+        );
+        assert_eq!(ours[0]["disposition"], "answered", "{}", ours[0]);
+        let theirs = crate::calls::api_cdrs(&world.harness, &other, 1).await;
+        assert_eq!(theirs.len(), 1, "{theirs:?}");
+        let cdr = &theirs[0];
+        assert_eq!(cdr["direction"], "inbound", "{cdr}");
+        assert_eq!(cdr["user_id"], callee.user_id.to_string(), "{cdr}");
+        assert_eq!(cdr["caller"], CALLER_DID, "{cdr}");
+        assert_eq!(cdr["callee"], DID, "{cdr}");
+        assert!(cdr["trunk_id"].is_null(), "{cdr}");
+        assert!(cdr["device_id"].is_null(), "{cdr}");
+        assert_eq!(cdr["disposition"], "answered", "{cdr}");
+        assert_eq!(cdr["billable_secs"], ours[0]["billable_secs"], "{cdr}");
+        assert_ne!(cdr["id"], ours[0]["id"], "two records");
         world.harness.shutdown().await;
     }
 

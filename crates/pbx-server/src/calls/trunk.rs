@@ -159,9 +159,9 @@ impl Calls {
 
     /// A user dialled one of the platform's own numbers: connected internally, never out
     /// through a carrier and back. The number's user (of this tenant or another) gets the
-    /// call on every binding, like a call to its extension. One CDR, the caller tenant's:
-    /// direction internal for the caller's own tenant, else outbound without a trunk (the
-    /// callee tenant gets no CDR of its own yet). An unassigned number of ours is 404.
+    /// call on every binding, like a call to its extension. Within a tenant one CDR, direction
+    /// internal; between tenants two: the caller tenant's outbound without a trunk and the
+    /// called tenant's inbound (`CalleeTenant`). An unassigned number of ours is 404.
     #[allow(clippy::too_many_arguments)]
     fn hairpin(
         &mut self,
@@ -232,6 +232,14 @@ impl Calls {
             context.callee_user_id = Some(callee.id);
             Direction::Internal
         } else {
+            context.callee_tenant = Some(crate::calls::CalleeTenant {
+                tenant_id,
+                user_id: callee.id,
+                caller: match (&presented, anonymous) {
+                    (Some(number), false) => number.clone(),
+                    _ => "anonymous".to_owned(),
+                },
+            });
             Direction::Outbound
         };
         let new = NewCall {
@@ -356,6 +364,7 @@ impl Calls {
                 user_id,
                 device_id: None,
                 callee_user_id: Some(user_id),
+                callee_tenant: None,
             },
             direction: Direction::Inbound,
             caller,
