@@ -27,20 +27,36 @@ pub const SCANNER_USER_AGENTS: &[&str] = &[
     "fscan",
 ];
 
-/// Whether a User-Agent (raw header bytes, any case) is a known scanner's.
+/// Whether a User-Agent (raw header bytes, any case) is a known scanner's. Runs for every
+/// request with a User-Agent: the value is lowercased once (on the stack when it is short)
+/// and each needle found with a prebuilt `memmem` finder.
 pub fn scanner_user_agent(ua: &[u8]) -> bool {
-    SCANNER_USER_AGENTS
-        .iter()
-        .any(|needle| contains_ignore_case(ua, needle.as_bytes()))
+    const STACK: usize = 256;
+    let mut stack = [0u8; STACK];
+    let heap;
+    let lower: &[u8] = if ua.len() <= STACK {
+        let lower = &mut stack[..ua.len()];
+        for (to, from) in lower.iter_mut().zip(ua) {
+            *to = from.to_ascii_lowercase();
+        }
+        lower
+    } else {
+        heap = ua.to_ascii_lowercase();
+        &heap
+    };
+    finders().iter().any(|finder| finder.find(lower).is_some())
 }
 
-fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    if needle.is_empty() || haystack.len() < needle.len() {
-        return needle.is_empty();
-    }
-    haystack
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
+/// One finder per entry of [`SCANNER_USER_AGENTS`] (all lowercase), built once.
+fn finders() -> &'static [memchr::memmem::Finder<'static>] {
+    static FINDERS: std::sync::OnceLock<Vec<memchr::memmem::Finder<'static>>> =
+        std::sync::OnceLock::new();
+    FINDERS.get_or_init(|| {
+        SCANNER_USER_AGENTS
+            .iter()
+            .map(|needle| memchr::memmem::Finder::new(needle.as_bytes()))
+            .collect()
+    })
 }
 
 #[cfg(test)]
@@ -70,5 +86,25 @@ mod tests {
         ] {
             assert!(!scanner_user_agent(ua), "{}", String::from_utf8_lossy(ua));
         }
+    }
+
+    #[test]
+    fn every_needle_is_found_in_any_case_and_anywhere_in_a_long_value() {
+        for needle in SCANNER_USER_AGENTS {
+            assert_eq!(
+                needle.to_ascii_lowercase(),
+                *needle,
+                "needles are lowercase"
+            );
+            let shouting = needle.to_ascii_uppercase();
+            assert!(scanner_user_agent(shouting.as_bytes()), "{shouting}");
+            // Past the stack buffer's 256 bytes.
+            let long = format!("{}{shouting}/1.0", "x".repeat(300));
+            assert!(scanner_user_agent(long.as_bytes()), "{long}");
+        }
+        let long_phone = format!("Yealink SIP-T54W {}", "9".repeat(400));
+        assert!(!scanner_user_agent(long_phone.as_bytes()));
+        // A needle cut by the end of the value is not a match.
+        assert!(!scanner_user_agent(b"friendly-scanne"));
     }
 }
