@@ -1734,6 +1734,8 @@ impl<C: Clone> CallEngine<C> {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
+        // A carrier's 401/407 to our own refresh is answered once, like a relayed request's.
+        let retry = trunk_retry(call, side);
         let pending = call.offer_pending;
         let Some(leg) = call.leg_mut(side) else {
             return;
@@ -1792,6 +1794,9 @@ impl<C: Clone> CallEngine<C> {
         };
         if let Ok(transaction) = sent {
             self.clients.insert(transaction, (key, Role::Refresh(side)));
+            if let Some(retry) = retry {
+                self.trunk_auth.insert(transaction, retry);
+            }
         }
     }
 

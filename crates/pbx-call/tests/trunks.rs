@@ -356,6 +356,42 @@ fn carrier_challenges_on_in_dialog_requests_are_answered_once() {
 }
 
 #[test]
+fn a_carrier_challenge_to_our_session_refresh_is_answered_once() {
+    let mut carrier = Ua::new(BOB, Answer::After(secs(1)), 21);
+    carrier.challenge = Some((407, "s3cret"));
+    carrier.challenge_in_dialog = true;
+    let mut config = config();
+    config.session_expires = Some(secs(90));
+    let mut world = World::new(config, vec![carrier]);
+    world.pbx().trunks = Some(vec![account("s3cret")]);
+    world.call(secs(3));
+    assert_eq!(world.alice().statuses().last(), Some(&200));
+    // Neither side asked for session timers: we refresh both legs at half the interval, and
+    // the carrier challenges every in-dialog request it gets — all of them ours.
+    world.run(secs(100));
+    let carrier = world.bob();
+    let refreshes: Vec<(String, Option<bool>)> = carrier
+        .in_dialog_auth
+        .iter()
+        .filter(|(method, _)| method == "INVITE" || method == "UPDATE")
+        .cloned()
+        .collect();
+    // Each refresh: challenged without credentials, then sent again with the right ones.
+    assert!(refreshes.len() >= 4, "{:?}", carrier.methods());
+    for pair in refreshes.chunks(2) {
+        assert_eq!(pair[0].1, None, "{refreshes:?}");
+        if let Some(second) = pair.get(1) {
+            assert_eq!(second.1, Some(true), "{refreshes:?}");
+        }
+    }
+    // The call survived its refreshes: no teardown, no BYE either way.
+    let methods = carrier.methods();
+    assert!(carrier.received_of(Method::Bye).is_empty(), "{methods:?}");
+    assert_eq!(world.pbx().calls.call_count(), 1, "{methods:?}");
+    assert!(world.alice().received_of(Method::Bye).is_empty());
+}
+
+#[test]
 fn a_second_in_dialog_challenge_is_not_answered_again() {
     let mut carrier = Ua::new(BOB, Answer::After(secs(1)), 21);
     carrier.challenge = Some((407, "s3cret"));
