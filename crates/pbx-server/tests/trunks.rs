@@ -298,6 +298,31 @@ mod calls {
                 .unwrap();
         }
 
+        /// A carrier on the `31` route that must never see the call (nothing listens there,
+        /// so a call sent out would fail instead of reaching the phone).
+        async fn carrier_that_must_not_be_used(&self) {
+            let port = free_port(v4());
+            let trunk = self.trunk("carrier-a", port, 10, true).await;
+            self.route("31", &[&trunk]).await;
+        }
+
+        /// `callee` (registered as a SIPp phone that answers) gets a call from `caller`, who
+        /// dials `DID` in national format; both must succeed. Returns the From header of the
+        /// INVITE the phone got.
+        async fn dial_our_number(&self, caller: &Account, callee: &Account) -> String {
+            self.routing_loaded().await;
+            let phone_port = free_port(v4());
+            let phone = self.phone(callee, phone_port).await;
+            let (code, output) = self.dial(caller, "0201234567").await;
+            let phone_trace = self.read_trace(&format!("phone-{phone_port}.log"));
+            assert_eq!(code, 0, "caller: {output}\nphone:\n{phone_trace}");
+            let (code, output) = finish(phone).await;
+            assert_eq!(code, 0, "phone: {output}");
+            let phone_trace = self.read_trace(&format!("phone-{phone_port}.log"));
+            let invite = &invites(&phone_trace)[0];
+            header(invite, "From").unwrap().to_owned()
+        }
+
         /// Waits until the routing snapshot has every store change so far.
         async fn routing_loaded(&self) {
             let server = self.harness.server();
@@ -662,27 +687,12 @@ mod calls {
         let Some(world) = World::start().await else {
             return;
         };
-        // A carrier on the route that must never see the call (nothing listens there, so a
-        // call sent out would fail instead of reaching the phone).
-        let port = free_port(v4());
-        let trunk = world.trunk("carrier-a", port, 10, true).await;
-        world.route("31", &[&trunk]).await;
+        world.carrier_that_must_not_be_used().await;
         let caller = &world.tenant.accounts[0];
         let callee = &world.tenant.accounts[1];
         world.number(DID, Some(callee)).await;
-        world.routing_loaded().await;
-        let phone_port = free_port(v4());
-        let phone = world.phone(callee, phone_port).await;
-
         // The caller dials the colleague's DID in national format.
-        let (code, output) = world.dial(caller, "0201234567").await;
-        let phone_trace = world.read_trace(&format!("phone-{phone_port}.log"));
-        assert_eq!(code, 0, "caller: {output}\nphone:\n{phone_trace}");
-        let (code, output) = finish(phone).await;
-        assert_eq!(code, 0, "phone: {output}");
-        let phone_trace = world.read_trace(&format!("phone-{phone_port}.log"));
-        let invite = &invites(&phone_trace)[0];
-        let from = header(invite, "From").unwrap();
+        let from = world.dial_our_number(caller, callee).await;
         assert!(
             from.contains(&format!("sip:{}@{}", caller.extension, world.tenant.domain)),
             "the caller's extension: {from}"
@@ -711,27 +721,14 @@ mod calls {
         let Some(world) = World::start().await else {
             return;
         };
-        let port = free_port(v4());
-        let trunk = world.trunk("carrier-a", port, 10, true).await;
-        world.route("31", &[&trunk]).await;
+        world.carrier_that_must_not_be_used().await;
         let other = world.harness.provision("otherco", 1).await;
         let caller = &world.tenant.accounts[0];
         let callee = &other.accounts[0];
         // The caller's own number is what the other company sees.
         world.number(CALLER_DID, Some(caller)).await;
         world.number_in(&other, DID, Some(callee)).await;
-        world.routing_loaded().await;
-        let phone_port = free_port(v4());
-        let phone = world.phone(callee, phone_port).await;
-
-        let (code, output) = world.dial(caller, "0201234567").await;
-        let phone_trace = world.read_trace(&format!("phone-{phone_port}.log"));
-        assert_eq!(code, 0, "caller: {output}\nphone:\n{phone_trace}");
-        let (code, output) = finish(phone).await;
-        assert_eq!(code, 0, "phone: {output}");
-        let phone_trace = world.read_trace(&format!("phone-{phone_port}.log"));
-        let invite = &invites(&phone_trace)[0];
-        let from = header(invite, "From").unwrap();
+        let from = world.dial_our_number(caller, callee).await;
         assert!(from.contains(CALLER_DID), "the caller's number: {from}");
 
         let ours = crate::calls::api_cdrs(&world.harness, &world.tenant, 1).await;
