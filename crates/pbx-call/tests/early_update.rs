@@ -2,7 +2,7 @@
 //! reliable 18x opened its early dialog, an UPDATE from the caller goes to that fork (and one
 //! from the fork to the caller) with its SDP rewritten for the relay both ways; the dialogs'
 //! CSeqs carry on into the confirmed dialogs; an offer against an offer gets 491; an UPDATE
-//! in an early dialog we do not keep gets 481.
+//! from the caller after unreliable ringing is answered by us (488 with an offer, else 200).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -209,14 +209,19 @@ fn crossing_early_offers_get_491_for_the_second() {
 }
 
 #[test]
-fn an_early_update_in_a_dialog_we_do_not_keep_gets_481() {
-    // Bob rings unreliably (no early dialog kept); Alice sends an UPDATE in hers anyway.
+fn an_early_update_after_unreliable_ringing_is_answered_by_us() {
+    // Bob rings unreliably (no early dialog of his is kept); Alice's early dialog exists (our
+    // 180 opened it). Her offer cannot be taken before a reliable answer (RFC 3311 §5.1): 488;
+    // an UPDATE without one (a session refresh) gets 200 from us. Bob sees neither.
     let bob = Ua::new(BOB, Answer::Never, 21);
     let mut world = ringing(vec![bob]);
     let now = world.now();
     world.alice().send_early_update(now, Some("sendonly"));
     world.run(secs(1));
-    assert_eq!(statuses_to_update(world.alice()), [481]);
+    let now = world.now();
+    world.alice().send_early_update(now, None);
+    world.run(secs(1));
+    assert_eq!(statuses_to_update(world.alice()), [488, 200]);
     assert!(world.bob().received_of(Method::Update).is_empty());
     assert_eq!(world.pbx().calls.call_count(), 1, "the call rings on");
 }

@@ -3,7 +3,10 @@
 //! either passes to the other with its SDP rewritten for the relay, as in a confirmed dialog;
 //! the answer comes back rewritten. An offer while another exchange is in progress gets 491.
 //! The early dialogs we keep are those opened by a fork's reliable 18x (ours towards the
-//! caller opens with our first 18x); an UPDATE in any other gets 481.
+//! caller opens with our first 18x); an UPDATE in any other gets 481. An UPDATE from the caller
+//! while its early dialog is joined to none (the forks rang unreliably) is answered by us:
+//! 200 without an offer (a session refresh), 488 with one (RFC 3311 §5.1: no offer before the
+//! initial exchange completed reliably).
 
 use bytes::Bytes;
 use pbx_sip::{HeaderName, Method, Request, Response, StatusCode};
@@ -32,6 +35,11 @@ impl<C: Clone> CallEngine<C> {
         };
         let fork = match joined_fork(call, from, request) {
             Ok(Peer::Joined(fork)) => fork,
+            Ok(Peer::None) => {
+                let contact = our_contact_toward(&self.config, call, Side::A, 0);
+                answer_unjoined(endpoint, now, accepted, request, contact);
+                return;
+            }
             Ok(Peer::Unjoined(fork)) => {
                 // A fork's early dialog the caller is not joined to: there is nobody to pass
                 // it to. Without an offer (a refresh) we answer it; an offer cannot be
@@ -180,6 +188,8 @@ enum Peer {
     Joined(usize),
     /// An UPDATE from a fork's early dialog the caller is not joined to.
     Unjoined(usize),
+    /// An UPDATE from the caller while no fork's early dialog is joined to its own.
+    None,
 }
 
 /// The fork whose early dialog the UPDATE passes to or from, after checking the dialog it
@@ -189,7 +199,11 @@ fn joined_fork<C>(call: &mut Call<C>, from: Side, request: &Request) -> Result<P
     let joined = call.early_peer.clone();
     match from {
         Side::A => {
-            let peer = joined.ok_or(481_u16)?;
+            let Some(peer) = joined else {
+                let dialog = call.a.dialog.as_mut().ok_or(481_u16)?;
+                dialog.on_request(request).map_err(|_| 500_u16)?;
+                return Ok(Peer::None);
+            };
             // The joined fork must still be there (not failed or cancelled).
             call.fork_dialog_mut(peer.fork, &peer.to_tag)
                 .ok_or(481_u16)?;
