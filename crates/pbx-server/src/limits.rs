@@ -42,8 +42,14 @@ mod tests {
 
     #[test]
     fn the_soft_limit_is_raised_to_the_hard_one() {
-        use rustix::process::{Resource, getrlimit};
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
         let hard = getrlimit(Resource::Nofile).maximum;
+        // Start below the hard limit, as a systemd service does (1,024 soft).
+        let lowered = Rlimit {
+            current: Some(hard.map_or(1024, |hard| hard.min(1024))),
+            maximum: hard,
+        };
+        setrlimit(Resource::Nofile, lowered).unwrap();
         let current = raise_open_files((10_000, 10_099), 100);
         assert_eq!(current, hard);
         assert_eq!(getrlimit(Resource::Nofile).current, hard);

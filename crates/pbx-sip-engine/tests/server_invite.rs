@@ -132,8 +132,14 @@ fn two_hundred_is_retransmitted_until_the_ack_then_timer_l() {
         .unwrap();
     pair.step();
     let server = pair.b().last_accepted().invite().unwrap();
+    let id = server.id();
+    assert!(pair.b().endpoint.request(id).is_some());
     let now = pair.now();
     respond_ok(pair.b(), now, server);
+    // Accepted: the INVITE is released at once (Timer L keeps the entry 32 s); the 200 is
+    // retransmitted from the transaction's last response.
+    assert!(pair.b().endpoint.request(id).is_none());
+    assert!(pair.b().endpoint.transaction_state(id).is_some());
     // Alice only ACKs at 4 s (a slow TU): Bob retransmits at 0.5, 1.5, 3.5 s.
     pair.run_for(4 * SECOND).unwrap();
     let response = alice(&pair)

@@ -45,6 +45,11 @@ impl<C: Clone> CallEngine<C> {
         transaction: Option<&ServerTransaction<Invite>>,
         request: &Request,
     ) -> Option<CallKey> {
+        // Every owed ACK is indexed here: no call waits for one (the usual case), so an
+        // ordinary ACK costs no dialog-id parse.
+        if self.late_acks.is_empty() {
+            return None;
+        }
         if let Some(key) = transaction.and_then(|t| self.late_acks.get(&t.id())) {
             return Some(*key);
         }
