@@ -67,33 +67,11 @@ fn call_is_answered_through_the_relay_with_topology_hidden() {
 #[test]
 fn bye_from_caller_ends_both_legs_and_closes_the_record() {
     let mut world = answered_world(config());
-    world.run(secs(10));
-    let now = world.now();
-    world.alice().send_in_dialog(now, Method::Bye, None);
-    world.run(secs(1));
-    assert_eq!(world.bob().received_of(Method::Bye).len(), 1);
-    assert_eq!(world.alice().statuses().last(), Some(&200));
-    let pbx = world.pbx();
-    assert_eq!(pbx.calls.call_count(), 0);
-    let record = &pbx.records[0];
-    assert_eq!(record.disposition, Disposition::Answered);
-    assert_eq!(record.hangup_side, HangupSide::Caller);
+    let record = caller_talks_ten_seconds_and_hangs_up(&mut world).records[0].clone();
     assert_eq!(record.hangup_cause, "BYE");
     assert_eq!(record.answered_by.as_deref(), Some("bob-device-0"));
     assert!(record.ringing_at_ms.is_some());
-    assert!((10..=12).contains(&record.billable_secs), "{record:?}");
-    assert_eq!(record.media_a.packets, 10);
-    assert_eq!(record.media_b.packets, 20);
-    use pbx_call::Stage;
-    assert_eq!(
-        pbx.stages,
-        [
-            (Stage::Started, 1),
-            (Stage::Ringing, 1),
-            (Stage::Answered, 1),
-            (Stage::Ended, 1)
-        ]
-    );
+    assert_eq!(world.alice().statuses().last(), Some(&200));
 }
 
 #[test]

@@ -1088,3 +1088,33 @@ pub fn body_text(request: &Request) -> String {
 pub fn response_body(response: &Response) -> String {
     String::from_utf8_lossy(response.body()).into_owned()
 }
+
+/// The caller of an answered call talks 10 s and hangs up: the callee gets the BYE, the call is
+/// gone and its record is an answered call hung up by the caller, 10–12 billable seconds, with
+/// the media the test phones sent (10 packets from the caller, 20 from the callee) and every
+/// stage reported once. Returns the PBX for the test's own further checks.
+pub fn caller_talks_ten_seconds_and_hangs_up(world: &mut World) -> &mut Pbx {
+    world.run(secs(10));
+    let now = world.now();
+    world.alice().send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    assert_eq!(world.bob().received_of(Method::Bye).len(), 1);
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 0);
+    let record = &pbx.records[0];
+    assert_eq!(record.disposition, pbx_call::Disposition::Answered);
+    assert_eq!(record.hangup_side, pbx_call::HangupSide::Caller);
+    assert!((10..=12).contains(&record.billable_secs), "{record:?}");
+    assert_eq!(record.media_a.packets, 10);
+    assert_eq!(record.media_b.packets, 20);
+    assert_eq!(
+        pbx.stages,
+        [
+            (Stage::Started, 1),
+            (Stage::Ringing, 1),
+            (Stage::Answered, 1),
+            (Stage::Ended, 1)
+        ]
+    );
+    pbx
+}
