@@ -12,10 +12,7 @@ use pbx_sip::Method;
 use support::*;
 
 fn config() -> CallConfig {
-    let mut config = CallConfig::default();
-    config.ring_timeout = secs(30);
-    config.session_expires = None;
-    config
+    config_ringing_for(secs(30))
 }
 
 fn answered_world(config: CallConfig) -> World {

@@ -16,22 +16,7 @@ use pbx_test_support::network::Action as NetAction;
 use support::*;
 
 fn config() -> CallConfig {
-    let mut config = CallConfig::default();
-    config.ring_timeout = secs(60);
-    config.session_expires = None;
-    config
-}
-
-/// A callee that sends a reliable 183 with SDP and answers `answer_after` its PRACK.
-fn reliable_callee(address: &str, seed: u64, answer_after: Option<Duration>) -> Ua {
-    let mut ua = Ua::new(address, Answer::Never, seed);
-    ua.reliably = Some(Reliably {
-        with_sdp: true,
-        regardless: false,
-        rseq: 1,
-        answer_after_prack: answer_after,
-    });
-    ua
+    config_ringing_for(secs(60))
 }
 
 /// Alice calls with 100rel; `callees` send their provisionals; the network runs 2 s (Alice
@@ -67,7 +52,7 @@ fn invite_final(alice: &Ua) -> Option<u16> {
 
 #[test]
 fn the_callers_early_update_goes_to_the_fork_with_sdp_rewritten_both_ways() {
-    let bob = reliable_callee(BOB, 21, Some(secs(5)));
+    let bob = reliable_callee(BOB, 21, 1, Some(secs(5)));
     let mut world = ringing(vec![bob]);
     assert_eq!(invite_final(world.alice()), None, "still ringing");
     let now = world.now();
@@ -120,7 +105,7 @@ fn the_callers_early_update_goes_to_the_fork_with_sdp_rewritten_both_ways() {
 
 #[test]
 fn the_callees_early_update_goes_to_the_caller_with_sdp_rewritten_both_ways() {
-    let bob = reliable_callee(BOB, 21, Some(secs(5)));
+    let bob = reliable_callee(BOB, 21, 1, Some(secs(5)));
     let mut world = ringing(vec![bob]);
     let now = world.now();
     world.bob().send_early_update(now, Some("sendonly"));
@@ -165,7 +150,7 @@ fn the_callees_early_update_goes_to_the_caller_with_sdp_rewritten_both_ways() {
 
 #[test]
 fn an_early_update_without_sdp_passes_without_sdp() {
-    let bob = reliable_callee(BOB, 21, None);
+    let bob = reliable_callee(BOB, 21, 1, None);
     let mut world = ringing(vec![bob]);
     let now = world.now();
     world.alice().send_early_update(now, None);
@@ -179,7 +164,7 @@ fn an_early_update_without_sdp_passes_without_sdp() {
 
 #[test]
 fn crossing_early_offers_get_491_for_the_second() {
-    let bob = reliable_callee(BOB, 21, None);
+    let bob = reliable_callee(BOB, 21, 1, None);
     let mut world = ringing(vec![bob]);
     let now = world.now();
     world.alice().send_early_update(now, Some("sendonly"));
@@ -230,7 +215,7 @@ fn an_early_update_after_unreliable_ringing_is_answered_by_us() {
 fn an_offer_from_a_fork_the_caller_is_not_joined_to_gets_488() {
     // Bob2's reliable 180 rings Alice first; Bob's reliable 183 with SDP (5 ms later) brings
     // the early media, so Alice's early dialog is joined to Bob's. Bob2's offer cannot pass.
-    let bob = reliable_callee(BOB, 21, None);
+    let bob = reliable_callee(BOB, 21, 1, None);
     let mut bob2 = Ua::new(BOB2, Answer::Never, 22);
     bob2.reliably = Some(Reliably {
         with_sdp: false,
@@ -264,7 +249,7 @@ fn an_offer_from_a_fork_the_caller_is_not_joined_to_gets_488() {
 
 #[test]
 fn a_carrier_challenge_to_an_early_update_is_answered_once_in_its_early_dialog() {
-    let mut carrier = reliable_callee(BOB, 21, None);
+    let mut carrier = reliable_callee(BOB, 21, 1, None);
     carrier.challenge = Some((407, "s3cret"));
     carrier.challenge_in_dialog = true;
     let mut world = World::new(config(), vec![carrier]);
@@ -316,7 +301,7 @@ fn a_carrier_challenge_to_an_early_update_is_answered_once_in_its_early_dialog()
 fn our_session_refresh_after_the_answer_repeats_the_description_of_the_early_update() {
     let mut config = config();
     config.session_expires = Some(secs(90));
-    let mut world = World::new(config, vec![reliable_callee(BOB, 21, Some(secs(2)))]);
+    let mut world = World::new(config, vec![reliable_callee(BOB, 21, 1, Some(secs(2)))]);
     world.alice().rel100 = Some(HeaderName::Supported);
     world.call(secs(1));
     let now = world.now();

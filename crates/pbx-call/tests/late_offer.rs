@@ -11,10 +11,7 @@ use pbx_sip::{HeaderName, Method, Request};
 use support::*;
 
 fn config() -> CallConfig {
-    let mut config = CallConfig::default();
-    config.ring_timeout = secs(30);
-    config.session_expires = None;
-    config
+    config_ringing_for(secs(30))
 }
 
 /// Alice calls without an offer; the callees are `callees`.

@@ -15,10 +15,7 @@ use pbx_test_support::network::Action as NetAction;
 use support::*;
 
 fn config() -> CallConfig {
-    let mut config = CallConfig::default();
-    config.ring_timeout = secs(60);
-    config.session_expires = None;
-    config
+    config_ringing_for(secs(60))
 }
 
 fn ms(n: u64) -> Duration {
@@ -37,19 +34,6 @@ fn rseq(response: &Response) -> u32 {
         .trim()
         .parse()
         .unwrap()
-}
-
-/// A callee that sends a reliable 183 with SDP (RSeq `rseq`) and answers `answer_after` its
-/// PRACK.
-fn reliable_callee(address: &str, seed: u64, rseq: u32, answer_after: Option<Duration>) -> Ua {
-    let mut ua = Ua::new(address, Answer::Never, seed);
-    ua.reliably = Some(Reliably {
-        with_sdp: true,
-        regardless: false,
-        rseq,
-        answer_after_prack: answer_after,
-    });
-    ua
 }
 
 /// Alice's provisional responses to her INVITE (retransmissions absorbed by her UA are not

@@ -10,10 +10,7 @@ use pbx_sip::{HeaderName, Method, Request};
 use support::*;
 
 fn config() -> CallConfig {
-    let mut config = CallConfig::default();
-    config.ring_timeout = secs(60);
-    config.session_expires = None;
-    config
+    config_ringing_for(secs(60))
 }
 
 fn account(password: &str) -> Option<TrunkCredentials> {

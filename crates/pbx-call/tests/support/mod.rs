@@ -1118,3 +1118,25 @@ pub fn caller_talks_ten_seconds_and_hangs_up(world: &mut World) -> &mut Pbx {
     );
     pbx
 }
+
+/// The engine configuration of these tests: ring timeout `ring_timeout`, no session timers
+/// (tests that need them set `session_expires`).
+pub fn config_ringing_for(ring_timeout: Duration) -> CallConfig {
+    let mut config = CallConfig::default();
+    config.ring_timeout = ring_timeout;
+    config.session_expires = None;
+    config
+}
+
+/// A callee that sends a reliable 183 with SDP (RSeq `rseq`) and answers `answer_after` its
+/// PRACK.
+pub fn reliable_callee(address: &str, seed: u64, rseq: u32, answer_after: Option<Duration>) -> Ua {
+    let mut ua = Ua::new(address, Answer::Never, seed);
+    ua.reliably = Some(Reliably {
+        with_sdp: true,
+        regardless: false,
+        rseq,
+        answer_after_prack: answer_after,
+    });
+    ua
+}
