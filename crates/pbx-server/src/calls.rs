@@ -458,7 +458,7 @@ pub fn start(
     config.rtp_timeout = call_settings.rtp_timeout;
     config.one_way_after = call_settings.one_way_after;
     config.relatch_after = call_settings.relatch_after;
-    // One relay wake-up per SIP message (`PlatformTu` flushes after each callback), not one per
+    // One relay wake-up per driver step (`PlatformTu::before_send` flushes), not one per
     // session command.
     config.batch_commands = true;
     let (relay, events) = MediaRelay::start(config)?;
@@ -842,8 +842,8 @@ impl Calls {
         &self.relay
     }
 
-    /// Hands the relay the session commands queued by the last callback (one wake-up of the
-    /// relay thread); call before the callback's messages are sent.
+    /// Hands the relay the session commands queued since the last flush (one wake-up of the
+    /// relay thread); called before the messages that name the sessions are sent.
     pub fn flush_media(&self) {
         self.relay.flush();
     }

@@ -119,7 +119,6 @@ impl PlatformTu {
     pub fn media_event(&mut self, ctx: &mut Context<'_>, event: &pbx_media::MediaEvent) {
         if let Some(calls) = self.calls.as_mut() {
             calls.on_media_event(ctx, event);
-            calls.flush_media();
         }
     }
 
@@ -137,8 +136,6 @@ impl PlatformTu {
             tracker: &mut self.tracker,
         };
         calls.on_request(ctx, incoming, services);
-        // The relay learns this message's sessions and addresses before its answer leaves.
-        calls.flush_media();
     }
 
     /// Registrar timers: expire bindings and send keep-alives that are due. Called by the
@@ -154,7 +151,6 @@ impl PlatformTu {
         }
         if let Some(calls) = self.calls.as_mut() {
             calls.tick(ctx);
-            calls.flush_media();
         }
     }
 
@@ -378,6 +374,14 @@ impl TransactionUser for PlatformTu {
         }
     }
 
+    fn before_send(&mut self) {
+        // The relay learns this step's sessions and addresses before the SDP naming them
+        // leaves (one relay wake-up per step, `Calls::flush_media`).
+        if let Some(calls) = &self.calls {
+            calls.flush_media();
+        }
+    }
+
     fn on_flow_closed(&mut self, ctx: &mut Context<'_>, flow: Flow) {
         // RFC 5626 §5.4: bindings reachable only over this connection are gone with it.
         let effects = self
@@ -390,12 +394,10 @@ impl TransactionUser for PlatformTu {
         let Some(event) = self.client_requests.route(event) else {
             return;
         };
-        if let Some(calls) = self.calls.as_mut() {
-            let taken = calls.on_event(ctx, &event);
-            calls.flush_media();
-            if taken {
-                return;
-            }
+        if let Some(calls) = self.calls.as_mut()
+            && calls.on_event(ctx, &event)
+        {
+            return;
         }
         match event {
             Event::Cancelled { invite, .. } => {

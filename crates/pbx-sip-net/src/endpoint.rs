@@ -261,6 +261,7 @@ impl<T: TransactionUser> Endpoint<T> {
                 let (tu, mut ctx) = self.parts(None, draining);
                 tu.on_event(&mut ctx, event);
             }
+            self.tu.before_send();
             while let Some(transmit) = self.engine.poll_transmit() {
                 progressed = true;
                 if let Err(transaction) = self.dispatch(transmit, send_slots) {

@@ -28,6 +28,12 @@ pub trait TransactionUser: Send + 'static {
     fn on_flow_closed(&mut self, ctx: &mut Context<'_>, flow: Flow) {
         let _ = (ctx, flow);
     }
+
+    /// Called by the driver after the callbacks of one step (a message, an event burst, a
+    /// command, a timer) and before the messages they produced are sent: the place to hand
+    /// other threads what those messages announce (a media relay's new sessions, before the
+    /// SDP naming their ports leaves). The default does nothing.
+    fn before_send(&mut self) {}
 }
 
 /// What a callback or command may use: the engine, the clock reading of this step, the flow

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admission;
+mod before_send;
 mod deferred;
 mod loopback;
 mod malformed;
