@@ -76,7 +76,7 @@ impl Registrar {
     /// against `directory` with `verifier`, applies the Contacts and answers.
     ///
     /// Answers: 401 (challenge; also for unknown users and wrong passwords, identically),
-    /// 400 (malformed request or credentials), 403 (source not whitelisted for a known
+    /// 400 (malformed credentials; a malformed Contact, Path or Expires once authenticated), 403 (source not whitelisted for a known
     /// account, or more Contacts than the user may have), 423 with Min-Expires, 439 (outbound
     /// through a proxy without outbound support), 500 (CSeq out of order for the same
     /// Call-ID), 200 listing every binding of the AOR with its remaining `expires`.
@@ -96,10 +96,8 @@ impl Registrar {
                 .push(HeaderName::Allow, Bytes::from_static(b"REGISTER"));
             return outcome(response, Vec::new());
         }
-        let register = match RegisterRequest::read(request, &self.config) {
-            Ok(register) => register,
-            Err(malformed) => return outcome(self.error(request, malformed), Vec::new()),
-        };
+        // RFC 3261 §10.3 authenticates (step 3) before it looks at the Contacts (steps 6
+        // and 7): half of all REGISTERs are challenged, and they need not be read.
         let input = AuthInput {
             request,
             source: flow.source,
@@ -114,6 +112,10 @@ impl Registrar {
                 let effects = refusal.event.into_iter().map(Effect::Event).collect();
                 return outcome(refusal.response, effects);
             }
+        };
+        let register = match RegisterRequest::read(request, &self.config) {
+            Ok(register) => register,
+            Err(malformed) => return outcome(self.error(request, malformed), Vec::new()),
         };
         self.apply(now, request, &register, flow, &account)
     }

@@ -2,26 +2,39 @@
 //! snapshot is cloned and patched after every configuration change, so that must not cost
 //! a copy of every user on the platform.
 //!
-//! The map is split into [`SHARDS`] ordinary `HashMap`s by a hash of the key, each behind an
-//! `Arc`. Cloning the map clones one `Arc`; the first write to a shard of a clone copies
-//! that shard only (`Arc::make_mut`), about `len / SHARDS` entries. Reads cost one extra
-//! hash to pick the shard.
+//! The map is split into [`SHARDS`] hash tables by a hash of the key, each behind an `Arc`.
+//! Cloning the map clones one `Arc`; the first write to a shard of a clone copies that shard
+//! only (`Arc::make_mut`), about `len / SHARDS` entries. The key is hashed once per
+//! operation: middle bits of the hash pick the shard, and the shard's table (a
+//! `hashbrown::HashTable`, which takes the hash from its caller) uses the same hash for its
+//! bucket (low bits) and tag (top bits). Keys are configuration (credential names, domains,
+//! numbers), never inserted from the network, so a fast seeded hash (foldhash) is enough.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
+
+use foldhash::fast::RandomState;
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 
 /// Shards per map. 64 keeps a write to a 100,000-entry map at ~1,600 copied entries while
 /// an empty map stays a few hundred bytes.
 pub(crate) const SHARDS: usize = 64;
 
+/// Bits of the hash that pick the shard: clear of the table's bucket index (low bits, up to
+/// 2^40 buckets) and of its 7-bit tag (top bits).
+const SHARD_SHIFT: u32 = 40;
+
+/// One shard: entries with their keys, hashed by the map.
+type Shard<K, V> = Arc<HashTable<(K, V)>>;
+
 /// A copy-on-write sharded hash map (see the module doc).
 #[derive(Clone)]
 pub(crate) struct CowMap<K, V> {
-    /// Picks the shard; kept with the map so every clone agrees.
+    /// Hashes keys; kept with the map so every clone agrees.
     hasher: RandomState,
-    shards: Arc<[Arc<HashMap<K, V>>; SHARDS]>,
+    shards: Arc<[Shard<K, V>; SHARDS]>,
     len: usize,
 }
 
@@ -36,13 +49,27 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.shards[self.shard(key)].get(key)
+        let hash = self.hasher.hash_one(key);
+        self.shards[shard(hash)]
+            .find(hash, |(k, _)| k.borrow() == key)
+            .map(|(_, value)| value)
     }
 
     /// Inserts or replaces; returns the value it replaced.
     pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
-        let shard = self.shard(&key);
-        let previous = self.shard_mut(shard).insert(key, value);
+        let hash = self.hasher.hash_one(&key);
+        let hasher = self.hasher.clone();
+        let previous = match self.shard_mut(shard(hash)).entry(
+            hash,
+            |(k, _)| *k == key,
+            |(k, _)| hasher.hash_one(k),
+        ) {
+            Entry::Occupied(mut entry) => Some(std::mem::replace(&mut entry.get_mut().1, value)),
+            Entry::Vacant(entry) => {
+                entry.insert((key, value));
+                None
+            }
+        };
         if previous.is_none() {
             self.len += 1;
         }
@@ -55,12 +82,15 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let shard = self.shard(key);
+        let hash = self.hasher.hash_one(key);
+        let shard = shard(hash);
         // Only copy the shard when the key is there.
-        if !self.shards[shard].contains_key(key) {
-            return None;
-        }
-        let removed = self.shard_mut(shard).remove(key);
+        self.shards[shard].find(hash, |(k, _)| k.borrow() == key)?;
+        let removed = self
+            .shard_mut(shard)
+            .find_entry(hash, |(k, _)| k.borrow() == key)
+            .ok()
+            .map(|entry| entry.remove().0.1);
         if removed.is_some() {
             self.len -= 1;
         }
@@ -86,11 +116,17 @@ where
     where
         V: Default,
     {
-        let shard = self.shard(&key);
-        if !self.shards[shard].contains_key(&key) {
+        let hash = self.hasher.hash_one(&key);
+        let shard = shard(hash);
+        if self.shards[shard].find(hash, |(k, _)| *k == key).is_none() {
             self.len += 1;
         }
-        self.shard_mut(shard).entry(key).or_default()
+        let hasher = self.hasher.clone();
+        let entry = self
+            .shard_mut(shard)
+            .entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k))
+            .or_insert_with(|| (key, V::default()));
+        &mut entry.into_mut().1
     }
 
     /// A mutable reference to the value for `key` (copies its shard if shared).
@@ -99,11 +135,12 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let shard = self.shard(key);
-        if !self.shards[shard].contains_key(key) {
-            return None;
-        }
-        self.shard_mut(shard).get_mut(key)
+        let hash = self.hasher.hash_one(key);
+        let shard = shard(hash);
+        self.shards[shard].find(hash, |(k, _)| k.borrow() == key)?;
+        self.shard_mut(shard)
+            .find_mut(hash, |(k, _)| k.borrow() == key)
+            .map(|(_, value)| value)
     }
 
     /// Number of entries.
@@ -113,7 +150,9 @@ where
 
     /// Every entry, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.shards.iter().flat_map(|shard| shard.iter())
+        self.shards
+            .iter()
+            .flat_map(|shard| shard.iter().map(|(key, value)| (key, value)))
     }
 
     /// Whether both maps hold the same entries.
@@ -127,21 +166,22 @@ where
                 .all(|(key, value)| other.get(key) == Some(value))
     }
 
-    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> usize {
-        // The remainder is below SHARDS, so the conversion cannot fail.
-        usize::try_from(self.hasher.hash_one(key) % SHARDS as u64).unwrap_or(0)
-    }
-
-    fn shard_mut(&mut self, shard: usize) -> &mut HashMap<K, V> {
+    fn shard_mut(&mut self, shard: usize) -> &mut HashTable<(K, V)> {
         Arc::make_mut(&mut Arc::make_mut(&mut self.shards)[shard])
     }
 }
 
+/// The shard a hash falls in.
+fn shard(hash: u64) -> usize {
+    // Masked below SHARDS, so the conversion cannot fail.
+    usize::try_from((hash >> SHARD_SHIFT) % SHARDS as u64).unwrap_or(0)
+}
+
 impl<K, V> Default for CowMap<K, V> {
     fn default() -> Self {
-        let empty = Arc::new(HashMap::new());
+        let empty = Arc::new(HashTable::new());
         Self {
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             shards: Arc::new(std::array::from_fn(|_| Arc::clone(&empty))),
             len: 0,
         }
@@ -151,7 +191,11 @@ impl<K, V> Default for CowMap<K, V> {
 impl<K: std::fmt::Debug, V: std::fmt::Debug> std::fmt::Debug for CowMap<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map()
-            .entries(self.shards.iter().flat_map(|shard| shard.iter()))
+            .entries(
+                self.shards
+                    .iter()
+                    .flat_map(|shard| shard.iter().map(|(key, value)| (key, value))),
+            )
             .finish()
     }
 }
@@ -205,5 +249,21 @@ mod tests {
             .filter(|(a, b)| Arc::ptr_eq(a, b))
             .count();
         assert_eq!(shared, SHARDS - 1);
+    }
+
+    #[test]
+    fn keys_spread_over_every_shard() {
+        let mut map: CowMap<String, u32> = CowMap::default();
+        for index in 0..6_400_u32 {
+            map.insert(format!("user{index}"), index);
+        }
+        let sizes: Vec<usize> = map.shards.iter().map(|shard| shard.len()).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 6_400);
+        // 100 per shard on average; a shard below 40 or above 200 means the shard bits are
+        // not independent of the key.
+        assert!(sizes.iter().all(|&n| (40..=200).contains(&n)), "{sizes:?}");
+        for index in 0..6_400_u32 {
+            assert_eq!(map.get(format!("user{index}").as_str()), Some(&index));
+        }
     }
 }

@@ -181,10 +181,13 @@ fn wildcard_removes_every_binding_and_requires_expires_zero() {
 
     reg.contacts = vec!["*".into()];
     reg.expires = None;
-    let bad = h.send(&reg.request(None), flow);
+    // Challenged first (RFC 3261 §10.3 authenticates before it reads the Contacts), then
+    // refused once authenticated.
+    assert_eq!(h.send(&reg.request(None), flow).response.status().0, 401);
+    let bad = h.register(&ann, &mut reg, flow);
     assert_eq!(bad.response.status().0, 400, "* without Expires: 0");
     reg.expires = Some(3600);
-    assert_eq!(h.send(&reg.request(None), flow).response.status().0, 400);
+    assert_eq!(h.register(&ann, &mut reg, flow).response.status().0, 400);
     assert_eq!(h.registrar.binding_count(), 2);
 
     reg.expires = Some(0);
