@@ -1,7 +1,9 @@
 //! Transaction matching keys (RFC 3261 §17.1.3 and §17.2.3).
 
+use std::net::IpAddr;
+
 use bytes::Bytes;
-use pbx_sip::{Method, ParseError, Request, Response, Via};
+use pbx_sip::{Host, Method, ParseError, Request, Response, Via};
 
 /// Client transactions: the branch of the top Via plus the CSeq method (so a CANCEL, which
 /// shares the INVITE's branch, is its own transaction).
@@ -31,7 +33,7 @@ pub(crate) enum ServerKey {
     /// INVITE).
     Rfc3261 {
         branch: Bytes,
-        sent_by: (Bytes, Option<u16>),
+        sent_by: (SentByHost, Option<u16>),
         method: Method,
     },
     /// RFC 2543 fallback: Request-URI, From tag, Call-ID, CSeq number, top Via, method (ACK
@@ -48,6 +50,27 @@ pub(crate) enum ServerKey {
     },
 }
 
+/// The sent-by host of a server key: an address as such (no text per request), a name
+/// compared case-insensitively (lowercased only when it has capitals).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum SentByHost {
+    Ip(IpAddr),
+    Name(Bytes),
+}
+
+impl SentByHost {
+    fn of(host: &Host) -> Self {
+        match host {
+            Host::Ipv4(ip) => Self::Ip(IpAddr::V4(*ip)),
+            Host::Ipv6(ip) => Self::Ip(IpAddr::V6(*ip)),
+            Host::Domain(name) if name.iter().any(u8::is_ascii_uppercase) => {
+                Self::Name(Bytes::from(name.to_ascii_lowercase()))
+            }
+            Host::Domain(name) => Self::Name(name.clone()),
+        }
+    }
+}
+
 impl ServerKey {
     /// The same key owning copies of its bytes. A key made by [`ServerKey::of_request`]
     /// slices the received datagram, so a stored key would keep the whole message alive
@@ -61,7 +84,13 @@ impl ServerKey {
                 method,
             } => Self::Rfc3261 {
                 branch: copy(branch),
-                sent_by: (copy(&sent_by.0), sent_by.1),
+                sent_by: (
+                    match &sent_by.0 {
+                        SentByHost::Name(name) => SentByHost::Name(copy(name)),
+                        ip @ SentByHost::Ip(_) => ip.clone(),
+                    },
+                    sent_by.1,
+                ),
                 method: method.clone(),
             },
             Self::Rfc2543 {
@@ -93,10 +122,9 @@ impl ServerKey {
         if via.is_rfc3261_branch()
             && let Some(branch) = via.branch.clone()
         {
-            let host = via.host.to_string().to_ascii_lowercase();
             return Ok(ServerKey::Rfc3261 {
                 branch,
-                sent_by: (Bytes::from(host), via.port),
+                sent_by: (SentByHost::of(&via.host), via.port),
                 method,
             });
         }
@@ -178,7 +206,7 @@ mod tests {
         let datagram = Bytes::from_static(b"z9hG4bK-branch-1 host.example.com");
         let key = ServerKey::Rfc3261 {
             branch: datagram.slice(0..16),
-            sent_by: (datagram.slice(17..), Some(5060)),
+            sent_by: (SentByHost::Name(datagram.slice(17..)), Some(5060)),
             method: Method::Register,
         };
         let detached = key.detached();
@@ -190,6 +218,38 @@ mod tests {
         else {
             panic!("same variant");
         };
-        assert!(!within(branch) && !within(&sent_by.0));
+        let SentByHost::Name(host) = &sent_by.0 else {
+            panic!("a name");
+        };
+        assert!(!within(branch) && !within(host));
+    }
+
+    #[test]
+    fn sent_by_names_compare_without_case_and_addresses_as_addresses() {
+        let key = |via: &str| {
+            let text = format!(
+                "OPTIONS sip:a@b SIP/2.0\r\nVia: {via}\r\nFrom: <sip:x@y>;tag=1\r\n\
+                 To: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n\
+                 Content-Length: 0\r\n\r\n"
+            );
+            let request = pbx_sip::Message::parse(Bytes::from(text))
+                .unwrap()
+                .into_request()
+                .unwrap();
+            let via = request.top_via().unwrap();
+            ServerKey::of_request(&request, &via).unwrap()
+        };
+        assert_eq!(
+            key("SIP/2.0/UDP Host.Example.COM:5060;branch=z9hG4bK1"),
+            key("SIP/2.0/UDP host.example.com:5060;branch=z9hG4bK1")
+        );
+        assert_ne!(
+            key("SIP/2.0/UDP host.example.com:5060;branch=z9hG4bK1"),
+            key("SIP/2.0/UDP host.example.com:5062;branch=z9hG4bK1")
+        );
+        assert_eq!(
+            key("SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK1"),
+            key("SIP/2.0/UDP [2001:DB8:0::1]:5060;branch=z9hG4bK1")
+        );
     }
 }
