@@ -178,6 +178,48 @@ pub(crate) struct Call<C> {
     /// The ACK we owe a side whose 2xx carried an offer, until the other side's ACK brings
     /// the answer (late offer, RFC 3261 §13.2.1).
     pub(crate) late_ack: Option<LateAck>,
+    /// A blind transfer (REFER) in progress.
+    pub(crate) transfer: Option<Transfer<C>>,
+    /// Dialogs that joined the call later (a transfer target's), by (Call-ID, our tag):
+    /// forgotten with the call.
+    pub(crate) joined_dialogs: Vec<(Bytes, Bytes)>,
+    /// The relay's counters when the current record began (a transfer starts a new record
+    /// on the same relay session): the record counts only what came after.
+    pub(crate) media_base: [crate::media::StreamStats; 2],
+    /// The side of the current record's caller: A, or B after a transfer by the caller
+    /// (the transferee, on side B, is the caller of the transferred call's record).
+    pub(crate) caller_side: Side,
+}
+
+/// A blind transfer (RFC 3515 REFER) in progress: the transferor's side leaves the call, the
+/// target's bindings are invited with an offer from the relay on the transferor's side, and
+/// the target takes that side's place when it answers.
+#[derive(Debug)]
+pub(crate) struct Transfer<C> {
+    /// The side that sent the REFER (it leaves the call).
+    pub(crate) transferor: Side,
+    /// The REFER, until the driver has resolved its target (202 or a refusal).
+    pub(crate) refer: Option<AcceptedTransaction>,
+    /// The transferor is still in its dialog (no BYE yet).
+    pub(crate) transferor_present: bool,
+    /// The transferor asked for the implicit subscription (no `Refer-Sub: false`): it gets
+    /// NOTIFYs with the progress.
+    pub(crate) subscribed: bool,
+    /// The INVITEs to the target's bindings.
+    pub(crate) forks: Vec<Fork>,
+    /// Final failure statuses of those forks.
+    pub(crate) failures: Vec<u16>,
+    /// When the target has rung too long.
+    pub(crate) deadline: Option<Instant>,
+    /// The record of the transferee–target call while the transferor is still in the call
+    /// (afterwards it is the call's record).
+    pub(crate) record: Option<CallRecord<C>>,
+    /// A provisional came from the target.
+    pub(crate) ringing: bool,
+    /// `Referred-By` of the REFER, passed on to the target.
+    pub(crate) referred_by: Option<Bytes>,
+    /// Our `o=` towards the target.
+    pub(crate) origin: LegOrigin,
 }
 
 /// An ACK we owe `to` for a 2xx to our INVITE that carried an offer (our INVITE had none):
@@ -243,6 +285,9 @@ impl<C> Call<C> {
             self.attempt_deadline,
             self.reliable.deadline(),
             self.late_ack.as_ref().map(|late| late.deadline),
+            self.transfer
+                .as_ref()
+                .and_then(|transfer| transfer.deadline),
         ]
         .into_iter()
         .chain(legs.into_iter().map(|t| t.map(|t| t.deadline)))

@@ -28,9 +28,15 @@ use crate::sip::{
 mod early;
 mod late_offer;
 mod prack;
+mod transfer;
+
+pub use transfer::{NewTransfer, TransferError, TransferRequest};
 
 /// Methods we allow on every leg.
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK";
+
+/// Methods we allow on a device's leg, which may transfer the call (REFER).
+const ALLOW_REFER: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK, REFER, NOTIFY";
 
 /// The cause recorded when the caller never PRACKed a reliable provisional.
 const NO_PRACK: &str = "no PRACK from caller";
@@ -122,7 +128,11 @@ enum Role {
     Prack(AcceptedTransaction),
     /// An UPDATE relayed between the caller's early dialog and fork `1`'s (RFC 3311).
     Early(Relay, usize),
-    /// BYE, CANCEL, our own PRACK or the BYE to a late 2xx: nothing to do with the answer.
+    /// An INVITE of a transfer to one of the target's bindings (index in the transfer's
+    /// forks).
+    Transfer(usize),
+    /// BYE, CANCEL, NOTIFY, our own PRACK or the BYE to a late 2xx: nothing to do with the
+    /// answer.
     Fire,
 }
 
@@ -156,6 +166,11 @@ pub struct CallEngine<C> {
     /// INVITE server transactions whose ACK must bring the answer to an offer we relayed in
     /// their 2xx (late offer), by call.
     late_acks: HashMap<TransactionId, CallKey>,
+    /// Transfers asked for by REFERs, for the driver to resolve.
+    transfers: VecDeque<TransferRequest<C>>,
+    /// Dialogs of transferors that left their call, until when a BYE in them is answered
+    /// 200.
+    departed: HashMap<(Bytes, Bytes), Instant>,
 }
 
 /// What answering a carrier's challenge to an in-dialog request needs once the call may be
@@ -182,6 +197,8 @@ impl<C: Clone> CallEngine<C> {
             deadlines: BTreeSet::new(),
             records: VecDeque::new(),
             late_acks: HashMap::new(),
+            transfers: VecDeque::new(),
+            departed: HashMap::new(),
         }
     }
 
@@ -405,6 +422,10 @@ impl<C: Clone> CallEngine<C> {
             early_peer: None,
             b_early_sdp: None,
             late_ack: None,
+            transfer: None,
+            joined_dialogs: Vec::new(),
+            media_base: Default::default(),
+            caller_side: Side::A,
         };
         if let Some(offer) = &offer {
             call.learn_remote(Side::A, offer);
@@ -518,9 +539,12 @@ impl<C: Clone> CallEngine<C> {
                     Role::Early(relay, fork) => {
                         self.on_early_response(endpoint, now, key, relay, fork, response);
                     }
+                    Role::Transfer(index) => {
+                        self.on_transfer_response(endpoint, now, key, index, response);
+                    }
                     Role::Fire => {}
                 }
-                if status >= 200 && !matches!(role, Role::Fork(_)) {
+                if status >= 200 && !matches!(role, Role::Fork(_) | Role::Transfer(_)) {
                     self.clients.remove(transaction);
                 }
                 true
@@ -618,7 +642,19 @@ impl<C: Clone> CallEngine<C> {
             return;
         }
         let Some((key, from)) = found else {
-            endpoint.reject(now.instant, incoming, StatusCode(481));
+            // A transferor that left its call may still say goodbye.
+            let gone = method == Method::Bye
+                && DialogId::of_incoming_request(&request)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|id| self.departed(now, &(id.call_id, id.local_tag)));
+            if gone {
+                if let Ok(accepted) = endpoint.accept(now.instant, incoming) {
+                    let _ = endpoint.respond(now.instant, accepted, StatusCode::OK);
+                }
+            } else {
+                endpoint.reject(now.instant, incoming, StatusCode(481));
+            }
             return;
         };
         let Ok(accepted) = endpoint.accept(now.instant, incoming) else {
@@ -672,25 +708,26 @@ impl<C: Clone> CallEngine<C> {
             let _ = endpoint.respond(now.instant, accepted, StatusCode(500));
             return;
         }
+        let party = call_party(call, from);
+        let allow = allow_for(call, from);
         match method {
             Method::Options => {
                 if let Ok(mut response) = endpoint.response(accepted, StatusCode::OK) {
                     response
                         .headers_mut()
-                        .push(HeaderName::Allow, Bytes::from_static(ALLOW.as_bytes()));
+                        .push(HeaderName::Allow, Bytes::from_static(allow.as_bytes()));
                     let _ = endpoint.send_response(now.instant, accepted, response);
                 }
             }
+            Method::Refer => self.on_refer(endpoint, now, key, from, accepted, &request),
+            Method::Bye if self.on_transferor_bye(endpoint, now, key, from, accepted) => {}
             Method::Bye => {
                 let _ = endpoint.respond(now.instant, accepted, StatusCode::OK);
                 let header = request
                     .headers()
                     .get_bytes(&HeaderName::Reason)
                     .unwrap_or_else(|| reason("SIP", 200, "BYE"));
-                let side = match from {
-                    Side::A => HangupSide::Caller,
-                    Side::B => HangupSide::Callee,
-                };
+                let side = party;
                 self.end_answered(
                     endpoint,
                     now,
@@ -817,6 +854,15 @@ impl<C: Clone> CallEngine<C> {
             .is_some_and(|late| late.deadline <= t)
         {
             self.late_ack_missing(endpoint, now, key);
+            return;
+        }
+        if call
+            .transfer
+            .as_ref()
+            .and_then(|transfer| transfer.deadline)
+            .is_some_and(|d| d <= t)
+        {
+            self.transfer_timed_out(endpoint, now, key);
             return;
         }
         if call.max_deadline.is_some_and(|d| d <= t) {
@@ -1247,7 +1293,8 @@ impl<C: Clone> CallEngine<C> {
         let a_contact = our_contact(&config.contact_user, call.a.transport(), call.a.local);
         let headers = reply.headers_mut();
         headers.push(HeaderName::Contact, a_contact.to_bytes());
-        headers.push(HeaderName::Allow, Bytes::from_static(ALLOW.as_bytes()));
+        let allow = allow_for(call, Side::A);
+        headers.push(HeaderName::Allow, Bytes::from_static(allow.as_bytes()));
         if let Some(ours) = config.session_expires {
             let (interval, a_refreshes) = match call.a_timer_request {
                 Some((delta, refresher)) => (
@@ -1423,6 +1470,7 @@ impl<C: Clone> CallEngine<C> {
         reason_header: &Bytes,
         side: HangupSide,
     ) {
+        self.abandon_transfer(endpoint, now, key);
         match bye_to {
             Some(to) => self.send_bye(endpoint, now, key, to, reason_header),
             None => {
@@ -1433,6 +1481,12 @@ impl<C: Clone> CallEngine<C> {
         let Some(call) = self.remove_call(key) else {
             return;
         };
+        if call.record.answered_at_ms.is_none() {
+            // The record of a transfer whose target had not answered when the call ended.
+            let cause = format!("{cause} during transfer");
+            self.close(now, call, Disposition::Cancelled, 487, &cause, side);
+            return;
+        }
         self.close(now, call, Disposition::Answered, status, cause, side);
     }
 
@@ -1546,8 +1600,14 @@ impl<C: Clone> CallEngine<C> {
             }
             _ => (!request.body().is_empty()).then(|| request.body().clone()),
         };
+        let transferring = call.transfer.is_some();
         let Some(leg) = call.leg_mut(to) else {
-            let _ = endpoint.respond(now.instant, accepted, StatusCode(481));
+            // The transferor left and the target has not answered yet: try again later.
+            if transferring {
+                glare(endpoint, now, accepted);
+            } else {
+                let _ = endpoint.respond(now.instant, accepted, StatusCode(481));
+            }
             return;
         };
         let transport = leg.transport().clone();
@@ -1555,7 +1615,11 @@ impl<C: Clone> CallEngine<C> {
         let target = leg.target.clone();
         let timer = leg.timer;
         let Some(dialog) = leg.dialog.as_mut() else {
-            let _ = endpoint.respond(now.instant, accepted, StatusCode(481));
+            if transferring {
+                glare(endpoint, now, accepted);
+            } else {
+                let _ = endpoint.respond(now.instant, accepted, StatusCode(481));
+            }
             return;
         };
         let via = our_via(endpoint, &transport, local);
@@ -1897,6 +1961,19 @@ impl<C: Clone> CallEngine<C> {
                     HangupSide::System,
                 );
             }
+            Role::Transfer(index) => {
+                let request = self
+                    .calls
+                    .get(&key)
+                    .and_then(|call| call.transfer.as_ref())
+                    .and_then(|transfer| transfer.forks.get(index))
+                    .map(|fork| fork.request.clone());
+                let response = match request {
+                    Some(request) => Response::for_request(&request, StatusCode(status)),
+                    None => Response::new(StatusCode(status)),
+                };
+                self.on_transfer_response(endpoint, now, key, index, &response);
+            }
             Role::Fire => {}
         }
     }
@@ -1922,6 +1999,15 @@ impl<C: Clone> CallEngine<C> {
                 self.clients.remove(&fork.transaction.id());
             }
         }
+        for id in &call.joined_dialogs {
+            self.dialogs.remove(id);
+        }
+        if let Some(transfer) = &call.transfer {
+            for fork in &transfer.forks {
+                self.dialogs
+                    .remove(&(fork.call_id.clone(), fork.tag.clone()));
+            }
+        }
         self.invites.remove(&call.a_invite.id());
         Some(call)
     }
@@ -1936,8 +2022,14 @@ impl<C: Clone> CallEngine<C> {
         side: HangupSide,
     ) {
         let [a, b] = call.media.stats();
-        call.record.media_a = a;
-        call.record.media_b = b;
+        let (a, b) = (since(a, call.media_base[0]), since(b, call.media_base[1]));
+        // After a transfer by the caller the record's caller (the transferee) is on side B.
+        let (caller, callee) = match call.caller_side {
+            Side::A => (a, b),
+            Side::B => (b, a),
+        };
+        call.record.media_a = caller;
+        call.record.media_b = callee;
         call.record.close(now, disposition, status, cause, side);
         self.records.push_back((Stage::Ended, call.record));
     }
@@ -1988,7 +2080,8 @@ impl Sender<'_> {
         for (name, value) in headers {
             builder = builder.header(name.clone(), value.clone());
         }
-        builder = builder.header(HeaderName::Allow, Bytes::from_static(ALLOW.as_bytes()));
+        let allow = if call.trunk_call { ALLOW } else { ALLOW_REFER };
+        builder = builder.header(HeaderName::Allow, Bytes::from_static(allow.as_bytes()));
         // 100rel only when the caller can take reliable provisionals across, and not without
         // an offer (a reliable 18x could carry one: see `late_offer`).
         let supported = match (
@@ -2215,6 +2308,38 @@ fn timer_request(request: &Request) -> (Option<(u32, Option<Refresher>)>, bool) 
         .map(|list| list.iter().any(|t| t.eq_ignore_ascii_case(b"timer")))
         .unwrap_or(false);
     (requested, supports)
+}
+
+/// What a side may send us: REFER (see `transfer`) from a device's leg, not a trunk's.
+fn allow_for<C>(call: &Call<C>, side: Side) -> &'static str {
+    let trunk = match side {
+        Side::A => call.record.direction == Direction::Inbound,
+        Side::B => call.trunk_call,
+    };
+    if trunk { ALLOW } else { ALLOW_REFER }
+}
+
+/// Who side `side` is in the call's current record: its caller or its callee (a transfer
+/// by the caller makes the transferee, on side B, the caller of the new record).
+fn call_party<C>(call: &Call<C>, side: Side) -> HangupSide {
+    if side == call.caller_side {
+        HangupSide::Caller
+    } else {
+        HangupSide::Callee
+    }
+}
+
+/// Counters accumulated since `base` (a record's share of a relay session's counters).
+fn since(
+    now: crate::media::StreamStats,
+    base: crate::media::StreamStats,
+) -> crate::media::StreamStats {
+    crate::media::StreamStats {
+        packets: now.packets.saturating_sub(base.packets),
+        bytes: now.bytes.saturating_sub(base.bytes),
+        lost: now.lost.saturating_sub(base.lost),
+        jitter_us: now.jitter_us,
+    }
 }
 
 fn allows_update(headers: &pbx_sip::Headers) -> bool {

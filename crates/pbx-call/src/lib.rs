@@ -16,8 +16,16 @@
 //!   of the callee; an empty list answers 480). An outbound call through trunks:
 //!   [`CallEngine::start_trunk_call`] with the ordered [`TrunkAttempt`]s instead.
 //! - A request with a To tag: [`CallEngine::handle_in_dialog`] (BYE, re-INVITE, UPDATE, INFO,
-//!   OPTIONS, PRACK; 481 when no call knows the dialog). The caller's early dialog is known
-//!   from the start, so its PRACKs find the call.
+//!   OPTIONS, PRACK, REFER; 481 when no call knows the dialog). The caller's early dialog is
+//!   known from the start, so its PRACKs find the call.
+//! - A REFER (blind transfer, RFC 3515) in a confirmed call comes out of
+//!   [`CallEngine::poll_transfer`] after `handle_in_dialog` as a [`TransferRequest`]: resolve
+//!   its target in the same step and call [`CallEngine::start_transfer`] with the target's
+//!   bindings or [`CallEngine::refuse_transfer`] with a status (403 for a target that is not
+//!   ours). The transferor gets 202 and NOTIFYs (`message/sipfrag`), the target an INVITE
+//!   from the relay, and takes the transferor's place when it answers; the transferee–target
+//!   call has a record of its own (`Stage::Started` with a new key when the target is
+//!   invited). A REFER from a trunk leg gets 403, a second one during a transfer 491.
 //! - Engine events ([`pbx_sip_engine::Event`]): [`CallEngine::handle_event`] returns whether
 //!   the event belonged to a call (responses to our client transactions, CANCEL and ACK for the
 //!   A-leg INVITE, timeouts).
@@ -111,7 +119,9 @@ mod sdp;
 mod sip;
 
 pub use config::CallConfig;
-pub use engine::{CallEngine, CallKey, NewCall, Stage, StartError};
+pub use engine::{
+    CallEngine, CallKey, NewCall, NewTransfer, Stage, StartError, TransferError, TransferRequest,
+};
 pub use media::{MediaAllocator, MediaSession, MediaUnavailable, Side, StreamStats};
 pub use record::{CallRecord, Direction, Disposition, HangupSide, Now};
 pub use sip::{ForkTarget, TrunkAttempt, TrunkCredentials};

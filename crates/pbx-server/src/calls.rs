@@ -29,6 +29,7 @@ use pbx_sip_net::{Context, Flow, Transport};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+mod transfer;
 mod trunk;
 
 use crate::cdr::CdrSink;
@@ -756,6 +757,8 @@ impl Calls {
             .unwrap_or(false);
         if in_dialog {
             self.engine.handle_in_dialog(ctx.engine(), now, incoming);
+            // A REFER asks for a transfer, resolved here like a call the transferor dials.
+            self.resolve_transfers(ctx, &services);
         } else if *incoming.method() == Method::Invite {
             self.invite(ctx, incoming, services);
         } else {

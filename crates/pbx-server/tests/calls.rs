@@ -53,7 +53,7 @@ async fn records(harness: &Harness) -> Vec<CallEnded> {
 }
 
 /// Polls (bounded) until `count` calls have ended.
-async fn wait_records(harness: &Harness, count: usize) -> Vec<CallEnded> {
+pub async fn wait_records(harness: &Harness, count: usize) -> Vec<CallEnded> {
     for _ in 0..100 {
         let seen = records(harness).await;
         if seen.len() >= count {
@@ -189,7 +189,7 @@ impl Sipp {
     }
 
     /// Registers `account` with its Contact on `port` (the callee's SIP port).
-    async fn register(&self, account: &Account, port: u16) {
+    pub async fn register(&self, account: &Account, port: u16) {
         let csv = self.work.path().join(format!("reg-{port}.csv"));
         std::fs::write(
             &csv,
@@ -213,12 +213,19 @@ impl Sipp {
 
     /// Starts the callee scenario on `port`, answering with RTP to `rtp_port`.
     pub fn callee(&self, file: &str, port: u16, rtp_port: u16) -> tokio::process::Child {
+        self.callee_command(file, port, rtp_port)
+            .spawn()
+            .expect("sipp callee starts")
+    }
+
+    /// The callee scenario's command (for extra keys), as [`Self::callee`] runs it.
+    pub fn callee_command(&self, file: &str, port: u16, rtp_port: u16) -> tokio::process::Command {
         let mut command = self.command(&scenario(file), port);
         command
             .args(["-key", "rtp_port", &rtp_port.to_string()])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
-        command.spawn().expect("sipp callee starts")
+        command
     }
 
     /// The caller scenario's command (`dialled` is the Request-URI user part).

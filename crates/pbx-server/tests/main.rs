@@ -18,4 +18,5 @@ mod provisioning;
 mod sipp;
 mod sipsak;
 mod support;
+mod transfer;
 mod trunks;

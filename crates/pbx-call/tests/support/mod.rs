@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use pbx_call::{
     CallConfig, CallEngine, CallRecord, Direction, ForkTarget, MediaAllocator, MediaSession,
-    MediaUnavailable, NewCall, Now, Side, Stage, StreamStats, TrunkAttempt, TrunkCredentials,
+    MediaUnavailable, NewCall, NewTransfer, Now, Side, Stage, StreamStats, TransferRequest,
+    TrunkAttempt, TrunkCredentials,
 };
 use pbx_sip::{HeaderName, Host, Method, NameAddr, Request, Response, StatusCode, Transport, Via};
 use pbx_sip_auth::{Algorithm, Credentials, Ha1, ResponseInput, compute_response};
@@ -23,6 +24,8 @@ pub const PBX: &str = "10.0.0.1:5060";
 pub const ALICE: &str = "192.168.1.10:5060";
 pub const BOB: &str = "192.168.2.20:5060";
 pub const BOB2: &str = "192.168.2.21:5060";
+/// A transfer target (not forked to by new calls).
+pub const CAROL: &str = "192.168.3.30:5060";
 /// The relay's address in SDP.
 pub const RELAY_IP: &str = "10.0.0.1";
 
@@ -113,6 +116,10 @@ pub struct Pbx {
     pub records: Vec<CallRecord<()>>,
     /// Every stage reported, with its call.
     pub stages: Vec<(Stage, u64)>,
+    /// Transfer targets this PBX knows: extension of `tenant.example` and its bindings.
+    pub transfer_targets: Vec<(String, Vec<SocketAddr>)>,
+    /// Every transfer the engine asked to resolve.
+    pub transfer_requests: Vec<TransferRequest<()>>,
     base: Instant,
 }
 
@@ -127,6 +134,8 @@ impl Pbx {
             trunks: None,
             records: Vec::new(),
             stages: Vec::new(),
+            transfer_targets: Vec::new(),
+            transfer_requests: Vec::new(),
             base,
         }
     }
@@ -240,11 +249,63 @@ impl Pbx {
         );
     }
 
+    /// Resolves the transfers the engine asks for, as a driver does: an extension of
+    /// `tenant.example` in `transfer_targets` forks to its bindings; another domain is
+    /// refused 403, an unknown extension 404.
+    fn resolve_transfers(&mut self, now: Instant) {
+        let pair = self.now(now);
+        while let Some(request) = self.calls.poll_transfer() {
+            self.transfer_requests.push(request.clone());
+            let sip = request.target.as_sip();
+            let ours = sip.is_some_and(|sip| sip.host.to_string() == "tenant.example");
+            let user = sip
+                .and_then(|sip| sip.user_unescaped())
+                .map(|u| String::from_utf8_lossy(&u).into_owned())
+                .unwrap_or_default();
+            let known = self
+                .transfer_targets
+                .iter()
+                .find(|(extension, _)| *extension == user)
+                .map(|(_, bindings)| bindings.clone());
+            let (true, Some(bindings)) = (ours, known) else {
+                let status = if ours { 404 } else { 403 };
+                self.calls
+                    .refuse_transfer(&mut self.endpoint, pair, request.key, status)
+                    .unwrap();
+                continue;
+            };
+            let targets = bindings
+                .iter()
+                .enumerate()
+                .map(|(i, binding)| ForkTarget {
+                    request_uri: format!("sip:carol@172.16.1.{}:5060", i + 1)
+                        .parse()
+                        .unwrap(),
+                    target: Target::udp(*binding),
+                    local: self.address,
+                    route: Vec::new(),
+                    to: NameAddr::parse(format!("<sip:{user}@tenant.example>").as_bytes()).unwrap(),
+                    label: format!("target-device-{i}"),
+                })
+                .collect();
+            let new = NewTransfer {
+                context: (),
+                callee_dialled: user.clone(),
+                callee_normalised: user,
+                targets,
+            };
+            self.calls
+                .start_transfer(&mut self.endpoint, pair, request.key, new)
+                .unwrap();
+        }
+    }
+
     fn drain(&mut self, now: Instant) {
         let pair = self.now(now);
         while let Some(event) = self.endpoint.poll_event() {
             self.calls.handle_event(&mut self.endpoint, pair, &event);
         }
+        self.resolve_transfers(now);
         while let Some((stage, record)) = self.calls.poll_record() {
             self.stages.push((stage, record.call_key));
             if stage == Stage::Ended {
@@ -489,12 +550,38 @@ impl Ua {
 
     /// Sends an in-dialog request (BYE, re-INVITE with `direction`, INFO, OPTIONS).
     pub fn send_in_dialog(&mut self, now: Instant, method: Method, direction: Option<&str>) {
+        self.send_in_dialog_with(now, method, direction, &[]);
+    }
+
+    /// Sends a REFER in our dialog with these `Refer-To` values (none, one, or several).
+    pub fn send_refer(&mut self, now: Instant, refer_to: &[&str]) {
+        let headers: Vec<(HeaderName, String)> = refer_to
+            .iter()
+            .map(|value| (HeaderName::ReferTo, (*value).to_owned()))
+            .chain([(HeaderName::ReferredBy, format!("<sip:ua@{}>", self.address))])
+            .collect();
+        self.send_in_dialog_with(now, Method::Refer, None, &headers);
+    }
+
+    /// [`Self::send_in_dialog`] with extra headers.
+    pub fn send_in_dialog_with(
+        &mut self,
+        now: Instant,
+        method: Method,
+        direction: Option<&str>,
+        extra: &[(HeaderName, String)],
+    ) {
         let via = self.via();
         let contact = self.contact();
         let body = direction.map(|d| self.sdp(d));
         let dialog = self.dialog.as_mut().expect("a dialog");
         dialog.set_local_contact(contact);
         let mut request = dialog.request(method.clone(), &via).unwrap();
+        for (name, value) in extra {
+            request
+                .headers_mut()
+                .push(name.clone(), Bytes::from(value.clone()));
+        }
         if let Some(body) = body {
             request.headers_mut().push(
                 HeaderName::ContentType,
@@ -1023,6 +1110,12 @@ impl World {
 
     pub fn bob(&mut self) -> &mut Ua {
         self.ua(2)
+    }
+
+    /// Adds a user agent the PBX does not fork new calls to (a transfer target); returns
+    /// its index.
+    pub fn add_ua(&mut self, ua: Ua) -> usize {
+        self.net.add_node(ua.address, Peer::Ua(Box::new(ua)))
     }
 
     pub fn now(&self) -> Instant {

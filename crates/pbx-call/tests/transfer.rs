@@ -1,0 +1,504 @@
+//! Blind transfer (RFC 3515 REFER) on the virtual clock: Alice (the caller, Y) calls Bob
+//! (the callee, X); Bob transfers Alice to extension 300 (Carol, T).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::time::Duration;
+
+use pbx_call::{Disposition, HangupSide, Side, Stage};
+use pbx_sip::{HeaderName, Method, Request};
+use support::*;
+
+/// Alice calls Bob, Bob answers after 1 s; Carol (index 3) answers INVITEs per `carol`. The
+/// PBX knows extension 300 = Carol.
+fn answered_call(carol: Answer) -> World {
+    let bob = Ua::new(BOB, Answer::After(secs(1)), 21);
+    let mut world = World::new(config_ringing_for(secs(20)), vec![bob]);
+    let index = world.add_ua(Ua::new(CAROL, carol, 31));
+    assert_eq!(index, 3);
+    world.pbx().transfer_targets = vec![("300".into(), vec![addr(CAROL)])];
+    world.call(secs(2));
+    assert_eq!(world.alice().statuses().last(), Some(&200));
+    assert_eq!(world.pbx().calls.call_count(), 1);
+    world
+}
+
+fn carol(world: &mut World) -> &mut Ua {
+    world.ua(3)
+}
+
+fn refer(world: &mut World, from_bob: bool, refer_to: &[&str]) {
+    let now = world.now();
+    let ua = if from_bob { world.bob() } else { world.alice() };
+    ua.send_refer(now, refer_to);
+    world.run(Duration::from_millis(500));
+}
+
+fn refer_statuses(ua: &Ua) -> Vec<u16> {
+    ua.responses_to(Method::Refer)
+        .iter()
+        .map(|r| r.status().0)
+        .collect()
+}
+
+fn header(request: &Request, name: &HeaderName) -> String {
+    String::from_utf8_lossy(request.headers().get(name).unwrap_or_default()).into_owned()
+}
+
+/// The sipfrag status lines of the NOTIFYs Bob got, with their Subscription-State.
+fn notifies(ua: &Ua) -> Vec<(String, String)> {
+    ua.received_of(Method::Notify)
+        .iter()
+        .map(|notify| {
+            assert_eq!(header(notify, &HeaderName::Event), "refer");
+            assert_eq!(
+                header(notify, &HeaderName::ContentType),
+                "message/sipfrag;version=2.0"
+            );
+            (
+                body_text(notify).trim_end().to_owned(),
+                header(notify, &HeaderName::SubscriptionState),
+            )
+        })
+        .collect()
+}
+
+fn hold(world: &mut World) {
+    let now = world.now();
+    world
+        .bob()
+        .send_in_dialog(now, Method::Invite, Some("sendonly"));
+    world.run(secs(1));
+    let held = world.alice().received_of(Method::Invite);
+    assert_eq!(held.len(), 1);
+    assert!(body_text(held[0]).contains("a=sendonly"));
+}
+
+#[test]
+fn blind_transfer_from_the_callee_connects_the_caller_to_the_target() {
+    let mut world = answered_call(Answer::After(secs(2)));
+    hold(&mut world);
+    refer(&mut world, true, &["<sip:300@tenant.example>"]);
+    assert_eq!(refer_statuses(world.bob()), [202]);
+    // The target rings with an offer from the relay's B side (our ports 30006), sendrecv,
+    // only the codecs in use, and the Referred-By of the REFER.
+    let invites: Vec<Request> = carol(&mut world)
+        .received_of(Method::Invite)
+        .into_iter()
+        .cloned()
+        .collect();
+    assert_eq!(invites.len(), 1);
+    let offer = body_text(&invites[0]);
+    assert!(offer.contains("c=IN IP4 10.0.0.1"), "{offer}");
+    assert!(offer.contains("m=audio 30006 RTP/AVP 8 101"), "{offer}");
+    assert!(offer.contains("a=sendrecv"), "{offer}");
+    assert!(!offer.contains("sendonly") && !offer.contains("recvonly"));
+    assert!(header(&invites[0], &HeaderName::From).contains("sip:100@tenant.example"));
+    assert!(header(&invites[0], &HeaderName::ReferredBy).contains("192.168.2.20"));
+    assert_eq!(
+        notifies(world.bob()),
+        [
+            (
+                "SIP/2.0 100 Trying".to_owned(),
+                "active;expires=60".to_owned()
+            ),
+            (
+                "SIP/2.0 180 Ringing".to_owned(),
+                "active;expires=60".to_owned()
+            ),
+        ]
+    );
+    assert!(world.bob().received_of(Method::Bye).is_empty());
+    // Carol answers after 2 s.
+    world.run(secs(3));
+    assert_eq!(carol(&mut world).received_of(Method::Ack).len(), 1);
+    let notified = notifies(world.bob());
+    assert_eq!(
+        notified.last().unwrap(),
+        &(
+            "SIP/2.0 200 OK".to_owned(),
+            "terminated;reason=noresource".to_owned()
+        )
+    );
+    assert_eq!(world.bob().received_of(Method::Bye).len(), 1);
+    // Alice, held by Bob, is taken off hold: a re-INVITE with sendrecv from the relay.
+    let reinvites = world.alice().received_of(Method::Invite);
+    assert_eq!(reinvites.len(), 2);
+    let resumed = body_text(reinvites[1]);
+    assert!(resumed.contains("a=sendrecv"), "{resumed}");
+    assert!(resumed.contains("c=IN IP4 10.0.0.1"), "{resumed}");
+    assert!(resumed.contains("m=audio 30004 "), "{resumed}");
+    // The relay's B side now sends to Carol.
+    let carol_media = addr("192.168.3.30:4000");
+    {
+        let log = world.pbx().media.log.lock().unwrap();
+        assert_eq!(log.remotes.last().map(|r| r.0), Some(Side::A));
+        assert!(
+            log.remotes.contains(&(Side::B, carol_media)),
+            "{:?}",
+            log.remotes
+        );
+        assert_eq!(log.holds.last(), Some(&false));
+    }
+    // The original call's record ends for Bob, transferred; the transferred call has a
+    // record of its own.
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 1);
+    assert_eq!(pbx.records.len(), 1);
+    let first = pbx.records[0].clone();
+    assert_eq!(first.disposition, Disposition::Answered);
+    assert_eq!(first.hangup_cause, "transferred");
+    assert_eq!(first.hangup_side, HangupSide::Callee);
+    assert!(first.billable_secs >= 2, "{first:?}");
+    // Alice and Carol talk, then Carol hangs up: Alice gets BYE, the second record closes.
+    world.run(secs(10));
+    let now = world.now();
+    carol(&mut world).send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    assert_eq!(world.alice().received_of(Method::Bye).len(), 1);
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 0);
+    assert_eq!(pbx.records.len(), 2);
+    let second = &pbx.records[1];
+    assert_ne!(second.call_key, first.call_key);
+    assert_eq!(second.callee_normalised, "300");
+    assert_eq!(second.caller, "100");
+    assert_eq!(second.answered_by.as_deref(), Some("target-device-0"));
+    assert_eq!(second.disposition, Disposition::Answered);
+    assert_eq!(second.hangup_side, HangupSide::Callee);
+    assert!((10..=12).contains(&second.billable_secs), "{second:?}");
+    let second_key = second.call_key;
+    let stages: Vec<Stage> = pbx
+        .stages
+        .iter()
+        .filter(|(_, key)| *key == second_key)
+        .map(|(stage, _)| *stage)
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            Stage::Started,
+            Stage::Ringing,
+            Stage::Answered,
+            Stage::Ended
+        ]
+    );
+}
+
+#[test]
+fn a_busy_target_is_notified_and_the_original_call_goes_on() {
+    let mut world = answered_call(Answer::Reject(486, secs(1)));
+    refer(&mut world, true, &["<sip:300@tenant.example>"]);
+    assert_eq!(refer_statuses(world.bob()), [202]);
+    world.run(secs(2));
+    assert_eq!(
+        notifies(world.bob()).last().unwrap(),
+        &(
+            "SIP/2.0 486 Busy Here".to_owned(),
+            "terminated;reason=noresource".to_owned()
+        )
+    );
+    assert!(world.bob().received_of(Method::Bye).is_empty());
+    assert!(world.alice().received_of(Method::Bye).is_empty());
+    // The failed attempt has its record; the call is still Alice and Bob's.
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 1);
+    assert_eq!(pbx.records.len(), 1);
+    assert_eq!(pbx.records[0].disposition, Disposition::Busy);
+    assert_eq!(pbx.records[0].hangup_status, 486);
+    assert_eq!(pbx.records[0].callee_normalised, "300");
+    // Bob can still talk to Alice (a re-INVITE passes), and Alice's BYE reaches Bob.
+    let now = world.now();
+    world
+        .bob()
+        .send_in_dialog(now, Method::Invite, Some("sendrecv"));
+    world.run(secs(1));
+    assert_eq!(world.alice().received_of(Method::Invite).len(), 1);
+    let now = world.now();
+    world.alice().send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    assert_eq!(world.bob().received_of(Method::Bye).len(), 1);
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 0);
+    let original = &pbx.records[1];
+    assert_eq!(original.disposition, Disposition::Answered);
+    assert_eq!(original.hangup_side, HangupSide::Caller);
+    assert_eq!(original.callee_normalised, "200");
+}
+
+#[test]
+fn the_transferor_hanging_up_while_the_target_rings_leaves_the_caller_to_the_target() {
+    let mut world = answered_call(Answer::After(secs(5)));
+    refer(&mut world, true, &["<sip:300@tenant.example>"]);
+    assert_eq!(refer_statuses(world.bob()), [202]);
+    let now = world.now();
+    world.bob().send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    assert_eq!(world.bob().responses_to(Method::Bye)[0].status().0, 200);
+    assert!(world.alice().received_of(Method::Bye).is_empty());
+    {
+        let pbx = world.pbx();
+        assert_eq!(pbx.calls.call_count(), 1);
+        assert_eq!(pbx.records.len(), 1);
+        assert_eq!(pbx.records[0].hangup_cause, "transferred");
+        assert_eq!(pbx.records[0].hangup_side, HangupSide::Callee);
+    }
+    // Carol answers: Alice and Carol are connected, Bob hears nothing more.
+    world.run(secs(5));
+    assert_eq!(carol(&mut world).received_of(Method::Ack).len(), 1);
+    let bob_notifies = notifies(world.bob());
+    assert!(
+        bob_notifies
+            .iter()
+            .all(|(line, _)| line != "SIP/2.0 200 OK")
+    );
+    assert!(world.bob().received_of(Method::Bye).is_empty());
+    let carol_media = addr("192.168.3.30:4000");
+    assert!(
+        world
+            .pbx()
+            .media
+            .log
+            .lock()
+            .unwrap()
+            .remotes
+            .contains(&(Side::B, carol_media))
+    );
+    // Alice hangs up: Carol gets the BYE; the transferred call's record is answered.
+    let now = world.now();
+    world.alice().send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    assert_eq!(carol(&mut world).received_of(Method::Bye).len(), 1);
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 0);
+    assert_eq!(pbx.records.len(), 2);
+    assert_eq!(pbx.records[1].disposition, Disposition::Answered);
+    assert_eq!(pbx.records[1].hangup_side, HangupSide::Caller);
+    assert_eq!(pbx.records[1].callee_normalised, "300");
+}
+
+#[test]
+fn the_target_failing_after_the_transferor_left_ends_the_callers_leg() {
+    let mut world = answered_call(Answer::Reject(603, secs(3)));
+    refer(&mut world, true, &["<sip:300@tenant.example>"]);
+    let now = world.now();
+    world.bob().send_in_dialog(now, Method::Bye, None);
+    world.run(secs(4));
+    let byes = world.alice().received_of(Method::Bye);
+    assert_eq!(byes.len(), 1);
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 0);
+    assert_eq!(pbx.records.len(), 2);
+    assert_eq!(pbx.records[0].hangup_cause, "transferred");
+    assert_eq!(pbx.records[1].disposition, Disposition::Unavailable);
+    assert_eq!(pbx.records[1].hangup_status, 603);
+    assert_eq!(pbx.records[1].billable_secs, 0);
+}
+
+#[test]
+fn the_target_not_answering_in_time_is_notified_as_a_timeout() {
+    let mut world = answered_call(Answer::Never);
+    refer(&mut world, true, &["<sip:300@tenant.example>"]);
+    world.run(secs(21));
+    assert_eq!(
+        notifies(world.bob()).last().unwrap().0,
+        "SIP/2.0 408 Request Timeout"
+    );
+    assert_eq!(carol(&mut world).cancels, 1);
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 1);
+    assert_eq!(pbx.records[0].disposition, Disposition::NoAnswer);
+}
+
+#[test]
+fn a_target_without_bindings_fails_with_480() {
+    let mut world = answered_call(Answer::Never);
+    world.pbx().transfer_targets = vec![("300".into(), Vec::new())];
+    refer(&mut world, true, &["<sip:300@tenant.example>"]);
+    assert_eq!(refer_statuses(world.bob()), [202]);
+    assert_eq!(
+        notifies(world.bob()).last().unwrap(),
+        &(
+            "SIP/2.0 480 Temporarily Unavailable".to_owned(),
+            "terminated;reason=noresource".to_owned()
+        )
+    );
+    assert_eq!(world.pbx().calls.call_count(), 1);
+}
+
+#[test]
+fn a_refer_to_a_foreign_or_unknown_target_is_refused_and_nothing_is_forwarded() {
+    let mut world = answered_call(Answer::After(secs(1)));
+    refer(&mut world, true, &["<sip:300@evil.example>"]);
+    refer(&mut world, true, &["sip:+4420799999@carrier.example"]);
+    refer(&mut world, true, &["<sip:999@tenant.example>"]);
+    assert_eq!(refer_statuses(world.bob()), [403, 403, 404]);
+    assert!(carol(&mut world).received.is_empty());
+    assert!(world.bob().received_of(Method::Notify).is_empty());
+    // Only the original call's INVITE anywhere: nothing was forwarded.
+    assert_eq!(world.bob().received_of(Method::Invite).len(), 1);
+    assert!(world.alice().received_of(Method::Invite).is_empty());
+    assert_eq!(world.pbx().transfer_requests.len(), 3);
+    // The call is untouched and can still be transferred.
+    refer(&mut world, true, &["<sip:300@tenant.example>"]);
+    assert_eq!(refer_statuses(world.bob()), [403, 403, 404, 202]);
+    assert_eq!(carol(&mut world).received_of(Method::Invite).len(), 1);
+}
+
+#[test]
+fn a_second_refer_during_a_transfer_gets_491() {
+    let mut world = answered_call(Answer::Never);
+    refer(&mut world, true, &["<sip:300@tenant.example>"]);
+    refer(&mut world, true, &["<sip:300@tenant.example>"]);
+    assert_eq!(refer_statuses(world.bob()), [202, 491]);
+    assert_eq!(carol(&mut world).received_of(Method::Invite).len(), 1);
+    assert_eq!(world.pbx().transfer_requests.len(), 1);
+}
+
+#[test]
+fn a_refer_without_a_usable_refer_to_gets_400() {
+    let mut world = answered_call(Answer::Never);
+    refer(&mut world, true, &[]);
+    refer(&mut world, true, &["<sip:300@tenant.example"]);
+    refer(
+        &mut world,
+        true,
+        &["<sip:300@tenant.example>", "<sip:301@tenant.example>"],
+    );
+    assert_eq!(refer_statuses(world.bob()), [400, 400, 400]);
+    assert!(world.pbx().transfer_requests.is_empty());
+    assert!(carol(&mut world).received.is_empty());
+    assert_eq!(world.pbx().calls.call_count(), 1);
+}
+
+#[test]
+fn blind_transfer_from_the_caller_connects_the_callee_to_the_target() {
+    let mut world = answered_call(Answer::After(secs(2)));
+    // Alice holds Bob, then transfers him to 300.
+    let now = world.now();
+    world
+        .alice()
+        .send_in_dialog(now, Method::Invite, Some("sendonly"));
+    world.run(secs(1));
+    assert_eq!(world.bob().received_of(Method::Invite).len(), 2);
+    refer(&mut world, false, &["<sip:300@tenant.example>"]);
+    assert_eq!(refer_statuses(world.alice()), [202]);
+    let invites: Vec<Request> = carol(&mut world)
+        .received_of(Method::Invite)
+        .into_iter()
+        .cloned()
+        .collect();
+    assert_eq!(invites.len(), 1);
+    // From the relay's A side, with Bob's identity as the caller dialled it.
+    let offer = body_text(&invites[0]);
+    assert!(offer.contains("m=audio 30004 RTP/AVP 8 101"), "{offer}");
+    assert!(offer.contains("a=sendrecv"), "{offer}");
+    assert!(header(&invites[0], &HeaderName::From).contains("sip:200@tenant.example"));
+    world.run(secs(3));
+    assert_eq!(carol(&mut world).received_of(Method::Ack).len(), 1);
+    assert_eq!(
+        notifies(world.alice()),
+        [
+            (
+                "SIP/2.0 100 Trying".to_owned(),
+                "active;expires=60".to_owned()
+            ),
+            (
+                "SIP/2.0 180 Ringing".to_owned(),
+                "active;expires=60".to_owned()
+            ),
+            (
+                "SIP/2.0 200 OK".to_owned(),
+                "terminated;reason=noresource".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(world.alice().received_of(Method::Bye).len(), 1);
+    // Bob, held by Alice, is resumed towards the relay's B side.
+    let reinvites = world.bob().received_of(Method::Invite);
+    assert_eq!(reinvites.len(), 3);
+    let resumed = body_text(reinvites[2]);
+    assert!(resumed.contains("a=sendrecv"), "{resumed}");
+    assert!(resumed.contains("m=audio 30006 "), "{resumed}");
+    let carol_media = addr("192.168.3.30:4000");
+    assert!(
+        world
+            .pbx()
+            .media
+            .log
+            .lock()
+            .unwrap()
+            .remotes
+            .contains(&(Side::A, carol_media))
+    );
+    {
+        let pbx = world.pbx();
+        assert_eq!(pbx.records.len(), 1);
+        assert_eq!(pbx.records[0].hangup_cause, "transferred");
+        assert_eq!(pbx.records[0].hangup_side, HangupSide::Caller);
+    }
+    // Carol and Bob talk; Bob (the transferee, the new record's caller) hangs up.
+    world.run(secs(5));
+    let now = world.now();
+    world.bob().send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    assert_eq!(carol(&mut world).received_of(Method::Bye).len(), 1);
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 0);
+    let second = &pbx.records[1];
+    assert_eq!(second.caller, "200");
+    assert_eq!(second.callee_normalised, "300");
+    assert_eq!(second.disposition, Disposition::Answered);
+    assert_eq!(second.hangup_side, HangupSide::Caller);
+    assert!((5..=7).contains(&second.billable_secs), "{second:?}");
+}
+
+#[test]
+fn a_crossing_bye_from_the_departed_transferor_gets_200() {
+    let mut world = answered_call(Answer::After(secs(1)));
+    refer(&mut world, true, &["<sip:300@tenant.example>"]);
+    // Carol answers: the PBX sends Bob the final NOTIFY and its BYE; Bob's own BYE, sent
+    // before ours arrived, crosses it.
+    // (10 ms a hop: Carol's 200 reaches the PBX 1.03 s after the REFER was sent, our
+    // NOTIFY and BYE reach Bob 10 ms later.)
+    world.run(Duration::from_millis(535));
+    assert!(world.bob().received_of(Method::Bye).is_empty());
+    let now = world.now();
+    world.bob().send_in_dialog(now, Method::Bye, None);
+    world.run(secs(2));
+    assert_eq!(world.bob().received_of(Method::Bye).len(), 1);
+    assert_eq!(carol(&mut world).received_of(Method::Ack).len(), 1);
+    assert_eq!(world.bob().responses_to(Method::Bye)[0].status().0, 200);
+    assert!(world.alice().received_of(Method::Bye).is_empty());
+    assert_eq!(world.pbx().calls.call_count(), 1);
+    assert_eq!(world.pbx().records[0].hangup_cause, "transferred");
+}
+
+#[test]
+fn the_caller_hanging_up_while_the_target_rings_cancels_the_target() {
+    let mut world = answered_call(Answer::Never);
+    refer(&mut world, true, &["<sip:300@tenant.example>"]);
+    let now = world.now();
+    world.alice().send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    assert_eq!(carol(&mut world).cancels, 1);
+    assert_eq!(world.bob().received_of(Method::Bye).len(), 1);
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 0);
+    assert_eq!(pbx.records.len(), 2);
+    let transfer = pbx
+        .records
+        .iter()
+        .find(|r| r.callee_normalised == "300")
+        .unwrap();
+    assert_eq!(transfer.disposition, Disposition::Cancelled);
+    let original = pbx
+        .records
+        .iter()
+        .find(|r| r.callee_normalised == "200")
+        .unwrap();
+    assert_eq!(original.disposition, Disposition::Answered);
+    assert_eq!(original.hangup_side, HangupSide::Caller);
+}
