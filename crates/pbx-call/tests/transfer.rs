@@ -502,3 +502,47 @@ fn the_caller_hanging_up_while_the_target_rings_cancels_the_target() {
     assert_eq!(original.disposition, Disposition::Answered);
     assert_eq!(original.hangup_side, HangupSide::Caller);
 }
+
+#[test]
+fn a_refer_from_a_trunk_leg_is_forbidden_and_trunk_legs_are_not_offered_refer() {
+    let carrier = Ua::new(BOB, Answer::After(secs(1)), 21);
+    let mut world = World::new(config_ringing_for(secs(20)), vec![carrier]);
+    world.add_ua(Ua::new(CAROL, Answer::After(secs(1)), 31));
+    world.pbx().transfer_targets = vec![("300".into(), vec![addr(CAROL)])];
+    world.pbx().trunks = Some(vec![None]);
+    world.call(secs(2));
+    assert_eq!(world.alice().statuses().last(), Some(&200));
+    let invite = world.bob().received_of(Method::Invite)[0].clone();
+    assert!(!header(&invite, &HeaderName::Allow).contains("REFER"));
+    refer(&mut world, true, &["<sip:300@tenant.example>"]);
+    assert_eq!(refer_statuses(world.bob()), [403]);
+    assert!(world.pbx().transfer_requests.is_empty());
+    assert!(carol(&mut world).received.is_empty());
+    assert_eq!(world.pbx().calls.call_count(), 1);
+}
+
+#[test]
+fn refer_sub_false_transfers_without_notifies() {
+    let mut world = answered_call(Answer::After(secs(1)));
+    let invite = world.bob().received_of(Method::Invite)[0].clone();
+    assert!(header(&invite, &HeaderName::Allow).contains("REFER"));
+    let now = world.now();
+    let refer_sub = HeaderName::Other(bytes::Bytes::from_static(b"Refer-Sub"));
+    world.bob().send_in_dialog_with(
+        now,
+        Method::Refer,
+        None,
+        &[
+            (HeaderName::ReferTo, "<sip:300@tenant.example>".to_owned()),
+            (refer_sub.clone(), "false".to_owned()),
+        ],
+    );
+    world.run(secs(3));
+    let accepted = world.bob().responses_to(Method::Refer)[0].clone();
+    assert_eq!(accepted.status().0, 202);
+    assert_eq!(accepted.headers().get(&refer_sub), Some(&b"false"[..]));
+    assert!(world.bob().received_of(Method::Notify).is_empty());
+    assert_eq!(carol(&mut world).received_of(Method::Ack).len(), 1);
+    assert_eq!(world.bob().received_of(Method::Bye).len(), 1);
+    assert_eq!(world.pbx().records[0].hangup_cause, "transferred");
+}

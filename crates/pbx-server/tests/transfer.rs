@@ -5,6 +5,8 @@
 //! fails unless its INVITE carries Referred-By and a sendrecv PCMA offer; it answers, talks
 //! 1 s and hangs up, and the caller gets that BYE. Two CDRs through the API: the original
 //! call, ended for the transferor as `transferred`, and the transferred call to 102.
+//! Never an open relay: REFERs to a foreign domain (403) and to an unknown extension (404,
+//! `uas_transfer_refused.xml`) reach nobody, and leave one CDR.
 
 use std::time::Duration;
 
@@ -99,5 +101,70 @@ async fn sipp_callee_transfers_the_caller_to_another_extension_with_refer() {
         assert!(second[key].as_i64().is_some(), "{key}: {second}");
     }
     assert_eq!(first["sip_call_id"], second["sip_call_id"], "{cdrs:?}");
+    harness.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_refer_to_a_foreign_domain_or_unknown_extension_is_refused_and_not_forwarded() {
+    let Some(bin) = tool("sipp", "sip-tester") else {
+        return;
+    };
+    let harness = Harness::start(Options {
+        digest: r#"["MD5"]"#,
+        ipv6: false,
+        calls_toml: "",
+        ..Options::default()
+    })
+    .await;
+    let tenant = harness.provision("xferno", 3).await;
+    let sipp = Sipp::new(bin, &harness, &tenant);
+    let (transferor, target) = (&tenant.accounts[1], &tenant.accounts[2]);
+    let transferor_port = free_port(v4());
+    sipp.register(transferor, transferor_port).await;
+    // Extension 102 is registered too, and would get an INVITE if the platform forwarded
+    // the REFER's target by its user part: its port counts every INVITE that arrives.
+    let target_port = free_port(v4());
+    sipp.register(target, target_port).await;
+    let socket = tokio::net::UdpSocket::bind((v4(), target_port))
+        .await
+        .expect("target port bound");
+    let invites = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = invites.clone();
+    let listener = tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        while let Ok((len, _)) = socket.recv_from(&mut buf).await {
+            if buf[..len].starts_with(b"INVITE ") {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    });
+
+    let mut transferor_command =
+        sipp.callee_command("uas_transfer_refused.xml", transferor_port, free_port(v4()));
+    transferor_command.args(["-key", "target", &target.extension]);
+    let transferor_sipp = transferor_command.spawn().expect("sipp transferor starts");
+    let caller = sipp.caller_command(
+        "uac_wait_bye.xml",
+        &tenant.accounts[0],
+        &transferor.extension,
+    );
+    let (code, output) = run_bounded(caller, Duration::from_secs(60)).await;
+    assert_eq!(code, 0, "caller: {output}{}", sipp.logs());
+    let (code, output) = wait_bounded(transferor_sipp, Duration::from_secs(45)).await;
+    assert_eq!(code, 0, "transferor: {output}{}", sipp.logs());
+    listener.abort();
+    assert_eq!(
+        invites.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "an INVITE reached extension {}",
+        target.extension
+    );
+    // One call, one CDR: the original call, hung up by the callee.
+    let cdrs = api_cdrs(&harness, &tenant, 1).await;
+    assert_eq!(cdrs.len(), 1, "{cdrs:?}");
+    assert_eq!(cdrs[0]["callee"], transferor.extension, "{}", cdrs[0]);
+    assert_eq!(cdrs[0]["disposition"], "answered", "{}", cdrs[0]);
+    assert_eq!(cdrs[0]["hangup_side"], "callee", "{}", cdrs[0]);
+    assert_eq!(cdrs[0]["hangup_cause"], "BYE", "{}", cdrs[0]);
     harness.shutdown().await;
 }
