@@ -75,8 +75,12 @@ pub enum HangupSide {
 pub struct CallRecord<C> {
     /// What the driver attached to the call when it started.
     pub context: C,
-    /// The engine's key of the call (unique per engine).
+    /// The record's key, unique per engine: the engine's key of the call (its `CallKey`),
+    /// or, for the record of a transferred call, a key of its own.
     pub call_key: u64,
+    /// For the record of a transferred call (transferee and target), the engine's key of
+    /// the call it continues; `None` for a call's first record.
+    pub transfer_of: Option<u64>,
     /// The caller's Call-ID (A-leg).
     pub a_call_id: String,
     /// Internal, outbound or inbound.
@@ -135,6 +139,7 @@ impl<C> CallRecord<C> {
         CallRecord {
             context,
             call_key,
+            transfer_of: None,
             a_call_id,
             direction,
             caller,

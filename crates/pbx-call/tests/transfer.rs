@@ -163,6 +163,8 @@ fn blind_transfer_from_the_callee_connects_the_caller_to_the_target() {
     assert_eq!(pbx.records.len(), 2);
     let second = &pbx.records[1];
     assert_ne!(second.call_key, first.call_key);
+    assert_eq!(first.transfer_of, None);
+    assert_eq!(second.transfer_of, Some(first.call_key));
     assert_eq!(second.callee_normalised, "300");
     assert_eq!(second.caller, "100");
     assert_eq!(second.answered_by.as_deref(), Some("target-device-0"));
@@ -345,6 +347,22 @@ fn a_refer_to_a_foreign_or_unknown_target_is_refused_and_nothing_is_forwarded() 
     refer(&mut world, true, &["<sip:300@tenant.example>"]);
     assert_eq!(refer_statuses(world.bob()), [403, 403, 404, 202]);
     assert_eq!(carol(&mut world).received_of(Method::Invite).len(), 1);
+}
+
+#[test]
+fn a_refer_while_an_offer_answer_exchange_is_in_flight_gets_491() {
+    let mut world = answered_call(Answer::Never);
+    let now = world.now();
+    world
+        .bob()
+        .send_in_dialog(now, Method::Invite, Some("sendonly"));
+    world.bob().send_refer(now, &["<sip:300@tenant.example>"]);
+    world.run(secs(1));
+    assert_eq!(refer_statuses(world.bob()), [491]);
+    assert!(world.pbx().transfer_requests.is_empty());
+    // Once the hold is through, the transfer is accepted.
+    refer(&mut world, true, &["<sip:300@tenant.example>"]);
+    assert_eq!(refer_statuses(world.bob()), [491, 202]);
 }
 
 #[test]

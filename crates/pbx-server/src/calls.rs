@@ -861,8 +861,13 @@ impl Calls {
                             guard.call_answered(*handle);
                         }
                     }
+                    // A call's first record ends when a transferor leaves it; the guard
+                    // counts the call until the engine no longer has it.
                     Stage::Ended => {
-                        if let Some(handle) = self.guarded.remove(&record.call_key) {
+                        let key = record.transfer_of.unwrap_or(record.call_key);
+                        if !self.engine.contains(CallKey(key))
+                            && let Some(handle) = self.guarded.remove(&key)
+                        {
                             guard.call_ended(handle);
                         }
                     }

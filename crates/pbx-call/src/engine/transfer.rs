@@ -3,7 +3,7 @@
 //! A REFER in a confirmed dialog from side X (the transferor) asks us to connect the other
 //! side Y (the transferee) to the target of its `Refer-To`. The engine does not know who the
 //! target is: it checks the request (400 without one parsable `Refer-To`, 403 from a trunk
-//! leg, 491 while a transfer or an answerless offer is in progress, 501 for an attended
+//! leg, 491 while a transfer or an offer/answer exchange is in progress, 501 for an attended
 //! transfer's `Replaces`) and reports a [`TransferRequest`] from
 //! [`CallEngine::poll_transfer`]. The driver resolves the target with the same rules as a
 //! call X would dial and, in the same step, calls [`CallEngine::start_transfer`] with the
@@ -156,6 +156,7 @@ impl<C: Clone> CallEngine<C> {
             now,
         );
         record.trunk = None;
+        record.transfer_of = Some(key.0);
         self.records
             .push_back((crate::Stage::Started, record.clone()));
         transfer.record = Some(record);
@@ -253,7 +254,8 @@ impl<C: Clone> CallEngine<C> {
         };
         let status = if trunk_leg {
             Some(403)
-        } else if call.transfer.is_some() || call.late_ack.is_some() {
+        } else if call.transfer.is_some() || call.late_ack.is_some() || call.offer_pending {
+            // One thing at a time: the target takes over a side with no exchange in flight.
             Some(491)
         } else {
             None
