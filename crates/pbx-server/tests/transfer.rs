@@ -5,22 +5,23 @@
 //! fails unless its INVITE carries Referred-By and a sendrecv PCMA offer; it answers, talks
 //! 1 s and hangs up, and the caller gets that BYE. Two CDRs through the API: the original
 //! call, ended for the transferor as `transferred`, and the transferred call to 102.
+//! The same when the transferor hangs up right after the first NOTIFY, as most desk phones do
+//! (`uas_transfer_refer_bye.xml`): the caller stays and is connected to 102.
 //! Never an open relay: REFERs to a foreign domain (403) and to an unknown extension (404,
 //! `uas_transfer_refused.xml`) reach nobody, and leave one CDR.
 
 use std::time::Duration;
 
 use pbx_call::{Disposition, HangupSide};
-use pbx_sip_net::Transport;
 
 use crate::calls::{Sipp, api_cdrs};
-use crate::support::{Harness, Options, free_port, run_bounded, tool, v4, wait_bounded};
+use crate::support::{Harness, Options, Tenant, free_port, run_bounded, tool, v4, wait_bounded};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sipp_callee_transfers_the_caller_to_another_extension_with_refer() {
-    let Some(bin) = tool("sipp", "sip-tester") else {
-        return;
-    };
+/// Extension 100 (SIPp, `uac_wait_bye.xml`) calls 101, which runs `transferor` and transfers
+/// the call to 102 (`uas_transfer_target.xml`); every scenario must pass. Returns the
+/// running server and the tenant.
+async fn transfer_with(transferor_scenario: &str, slug: &str) -> Option<(Harness, Tenant)> {
+    let bin = tool("sipp", "sip-tester")?;
     let harness = Harness::start(Options {
         digest: r#"["MD5"]"#,
         ipv6: false,
@@ -28,7 +29,7 @@ async fn sipp_callee_transfers_the_caller_to_another_extension_with_refer() {
         ..Options::default()
     })
     .await;
-    let tenant = harness.provision("xferco", 3).await;
+    let tenant = harness.provision(slug, 3).await;
     let sipp = Sipp::new(bin, &harness, &tenant);
     let (transferor, target) = (&tenant.accounts[1], &tenant.accounts[2]);
     let transferor_port = free_port(v4());
@@ -36,11 +37,10 @@ async fn sipp_callee_transfers_the_caller_to_another_extension_with_refer() {
     let target_port = free_port(v4());
     sipp.register(target, target_port).await;
     assert_eq!(harness.registrar_bindings(target.user_id).await, 1);
-    assert!(harness.addr(Transport::Udp, false).ip().is_loopback());
 
     let target_sipp = sipp.callee("uas_transfer_target.xml", target_port, free_port(v4()));
     let mut transferor_command =
-        sipp.callee_command("uas_transfer_refer.xml", transferor_port, free_port(v4()));
+        sipp.callee_command(transferor_scenario, transferor_port, free_port(v4()));
     transferor_command.args(["-key", "target", &target.extension]);
     let transferor_sipp = transferor_command.spawn().expect("sipp transferor starts");
     let caller = sipp.caller_command(
@@ -54,7 +54,15 @@ async fn sipp_callee_transfers_the_caller_to_another_extension_with_refer() {
     assert_eq!(code, 0, "transferor: {output}{}", sipp.logs());
     let (code, output) = wait_bounded(target_sipp, Duration::from_secs(45)).await;
     assert_eq!(code, 0, "target: {output}{}", sipp.logs());
+    Some((harness, tenant))
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_callee_transfers_the_caller_to_another_extension_with_refer() {
+    let Some((harness, tenant)) = transfer_with("uas_transfer_refer.xml", "xferco").await else {
+        return;
+    };
+    let (transferor, target) = (&tenant.accounts[1], &tenant.accounts[2]);
     // The engine's records: the original call and the transferred one.
     let records = crate::calls::wait_records(&harness, 2).await;
     assert_eq!(records.len(), 2, "{records:?}");
@@ -166,5 +174,36 @@ async fn sipp_refer_to_a_foreign_domain_or_unknown_extension_is_refused_and_not_
     assert_eq!(cdrs[0]["disposition"], "answered", "{}", cdrs[0]);
     assert_eq!(cdrs[0]["hangup_side"], "callee", "{}", cdrs[0]);
     assert_eq!(cdrs[0]["hangup_cause"], "BYE", "{}", cdrs[0]);
+    harness.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_transferor_hanging_up_after_the_first_notify_leaves_the_caller_to_the_target() {
+    let Some((harness, tenant)) = transfer_with("uas_transfer_refer_bye.xml", "xferbye").await
+    else {
+        return;
+    };
+    let (transferor, target) = (&tenant.accounts[1], &tenant.accounts[2]);
+    let cdrs = api_cdrs(&harness, &tenant, 2).await;
+    assert_eq!(cdrs.len(), 2, "{cdrs:?}");
+    let cdr = |callee: &str| {
+        cdrs.iter()
+            .find(|cdr| cdr["callee"] == callee)
+            .unwrap_or_else(|| panic!("no CDR to {callee}: {cdrs:?}"))
+    };
+    let first = cdr(&transferor.extension);
+    assert_eq!(first["disposition"], "answered", "{first}");
+    assert_eq!(first["hangup_cause"], "transferred", "{first}");
+    assert_eq!(first["hangup_side"], "callee", "{first}");
+    let second = cdr(&target.extension);
+    assert_eq!(second["disposition"], "answered", "{second}");
+    assert_eq!(second["caller"], tenant.accounts[0].extension, "{second}");
+    assert_eq!(second["hangup_side"], "callee", "{second}");
+    assert!(second["billable_secs"].as_i64() >= Some(1), "{second}");
+    // The transferor left before the target answered: its record ended first.
+    assert!(
+        first["end_ms"].as_i64() < second["answer_ms"].as_i64(),
+        "{cdrs:?}"
+    );
     harness.shutdown().await;
 }
