@@ -21,6 +21,10 @@ use crate::tu::{Context, TransactionUser};
 /// Sends that must wait (a connection to open, a full UDP socket buffer) run on their own
 /// tasks; at most this many at once, beyond that the transaction gets a transport error.
 const MAX_PENDING_SENDS: usize = 256;
+/// Messages taken from the inbound queue in one go when more are waiting.
+const INBOUND_BATCH: usize = 16;
+/// Datagrams per `sendmmsg`.
+const SEND_BATCH: usize = 32;
 
 /// Load shedding needs at least this many messages still queued behind a late one.
 const SHED_MIN_BACKLOG: usize = 32;
@@ -122,7 +126,19 @@ impl<T: TransactionUser> Endpoint<T> {
                     );
                 }
                 Some(inbound) = self.inbound.recv() => {
-                    self.handle_inbound(inbound, drain_deadline.is_some());
+                    let draining = drain_deadline.is_some();
+                    self.handle_inbound(inbound, draining);
+                    // Under load more messages are waiting: take a bounded batch, so that one
+                    // wake-up, one `select!` and one round of sends (one `sendmmsg`) serve
+                    // several. The TU sees each message's events before the next message;
+                    // only the sends wait for the end of the batch.
+                    for _ in 1..INBOUND_BATCH {
+                        let Ok(inbound) = self.inbound.try_recv() else {
+                            break;
+                        };
+                        self.deliver_events(draining);
+                        self.handle_inbound(inbound, draining);
+                    }
                 }
                 Some(flow) = self.closed.recv() => {
                     let (tu, mut ctx) = self.parts(Some(flow), drain_deadline.is_some());
@@ -253,25 +269,72 @@ impl<T: TransactionUser> Endpoint<T> {
     /// Hand every event to the TU and send every transmit, until the engine is quiet (TU
     /// callbacks may produce more of both).
     fn pump(&mut self, draining: bool, send_slots: &Arc<Semaphore>) {
+        let mut transmits = Vec::new();
         loop {
-            let mut progressed = false;
-            while let Some(event) = self.engine.poll_event() {
-                progressed = true;
-                log_event(&event);
-                let (tu, mut ctx) = self.parts(None, draining);
-                tu.on_event(&mut ctx, event);
-            }
+            let mut progressed = self.deliver_events(draining);
             self.tu.before_send();
             while let Some(transmit) = self.engine.poll_transmit() {
+                transmits.push(transmit);
+            }
+            if !transmits.is_empty() {
                 progressed = true;
-                if let Err(transaction) = self.dispatch(transmit, send_slots) {
-                    self.engine.handle_transport_error(now(), transaction);
-                }
+                self.send_all(&mut transmits, send_slots);
             }
             if !progressed {
                 break;
             }
         }
+    }
+
+    /// Hand every pending event to the TU. Returns whether there was any.
+    fn deliver_events(&mut self, draining: bool) -> bool {
+        let mut delivered = false;
+        while let Some(event) = self.engine.poll_event() {
+            delivered = true;
+            log_event(&event);
+            let (tu, mut ctx) = self.parts(None, draining);
+            tu.on_event(&mut ctx, event);
+        }
+        delivered
+    }
+
+    /// Send `transmits` in order (draining the vector): runs of plain UDP datagrams go out
+    /// with one `sendmmsg` each, the rest (and any datagram the batch could not take) one by
+    /// one through [`Self::dispatch`].
+    fn send_all(&mut self, transmits: &mut Vec<Transmit>, send_slots: &Arc<Semaphore>) {
+        let mut start = 0;
+        while start < transmits.len() {
+            let rest = transmits.get(start..).unwrap_or_default();
+            let datagrams = rest
+                .iter()
+                .take(SEND_BATCH)
+                .take_while(|t| t.flow.is_none() && t.transport == pbx_sip::Transport::Udp)
+                .count();
+            let sent = if datagrams > 1 {
+                let run: Vec<(std::net::SocketAddr, &[u8])> = rest
+                    .iter()
+                    .take(datagrams)
+                    .map(|t| (t.destination, t.contents.as_ref()))
+                    .collect();
+                self.transports.try_send_datagram_batch(&run)
+            } else {
+                0
+            };
+            if sent > 0 {
+                start += sent;
+                continue;
+            }
+            // Not batched (a single datagram, a stream message, or a datagram the batch could
+            // not send): alone, with the usual waiting and error handling.
+            let Some(transmit) = transmits.get(start).cloned() else {
+                break;
+            };
+            start += 1;
+            if let Err(transaction) = self.dispatch(transmit, send_slots) {
+                self.engine.handle_transport_error(now(), transaction);
+            }
+        }
+        transmits.clear();
     }
 
     /// Send one transmit without waiting; hand it to a task when it must wait. `Err` names

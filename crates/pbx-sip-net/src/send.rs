@@ -116,6 +116,66 @@ impl TransportHandle {
         })
     }
 
+    /// Sends UDP datagrams `(remote, message)` in order with one `sendmmsg` from the socket
+    /// that serves the first remote (as [`Self::try_send`] would pick it), as far as that same
+    /// socket serves the ones after it. Returns how many were sent, counted from the first:
+    /// 0 when the first could not be sent now (full buffer, no socket, shutting down, or an
+    /// error of that message) — the caller then sends it alone, which reports why.
+    pub(crate) fn try_send_datagram_batch(&self, batch: &[(SocketAddr, &[u8])]) -> usize {
+        use rustix::net::addr::SocketAddrArg as _;
+        use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags};
+        use std::io::IoSlice;
+        let Some(&(first, _)) = batch.first() else {
+            return 0;
+        };
+        if self.shared.shutdown.is_cancelled() {
+            return 0;
+        }
+        let Ok((_, socket)) = self.udp_socket_for(None, first) else {
+            return 0;
+        };
+        let same = batch
+            .iter()
+            .take_while(|(remote, _)| {
+                self.udp_socket_for(None, *remote)
+                    .is_ok_and(|(_, other)| Arc::ptr_eq(other, socket))
+            })
+            .count();
+        let batch = batch.get(..same).unwrap_or_default();
+        let addrs: Vec<_> = batch.iter().map(|(remote, _)| remote.as_any()).collect();
+        let slices: Vec<[IoSlice<'_>; 1]> = batch
+            .iter()
+            .map(|(_, message)| [IoSlice::new(message)])
+            .collect();
+        let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> = batch
+            .iter()
+            .map(|_| SendAncillaryBuffer::default())
+            .collect();
+        let mut messages: Vec<MMsgHdr<'_>> = addrs
+            .iter()
+            .zip(&slices)
+            .zip(controls.iter_mut())
+            .map(|((addr, slice), control)| MMsgHdr::new_with_addr(addr, slice, control))
+            .collect();
+        // `try_io` clears the socket's write readiness on WouldBlock, as `try_send_to` does.
+        let sent = socket
+            .try_io(tokio::io::Interest::WRITABLE, || {
+                rustix::net::sendmmsg(&**socket, &mut messages, SendFlags::empty())
+                    .map_err(std::io::Error::from)
+            })
+            .unwrap_or(0);
+        if sent > 0 {
+            let stats = &self.shared.stats;
+            stats
+                .batches_sent
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            stats
+                .datagrams_batched
+                .fetch_add(sent as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        sent
+    }
+
     fn udp_socket_for(
         &self,
         local: Option<SocketAddr>,

@@ -28,6 +28,9 @@ pub(crate) struct Stats {
     pub(crate) shed: AtomicU64,
     /// Messages handed to the driver, by transport (UDP, TCP, TLS).
     pub(crate) received: [AtomicU64; 3],
+    /// `sendmmsg` calls and the datagrams they sent.
+    pub(crate) batches_sent: AtomicU64,
+    pub(crate) datagrams_batched: AtomicU64,
 }
 
 /// A snapshot of the transport counters.
@@ -47,6 +50,10 @@ pub struct TransportStats {
     pub open_connections: usize,
     /// Messages (datagrams, stream frames) handed to the endpoint driver: UDP, TCP, TLS.
     pub messages_received: [u64; 3],
+    /// UDP send batches (one `sendmmsg` each) and the datagrams they carried; datagrams
+    /// sent alone are not counted.
+    pub batches_sent: u64,
+    pub datagrams_batched: u64,
 }
 
 /// State shared by the listener tasks, the connection tasks and the handles.
@@ -279,6 +286,8 @@ impl TransportHandle {
             shed: stats.shed.load(Ordering::Relaxed),
             open_connections: self.shared.connections.len(),
             messages_received: stats.received.each_ref().map(|c| c.load(Ordering::Relaxed)),
+            batches_sent: stats.batches_sent.load(Ordering::Relaxed),
+            datagrams_batched: stats.datagrams_batched.load(Ordering::Relaxed),
         }
     }
 

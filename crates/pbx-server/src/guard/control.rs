@@ -162,10 +162,8 @@ impl SecurityControl for GuardControl {
 
     fn metrics_text(&self) -> String {
         let stats = self.guard.stats();
-        let received = self
-            .guard
-            .transport_stats()
-            .map_or([0; 3], |transport| transport.messages_received);
+        let transport = self.guard.transport_stats().unwrap_or_default();
+        let received = transport.messages_received;
         let gauges = [
             (
                 "cloudpbx_guard_active_bans",
@@ -211,6 +209,16 @@ impl SecurityControl for GuardControl {
                 "cloudpbx_sip_tls_messages_received",
                 "SIP messages received over TLS",
                 received[2],
+            ),
+            (
+                "cloudpbx_sip_udp_send_batches",
+                "UDP send batches (one sendmmsg each) of several SIP messages",
+                transport.batches_sent,
+            ),
+            (
+                "cloudpbx_sip_udp_datagrams_batched",
+                "SIP messages sent over UDP in batches",
+                transport.datagrams_batched,
             ),
             (
                 "cloudpbx_guard_running_calls",
