@@ -85,6 +85,8 @@ struct CdrBook {
     open: std::collections::HashMap<u64, pbx_domain::CallRecord>,
     /// The called tenant's record id of each live call between tenants.
     callee_ids: std::collections::HashMap<u64, pbx_domain::CdrId>,
+    /// The open records of transferred calls: record key → the engine's key of the call.
+    transfers: std::collections::HashMap<u64, u64>,
 }
 
 impl CdrBook {
@@ -173,11 +175,26 @@ impl CdrBook {
         if stage == Stage::Ended {
             self.open.remove(&record.call_key);
             self.callee_ids.remove(&record.call_key);
+            self.transfers.remove(&record.call_key);
+        } else if let Some(call) = record.transfer_of {
+            self.transfers.insert(record.call_key, call);
         }
         Some(CdrUpdate {
             stage,
             record: updated,
             callee_record,
+        })
+    }
+}
+
+impl CdrBook {
+    /// The open record of call `key`: its first, or after a transfer the transferred call's.
+    fn current(&self, key: CallKey) -> Option<&pbx_domain::CallRecord> {
+        self.open.get(&key.0).or_else(|| {
+            self.transfers
+                .iter()
+                .filter(|(_, call)| **call == key.0)
+                .find_map(|(record, _)| self.open.get(record))
         })
     }
 }
@@ -696,6 +713,7 @@ impl Calls {
                 node_id: cdrs.node_id().to_owned(),
                 open: HashMap::new(),
                 callee_ids: HashMap::new(),
+                transfers: HashMap::new(),
             },
             cdrs,
             recent: std::collections::VecDeque::new(),
@@ -803,7 +821,7 @@ impl Calls {
             }
             MediaEventKind::OneWayAudio { direction } => {
                 tracing::info!(call = key.0, ?direction, "one-way audio");
-                let Some(record) = self.book.open.get(&key.0) else {
+                let Some(record) = self.book.current(key) else {
                     return;
                 };
                 let flowing = match direction {
@@ -1388,6 +1406,69 @@ mod tests {
             ..CallsSection::default()
         };
         assert!(section.validate().is_err());
+    }
+
+    #[test]
+    fn a_transferred_calls_record_is_a_cdr_of_its_own_and_the_calls_current_record() {
+        let mut book = CdrBook {
+            node_id: "node".into(),
+            open: HashMap::new(),
+            callee_ids: HashMap::new(),
+            transfers: HashMap::new(),
+        };
+        let first = CallEnded {
+            context: CallContext {
+                tenant_id: TenantId::from_parts(1, &[1; 10]),
+                user_id: UserId::from_parts(1, &[2; 10]),
+                device_id: None,
+                callee_user_id: None,
+                callee_tenant: None,
+            },
+            call_key: 7,
+            transfer_of: None,
+            a_call_id: "call@a".into(),
+            direction: Direction::Internal,
+            caller: "100".into(),
+            callee_dialled: "101".into(),
+            callee_normalised: "101".into(),
+            trunk: None,
+            answered_by: None,
+            started_at_ms: 1_000,
+            ringing_at_ms: None,
+            answered_at_ms: Some(2_000),
+            ended_at_ms: 1_000,
+            duration_ms: 0,
+            billable_secs: 0,
+            disposition: Disposition::Failed,
+            hangup_status: 500,
+            hangup_cause: String::new(),
+            hangup_side: HangupSide::System,
+            media_a: StreamStats::default(),
+            media_b: StreamStats::default(),
+        };
+        let second = CallEnded {
+            call_key: 8,
+            transfer_of: Some(7),
+            callee_normalised: "102".into(),
+            answered_at_ms: None,
+            ..first.clone()
+        };
+        let opened = book.apply(Stage::Started, &first).unwrap().record;
+        let transferred = book.apply(Stage::Started, &second).unwrap().record;
+        assert_ne!(opened.id, transferred.id);
+        assert_eq!(book.current(CallKey(7)).unwrap().id, opened.id);
+        let mut ended = first.clone();
+        ended.disposition = Disposition::Answered;
+        ended.hangup_cause = "transferred".into();
+        ended.ended_at_ms = 5_000;
+        let closed = book.apply(Stage::Ended, &ended).unwrap().record;
+        assert_eq!(closed.id, opened.id);
+        assert_eq!(closed.hangup_cause.as_deref(), Some("transferred"));
+        // The call goes on with the transferred call's record.
+        assert_eq!(book.current(CallKey(7)).unwrap().id, transferred.id);
+        book.apply(Stage::Ended, &second).unwrap();
+        assert!(book.current(CallKey(7)).is_none());
+        assert!(book.transfers.is_empty());
     }
 
     #[test]
