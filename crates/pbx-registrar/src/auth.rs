@@ -237,15 +237,14 @@ fn auth_failed(
 fn challenge(input: &AuthInput<'_>, ids: &mut IdGenerator, stale: bool) -> Response {
     let salt = ids.next_u64().to_be_bytes();
     let mut response = reply(input, ids, StatusCode::UNAUTHORIZED);
-    for challenge in
+    for value in
         input
             .verifier
-            .challenges(input.now.unix_secs(), salt, Some(input.source.ip()), stale)
+            .challenge_values(input.now.unix_secs(), salt, Some(input.source.ip()), stale)
     {
-        response.headers_mut().push(
-            HeaderName::WwwAuthenticate,
-            Bytes::from(challenge.to_string()),
-        );
+        response
+            .headers_mut()
+            .push(HeaderName::WwwAuthenticate, Bytes::from(value));
     }
     response
 }

@@ -25,15 +25,27 @@ impl IdGenerator {
 
     /// A stable tag for a REGISTER's Call-ID, so retransmitted or retried requests (and the
     /// answers for known and unknown users) carry the same To tag.
-    pub(crate) fn tag_for(&self, call_id: &[u8]) -> String {
+    /// Sixteen lowercase hex digits, written without the formatter (one per REGISTER).
+    pub(crate) fn tag_for(&self, call_id: &[u8]) -> [u8; 16] {
         // FNV-1a, keyed with the seed.
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325 ^ self.seed;
         for &b in call_id {
             hash ^= u64::from(b);
             hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
         }
-        format!("{:016x}", mix(hash))
+        hex16(mix(hash))
     }
+}
+
+/// `value` as 16 lowercase hex digits (`{:016x}`).
+fn hex16(value: u64) -> [u8; 16] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 16];
+    for (index, digit) in out.iter_mut().enumerate() {
+        let shift = 60 - 4 * index;
+        *digit = DIGITS[usize::try_from((value >> shift) & 0xf).unwrap_or(0)];
+    }
+    out
 }
 
 fn mix(mut z: u64) -> u64 {
@@ -56,5 +68,12 @@ mod tests {
         assert_eq!(ids.tag_for(b"abc"), ids.tag_for(b"abc"));
         assert_ne!(ids.tag_for(b"abc"), ids.tag_for(b"abd"));
         assert_ne!(IdGenerator::new(1).tag_for(b"abc"), ids.tag_for(b"abc"));
+    }
+
+    #[test]
+    fn hex16_is_the_formatter_s_lowercase_hex() {
+        for value in [0, 1, 0xabc, u64::MAX, 0x0123_4567_89ab_cdef, 1 << 63] {
+            assert_eq!(hex16(value).as_slice(), format!("{value:016x}").as_bytes());
+        }
     }
 }

@@ -109,7 +109,13 @@ pub struct Verifier {
     config: VerifierConfig,
     issuer: NonceIssuer,
     decoy_secret: [u8; 32],
+    /// Per enabled algorithm, the printed challenge around its nonce: `[fresh, stale]`, each
+    /// `(before the nonce, after it)` (see [`Verifier::challenge_values`]).
+    templates: Vec<[(Box<str>, Box<str>); 2]>,
 }
+
+/// Stands in for the nonce when the challenge templates are printed.
+const NONCE_MARK: &str = "NONCE";
 
 impl Verifier {
     /// A verifier with nonce `key` (at least 32 random bytes, the same on every node).
@@ -128,10 +134,16 @@ impl Verifier {
         }
         let issuer = NonceIssuer::new(key, config.nonce_lifetime_secs)?;
         let decoy_secret = issuer.derive(b"decoy ha1");
+        let templates = config
+            .algorithms
+            .iter()
+            .map(|&algorithm| [false, true].map(|stale| template(&config, algorithm, stale)))
+            .collect();
         Ok(Verifier {
             config,
             issuer,
             decoy_secret,
+            templates,
         })
     }
 
@@ -171,6 +183,30 @@ impl Verifier {
                 params: Vec::new(),
             })
             .collect()
+    }
+
+    /// The challenges of [`Verifier::challenges`], printed as header values (the same text
+    /// as their `Display`), one per enabled algorithm: each is one allocation, the nonce
+    /// put between a prefix and a suffix printed when the verifier was made.
+    pub fn challenge_values(
+        &self,
+        now: u64,
+        salt: [u8; 8],
+        client: Option<IpAddr>,
+        stale: bool,
+    ) -> impl Iterator<Item = Vec<u8>> + '_ {
+        let nonce = self
+            .issuer
+            .issue(&self.config.realm, self.binding(client), now, salt);
+        self.templates.iter().map(move |pair| {
+            let (prefix, suffix) = &pair[usize::from(stale)];
+            let nonce = nonce.as_str();
+            let mut value = Vec::with_capacity(prefix.len() + nonce.len() + suffix.len());
+            value.extend_from_slice(prefix.as_bytes());
+            value.extend_from_slice(nonce.as_bytes());
+            value.extend_from_slice(suffix.as_bytes());
+            value
+        })
     }
 
     /// The stand-in HA1 used for unknown users (see [`Ha1::decoy`]).
@@ -364,4 +400,28 @@ fn uri_matches(digest_uri: &str, request_uri: &str) -> bool {
         (None, None) => digest_uri.eq_ignore_ascii_case(request_uri),
         _ => false,
     }
+}
+
+/// One challenge printed with [`NONCE_MARK`] as its nonce, split around it. The mark
+/// appears once as `nonce="NONCE"`: the realm and opaque before it are quoted strings, whose
+/// own quotes would be escaped.
+fn template(config: &VerifierConfig, algorithm: Algorithm, stale: bool) -> (Box<str>, Box<str>) {
+    let printed = Challenge {
+        realm: Cow::Borrowed(&config.realm),
+        domain: None,
+        nonce: Cow::Borrowed(NONCE_MARK),
+        opaque: config.opaque.as_deref().map(Cow::Borrowed),
+        stale,
+        algorithm: Some(Cow::Borrowed(algorithm.name())),
+        qop: Some(Cow::Borrowed("auth")),
+        params: Vec::new(),
+    }
+    .to_string();
+    let mark = format!("nonce=\"{NONCE_MARK}\"");
+    let at = printed
+        .find(&mark)
+        .map_or(printed.len(), |at| at + "nonce=\"".len());
+    let (prefix, rest) = printed.split_at(at);
+    let suffix = rest.strip_prefix(NONCE_MARK).unwrap_or(rest);
+    (prefix.into(), suffix.into())
 }

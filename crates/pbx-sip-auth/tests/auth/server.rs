@@ -617,3 +617,41 @@ fn response_compare_is_constant_time() {
     // The nonce tag is checked with the MAC's own constant-time verification.
     assert!(include_str!("../../src/nonce.rs").contains("verify_truncated_left"));
 }
+
+/// The printed challenges the registrar sends (`challenge_values`, from templates) are the
+/// `Display` of `challenges`, for every algorithm set, opaque, stale flag and binding.
+#[test]
+fn printed_challenge_values_equal_the_displayed_challenges() {
+    let configs: [fn(&mut VerifierConfig); 4] = [
+        |_| {},
+        |c| c.algorithms = vec![Algorithm::Md5],
+        |c| c.opaque = Some("op\"aque\\x".to_owned()),
+        |c| {
+            c.realm = "realm with \"quotes\" nonce=\"NONCE\"".to_owned();
+            c.bind_client_address = true;
+        },
+    ];
+    let client = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)));
+    for edit in configs {
+        let verifier = verifier_with(edit);
+        for stale in [false, true] {
+            for salt in [[0; 8], [9; 8]] {
+                let displayed: Vec<String> = verifier
+                    .challenges(NOW, salt, client, stale)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                let printed: Vec<String> = verifier
+                    .challenge_values(NOW, salt, client, stale)
+                    .map(|value| String::from_utf8(value).unwrap())
+                    .collect();
+                assert_eq!(printed, displayed);
+                for value in &printed {
+                    let parsed = Challenge::parse(value.as_bytes()).unwrap();
+                    assert_eq!(parsed.stale, stale);
+                    assert_eq!(parsed.realm, verifier.realm());
+                }
+            }
+        }
+    }
+}
