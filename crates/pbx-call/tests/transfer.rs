@@ -564,3 +564,35 @@ fn refer_sub_false_transfers_without_notifies() {
     assert_eq!(world.bob().received_of(Method::Bye).len(), 1);
     assert_eq!(world.pbx().records[0].hangup_cause, "transferred");
 }
+
+#[test]
+fn the_device_on_a_trunk_call_may_transfer_the_carrier_leg_and_the_trunk_stays_on_record() {
+    let carrier = Ua::new(BOB, Answer::After(secs(1)), 21);
+    let mut world = World::new(config_ringing_for(secs(20)), vec![carrier]);
+    world.add_ua(Ua::new(CAROL, Answer::After(secs(1)), 31));
+    world.pbx().transfer_targets = vec![("300".into(), vec![addr(CAROL)])];
+    world.pbx().trunks = Some(vec![None]);
+    world.call(secs(2));
+    refer(&mut world, false, &["<sip:300@tenant.example>"]);
+    assert_eq!(refer_statuses(world.alice()), [202]);
+    // Carol sees the carrier's party (the number Alice dialled) calling.
+    let invite = carol(&mut world).received_of(Method::Invite)[0].clone();
+    assert!(header(&invite, &HeaderName::From).contains("+31201234567"));
+    world.run(secs(2));
+    assert_eq!(world.alice().received_of(Method::Bye).len(), 1);
+    let now = world.now();
+    carol(&mut world).send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    assert_eq!(world.bob().received_of(Method::Bye).len(), 1);
+    let pbx = world.pbx();
+    assert_eq!(pbx.records.len(), 2);
+    assert_eq!(pbx.records[0].hangup_cause, "transferred");
+    assert_eq!(pbx.records[0].hangup_side, HangupSide::Caller);
+    let transferred = &pbx.records[1];
+    assert_eq!(transferred.caller, "+31201234567");
+    assert_eq!(transferred.callee_normalised, "300");
+    assert_eq!(transferred.trunk.as_deref(), Some("trunk-0"));
+    assert_eq!(transferred.disposition, Disposition::Answered);
+    // Carol (on side A) hung up: the callee of the transferred call.
+    assert_eq!(transferred.hangup_side, HangupSide::Callee);
+}

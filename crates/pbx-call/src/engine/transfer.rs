@@ -155,7 +155,8 @@ impl<C: Clone> CallEngine<C> {
             new.callee_normalised,
             now,
         );
-        record.trunk = None;
+        // A trunk on the call is the transferee's (trunk legs cannot transfer).
+        record.trunk.clone_from(&call.record.trunk);
         record.transfer_of = Some(key.0);
         self.records
             .push_back((crate::Stage::Started, record.clone()));
