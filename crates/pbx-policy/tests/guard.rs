@@ -137,6 +137,7 @@ fn ipv6_prefix_length_is_configurable() {
 fn whitelisted_office_nat_throttles_user_not_source() {
     let mut g = Guard::new(GuardConfig::default());
     let tenant = TenantId::from_parts(T0, &[1; 10]);
+    assert!(!g.any_user_throttled(T0));
     let mut events = Vec::new();
     for i in 0..10u64 {
         events.extend(g.record(
@@ -154,6 +155,10 @@ fn whitelisted_office_nat_throttles_user_not_source() {
         SecurityEvent::UserThrottled { user, until } if user == "misconfigured-phone" && *until == T0 + 4 * MIN + 15 * MIN)));
     assert!(g.is_user_throttled("misconfigured-phone", T0 + 10 * MIN));
     assert!(!g.is_user_throttled("colleague", T0 + 10 * MIN));
+    // The shortcut the server takes before reading credentials: someone is throttled until
+    // the throttle ends, nobody after.
+    assert!(g.any_user_throttled(T0 + 10 * MIN));
+    assert!(!g.any_user_throttled(T0 + 4 * MIN + 15 * MIN));
     assert!(g.unthrottle_user("misconfigured-phone"));
     assert!(!g.is_user_throttled("misconfigured-phone", T0 + 10 * MIN));
 }

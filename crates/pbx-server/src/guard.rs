@@ -303,11 +303,17 @@ impl SecurityGuard {
         if !self.settings.enabled {
             return false;
         }
+        let now = unix_ms();
+        let inner = self.lock();
+        // Nobody throttled (the usual case): the credentials need not be read.
+        if !inner.guard.any_user_throttled(now) {
+            return false;
+        }
         let Some(user) = auth_user_name(request) else {
             return false;
         };
-        let now = unix_ms();
-        let throttled = self.lock().guard.is_user_throttled(&user, now);
+        let throttled = inner.guard.is_user_throttled(&user, now);
+        drop(inner);
         if throttled {
             self.metrics.count_throttled();
         }

@@ -122,6 +122,9 @@ pub struct Guard {
     bans: BoundedMap<SourceKey, BanRecord>,
     users: BoundedMap<String, UserCounters>,
     tenants: BoundedMap<TenantId, TenantCounters>,
+    /// The latest `throttled_until` ever set: past it no user name is throttled, which
+    /// spares the caller reading the credentials of every REGISTER.
+    throttle_horizon: u64,
 }
 
 impl Guard {
@@ -133,6 +136,7 @@ impl Guard {
             users: BoundedMap::new(config.max_users),
             tenants: BoundedMap::new(config.max_tenants),
             config,
+            throttle_horizon: 0,
         }
     }
 
@@ -152,6 +156,11 @@ impl Guard {
         self.bans
             .peek(&self.source_key(ip))
             .is_some_and(|b| b.until > now)
+    }
+
+    /// Whether any user name may be throttled at `now` (false: none is, whatever its name).
+    pub fn any_user_throttled(&self, now: u64) -> bool {
+        self.throttle_horizon > now
     }
 
     /// Whether authentications for `user` are refused for now.
@@ -257,6 +266,7 @@ impl Guard {
             let failures = u.failures.add(now, 1);
             if failures >= self.config.user_failures && u.throttled_until <= now {
                 u.throttled_until = now.saturating_add(self.config.user_throttle_ms);
+                self.throttle_horizon = self.throttle_horizon.max(u.throttled_until);
                 u.failures.clear();
                 events.push(SecurityEvent::UserThrottled {
                     user: name,
