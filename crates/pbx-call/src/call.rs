@@ -189,6 +189,10 @@ pub(crate) struct Call<C> {
     /// The side of the current record's caller: A, or B after a transfer by the caller
     /// (the transferee, on side B, is the caller of the transferred call's record).
     pub(crate) caller_side: Side,
+    /// A side that a transfer to a number connected to a trunk, with that trunk's account:
+    /// it may not transfer, and its carrier's challenges to our in-dialog requests are
+    /// answered with the account.
+    pub(crate) trunk_leg: Option<(Side, Option<TrunkCredentials>)>,
 }
 
 /// A blind transfer (RFC 3515 REFER) in progress: the transferor's side leaves the call, the
@@ -220,6 +224,14 @@ pub(crate) struct Transfer<C> {
     pub(crate) referred_by: Option<Bytes>,
     /// Our `o=` towards the target.
     pub(crate) origin: LegOrigin,
+    /// A transfer to a number: the trunks not tried yet (one attempt at a time, like
+    /// `Call::trunks`); `through_trunks` stays set once the first one was tried.
+    pub(crate) trunks: std::collections::VecDeque<TrunkAttempt>,
+    pub(crate) through_trunks: bool,
+    /// The offer sent to the target (again to the next trunk).
+    pub(crate) body: Bytes,
+    /// The current trunk attempt is given up when no response came by then.
+    pub(crate) attempt_deadline: Option<Instant>,
 }
 
 /// An ACK we owe `to` for a 2xx to our INVITE that carried an offer (our INVITE had none):
@@ -288,6 +300,9 @@ impl<C> Call<C> {
             self.transfer
                 .as_ref()
                 .and_then(|transfer| transfer.deadline),
+            self.transfer
+                .as_ref()
+                .and_then(|transfer| transfer.attempt_deadline),
         ]
         .into_iter()
         .chain(legs.into_iter().map(|t| t.map(|t| t.deadline)))
@@ -301,7 +316,15 @@ impl<C> Call<C> {
     pub(crate) fn sent_in_dialog_mut(&mut self, request: &Request) -> Option<&mut Dialog> {
         let call_id = request.call_id().ok()?;
         let to_tag = request.to().ok()?.tag?;
-        let index = self.forks.iter().position(|fork| fork.call_id == call_id)?;
+        let Some(index) = self.forks.iter().position(|fork| fork.call_id == call_id) else {
+            // A leg a transfer joined (its dialog is not one of the call's forks).
+            let side = self.trunk_leg.as_ref()?.0;
+            return self
+                .leg_mut(side)?
+                .dialog
+                .as_mut()
+                .filter(|dialog| dialog.id().call_id == call_id);
+        };
         self.fork_dialog_mut(index, &to_tag)
     }
 

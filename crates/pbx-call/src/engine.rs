@@ -426,6 +426,7 @@ impl<C: Clone> CallEngine<C> {
             joined_dialogs: Vec::new(),
             media_base: Default::default(),
             caller_side: Side::A,
+            trunk_leg: None,
         };
         if let Some(offer) = &offer {
             call.learn_remote(Side::A, offer);
@@ -833,6 +834,13 @@ impl<C: Clone> CallEngine<C> {
         if call.attempt_deadline.is_some_and(|d| d <= t) {
             call.attempt_deadline = None;
             self.trunk_silent(endpoint, now, key);
+            return;
+        }
+        if let Some(transfer) = call.transfer.as_mut()
+            && transfer.attempt_deadline.is_some_and(|d| d <= t)
+        {
+            transfer.attempt_deadline = None;
+            self.transfer_trunk_silent(endpoint, now, key);
             return;
         }
         if call.reliable.deadline().is_some_and(|d| d <= t) {
@@ -2181,6 +2189,16 @@ fn carrier_authorization(
 /// The trunk account for in-dialog requests sent to `to`: only the B-leg of an outbound
 /// trunk call, with the answering trunk's credentials.
 fn trunk_retry<C>(call: &Call<C>, to: Side) -> Option<TrunkRetry> {
+    if let Some((side, credentials)) = &call.trunk_leg
+        && *side == to
+    {
+        let leg = call.leg(to)?;
+        return Some(TrunkRetry {
+            credentials: credentials.clone()?,
+            target: leg.target.clone(),
+            local: leg.local,
+        });
+    }
     if !call.trunk_call || to != Side::B {
         return None;
     }
@@ -2312,11 +2330,23 @@ fn timer_request(request: &Request) -> (Option<(u32, Option<Refresher>)>, bool) 
 
 /// What a side may send us: REFER (see `transfer`) from a device's leg, not a trunk's.
 fn allow_for<C>(call: &Call<C>, side: Side) -> &'static str {
-    let trunk = match side {
+    if is_trunk_leg(call, side) {
+        ALLOW
+    } else {
+        ALLOW_REFER
+    }
+}
+
+/// Whether `side` is a carrier's: the caller of an inbound call, the callee of a trunk call,
+/// or a side a transfer to a number connected to a trunk.
+fn is_trunk_leg<C>(call: &Call<C>, side: Side) -> bool {
+    if call.trunk_leg.as_ref().is_some_and(|(s, _)| *s == side) {
+        return true;
+    }
+    match side {
         Side::A => call.record.direction == Direction::Inbound,
         Side::B => call.trunk_call,
-    };
-    if trunk { ALLOW } else { ALLOW_REFER }
+    }
 }
 
 /// Who side `side` is in the call's current record: its caller or its callee (a transfer

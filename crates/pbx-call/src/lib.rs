@@ -21,8 +21,8 @@
 //! - A REFER (blind transfer, RFC 3515) in a confirmed call comes out of
 //!   [`CallEngine::poll_transfer`] after `handle_in_dialog` as a [`TransferRequest`]: resolve
 //!   its target in the same step and call [`CallEngine::start_transfer`] with the target's
-//!   bindings or [`CallEngine::refuse_transfer`] with a status (403 for a target that is not
-//!   ours). The transferor gets 202 and NOTIFYs (`message/sipfrag`), the target an INVITE
+//!   bindings, [`CallEngine::start_trunk_transfer`] with the trunks of a number, or
+//!   [`CallEngine::refuse_transfer`] with a status (403 for a target that is not ours). The transferor gets 202 and NOTIFYs (`message/sipfrag`), the target an INVITE
 //!   from the relay, and takes the transferor's place when it answers; the transferee–target
 //!   call has a record of its own (`Stage::Started` with a new key when the target is
 //!   invited). A REFER from a trunk leg gets 403, a second one during a transfer 491.

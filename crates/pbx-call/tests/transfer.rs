@@ -596,3 +596,213 @@ fn the_device_on_a_trunk_call_may_transfer_the_carrier_leg_and_the_trunk_stays_o
     // Carol (on side A) hung up: the callee of the transferred call.
     assert_eq!(transferred.hangup_side, HangupSide::Callee);
 }
+
+/// CAROL and DAVE are carriers here: a transfer to a number goes out through `trunk-0`
+/// (CAROL) then `trunk-1` (DAVE), the second authenticating with digest.
+const DAVE: &str = "192.168.3.31:5060";
+
+fn trunk_account(password: &str) -> Option<pbx_call::TrunkCredentials> {
+    Some(pbx_call::TrunkCredentials {
+        username: "acct".into(),
+        password: password.into(),
+        realm: None,
+    })
+}
+
+/// Alice calls Bob, Bob answers; the PBX routes numbers through `first` (index 3) and
+/// `second` (index 4), in that order.
+fn answered_call_with_trunks(first: Ua, second: Ua) -> World {
+    let bob = Ua::new(BOB, Answer::After(secs(1)), 21);
+    let mut world = World::new(config_ringing_for(secs(20)), vec![bob]);
+    assert_eq!(world.add_ua(first), 3);
+    assert_eq!(world.add_ua(second), 4);
+    world.pbx().transfer_trunks = vec![(addr(CAROL), None), (addr(DAVE), trunk_account("s3cret"))];
+    world.call(secs(2));
+    assert_eq!(world.alice().statuses().last(), Some(&200));
+    world
+}
+
+#[test]
+fn a_transfer_to_a_number_fails_over_from_a_503_trunk_and_answers_the_carriers_407_once() {
+    let first = Ua::new(CAROL, Answer::Reject(503, Duration::from_millis(200)), 31);
+    let mut second = Ua::new(DAVE, Answer::After(secs(1)), 32);
+    second.challenge = Some((407, "s3cret"));
+    let mut world = answered_call_with_trunks(first, second);
+    refer(&mut world, true, &["<sip:0612345678@tenant.example>"]);
+    assert_eq!(refer_statuses(world.bob()), [202]);
+    // One trunk at a time, in order: the first got the INVITE with the E.164 number.
+    let first_invite = world.ua(3).received_of(Method::Invite)[0].clone();
+    assert_eq!(
+        first_invite.uri().to_string(),
+        "sip:+31612345678@192.168.3.30"
+    );
+    world.run(secs(3));
+    assert_eq!(
+        world.ua(3).received_of(Method::Invite).len(),
+        1,
+        "no retry of the 503 trunk"
+    );
+    let dave = world.ua(4);
+    assert_eq!(
+        dave.auth_results,
+        [None, Some(true)],
+        "the 407 answered once"
+    );
+    let invites: Vec<Request> = dave
+        .received_of(Method::Invite)
+        .into_iter()
+        .cloned()
+        .collect();
+    assert_eq!(invites.len(), 2);
+    assert_eq!(
+        invites[0].uri().to_string(),
+        "sip:+31612345678@192.168.3.31"
+    );
+    assert_eq!(invites[0].call_id().unwrap(), invites[1].call_id().unwrap());
+    assert_eq!(
+        invites[0].cseq().unwrap().seq + 1,
+        invites[1].cseq().unwrap().seq
+    );
+    assert!(header(&invites[1], &HeaderName::ProxyAuthorization).contains("username=\"acct\""));
+    assert_ne!(
+        first_invite.call_id().unwrap(),
+        invites[0].call_id().unwrap()
+    );
+    // The carrier sees the caller ID the driver chose, never our internal identities.
+    for invite in [&first_invite, &invites[1]] {
+        assert_eq!(
+            header(invite, &HeaderName::From).split(';').next().unwrap(),
+            "<sip:+31851234567@carrier.example>"
+        );
+        assert_eq!(
+            header(invite, &HeaderName::PAssertedIdentity),
+            "<sip:+31851234567@carrier.example>"
+        );
+        assert!(invite.headers().get(&HeaderName::ReferredBy).is_none());
+        assert!(!header(invite, &HeaderName::Allow).contains("REFER"));
+        assert!(body_text(invite).contains("m=audio 30006 RTP/AVP 8 101"));
+    }
+    // Dave answered: Bob is told and leaves, Alice talks to the carrier.
+    let notified = notifies(world.bob());
+    assert_eq!(notified.first().unwrap().0, "SIP/2.0 100 Trying");
+    assert_eq!(
+        notified.last().unwrap(),
+        &(
+            "SIP/2.0 200 OK".to_owned(),
+            "terminated;reason=noresource".to_owned()
+        )
+    );
+    assert!(!notified.iter().any(|(line, _)| line.contains("503")));
+    assert_eq!(world.bob().received_of(Method::Bye).len(), 1);
+    assert_eq!(world.ua(4).received_of(Method::Ack).len(), 1);
+    // The carrier's side is a trunk leg now: it may not transfer.
+    let now = world.now();
+    world.ua(4).send_refer(now, &["<sip:300@tenant.example>"]);
+    world.run(secs(1));
+    let refused: Vec<u16> = world
+        .ua(4)
+        .responses_to(Method::Refer)
+        .iter()
+        .map(|r| r.status().0)
+        .collect();
+    assert_eq!(refused, [403]);
+    // Alice hangs up: the carrier gets BYE; two records.
+    let now = world.now();
+    world.alice().send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    assert_eq!(world.ua(4).received_of(Method::Bye).len(), 1);
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 0);
+    assert_eq!(pbx.records.len(), 2);
+    assert_eq!(pbx.records[0].hangup_cause, "transferred");
+    assert_eq!(pbx.records[0].trunk, None);
+    let transferred = &pbx.records[1];
+    assert_eq!(transferred.direction, pbx_call::Direction::Outbound);
+    assert_eq!(transferred.caller, "100");
+    assert_eq!(transferred.callee_dialled, "0612345678");
+    assert_eq!(transferred.callee_normalised, "+31612345678");
+    assert_eq!(transferred.trunk.as_deref(), Some("trunk-1"));
+    assert_eq!(transferred.answered_by.as_deref(), Some("trunk-1"));
+    assert_eq!(transferred.disposition, Disposition::Answered);
+    assert_eq!(transferred.hangup_side, HangupSide::Caller);
+}
+
+#[test]
+fn a_transfer_to_a_number_whose_trunks_all_fail_leaves_the_call_and_notifies_503() {
+    let first = Ua::new(CAROL, Answer::Reject(503, Duration::from_millis(200)), 31);
+    let second = Ua::new(DAVE, Answer::Reject(500, Duration::from_millis(200)), 32);
+    let mut world = answered_call_with_trunks(first, second);
+    world.pbx().transfer_trunks[1].1 = None;
+    refer(
+        &mut world,
+        true,
+        &["<sip:+31612345678@tenant.example;user=phone>"],
+    );
+    assert_eq!(refer_statuses(world.bob()), [202]);
+    world.run(secs(2));
+    assert_eq!(world.ua(3).received_of(Method::Invite).len(), 1);
+    assert_eq!(world.ua(4).received_of(Method::Invite).len(), 1);
+    assert_eq!(
+        notifies(world.bob()).last().unwrap(),
+        &(
+            "SIP/2.0 503 Service Unavailable".to_owned(),
+            "terminated;reason=noresource".to_owned()
+        )
+    );
+    assert!(world.bob().received_of(Method::Bye).is_empty());
+    assert!(world.alice().received_of(Method::Bye).is_empty());
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 1, "the original call goes on");
+    assert_eq!(pbx.records.len(), 1);
+    let failed = &pbx.records[0];
+    assert_eq!(failed.hangup_status, 503);
+    assert_eq!(failed.hangup_cause, "every trunk failed");
+    assert_eq!(failed.trunk.as_deref(), Some("trunk-1"));
+    assert_eq!(failed.callee_normalised, "+31612345678");
+    // Alice and Bob still talk: a re-INVITE passes, Bob's BYE reaches Alice.
+    let now = world.now();
+    world
+        .bob()
+        .send_in_dialog(now, Method::Invite, Some("sendrecv"));
+    world.run(secs(1));
+    assert_eq!(world.alice().received_of(Method::Invite).len(), 1);
+    let now = world.now();
+    world.bob().send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    assert_eq!(world.alice().received_of(Method::Bye).len(), 1);
+    assert_eq!(world.pbx().calls.call_count(), 0);
+}
+
+#[test]
+fn a_carrier_refusing_the_transfer_ends_it_without_failover_and_a_silent_one_is_skipped() {
+    // 404 from the first carrier: no failover, NOTIFY 404.
+    let first = Ua::new(CAROL, Answer::Reject(404, Duration::from_millis(200)), 31);
+    let second = Ua::new(DAVE, Answer::After(secs(1)), 32);
+    let mut world = answered_call_with_trunks(first, second);
+    refer(&mut world, true, &["<sip:0612345678@tenant.example>"]);
+    world.run(secs(2));
+    assert!(world.ua(4).received_of(Method::Invite).is_empty());
+    assert_eq!(
+        notifies(world.bob()).last().unwrap().0,
+        "SIP/2.0 404 Not Found"
+    );
+    assert_eq!(world.pbx().calls.call_count(), 1);
+
+    // A carrier that never answers (its INVITEs are lost) is given up after the trunk
+    // response timeout (5 s) and the next one takes the call.
+    let first = Ua::new(CAROL, Answer::Never, 31);
+    let second = Ua::new(DAVE, Answer::After(secs(1)), 32);
+    let mut world = answered_call_with_trunks(first, second);
+    world.pbx().transfer_trunks[1].1 = None;
+    world
+        .net
+        .drop_containing(None, "INVITE sip:+31612345678@192.168.3.30");
+    refer(&mut world, true, &["<sip:0612345678@tenant.example>"]);
+    world.run(secs(4));
+    assert!(world.ua(4).received_of(Method::Invite).is_empty());
+    world.run(secs(3));
+    assert_eq!(world.ua(4).received_of(Method::Invite).len(), 1);
+    assert_eq!(notifies(world.bob()).last().unwrap().0, "SIP/2.0 200 OK");
+    assert_eq!(world.bob().received_of(Method::Bye).len(), 1);
+    assert_eq!(world.pbx().records[0].hangup_cause, "transferred");
+}

@@ -25,6 +25,12 @@
 //! - X hangs up (BYE) while the target rings: this is a blind transfer, so Y stays and the
 //!   target goes on ringing; the original record closes then (cause `transferred`). If the
 //!   target then fails, Y gets BYE. A BYE from X crossing ours is answered 200.
+//! - A number (the driver routed it as the transferor's own call): the target is reached
+//!   through trunks with [`CallEngine::start_trunk_transfer`], one attempt at a time as for
+//!   [`CallEngine::start_trunk_call`] (carrier 401/407 answered once, failover on 5xx, 408,
+//!   no response within `trunk_response_timeout`; another 4xx/6xx ends the transfer; 503
+//!   when every trunk failed). The new record is outbound and names the trunk; the side the
+//!   carrier answered on is a trunk leg from then on (no REFER, its challenges answered).
 //! - Either side may transfer (not a trunk's). The transferee is the new record's caller:
 //!   after a transfer by the caller (A) it is on side B, which the record's hangup side and
 //!   media counters follow (`Call::caller_side`).
@@ -41,7 +47,7 @@ use crate::call::{ForkState, Leg, SessionTimer, Transfer};
 use crate::media::Side;
 use crate::record::{CallRecord, Disposition, HangupSide, Now, disposition_for};
 use crate::sdp::body_sdp;
-use crate::sip::{ForkTarget, our_contact, our_via};
+use crate::sip::{ForkTarget, TrunkAttempt, our_contact, our_via};
 
 /// The cause recorded on the original call's record when the transferor leaves it.
 pub(super) const TRANSFERRED: &str = "transferred";
@@ -62,6 +68,9 @@ pub struct TransferRequest<C> {
     pub target: Uri,
     /// The call's context, as the driver started it.
     pub context: C,
+    /// The transferor is the current record's caller (else its callee): whose account a
+    /// transfer to a number is placed for.
+    pub transferor_is_caller: bool,
 }
 
 /// What the driver resolved a [`TransferRequest`] to.
@@ -123,6 +132,38 @@ impl<C: Clone> CallEngine<C> {
         key: CallKey,
         new: NewTransfer<C>,
     ) -> Result<(), TransferError> {
+        self.begin_transfer(endpoint, now, key, new, None)
+    }
+
+    /// Starts a transfer to a number the driver routed: as [`Self::start_transfer`], but
+    /// the target is reached through `trunks`, tried one at a time in order exactly as
+    /// [`Self::start_trunk_call`] tries them (a 401/407 answered once with the attempt's
+    /// credentials; 5xx, 408, no response within `trunk_response_timeout` or a transport
+    /// error → the next trunk; other 4xx/6xx end the transfer; 503 when every trunk
+    /// failed). Each INVITE carries the attempt's `From` and headers (caller ID), no
+    /// `Referred-By`, and no REFER in `Allow`. The new record is outbound and names the trunk
+    /// tried last; once answered, the target's side is a trunk leg (it may not transfer,
+    /// its carrier's challenges to our in-dialog requests are answered). `new.targets` is
+    /// not used.
+    pub fn start_trunk_transfer(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        key: CallKey,
+        new: NewTransfer<C>,
+        trunks: Vec<TrunkAttempt>,
+    ) -> Result<(), TransferError> {
+        self.begin_transfer(endpoint, now, key, new, Some(trunks))
+    }
+
+    fn begin_transfer(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        key: CallKey,
+        new: NewTransfer<C>,
+        trunks: Option<Vec<TrunkAttempt>>,
+    ) -> Result<(), TransferError> {
         self.next_key += 1;
         let record_key = self.next_key;
         let config = self.config.clone();
@@ -145,18 +186,26 @@ impl<C: Clone> CallEngine<C> {
         } else {
             call.record.callee_normalised.clone()
         };
+        let direction = if trunks.is_some() {
+            crate::Direction::Outbound
+        } else {
+            call.record.direction
+        };
         let mut record = CallRecord::open(
             new.context,
             record_key,
             call.record.a_call_id.clone(),
-            call.record.direction,
+            direction,
             transferee,
             new.callee_dialled,
             new.callee_normalised,
             now,
         );
-        // A trunk on the call is the transferee's (trunk legs cannot transfer).
-        record.trunk.clone_from(&call.record.trunk);
+        // A trunk on the call is the transferee's (trunk legs cannot transfer); a transfer
+        // through trunks names its own.
+        if trunks.is_none() {
+            record.trunk.clone_from(&call.record.trunk);
+        }
         record.transfer_of = Some(key.0);
         self.records
             .push_back((crate::Stage::Started, record.clone()));
@@ -186,6 +235,21 @@ impl<C: Clone> CallEngine<C> {
         let max_forwards = call.max_forwards;
         let local = call.media.local(x);
         let mut sent = Vec::new();
+        if let Some(trunks) = trunks {
+            if let Some(transfer) = call.transfer.as_mut()
+                && let Ok(body) = crate::sdp::toward(&offer, local, &mut transfer.origin)
+            {
+                transfer.trunks = trunks.into();
+                transfer.through_trunks = true;
+                transfer.body = body;
+            }
+            if !self.next_transfer_trunk(endpoint, now, key) {
+                self.transfer_failed(endpoint, now, key, 503, "no trunk");
+                return Ok(());
+            }
+            self.reschedule(key);
+            return Ok(());
+        }
         if let Some(transfer) = call.transfer.as_mut()
             && let Ok(body) = crate::sdp::toward(&offer, local, &mut transfer.origin)
         {
@@ -196,7 +260,11 @@ impl<C: Clone> CallEngine<C> {
                     &target,
                     from.clone(),
                     body.clone(),
-                    transfer.referred_by.clone(),
+                    Extra {
+                        referred_by: transfer.referred_by.clone(),
+                        headers: &[],
+                        allow: super::ALLOW_REFER,
+                    },
                     max_forwards,
                 );
                 let Ok(transaction) =
@@ -249,11 +317,7 @@ impl<C: Clone> CallEngine<C> {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let trunk_leg = match from {
-            Side::A => call.record.direction == crate::Direction::Inbound,
-            Side::B => call.trunk_call,
-        };
-        let status = if trunk_leg {
+        let status = if super::is_trunk_leg(call, from) {
             Some(403)
         } else if call.transfer.is_some() || call.late_ack.is_some() || call.offer_pending {
             // One thing at a time: the target takes over a side with no exchange in flight.
@@ -290,12 +354,17 @@ impl<C: Clone> CallEngine<C> {
             ringing: false,
             referred_by: request.headers().get_bytes(&HeaderName::ReferredBy),
             origin: LegOrigin::new(&self.config.sdp_user, seed, 1, local.ip()),
+            trunks: std::collections::VecDeque::new(),
+            through_trunks: false,
+            body: Bytes::new(),
+            attempt_deadline: None,
         });
         self.transfers.push_back(TransferRequest {
             key,
             transferor: from,
             target,
             context: call.record.context.clone(),
+            transferor_is_caller: from == call.caller_side,
         });
     }
 
@@ -337,6 +406,14 @@ impl<C: Clone> CallEngine<C> {
         let Some(fork) = transfer.forks.get_mut(index) else {
             return;
         };
+        if fork.state == ForkState::Pending {
+            // The carrier is alive: from now on its final answer (or Timer C) decides.
+            transfer.attempt_deadline = None;
+        }
+        if transfer.through_trunks && status >= 300 && fork.state == ForkState::Pending {
+            self.on_transfer_trunk_failure(endpoint, now, key, index, response);
+            return;
+        }
         match status {
             100 => {}
             101..=199 => {
@@ -384,6 +461,188 @@ impl<C: Clone> CallEngine<C> {
                 }
             }
         }
+    }
+
+    /// A trunk of a transfer to a number answered with a failure (see
+    /// [`Self::start_trunk_transfer`]).
+    fn on_transfer_trunk_failure(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        key: CallKey,
+        index: usize,
+        response: &Response,
+    ) {
+        let status = response.status().0;
+        if matches!(status, 401 | 407)
+            && self.answer_transfer_challenge(endpoint, now, key, index, response)
+        {
+            let deadline = now.instant + self.config.trunk_response_timeout;
+            if let Some(transfer) = self.calls.get_mut(&key).and_then(|c| c.transfer.as_mut()) {
+                transfer.attempt_deadline = Some(deadline);
+            }
+            self.reschedule(key);
+            return;
+        }
+        let Some(transfer) = self.calls.get_mut(&key).and_then(|c| c.transfer.as_mut()) else {
+            return;
+        };
+        if let Some(fork) = transfer.forks.get_mut(index) {
+            fork.state = ForkState::Done;
+        }
+        transfer.failures.push(status);
+        if super::trunk_fails_over(status) && self.next_transfer_trunk(endpoint, now, key) {
+            self.reschedule(key);
+            return;
+        }
+        let answer = super::trunk_failure(status);
+        let cause = if super::trunk_fails_over(status) {
+            "every trunk failed"
+        } else {
+            "carrier refused"
+        };
+        self.transfer_failed(endpoint, now, key, answer, cause);
+    }
+
+    /// The current trunk of a transfer did not respond in time: a timeout (408), so the
+    /// next trunk is tried. Its transaction runs on; a late 2xx is ACKed and sent BYE.
+    pub(super) fn transfer_trunk_silent(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        key: CallKey,
+    ) {
+        let pending = self
+            .calls
+            .get(&key)
+            .and_then(|call| call.transfer.as_ref())
+            .and_then(|transfer| {
+                let index = transfer
+                    .forks
+                    .iter()
+                    .position(|fork| fork.state == ForkState::Pending)?;
+                Some((index, transfer.forks.get(index)?.request.clone()))
+            });
+        let Some((index, request)) = pending else {
+            return;
+        };
+        let response = Response::for_request(&request, StatusCode(408));
+        self.on_transfer_response(endpoint, now, key, index, &response);
+    }
+
+    /// Sends the transfer's INVITE to its next trunk that takes it; `false` when none is
+    /// left.
+    fn next_transfer_trunk(&mut self, endpoint: &mut Endpoint, now: Now, key: CallKey) -> bool {
+        let config = self.config.clone();
+        let Some(call) = self.calls.get_mut(&key) else {
+            return false;
+        };
+        let max_forwards = call.max_forwards;
+        let Some(transfer) = call.transfer.as_mut() else {
+            return false;
+        };
+        let x = transfer.transferor;
+        while let Some(attempt) = transfer.trunks.pop_front() {
+            match transfer.record.as_mut() {
+                Some(record) => record.trunk = Some(attempt.trunk.clone()),
+                None => call.record.trunk = Some(attempt.trunk.clone()),
+            }
+            let TrunkAttempt {
+                target,
+                from,
+                headers,
+                credentials,
+                ..
+            } = attempt;
+            let (request, call_id, tag) = invite_for(
+                endpoint,
+                &config,
+                &target,
+                from,
+                transfer.body.clone(),
+                Extra {
+                    referred_by: None,
+                    headers: &headers,
+                    allow: super::ALLOW,
+                },
+                max_forwards,
+            );
+            let Ok(transaction) =
+                endpoint.send_invite(now.instant, request.clone(), target.target.clone())
+            else {
+                continue;
+            };
+            let index = transfer.forks.len();
+            self.clients
+                .insert(transaction.id(), (key, Role::Transfer(index)));
+            self.dialogs
+                .insert((call_id.clone(), tag.clone()), (key, x));
+            transfer.forks.push(crate::call::Fork {
+                transaction,
+                request,
+                target,
+                state: ForkState::Pending,
+                call_id,
+                tag,
+                credentials,
+                challenged: false,
+                early: Vec::new(),
+            });
+            transfer.attempt_deadline = Some(now.instant + config.trunk_response_timeout);
+            return true;
+        }
+        false
+    }
+
+    /// A carrier challenged the transfer's INVITE (401/407): answered once with the trunk's
+    /// credentials (same Call-ID and From tag, CSeq + 1, new branch). `false` when it
+    /// cannot be answered (the fork has then failed).
+    fn answer_transfer_challenge(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        key: CallKey,
+        index: usize,
+        response: &Response,
+    ) -> bool {
+        let Some(fork) = self
+            .calls
+            .get_mut(&key)
+            .and_then(|call| call.transfer.as_mut())
+            .and_then(|transfer| transfer.forks.get_mut(index))
+        else {
+            return false;
+        };
+        if fork.challenged {
+            return false;
+        }
+        let Some(account) = fork.credentials.as_ref() else {
+            return false;
+        };
+        let uri = fork.request.uri().to_string();
+        let Some((credentials_header, credentials)) =
+            super::carrier_authorization(endpoint, account, response, "INVITE", &uri)
+        else {
+            return false;
+        };
+        let mut request = fork.request.clone();
+        let seq = request.cseq().map_or(1, |cseq| cseq.seq).saturating_add(1);
+        let via = our_via(endpoint, &fork.target.target.transport, fork.target.local);
+        let headers = request.headers_mut();
+        headers.set(HeaderName::Via, via.to_bytes());
+        headers.set(HeaderName::CSeq, Bytes::from(format!("{seq} INVITE")));
+        headers.set(credentials_header, credentials);
+        let Ok(transaction) =
+            endpoint.send_invite(now.instant, request.clone(), fork.target.target.clone())
+        else {
+            return false;
+        };
+        fork.transaction = transaction;
+        fork.request = request;
+        fork.challenged = true;
+        self.clients
+            .insert(transaction.id(), (key, Role::Transfer(index)));
+        true
     }
 
     /// The transfer's ring timeout.
@@ -469,6 +728,7 @@ impl<C: Clone> CallEngine<C> {
         };
         let origin = transfer.origin.clone();
         let present = transfer.transferor_present;
+        let trunk_account = transfer.through_trunks.then(|| fork.credentials.clone());
         let last_sdp = fork.request.body().clone();
         let answer = match answer {
             Some(answer) if usable => answer,
@@ -525,6 +785,9 @@ impl<C: Clone> CallEngine<C> {
         match x {
             Side::A => call.a = leg,
             Side::B => call.b = Some(leg),
+        }
+        if let Some(account) = trunk_account {
+            call.trunk_leg = Some((x, account));
         }
         call.joined_dialogs.push(fork_key);
         call.record.answered_at_ms = Some(now.unix_ms);
@@ -831,6 +1094,16 @@ fn held(leg: Option<&Leg>) -> bool {
         .is_some_and(|sdp| sdp.is_hold())
 }
 
+/// What differs between a transfer's INVITE to a binding and to a trunk.
+struct Extra<'a> {
+    /// `Referred-By` of the REFER (to a binding only).
+    referred_by: Option<Bytes>,
+    /// The trunk attempt's caller-ID headers.
+    headers: &'a [(HeaderName, Bytes)],
+    /// Our `Allow` (no REFER towards a trunk).
+    allow: &'static str,
+}
+
 /// The INVITE to one binding of the transfer target, with `body` (our offer) and a new
 /// Call-ID and tag; `None` when it cannot be built.
 fn invite_for(
@@ -839,7 +1112,7 @@ fn invite_for(
     target: &ForkTarget,
     mut from: NameAddr,
     body: Bytes,
-    referred_by: Option<Bytes>,
+    extra: Extra<'_>,
     max_forwards: u8,
 ) -> (Request, Bytes, Bytes) {
     let call_id = Bytes::from(endpoint.new_call_id(None));
@@ -858,11 +1131,14 @@ fn invite_for(
     for route in &target.route {
         builder = builder.route(route);
     }
+    for (name, value) in extra.headers {
+        builder = builder.header(name.clone(), value.clone());
+    }
     builder = builder.header(
         HeaderName::Allow,
-        Bytes::from_static(super::ALLOW_REFER.as_bytes()),
+        Bytes::from_static(extra.allow.as_bytes()),
     );
-    if let Some(referred_by) = referred_by {
+    if let Some(referred_by) = extra.referred_by {
         builder = builder.header(HeaderName::ReferredBy, referred_by);
     }
     if let Some(interval) = config.session_expires {

@@ -120,6 +120,9 @@ pub struct Pbx {
     pub transfer_targets: Vec<(String, Vec<SocketAddr>)>,
     /// Every transfer the engine asked to resolve.
     pub transfer_requests: Vec<TransferRequest<()>>,
+    /// Carriers a transfer to a number (`0...` or `+...` of `tenant.example`) goes out
+    /// through, in order, with their accounts (`trunk-0`, `trunk-1`, ...).
+    pub transfer_trunks: Vec<(SocketAddr, Option<TrunkCredentials>)>,
     base: Instant,
 }
 
@@ -136,6 +139,7 @@ impl Pbx {
             stages: Vec::new(),
             transfer_targets: Vec::new(),
             transfer_requests: Vec::new(),
+            transfer_trunks: Vec::new(),
             base,
         }
     }
@@ -267,6 +271,45 @@ impl Pbx {
                 .iter()
                 .find(|(extension, _)| *extension == user)
                 .map(|(_, bindings)| bindings.clone());
+            if ours && user.starts_with(['0', '+']) && !self.transfer_trunks.is_empty() {
+                let e164 = match user.strip_prefix('0') {
+                    Some(national) => format!("+31{national}"),
+                    None => user.clone(),
+                };
+                let attempts = self
+                    .transfer_trunks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (carrier, credentials))| TrunkAttempt {
+                        target: ForkTarget {
+                            request_uri: format!("sip:{e164}@{}", carrier.ip()).parse().unwrap(),
+                            target: Target::udp(*carrier),
+                            local: self.address,
+                            route: Vec::new(),
+                            to: NameAddr::parse(format!("<sip:{e164}@carrier.example>").as_bytes())
+                                .unwrap(),
+                            label: format!("trunk-{i}"),
+                        },
+                        from: NameAddr::parse(b"<sip:+31851234567@carrier.example>").unwrap(),
+                        headers: vec![(
+                            HeaderName::PAssertedIdentity,
+                            Bytes::from_static(b"<sip:+31851234567@carrier.example>"),
+                        )],
+                        credentials: credentials.clone(),
+                        trunk: format!("trunk-{i}"),
+                    })
+                    .collect();
+                let new = NewTransfer {
+                    context: (),
+                    callee_dialled: user,
+                    callee_normalised: e164,
+                    targets: Vec::new(),
+                };
+                self.calls
+                    .start_trunk_transfer(&mut self.endpoint, pair, request.key, new, attempts)
+                    .unwrap();
+                continue;
+            }
             let (true, Some(bindings)) = (ours, known) else {
                 let status = if ours { 404 } else { 403 };
                 self.calls
