@@ -118,6 +118,10 @@ impl CdrBook {
             }
             _ => self.open.get_mut(&record.call_key)?,
         };
+        // The trunk tried last (after a failover, not the one the record started with).
+        if let Some(trunk) = record.trunk.as_deref().and_then(|t| t.parse().ok()) {
+            entry.trunk_id = Some(trunk);
+        }
         match stage {
             Stage::Started => {}
             Stage::Ringing => entry.rang(record.ringing_at_ms.unwrap_or(record.started_at_ms)),
@@ -675,6 +679,12 @@ pub struct Calls {
     guard: Option<Arc<SecurityGuard>>,
     /// The guard's handles of running calls, by call key.
     guarded: HashMap<u64, CallHandle>,
+    /// The guard's handle of a transfer to a number just started, by call key, until its
+    /// record is reported (`transfer.rs`).
+    transfer_pending: HashMap<u64, CallHandle>,
+    /// The guard's handles of transfers to numbers, by their record's key (with the call's
+    /// key): counted until that record ends.
+    transfer_guarded: HashMap<u64, (u64, CallHandle)>,
     /// Call events for the event log.
     events: Option<mpsc::Sender<CallEvent>>,
     /// Trunks, routes and numbers (calls to and from the public network, `trunk.rs`).
@@ -719,6 +729,8 @@ impl Calls {
             recent: std::collections::VecDeque::new(),
             guard: None,
             guarded: HashMap::new(),
+            transfer_pending: HashMap::new(),
+            transfer_guarded: HashMap::new(),
             events: None,
             routing: None,
             salt: rand::random(),
@@ -731,8 +743,10 @@ impl Calls {
         let keys: Vec<u64> = self
             .guarded
             .iter()
+            .map(|(key, handle)| (*key, *handle))
+            .chain(self.transfer_guarded.values().copied())
             .filter(|(_, handle)| calls.contains(handle))
-            .map(|(key, _)| *key)
+            .map(|(key, _)| key)
             .collect();
         for key in keys {
             tracing::warn!(call = key, reason, "fraud guard ends the call");
@@ -874,14 +888,30 @@ impl Calls {
             let update = self.book.apply(stage, &record);
             if let Some(guard) = &self.guard {
                 match stage {
+                    // A transfer to a number counts as a call of the transferor's.
+                    Stage::Started => {
+                        if let Some(handle) = record
+                            .transfer_of
+                            .and_then(|key| self.transfer_pending.remove(&key))
+                        {
+                            let key = record.transfer_of.unwrap_or(record.call_key);
+                            self.transfer_guarded.insert(record.call_key, (key, handle));
+                        }
+                    }
                     Stage::Answered => {
                         if let Some(handle) = self.guarded.get(&record.call_key) {
+                            guard.call_answered(*handle);
+                        }
+                        if let Some((_, handle)) = self.transfer_guarded.get(&record.call_key) {
                             guard.call_answered(*handle);
                         }
                     }
                     // A call's first record ends when a transferor leaves it; the guard
                     // counts the call until the engine no longer has it.
                     Stage::Ended => {
+                        if let Some((_, handle)) = self.transfer_guarded.remove(&record.call_key) {
+                            guard.call_ended(handle);
+                        }
                         let key = record.transfer_of.unwrap_or(record.call_key);
                         if !self.engine.contains(CallKey(key))
                             && let Some(handle) = self.guarded.remove(&key)

@@ -9,6 +9,13 @@
 //! (`uas_transfer_refer_bye.xml`): the caller stays and is connected to 102.
 //! Never an open relay: REFERs to a foreign domain (403) and to an unknown extension (404,
 //! `uas_transfer_refused.xml`) reach nobody, and leave one CDR.
+//! To a number: the transferor REFERs the call to `0612345678`; the platform dials it as the
+//! transferor's own call: the first trunk's SIPp carrier answers 503, the second
+//! (`bench/sipp-trunk/carrier_transfer_target.xml`) challenges with 407 and gets the E.164
+//! Request-URI, our digest and the transferor's DID as caller ID, answers and hangs up
+//! later; both CDRs through the API (the second names the trunk and the number). A number
+//! the transferor's class of service forbids (`uas_transfer_forbidden.xml`) is refused 403
+//! and the carrier receives nothing.
 
 use std::time::Duration;
 
@@ -206,4 +213,346 @@ async fn sipp_transferor_hanging_up_after_the_first_notify_leaves_the_caller_to_
         "{cdrs:?}"
     );
     harness.shutdown().await;
+}
+
+/// Trunks through the API and SIPp carriers on 127.0.0.2 (the carriers' network).
+mod numbers {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use pbx_domain::{Actor, E164};
+    use serde_json::{Value, json};
+
+    use crate::calls::{Sipp, api_cdrs, operator_token};
+    use crate::support::{
+        Account, Harness, Options, Tenant, free_port, http_request, repo_root, run_bounded, tool,
+        trace_header as header, trace_requests, v4, wait_bounded,
+    };
+
+    const CARRIER_IP: &str = "127.0.0.2";
+    /// The transferor's own number (its caller ID towards carriers).
+    const TRANSFEROR_DID: &str = "+31201234588";
+
+    async fn api(harness: &Harness, method: &str, path: &str, body: Value) -> Value {
+        let token = operator_token(harness);
+        let (status, text) = http_request(
+            harness.server().http_addr,
+            method,
+            path,
+            &token,
+            Some(&body.to_string()),
+        )
+        .await;
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {text}"
+        );
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// A trunk to a carrier on 127.0.0.2:`port` (digest account `acct-1` when `digest`).
+    async fn trunk(
+        harness: &Harness,
+        name: &str,
+        port: u16,
+        priority: i32,
+        digest: bool,
+    ) -> String {
+        let mut body = json!({
+            "name": name,
+            "host": CARRIER_IP,
+            "port": port,
+            "priority": priority,
+            "inbound_networks": [format!("{CARRIER_IP}/32")],
+        });
+        if digest {
+            body["auth_username"] = json!("acct-1");
+            body["auth_password"] = json!("carrier-pass-1");
+        } else {
+            body["mode"] = json!("ip_peering");
+        }
+        let created = api(harness, "POST", "/api/v1/trunks", body).await;
+        created["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn route(harness: &Harness, prefix: &str, trunks: &[&str]) {
+        let trunks: Vec<Value> = trunks.iter().map(|id| json!({ "trunk_id": id })).collect();
+        api(
+            harness,
+            "POST",
+            "/api/v1/routes",
+            json!({ "prefix": prefix, "trunks": trunks }),
+        )
+        .await;
+    }
+
+    /// Gives `account` the number `number`.
+    async fn number(harness: &Harness, tenant: &Tenant, number: &str, account: &Account) {
+        let store = harness.server().store();
+        let e164 = E164::parse(number).unwrap();
+        let added = store
+            .numbers()
+            .add_to_inventory(&Actor::Operator, &e164)
+            .await
+            .unwrap();
+        store
+            .numbers()
+            .assign_to_tenant(&Actor::Operator, added.id, &tenant.scope)
+            .await
+            .unwrap();
+        store
+            .numbers()
+            .assign_user(&tenant.scope, added.id, Some(account.user_id))
+            .await
+            .unwrap();
+    }
+
+    async fn routing_loaded(harness: &Harness) {
+        let server = harness.server();
+        let generation = server.store().generation();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            server.routing().caught_up(generation),
+        )
+        .await
+        .expect("routing reloaded within 10 s");
+    }
+
+    /// A SIPp carrier (`bench/sipp-trunk/<file>`) on 127.0.0.2:`port`, traced to `trace`.
+    fn carrier(sipp: &Path, file: &str, port: u16, trace: &Path) -> tokio::process::Child {
+        tokio::process::Command::new(sipp)
+            .arg("-sf")
+            .arg(repo_root().join("bench/sipp-trunk").join(file))
+            .args(["-i", CARRIER_IP, "-p", &port.to_string()])
+            .args(["-mi", CARRIER_IP, "-mp", &free_port(v4()).to_string()])
+            .args(["-key", "rtp_port", &free_port(v4()).to_string()])
+            .args(["-m", "1", "-timeout", "40s", "-trace_err", "-nostdin"])
+            .arg("-trace_msg")
+            .arg("-message_file")
+            .arg(trace)
+            .current_dir(trace.parent().unwrap())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("sipp carrier starts")
+    }
+
+    /// Whether a Proxy-Authorization value is a right MD5 digest of `password` for INVITE.
+    fn digest_valid(value: &str, password: &str) -> bool {
+        use pbx_sip_auth::{Algorithm, Credentials, Ha1, ResponseInput, compute_response};
+        let Ok(credentials) = Credentials::parse(value.as_bytes()) else {
+            return false;
+        };
+        let ha1 = Ha1::compute(
+            Algorithm::Md5,
+            &credentials.username,
+            &credentials.realm,
+            password,
+        );
+        let expected = compute_response(
+            &ha1,
+            &ResponseInput {
+                algorithm: Algorithm::Md5,
+                method: "INVITE",
+                uri: &credentials.uri,
+                nonce: &credentials.nonce,
+                cnonce: credentials.cnonce.as_deref(),
+                nc: credentials.nc.as_ref().map(|nc| nc.as_str()),
+                qop: credentials.qop.as_deref(),
+            },
+        );
+        credentials.username == "acct-1" && expected.as_str() == credentials.response
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sipp_callee_transfers_the_caller_to_a_national_number_through_trunks_with_failover() {
+        let Some(bin) = tool("sipp", "sip-tester") else {
+            return;
+        };
+        let harness = Harness::start(Options {
+            digest: r#"["MD5"]"#,
+            ipv6: false,
+            calls_toml: "",
+            ..Options::default()
+        })
+        .await;
+        let tenant = harness.provision("xfernum", 2).await;
+        let (caller, transferor) = (&tenant.accounts[0], &tenant.accounts[1]);
+        let (down_port, up_port) = (free_port(v4()), free_port(v4()));
+        let down = trunk(&harness, "carrier-down", down_port, 10, false).await;
+        let up = trunk(&harness, "carrier-up", up_port, 20, true).await;
+        route(&harness, "31", &[&down, &up]).await;
+        number(&harness, &tenant, TRANSFEROR_DID, transferor).await;
+        routing_loaded(&harness).await;
+        let work = tempfile::tempdir().unwrap();
+        let (down_trace, up_trace) = (work.path().join("down.log"), work.path().join("up.log"));
+        let first = carrier(&bin, "carrier_invite_503.xml", down_port, &down_trace);
+        let second = carrier(&bin, "carrier_transfer_target.xml", up_port, &up_trace);
+
+        let sipp = Sipp::new(bin, &harness, &tenant);
+        let transferor_port = free_port(v4());
+        sipp.register(transferor, transferor_port).await;
+        let mut transferor_command =
+            sipp.callee_command("uas_transfer_refer.xml", transferor_port, free_port(v4()));
+        transferor_command.args(["-key", "target", "0612345678"]);
+        let transferor_sipp = transferor_command.spawn().expect("sipp transferor starts");
+        let caller_command = sipp.caller_command("uac_wait_bye.xml", caller, &transferor.extension);
+        let (code, output) = run_bounded(caller_command, Duration::from_secs(60)).await;
+        let traces = || {
+            format!(
+                "{}\ndown:\n{}\nup:\n{}",
+                sipp.logs(),
+                std::fs::read_to_string(&down_trace).unwrap_or_default(),
+                std::fs::read_to_string(&up_trace).unwrap_or_default()
+            )
+        };
+        assert_eq!(code, 0, "caller: {output}{}", traces());
+        let (code, output) = wait_bounded(transferor_sipp, Duration::from_secs(45)).await;
+        assert_eq!(code, 0, "transferor: {output}{}", traces());
+        let (code, output) = wait_bounded(first, Duration::from_secs(45)).await;
+        assert_eq!(code, 0, "503 carrier: {output}{}", traces());
+        let (code, output) = wait_bounded(second, Duration::from_secs(45)).await;
+        assert_eq!(code, 0, "carrier: {output}{}", traces());
+
+        // One attempt per trunk, in order; the second answered once after its 407.
+        let down_invites = trace_requests(&std::fs::read_to_string(&down_trace).unwrap(), "INVITE");
+        assert_eq!(down_invites.len(), 1, "{down_invites:?}");
+        assert!(
+            down_invites[0][0].starts_with(&format!(
+                "INVITE sip:+31612345678@{CARRIER_IP}:{down_port} "
+            )),
+            "{down_invites:?}"
+        );
+        let up_invites = trace_requests(&std::fs::read_to_string(&up_trace).unwrap(), "INVITE");
+        assert_eq!(up_invites.len(), 2, "{up_invites:?}");
+        let answered = &up_invites[1];
+        assert!(
+            answered[0].starts_with(&format!("INVITE sip:+31612345678@{CARRIER_IP}:{up_port} ")),
+            "E.164 Request-URI: {}",
+            answered[0]
+        );
+        assert_eq!(
+            header(&up_invites[0], "Call-ID"),
+            header(answered, "Call-ID")
+        );
+        let authorization = header(answered, "Proxy-Authorization").expect("credentials");
+        assert!(
+            digest_valid(authorization, "carrier-pass-1"),
+            "{authorization}"
+        );
+        // The transferor's caller ID, and nothing of our tenant's dialogs.
+        let from = header(answered, "From").unwrap();
+        assert!(
+            from.contains(&format!("<sip:{TRANSFEROR_DID}@{CARRIER_IP}>")),
+            "{from}"
+        );
+        assert_eq!(
+            header(answered, "P-Asserted-Identity"),
+            Some(format!("<sip:{TRANSFEROR_DID}@{CARRIER_IP}>").as_str())
+        );
+        assert!(header(answered, "Referred-By").is_none(), "{answered:?}");
+        assert!(
+            !answered.iter().any(|l| l.contains(&tenant.domain)),
+            "{answered:?}"
+        );
+
+        // Both CDRs through the API.
+        let cdrs = api_cdrs(&harness, &tenant, 2).await;
+        assert_eq!(cdrs.len(), 2, "{cdrs:?}");
+        let cdr = |callee: &str| {
+            cdrs.iter()
+                .find(|cdr| cdr["callee"] == callee)
+                .unwrap_or_else(|| panic!("no CDR to {callee}: {cdrs:?}"))
+        };
+        let original = cdr(&transferor.extension);
+        assert_eq!(original["disposition"], "answered", "{original}");
+        assert_eq!(original["hangup_cause"], "transferred", "{original}");
+        assert!(original["trunk_id"].is_null(), "{original}");
+        let transferred = cdr("+31612345678");
+        assert_eq!(transferred["direction"], "outbound", "{transferred}");
+        assert_eq!(transferred["trunk_id"], up.as_str(), "{transferred}");
+        assert_eq!(transferred["callee_dialled"], "0612345678", "{transferred}");
+        assert_eq!(transferred["caller"], caller.extension, "{transferred}");
+        // Placed as the transferor's own call.
+        assert_eq!(
+            transferred["user_id"],
+            transferor.user_id.to_string(),
+            "{transferred}"
+        );
+        assert_eq!(transferred["disposition"], "answered", "{transferred}");
+        assert_eq!(transferred["hangup_side"], "callee", "{transferred}");
+        assert!(
+            transferred["billable_secs"].as_i64() >= Some(1),
+            "{transferred}"
+        );
+        assert_eq!(
+            original["sip_call_id"], transferred["sip_call_id"],
+            "{cdrs:?}"
+        );
+        harness.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sipp_transfer_to_a_number_the_class_of_service_forbids_is_refused_and_no_carrier_is_called()
+     {
+        let Some(bin) = tool("sipp", "sip-tester") else {
+            return;
+        };
+        let harness = Harness::start(Options {
+            digest: r#"["MD5"]"#,
+            ipv6: false,
+            calls_toml: "",
+            ..Options::default()
+        })
+        .await;
+        let tenant = harness.provision("xferbar", 2).await;
+        let (caller, transferor) = (&tenant.accounts[0], &tenant.accounts[1]);
+        // A carrier for every number, whose port counts the INVITEs that reach it.
+        let port = free_port(v4());
+        let open = trunk(&harness, "carrier-any", port, 10, false).await;
+        route(&harness, "", &[&open]).await;
+        routing_loaded(&harness).await;
+        let socket = tokio::net::UdpSocket::bind((CARRIER_IP, port))
+            .await
+            .expect("carrier port bound");
+        let invites = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = invites.clone();
+        let listener = tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            while let Ok((len, _)) = socket.recv_from(&mut buf).await {
+                if buf[..len].starts_with(b"INVITE ") {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        });
+
+        let sipp = Sipp::new(bin, &harness, &tenant);
+        let transferor_port = free_port(v4());
+        sipp.register(transferor, transferor_port).await;
+        let mut transferor_command = sipp.callee_command(
+            "uas_transfer_forbidden.xml",
+            transferor_port,
+            free_port(v4()),
+        );
+        // International: the provisioned users' class of service is national.
+        transferor_command.args(["-key", "target", "00442079460000"]);
+        let transferor_sipp = transferor_command.spawn().expect("sipp transferor starts");
+        let caller_command = sipp.caller_command("uac_wait_bye.xml", caller, &transferor.extension);
+        let (code, output) = run_bounded(caller_command, Duration::from_secs(60)).await;
+        assert_eq!(code, 0, "caller: {output}{}", sipp.logs());
+        let (code, output) = wait_bounded(transferor_sipp, Duration::from_secs(45)).await;
+        assert_eq!(code, 0, "transferor: {output}{}", sipp.logs());
+        listener.abort();
+        assert_eq!(
+            invites.load(std::sync::atomic::Ordering::Relaxed),
+            0,
+            "an INVITE reached the carrier"
+        );
+        let cdrs = api_cdrs(&harness, &tenant, 1).await;
+        assert_eq!(cdrs.len(), 1, "{cdrs:?}");
+        assert_eq!(cdrs[0]["callee"], transferor.extension, "{}", cdrs[0]);
+        assert_eq!(cdrs[0]["hangup_cause"], "BYE", "{}", cdrs[0]);
+        harness.shutdown().await;
+    }
 }

@@ -71,6 +71,8 @@ pub struct TransferRequest<C> {
     /// The transferor is the current record's caller (else its callee): whose account a
     /// transfer to a number is placed for.
     pub transferor_is_caller: bool,
+    /// The REFER (its `Privacy` and `From` say whether the transferor hides its identity).
+    pub refer: Request,
 }
 
 /// What the driver resolved a [`TransferRequest`] to.
@@ -365,6 +367,7 @@ impl<C: Clone> CallEngine<C> {
             target,
             context: call.record.context.clone(),
             transferor_is_caller: from == call.caller_side,
+            refer: request.clone(),
         });
     }
 

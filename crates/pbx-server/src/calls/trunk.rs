@@ -488,7 +488,7 @@ struct Unassigned {
 }
 
 /// One trunk of the route as the engine tries it; `None` when its host cannot be reached.
-fn attempt(
+pub(super) fn attempt(
     ctx: &Context<'_>,
     routing: &LiveRouting,
     flow: &Flow,
@@ -551,7 +551,7 @@ fn attempt(
 
 /// Whether the caller asked not to be identified (`Privacy: id/header/user`, or an
 /// anonymous `From`).
-fn caller_wants_privacy(request: &Request) -> bool {
+pub(super) fn caller_wants_privacy(request: &Request) -> bool {
     let privacy = request
         .headers()
         .get(&HeaderName::Privacy)
