@@ -555,4 +555,57 @@ mod numbers {
         assert_eq!(cdrs[0]["hangup_cause"], "BYE", "{}", cdrs[0]);
         harness.shutdown().await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sipp_transfer_to_one_of_our_numbers_is_connected_internally() {
+        let Some(bin) = tool("sipp", "sip-tester") else {
+            return;
+        };
+        let harness = Harness::start(Options {
+            digest: r#"["MD5"]"#,
+            ipv6: false,
+            calls_toml: "",
+            ..Options::default()
+        })
+        .await;
+        let tenant = harness.provision("xferpin", 3).await;
+        let (caller, transferor, target) = (
+            &tenant.accounts[0],
+            &tenant.accounts[1],
+            &tenant.accounts[2],
+        );
+        // A carrier on the route that nothing listens on: a call sent out would fail.
+        let open = trunk(&harness, "carrier-unused", free_port(v4()), 10, false).await;
+        route(&harness, "31", &[&open]).await;
+        number(&harness, &tenant, "+31201234577", target).await;
+        routing_loaded(&harness).await;
+
+        let sipp = Sipp::new(bin, &harness, &tenant);
+        let transferor_port = free_port(v4());
+        sipp.register(transferor, transferor_port).await;
+        let target_port = free_port(v4());
+        sipp.register(target, target_port).await;
+        let target_sipp = sipp.callee("uas_transfer_target.xml", target_port, free_port(v4()));
+        let mut transferor_command =
+            sipp.callee_command("uas_transfer_refer.xml", transferor_port, free_port(v4()));
+        transferor_command.args(["-key", "target", "0201234577"]);
+        let transferor_sipp = transferor_command.spawn().expect("sipp transferor starts");
+        let caller_command = sipp.caller_command("uac_wait_bye.xml", caller, &transferor.extension);
+        let (code, output) = run_bounded(caller_command, Duration::from_secs(60)).await;
+        assert_eq!(code, 0, "caller: {output}{}", sipp.logs());
+        let (code, output) = wait_bounded(transferor_sipp, Duration::from_secs(45)).await;
+        assert_eq!(code, 0, "transferor: {output}{}", sipp.logs());
+        let (code, output) = wait_bounded(target_sipp, Duration::from_secs(45)).await;
+        assert_eq!(code, 0, "target: {output}{}", sipp.logs());
+        let cdrs = api_cdrs(&harness, &tenant, 2).await;
+        assert_eq!(cdrs.len(), 2, "{cdrs:?}");
+        let transferred = cdrs
+            .iter()
+            .find(|cdr| cdr["callee"] == "+31201234577")
+            .unwrap_or_else(|| panic!("no CDR to the number: {cdrs:?}"));
+        assert_eq!(transferred["disposition"], "answered", "{transferred}");
+        assert_eq!(transferred["callee_dialled"], "0201234577", "{transferred}");
+        assert!(transferred["trunk_id"].is_null(), "{transferred}");
+        harness.shutdown().await;
+    }
 }
