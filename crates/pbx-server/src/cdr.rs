@@ -529,8 +529,10 @@ impl Writer {
     }
 
     /// Writes the records in `ops`, then answers its flushes; empties `ops`.
-    async fn apply(&self, ops: &mut Vec<Op>) {
-        let mut records = Vec::with_capacity(ops.len());
+    /// Writes the batch in `ops` (drained). `records` is the writer's reused buffer (a
+    /// batch of 512 records is ~300 KB: a fresh one per batch took fresh pages each time).
+    async fn apply(&self, ops: &mut Vec<Op>, records: &mut Vec<CallRecord>) {
+        records.clear();
         let mut flushes = Vec::new();
         for op in ops.drain(..) {
             match op {
@@ -538,7 +540,8 @@ impl Writer {
                 Op::Flush(done) => flushes.push(done),
             }
         }
-        self.write(&records).await;
+        self.write(records).await;
+        records.clear();
         for done in flushes {
             let _ = done.send(());
         }
@@ -555,6 +558,7 @@ impl Writer {
         retry_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         heartbeat_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ops = Vec::with_capacity(BATCH);
+        let mut records = Vec::with_capacity(BATCH);
         loop {
             let wake = tokio::select! {
                 received = queue.recv_many(&mut ops, BATCH) => Wake::Queue(received),
@@ -565,7 +569,7 @@ impl Writer {
                 Wake::Queue(0) => break,
                 Wake::Queue(_) => {
                     linger(&mut queue, &mut ops, options.linger).await;
-                    self.apply(&mut ops).await;
+                    self.apply(&mut ops, &mut records).await;
                 }
                 Wake::Retry => {
                     let drained =
