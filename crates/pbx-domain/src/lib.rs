@@ -56,8 +56,8 @@ pub use kinds::{ApiRole, ClassOfService, DeviceKind, PhoneVendor, TenantStatus, 
 pub use mac::MacAddress;
 pub use registration::{Binding, BindingRecord, Flow, PushParams};
 pub use trunk::{
-    DEFAULT_COUNTRY, Route, RouteTrunk, TenantCallSettings, Trunk, TrunkAuth, TrunkMode,
-    parse_route_prefix,
+    CallerIdentity, DEFAULT_COUNTRY, Route, RouteTrunk, TenantCallSettings, Trunk, TrunkAuth,
+    TrunkMode, parse_route_prefix,
 };
 pub use values::{DisplayName, E164, Extension, Realm, SipDomain, Slug};
 pub use whitelist::{IpWhitelist, parse_network};

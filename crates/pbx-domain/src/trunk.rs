@@ -25,6 +25,22 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// How the caller's identity is sent to a carrier on outbound calls (the `From` header
+    /// always carries the number, or `Anonymous` when the caller hides it).
+    CallerIdentity, "caller identity" {
+        /// `P-Asserted-Identity` with the number (also when anonymous, RFC 3325), and
+        /// `Privacy: id` when anonymous. The default.
+        Pai => "pai",
+        /// The `From` header only: no `P-Asserted-Identity`; `Privacy: id` when anonymous.
+        From => "from",
+        /// `Remote-Party-ID` (draft-ietf-sip-privacy-04, still common at carriers) with the
+        /// number and `privacy=off`, or `privacy=full` when anonymous; no
+        /// `P-Asserted-Identity` or `Privacy`.
+        Rpid => "rpid",
+    }
+);
+
 /// A SIP trunk as stored (without its password).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trunk {
@@ -60,6 +76,8 @@ pub struct Trunk {
     pub inbound_networks: Vec<IpNet>,
     /// Default priority in routes (lower is tried first).
     pub priority: i32,
+    /// How the caller's identity is sent to the carrier.
+    pub caller_identity: CallerIdentity,
     /// A disabled trunk is skipped by routing and does not register.
     pub enabled: bool,
     /// Creation time.

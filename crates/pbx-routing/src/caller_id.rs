@@ -42,6 +42,19 @@ impl CallerId {
             .map(|number| format!("<sip:{}@{}>", number.as_str(), carrier_host))
     }
 
+    /// The `Remote-Party-ID` value (draft-ietf-sip-privacy-04) for carriers that take it
+    /// instead of `P-Asserted-Identity`: the number, `privacy=full` when anonymous.
+    pub fn remote_party_id(&self, carrier_host: &str) -> Option<String> {
+        let privacy = if self.anonymous { "full" } else { "off" };
+        self.number.as_ref().map(|number| {
+            format!(
+                "<sip:{}@{}>;party=calling;screen=yes;privacy={privacy}",
+                number.as_str(),
+                carrier_host
+            )
+        })
+    }
+
     /// The `Privacy` header value: `id` when anonymous (RFC 3325 §9.3), else none.
     pub const fn privacy(&self) -> Option<&'static str> {
         if self.anonymous { Some("id") } else { None }
@@ -118,6 +131,25 @@ mod tests {
         };
         assert!(none.from_header("h").contains("anonymous.invalid"));
         assert_eq!(none.p_asserted_identity("h"), None);
+        assert_eq!(none.remote_party_id("h"), None);
+    }
+
+    #[test]
+    fn remote_party_id_carries_the_number_and_the_privacy() {
+        let mut id = CallerId {
+            number: Some(E164::parse("+31201234567").unwrap()),
+            display_name: None,
+            anonymous: false,
+        };
+        assert_eq!(
+            id.remote_party_id("carrier.example").as_deref(),
+            Some("<sip:+31201234567@carrier.example>;party=calling;screen=yes;privacy=off")
+        );
+        id.anonymous = true;
+        assert_eq!(
+            id.remote_party_id("carrier.example").as_deref(),
+            Some("<sip:+31201234567@carrier.example>;party=calling;screen=yes;privacy=full")
+        );
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct TrunkTarget {
     pub auth: Option<TrunkAuth>,
     /// Realm the credentials are for, if pinned.
     pub auth_realm: Option<String>,
+    /// How the caller's identity is sent to this carrier.
+    pub caller_identity: pbx_domain::CallerIdentity,
     /// The Request-URI to send: `sip:+31201234567@carrier:port` (with `;transport=` for
     /// TCP/TLS).
     pub request_uri: String,
@@ -451,6 +453,7 @@ fn target(entry: &TrunkEntry, user: &str) -> TrunkTarget {
             _ => None,
         },
         auth_realm: trunk.auth_realm.clone(),
+        caller_identity: trunk.caller_identity,
         request_uri: format!("{scheme}:{user}@{host}:{}{transport}", trunk.port),
     }
 }

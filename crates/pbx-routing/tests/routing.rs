@@ -32,6 +32,7 @@ fn trunk(n: u8, tenant: Option<TenantId>, priority: i32, networks: &[&str]) -> T
         register_user: None,
         register: n == 1,
         register_expires_secs: 300,
+        caller_identity: pbx_domain::CallerIdentity::Pai,
         inbound_networks: networks.iter().map(|n| parse_network(n).unwrap()).collect(),
         priority,
         enabled: true,

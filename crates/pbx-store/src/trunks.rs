@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use pbx_domain::{
-    Actor, E164, TenantCallSettings, TenantId, Transport, Trunk, TrunkAuth, TrunkId, TrunkMode,
-    parse_network,
+    Actor, CallerIdentity, E164, TenantCallSettings, TenantId, Transport, Trunk, TrunkAuth,
+    TrunkId, TrunkMode, parse_network,
 };
 use ring::aead::{self, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use sqlx::any::AnyRow;
@@ -272,6 +272,8 @@ pub struct TrunkSpec {
     pub inbound_networks: Vec<ipnet::IpNet>,
     /// Default priority (lower first).
     pub priority: i32,
+    /// How the caller's identity is sent to the carrier.
+    pub caller_identity: CallerIdentity,
     /// Enabled.
     pub enabled: bool,
 }
@@ -280,7 +282,7 @@ macro_rules! trunk_columns {
     () => {
         "id, tenant_id, name, host, port, transport, mode, auth_username, auth_password_enc, \
          auth_realm, register_user, register, register_expires_secs, inbound_networks, priority, \
-         enabled, created_at, updated_at"
+         enabled, created_at, updated_at, caller_identity"
     };
 }
 
@@ -332,6 +334,7 @@ fn trunk_from_row(row: &AnyRow) -> StoreResult<Trunk> {
         )?,
         inbound_networks,
         priority: narrow(int(row, "priority")?, "trunks", "priority")?,
+        caller_identity: parse(row, "trunks", "caller_identity")?,
         enabled: flag(row, "enabled")?,
         created_at_ms: int(row, "created_at")?,
         updated_at_ms: int(row, "updated_at")?,
@@ -401,7 +404,7 @@ impl Trunks<'_> {
         sqlx::query(concat!(
             "INSERT INTO trunks (",
             trunk_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
         ))
         .bind(id.to_string())
         .bind(owner.tenant_id().map(|t| t.to_string()))
@@ -421,6 +424,7 @@ impl Trunks<'_> {
         .bind(i64::from(spec.enabled))
         .bind(now)
         .bind(now)
+        .bind(spec.caller_identity.as_str())
         .execute(self.store.pool())
         .await
         .map_err(name_conflict)?;
@@ -452,12 +456,13 @@ impl Trunks<'_> {
                 reason: "a registering trunk needs an auth user name and password",
             });
         }
-        let (filter, owner_value) = owner.filter(16);
+        let (filter, owner_value) = owner.filter(17);
         let sql = format!(
             "UPDATE trunks SET name = $1, host = $2, port = $3, transport = $4, mode = $5, \
              auth_username = $6, auth_password_enc = COALESCE($7, auth_password_enc), auth_realm = $8, \
              register_user = $9, register = $10, register_expires_secs = $11, inbound_networks = $12, \
-             priority = $13, enabled = $14, updated_at = $15 WHERE {filter} AND id = $17"
+             priority = $13, enabled = $14, updated_at = $15, caller_identity = $16 \
+             WHERE {filter} AND id = $18"
         );
         // Audited: `filter` is one of two fixed fragments with a numbered placeholder.
         let result = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -476,6 +481,7 @@ impl Trunks<'_> {
             .bind(i64::from(spec.priority))
             .bind(i64::from(spec.enabled))
             .bind(now_ms())
+            .bind(spec.caller_identity.as_str())
             .bind(owner_value)
             .bind(id.to_string())
             .execute(self.store.pool())

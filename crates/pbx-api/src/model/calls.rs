@@ -103,6 +103,13 @@ pub struct TrunkRequest {
     /// Default priority in routes (lower first; default 100).
     #[serde(default)]
     pub priority: Option<i32>,
+    /// How the caller's identity is sent to the carrier: `pai` (default: the number in
+    /// `P-Asserted-Identity`, also for anonymous calls, with `Privacy: id` then), `from`
+    /// (the `From` header only, `Privacy: id` when anonymous) or `rpid` (`Remote-Party-ID`
+    /// with `privacy=off`/`full`). `From` carries the number, or `Anonymous`, in every mode.
+    #[serde(default)]
+    #[schema(example = "pai")]
+    pub caller_identity: Option<String>,
     /// Enabled (default true).
     #[serde(default = "default_true")]
     pub enabled: bool,
@@ -141,6 +148,9 @@ pub struct TrunkView {
     pub inbound_networks: Vec<String>,
     /// Default priority.
     pub priority: i32,
+    /// How the caller's identity is sent to the carrier: `pai`, `from` or `rpid`.
+    #[schema(example = "pai")]
+    pub caller_identity: String,
     /// Enabled.
     pub enabled: bool,
     /// Live registration state (registering trunks on a running server).
@@ -174,6 +184,7 @@ impl TrunkView {
                 .map(ToString::to_string)
                 .collect(),
             priority: trunk.priority,
+            caller_identity: trunk.caller_identity.as_str().to_owned(),
             enabled: trunk.enabled,
             registration,
             created_at_ms: trunk.created_at_ms,

@@ -5,7 +5,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use pbx_domain::{
-    RouteId, RouteTrunk, Transport, TrunkId, TrunkMode, parse_network, parse_route_prefix,
+    CallerIdentity, RouteId, RouteTrunk, Transport, TrunkId, TrunkMode, parse_network,
+    parse_route_prefix,
 };
 use pbx_store::{Owner, TenantScope, TrunkSpec};
 
@@ -107,6 +108,12 @@ fn trunk_spec(request: &TrunkRequest, creating: bool, has_key: bool) -> ApiResul
             })
         })
         .collect::<ApiResult<Vec<_>>>()?;
+    let caller_identity = match request.caller_identity.as_deref() {
+        None => CallerIdentity::Pai,
+        Some(text) => text
+            .parse()
+            .map_err(|_| ApiError::invalid("caller_identity", "must be pai, from or rpid"))?,
+    };
     Ok(TrunkSpec {
         name,
         host,
@@ -121,6 +128,7 @@ fn trunk_spec(request: &TrunkRequest, creating: bool, has_key: bool) -> ApiResul
         register_expires_secs: request.register_expires_secs,
         inbound_networks,
         priority: request.priority.unwrap_or(100),
+        caller_identity,
         enabled: request.enabled,
     })
 }

@@ -518,13 +518,7 @@ pub(super) fn attempt(
     };
     let from = name_addr(&caller_id.from_header(&host))?;
     let to = name_addr(&format!("<{}>", trunk.request_uri))?;
-    let mut headers = Vec::new();
-    if let Some(identity) = caller_id.p_asserted_identity(&host) {
-        headers.push((HeaderName::PAssertedIdentity, Bytes::from(identity)));
-    }
-    if let Some(privacy) = caller_id.privacy() {
-        headers.push((HeaderName::Privacy, Bytes::from_static(privacy.as_bytes())));
-    }
+    let headers = identity_headers(caller_id, &host, trunk.caller_identity);
     Some(TrunkAttempt {
         target: ForkTarget {
             request_uri,
@@ -547,6 +541,38 @@ pub(super) fn attempt(
         }),
         trunk: trunk.trunk_id.to_string(),
     })
+}
+
+/// The caller-identity headers towards a carrier whose trunk sends identity as `mode` (the
+/// `From` header is the same in every mode: the number, or `Anonymous`).
+fn identity_headers(
+    caller_id: &pbx_routing::CallerId,
+    host: &str,
+    mode: pbx_domain::CallerIdentity,
+) -> Vec<(HeaderName, Bytes)> {
+    let mut headers = Vec::new();
+    let privacy = caller_id
+        .privacy()
+        .map(|privacy| (HeaderName::Privacy, Bytes::from_static(privacy.as_bytes())));
+    match mode {
+        pbx_domain::CallerIdentity::From => headers.extend(privacy),
+        pbx_domain::CallerIdentity::Rpid => {
+            if let Some(identity) = caller_id.remote_party_id(host) {
+                headers.push((
+                    HeaderName::Other(Bytes::from_static(b"Remote-Party-ID")),
+                    Bytes::from(identity),
+                ));
+            }
+        }
+        // `Pai` (the default) and any mode added later without its own rule.
+        _ => {
+            if let Some(identity) = caller_id.p_asserted_identity(host) {
+                headers.push((HeaderName::PAssertedIdentity, Bytes::from(identity)));
+            }
+            headers.extend(privacy);
+        }
+    }
+    headers
 }
 
 /// Whether the caller asked not to be identified (`Privacy: id/header/user`, or an
@@ -634,4 +660,77 @@ pub(super) fn binding_targets(
             label: binding.key.key.clone(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use pbx_domain::{CallerIdentity, E164};
+    use pbx_routing::CallerId;
+
+    use super::*;
+
+    fn texts(caller_id: &CallerId, mode: CallerIdentity) -> Vec<(String, String)> {
+        identity_headers(caller_id, "carrier.example", mode)
+            .into_iter()
+            .map(|(name, value)| {
+                (
+                    String::from_utf8_lossy(name.as_bytes()).to_ascii_lowercase(),
+                    String::from_utf8_lossy(&value).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn pair(name: &str, value: &str) -> (String, String) {
+        (name.to_owned(), value.to_owned())
+    }
+
+    #[test]
+    fn each_identity_mode_sends_its_headers() {
+        let mut id = CallerId {
+            number: Some(E164::parse("+31201234567").unwrap()),
+            display_name: None,
+            anonymous: false,
+        };
+        let asserted = "<sip:+31201234567@carrier.example>";
+        assert_eq!(
+            texts(&id, CallerIdentity::Pai),
+            [pair("p-asserted-identity", asserted)]
+        );
+        assert_eq!(texts(&id, CallerIdentity::From), []);
+        assert_eq!(
+            texts(&id, CallerIdentity::Rpid),
+            [pair(
+                "remote-party-id",
+                "<sip:+31201234567@carrier.example>;party=calling;screen=yes;privacy=off"
+            )]
+        );
+        // Anonymous: From is anonymous in every mode (`CallerId::from_header`); the number
+        // goes only where the mode asserts it to the carrier.
+        id.anonymous = true;
+        assert!(
+            id.from_header("carrier.example")
+                .contains("anonymous.invalid")
+        );
+        assert_eq!(
+            texts(&id, CallerIdentity::Pai),
+            [pair("p-asserted-identity", asserted), pair("privacy", "id")]
+        );
+        assert_eq!(texts(&id, CallerIdentity::From), [pair("privacy", "id")]);
+        assert_eq!(
+            texts(&id, CallerIdentity::Rpid),
+            [pair(
+                "remote-party-id",
+                "<sip:+31201234567@carrier.example>;party=calling;screen=yes;privacy=full"
+            )]
+        );
+        // No number at all: nothing to assert in any mode.
+        id.number = None;
+        id.anonymous = false;
+        for mode in CallerIdentity::ALL {
+            assert_eq!(texts(&id, *mode), [], "{mode}");
+        }
+    }
 }

@@ -19,6 +19,7 @@ fn spec(name: &str) -> TrunkSpec {
         register_user: None,
         register: true,
         register_expires_secs: 600,
+        caller_identity: pbx_domain::CallerIdentity::Pai,
         inbound_networks: vec![parse_network("192.0.2.0/24").unwrap()],
         priority: 10,
         enabled: true,
