@@ -530,7 +530,7 @@ impl Writer {
 
     /// Writes the records in `ops`, then answers its flushes; empties `ops`.
     /// Writes the batch in `ops` (drained). `records` is the writer's reused buffer (a
-    /// batch of 512 records is ~300 KB: a fresh one per batch took fresh pages each time).
+    /// batch of 512 records is ~300 KB).
     async fn apply(&self, ops: &mut Vec<Op>, records: &mut Vec<CallRecord>) {
         records.clear();
         let mut flushes = Vec::new();
