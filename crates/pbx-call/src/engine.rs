@@ -1126,35 +1126,13 @@ impl<C: Clone> CallEngine<C> {
         let Some(fork) = call.forks.get_mut(index) else {
             return false;
         };
-        if fork.state != ForkState::Pending || fork.challenged {
+        if fork.state != ForkState::Pending {
             return false;
         }
-        let Some(account) = fork.credentials.as_ref() else {
+        let Some(id) = reinvite_with_credentials(endpoint, now, fork, response) else {
             return false;
         };
-        let uri = fork.request.uri().to_string();
-        let Some((credentials_header, credentials)) =
-            carrier_authorization(endpoint, account, response, "INVITE", &uri)
-        else {
-            return false;
-        };
-        let mut request = fork.request.clone();
-        let seq = request.cseq().map_or(1, |cseq| cseq.seq).saturating_add(1);
-        let via = our_via(endpoint, &fork.target.target.transport, fork.target.local);
-        let headers = request.headers_mut();
-        headers.set(HeaderName::Via, via.to_bytes());
-        headers.set(HeaderName::CSeq, Bytes::from(format!("{seq} INVITE")));
-        headers.set(credentials_header, credentials);
-        let Ok(transaction) =
-            endpoint.send_invite(now.instant, request.clone(), fork.target.target.clone())
-        else {
-            return false;
-        };
-        fork.transaction = transaction;
-        fork.request = request;
-        fork.challenged = true;
-        self.clients
-            .insert(transaction.id(), (key, Role::Fork(index)));
+        self.clients.insert(id, (key, Role::Fork(index)));
         true
     }
 
@@ -2152,6 +2130,40 @@ impl Sender<'_> {
 /// The credentials header answering a carrier's 401/407 `response` to a `method` request
 /// for `uri` with `account`; `None` when it cannot be answered (no usable challenge, or a
 /// realm other than the configured one).
+/// Answers a carrier's 401/407 to `fork`'s INVITE, once: the same INVITE with the trunk's
+/// credentials (same Call-ID and From tag, CSeq + 1, new branch) on a new transaction, whose
+/// id is returned. `None` when there is nothing to answer with (no credentials, already
+/// answered, a realm other than the configured one, an unsupported challenge) or it could
+/// not be sent: the fork has then failed.
+fn reinvite_with_credentials(
+    endpoint: &mut Endpoint,
+    now: Now,
+    fork: &mut Fork,
+    response: &Response,
+) -> Option<TransactionId> {
+    if fork.challenged {
+        return None;
+    }
+    let account = fork.credentials.as_ref()?;
+    let uri = fork.request.uri().to_string();
+    let (credentials_header, credentials) =
+        carrier_authorization(endpoint, account, response, "INVITE", &uri)?;
+    let mut request = fork.request.clone();
+    let seq = request.cseq().map_or(1, |cseq| cseq.seq).saturating_add(1);
+    let via = our_via(endpoint, &fork.target.target.transport, fork.target.local);
+    let headers = request.headers_mut();
+    headers.set(HeaderName::Via, via.to_bytes());
+    headers.set(HeaderName::CSeq, Bytes::from(format!("{seq} INVITE")));
+    headers.set(credentials_header, credentials);
+    let transaction = endpoint
+        .send_invite(now.instant, request.clone(), fork.target.target.clone())
+        .ok()?;
+    fork.transaction = transaction;
+    fork.request = request;
+    fork.challenged = true;
+    Some(transaction.id())
+}
+
 fn carrier_authorization(
     endpoint: &mut Endpoint,
     account: &TrunkCredentials,

@@ -616,35 +616,10 @@ impl<C: Clone> CallEngine<C> {
         else {
             return false;
         };
-        if fork.challenged {
-            return false;
-        }
-        let Some(account) = fork.credentials.as_ref() else {
+        let Some(id) = super::reinvite_with_credentials(endpoint, now, fork, response) else {
             return false;
         };
-        let uri = fork.request.uri().to_string();
-        let Some((credentials_header, credentials)) =
-            super::carrier_authorization(endpoint, account, response, "INVITE", &uri)
-        else {
-            return false;
-        };
-        let mut request = fork.request.clone();
-        let seq = request.cseq().map_or(1, |cseq| cseq.seq).saturating_add(1);
-        let via = our_via(endpoint, &fork.target.target.transport, fork.target.local);
-        let headers = request.headers_mut();
-        headers.set(HeaderName::Via, via.to_bytes());
-        headers.set(HeaderName::CSeq, Bytes::from(format!("{seq} INVITE")));
-        headers.set(credentials_header, credentials);
-        let Ok(transaction) =
-            endpoint.send_invite(now.instant, request.clone(), fork.target.target.clone())
-        else {
-            return false;
-        };
-        fork.transaction = transaction;
-        fork.request = request;
-        fork.challenged = true;
-        self.clients
-            .insert(transaction.id(), (key, Role::Transfer(index)));
+        self.clients.insert(id, (key, Role::Transfer(index)));
         true
     }
 
