@@ -137,11 +137,23 @@ enum Role {
 }
 
 /// A fork left over when its call ended before it answered: a late 2xx is ACKed and BYEd.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Orphan {
     request: Request,
     target: Target,
     local: SocketAddr,
+}
+
+impl Orphan {
+    /// What a fork's late 2xx needs for its ACK and BYE, with the fork's transaction.
+    fn of(fork: &Fork) -> (TransactionId, Orphan) {
+        let orphan = Orphan {
+            request: fork.request.clone(),
+            target: fork.target.target.clone(),
+            local: fork.target.local,
+        };
+        (fork.transaction.id(), orphan)
+    }
 }
 
 /// The B2BUA call engine (see the crate documentation).
@@ -496,11 +508,7 @@ impl<C: Clone> CallEngine<C> {
             } => {
                 if let Some(orphan) = self.orphans.get(transaction) {
                     if response.status().is_success() {
-                        let orphan = Orphan {
-                            request: orphan.request.clone(),
-                            target: orphan.target.clone(),
-                            local: orphan.local,
-                        };
+                        let orphan = orphan.clone();
                         self.ack_and_bye(endpoint, now, *transaction, &orphan, response);
                     }
                     return true;
@@ -956,12 +964,7 @@ impl<C: Clone> CallEngine<C> {
             200..=299 => {
                 if call.phase != Phase::Ringing || fork.state != ForkState::Pending {
                     if fork.state != ForkState::Winner {
-                        let orphan = Orphan {
-                            request: fork.request.clone(),
-                            target: fork.target.target.clone(),
-                            local: fork.target.local,
-                        };
-                        let transaction = fork.transaction.id();
+                        let (transaction, orphan) = Orphan::of(fork);
                         self.ack_and_bye(endpoint, now, transaction, &orphan, response);
                     }
                     return;
@@ -1419,14 +1422,8 @@ impl<C: Clone> CallEngine<C> {
                 let _ = endpoint.cancel(now.instant, fork.transaction);
             }
             if fork.state != ForkState::Winner {
-                self.orphans.insert(
-                    fork.transaction.id(),
-                    Orphan {
-                        request: fork.request.clone(),
-                        target: fork.target.target.clone(),
-                        local: fork.target.local,
-                    },
-                );
+                let (transaction, orphan) = Orphan::of(fork);
+                self.orphans.insert(transaction, orphan);
             }
         }
         let _ = endpoint.respond(now.instant, call.a_invite, StatusCode(status));

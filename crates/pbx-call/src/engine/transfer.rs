@@ -439,12 +439,7 @@ impl<C: Clone> CallEngine<C> {
             200..=299 => {
                 if fork.state != ForkState::Pending {
                     if fork.state == ForkState::Done {
-                        let orphan = Orphan {
-                            request: fork.request.clone(),
-                            target: fork.target.target.clone(),
-                            local: fork.target.local,
-                        };
-                        let transaction = fork.transaction.id();
+                        let (transaction, orphan) = Orphan::of(fork);
                         self.ack_and_bye(endpoint, now, transaction, &orphan, response);
                     }
                     return;
