@@ -228,6 +228,7 @@ mod numbers {
         Account, Harness, Options, Tenant, free_port, http_request, repo_root, run_bounded, tool,
         trace_header as header, trace_requests, v4, wait_bounded,
     };
+    use crate::trunks::calls::digest_valid;
 
     const CARRIER_IP: &str = "127.0.0.2";
     /// The transferor's own number (its caller ID towards carriers).
@@ -336,33 +337,6 @@ mod numbers {
             .kill_on_drop(true)
             .spawn()
             .expect("sipp carrier starts")
-    }
-
-    /// Whether a Proxy-Authorization value is a right MD5 digest of `password` for INVITE.
-    fn digest_valid(value: &str, password: &str) -> bool {
-        use pbx_sip_auth::{Algorithm, Credentials, Ha1, ResponseInput, compute_response};
-        let Ok(credentials) = Credentials::parse(value.as_bytes()) else {
-            return false;
-        };
-        let ha1 = Ha1::compute(
-            Algorithm::Md5,
-            &credentials.username,
-            &credentials.realm,
-            password,
-        );
-        let expected = compute_response(
-            &ha1,
-            &ResponseInput {
-                algorithm: Algorithm::Md5,
-                method: "INVITE",
-                uri: &credentials.uri,
-                nonce: &credentials.nonce,
-                cnonce: credentials.cnonce.as_deref(),
-                nc: credentials.nc.as_ref().map(|nc| nc.as_str()),
-                qop: credentials.qop.as_deref(),
-            },
-        );
-        credentials.username == "acct-1" && expected.as_str() == credentials.response
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -168,7 +168,7 @@ async fn trunk_with_wrong_password_reports_failure() {
 
 // ----- calls through trunks (bench/sipp-trunk carriers, SIPp phones) -----
 
-mod calls {
+pub(crate) mod calls {
     use std::path::{Path, PathBuf};
     use std::time::Duration;
 
@@ -489,8 +489,9 @@ mod calls {
         trace_requests(trace, "INVITE")
     }
 
-    /// Whether a Proxy-Authorization value is a right MD5 digest of `password` for INVITE.
-    fn digest_valid(value: &str, password: &str) -> bool {
+    /// Whether a Proxy-Authorization value is a right MD5 digest of `password` for INVITE
+    /// from the trunk account `acct-1` (also used by the transfer tests' carriers).
+    pub(crate) fn digest_valid(value: &str, password: &str) -> bool {
         let Ok(credentials) = Credentials::parse(value.as_bytes()) else {
             return false;
         };
