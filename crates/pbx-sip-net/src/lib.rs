@@ -11,7 +11,9 @@
 //!   [`TransactionUser`], and loops: feed each received message to
 //!   `handle_datagram(now, …)`, sleep until `poll_timeout()` and call `handle_timeout(now)`,
 //!   run queued [`Command`]s; after each step hand every `poll_event()` to the TU and send
-//!   every `poll_transmit()`. `now` is tokio's clock (`Instant::now().into_std()`), so tests
+//!   every `poll_transmit()`. When messages are queued it takes up to 16 in one step (the TU
+//!   sees each message's events before the next message) and sends runs of UDP datagrams with
+//!   one `sendmmsg`. `now` is tokio's clock (`Instant::now().into_std()`), so tests
 //!   may pause time. [`Endpoint::spawn`] gives a [`RunningEndpoint`];
 //!   [`RunningEndpoint::shutdown`] stops accepting, answers new requests 503, lets live
 //!   transactions finish within `Limits::shutdown_grace`, then closes every socket.
