@@ -110,6 +110,29 @@ pub(crate) struct Fork {
     pub(crate) early: Vec<EarlyDialog>,
 }
 
+impl Fork {
+    /// A fork whose INVITE (`request`, Call-ID and From tag) was just sent on `transaction`.
+    pub(crate) fn pending(
+        transaction: ClientTransaction<Invite>,
+        request: Request,
+        target: ForkTarget,
+        (call_id, tag): (Bytes, Bytes),
+        credentials: Option<TrunkCredentials>,
+    ) -> Fork {
+        Fork {
+            transaction,
+            request,
+            target,
+            state: ForkState::Pending,
+            call_id,
+            tag,
+            credentials,
+            challenged: false,
+            early: Vec::new(),
+        }
+    }
+}
+
 /// An in-dialog request we relay to the other side: the server transaction it came in on.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Relay {

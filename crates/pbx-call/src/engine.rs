@@ -2109,17 +2109,13 @@ impl Sender<'_> {
             .insert(transaction.id(), (self.key, Role::Fork(index)));
         self.dialogs
             .insert((call_id.clone(), tag.clone()), (self.key, Side::B));
-        call.forks.push(Fork {
+        call.forks.push(Fork::pending(
             transaction,
             request,
             target,
-            state: ForkState::Pending,
-            call_id,
-            tag,
+            (call_id, tag),
             credentials,
-            challenged: false,
-            early: Vec::new(),
-        });
+        ));
         true
     }
 }

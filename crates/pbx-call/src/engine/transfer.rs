@@ -280,17 +280,13 @@ impl<C: Clone> CallEngine<C> {
                     call_id.clone(),
                     tag.clone(),
                 ));
-                transfer.forks.push(crate::call::Fork {
+                transfer.forks.push(crate::call::Fork::pending(
                     transaction,
                     request,
                     target,
-                    state: ForkState::Pending,
-                    call_id,
-                    tag,
-                    credentials: None,
-                    challenged: false,
-                    early: Vec::new(),
-                });
+                    (call_id, tag),
+                    None,
+                ));
             }
         }
         if sent.is_empty() {
@@ -575,17 +571,13 @@ impl<C: Clone> CallEngine<C> {
                 .insert(transaction.id(), (key, Role::Transfer(index)));
             self.dialogs
                 .insert((call_id.clone(), tag.clone()), (key, x));
-            transfer.forks.push(crate::call::Fork {
+            transfer.forks.push(crate::call::Fork::pending(
                 transaction,
                 request,
                 target,
-                state: ForkState::Pending,
-                call_id,
-                tag,
+                (call_id, tag),
                 credentials,
-                challenged: false,
-                early: Vec::new(),
-            });
+            ));
             transfer.attempt_deadline = Some(now.instant + config.trunk_response_timeout);
             return true;
         }
