@@ -303,26 +303,28 @@ impl<T: TransactionUser> Endpoint<T> {
     /// one through [`Self::dispatch`].
     fn send_all(&mut self, transmits: &mut Vec<Transmit>, send_slots: &Arc<Semaphore>) {
         let mut start = 0;
+        // A batch that sent nothing (a full socket buffer, an error of its first datagram) is
+        // not tried again this round: the rest go one by one, which waits or reports.
+        let mut batching = true;
         while start < transmits.len() {
             let rest = transmits.get(start..).unwrap_or_default();
             let datagrams = rest
                 .iter()
-                .take(SEND_BATCH)
+                .take(if batching { SEND_BATCH } else { 0 })
                 .take_while(|t| t.flow.is_none() && t.transport == pbx_sip::Transport::Udp)
                 .count();
-            let sent = if datagrams > 1 {
+            if datagrams > 1 {
                 let run: Vec<(std::net::SocketAddr, &[u8])> = rest
                     .iter()
                     .take(datagrams)
                     .map(|t| (t.destination, t.contents.as_ref()))
                     .collect();
-                self.transports.try_send_datagram_batch(&run)
-            } else {
-                0
-            };
-            if sent > 0 {
-                start += sent;
-                continue;
+                let sent = self.transports.try_send_datagram_batch(&run);
+                if sent > 0 {
+                    start += sent;
+                    continue;
+                }
+                batching = false;
             }
             // Not batched (a single datagram, a stream message, or a datagram the batch could
             // not send): alone, with the usual waiting and error handling.
