@@ -303,6 +303,9 @@ impl SecurityGuard {
         if !self.settings.enabled {
             return false;
         }
+        if !request.headers().contains(&HeaderName::Authorization) {
+            return false;
+        }
         let now = unix_ms();
         let inner = self.lock();
         // Nobody throttled (the usual case): the credentials need not be read.
