@@ -29,13 +29,7 @@ use crate::support::{Harness, Options, Tenant, free_port, run_bounded, tool, v4,
 /// running server and the tenant.
 async fn transfer_with(transferor_scenario: &str, slug: &str) -> Option<(Harness, Tenant)> {
     let bin = tool("sipp", "sip-tester")?;
-    let harness = Harness::start(Options {
-        digest: r#"["MD5"]"#,
-        ipv6: false,
-        calls_toml: "",
-        ..Options::default()
-    })
-    .await;
+    let harness = md5_harness().await;
     let tenant = harness.provision(slug, 3).await;
     let sipp = Sipp::new(bin, &harness, &tenant);
     let (transferor, target) = (&tenant.accounts[1], &tenant.accounts[2]);
@@ -62,6 +56,18 @@ async fn transfer_with(transferor_scenario: &str, slug: &str) -> Option<(Harness
     let (code, output) = wait_bounded(target_sipp, Duration::from_secs(45)).await;
     assert_eq!(code, 0, "target: {output}{}", sipp.logs());
     Some((harness, tenant))
+}
+
+/// The server the transfer tests run against: MD5 digest only (SIPp answers only that),
+/// IPv4, default call settings.
+async fn md5_harness() -> Harness {
+    Harness::start(Options {
+        digest: r#"["MD5"]"#,
+        ipv6: false,
+        calls_toml: "",
+        ..Options::default()
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,13 +130,7 @@ async fn sipp_refer_to_a_foreign_domain_or_unknown_extension_is_refused_and_not_
     let Some(bin) = tool("sipp", "sip-tester") else {
         return;
     };
-    let harness = Harness::start(Options {
-        digest: r#"["MD5"]"#,
-        ipv6: false,
-        calls_toml: "",
-        ..Options::default()
-    })
-    .await;
+    let harness = md5_harness().await;
     let tenant = harness.provision("xferno", 3).await;
     let sipp = Sipp::new(bin, &harness, &tenant);
     let (transferor, target) = (&tenant.accounts[1], &tenant.accounts[2]);
@@ -223,9 +223,10 @@ mod numbers {
     use pbx_domain::{Actor, E164};
     use serde_json::{Value, json};
 
+    use super::md5_harness;
     use crate::calls::{Sipp, api_cdrs, operator_token};
     use crate::support::{
-        Account, Harness, Options, Tenant, free_port, http_request, repo_root, run_bounded, tool,
+        Account, Harness, Tenant, free_port, http_request, repo_root, run_bounded, tool,
         trace_header as header, trace_requests, v4, wait_bounded,
     };
     use crate::trunks::calls::digest_valid;
@@ -344,13 +345,7 @@ mod numbers {
         let Some(bin) = tool("sipp", "sip-tester") else {
             return;
         };
-        let harness = Harness::start(Options {
-            digest: r#"["MD5"]"#,
-            ipv6: false,
-            calls_toml: "",
-            ..Options::default()
-        })
-        .await;
+        let harness = md5_harness().await;
         let tenant = harness.provision("xfernum", 2).await;
         let (caller, transferor) = (&tenant.accounts[0], &tenant.accounts[1]);
         let (down_port, up_port) = (free_port(v4()), free_port(v4()));
@@ -473,13 +468,7 @@ mod numbers {
         let Some(bin) = tool("sipp", "sip-tester") else {
             return;
         };
-        let harness = Harness::start(Options {
-            digest: r#"["MD5"]"#,
-            ipv6: false,
-            calls_toml: "",
-            ..Options::default()
-        })
-        .await;
+        let harness = md5_harness().await;
         let tenant = harness.provision("xferbar", 2).await;
         let (caller, transferor) = (&tenant.accounts[0], &tenant.accounts[1]);
         // A carrier for every number, whose port counts the INVITEs that reach it.
@@ -535,13 +524,7 @@ mod numbers {
         let Some(bin) = tool("sipp", "sip-tester") else {
             return;
         };
-        let harness = Harness::start(Options {
-            digest: r#"["MD5"]"#,
-            ipv6: false,
-            calls_toml: "",
-            ..Options::default()
-        })
-        .await;
+        let harness = md5_harness().await;
         let tenant = harness.provision("xferpin", 3).await;
         let (caller, transferor, target) = (
             &tenant.accounts[0],
