@@ -128,9 +128,20 @@ async fn register_refresh_unregister(transport: Transport, ipv6: bool) {
             .all(|b| b.record.contact_uri.contains(&run.port.to_string())),
         "contacts carry SIPp's port"
     );
+    // The refresh (CSeq 4) is in the live bindings; the store holds the first registration
+    // (CSeq 2) or the refresh, whichever its writer saw last: a plain refresh is written
+    // back lazily, so the stored CSeq may lag (the refresh write-back rule in pbx-registrar).
+    for account in &tenant.accounts {
+        assert_eq!(
+            harness.registrar_cseqs(account.user_id).await,
+            [4],
+            "user {} refreshed (CSeq 4)",
+            account.extension
+        );
+    }
     assert!(
-        stored.iter().all(|b| b.record.cseq >= 4),
-        "refreshed (CSeq 4)"
+        stored.iter().all(|b| b.record.cseq >= 2),
+        "stored once registered"
     );
 
     let (code, output) = run.scenario("unreg_auth.xml", USERS).await;

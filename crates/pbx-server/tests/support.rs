@@ -163,6 +163,26 @@ impl Harness {
         rx.await.expect("lookup answered")
     }
 
+    /// The CSeq of each live binding of `user` in the registrar (the store may lag behind:
+    /// plain refreshes are written back lazily).
+    pub async fn registrar_cseqs(&self, user: UserId) -> Vec<u32> {
+        let (tx, rx) = oneshot::channel();
+        self.server()
+            .endpoint()
+            .execute(move |tu, _| {
+                let cseqs = tu
+                    .registrar()
+                    .bindings(user)
+                    .iter()
+                    .map(|b| b.cseq)
+                    .collect();
+                let _ = tx.send(cseqs);
+            })
+            .await
+            .expect("endpoint running");
+        rx.await.expect("bindings answered")
+    }
+
     /// Bindings of `tenant` in the store.
     pub async fn stored_bindings(&self, tenant: &Tenant) -> Vec<pbx_domain::Binding> {
         let store = self.server().store();
