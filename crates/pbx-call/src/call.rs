@@ -216,6 +216,9 @@ pub(crate) struct Call<C> {
     /// it may not transfer, and its carrier's challenges to our in-dialog requests are
     /// answered with the account.
     pub(crate) trunk_leg: Option<(Side, Option<TrunkCredentials>)>,
+    /// An attended transfer of another call is taking this call's target (its leg is being
+    /// re-INVITEd towards that call's relay): no other exchange or transfer meanwhile.
+    pub(crate) joining: Option<Joining>,
 }
 
 /// A blind transfer (RFC 3515 REFER) in progress: the transferor's side leaves the call, the
@@ -255,6 +258,34 @@ pub(crate) struct Transfer<C> {
     pub(crate) body: Bytes,
     /// The current trunk attempt is given up when no response came by then.
     pub(crate) attempt_deadline: Option<Instant>,
+    /// An attended transfer (the REFER's `Refer-To` carried `Replaces`): the target is
+    /// the other party of another call, joined here instead of invited.
+    pub(crate) attended: Option<Attended>,
+}
+
+/// An attended transfer (RFC 3891 `Replaces` in the `Refer-To`): see `engine/attended.rs`.
+#[derive(Debug, Clone)]
+pub(crate) struct Attended {
+    /// The call whose dialog the `Replaces` named (the transferor's call with the target).
+    pub(crate) other: crate::engine::CallKey,
+    /// The transferor's side in that call (the target is on its other side).
+    pub(crate) side: Side,
+    /// The offer of our re-INVITE to the target.
+    pub(crate) offer: Option<Bytes>,
+    /// The joined call's record has been reported (`Stage::Started`).
+    pub(crate) started: bool,
+}
+
+/// The mark on the target's call of an attended transfer (see `Call::joining`).
+#[derive(Debug, Clone)]
+pub(crate) struct Joining {
+    /// The call the target is being joined to (the transferor's call with the transferee).
+    pub(crate) into: crate::engine::CallKey,
+    /// The target's side of this call (the one re-INVITEd).
+    pub(crate) target: Side,
+    /// The last description sent to the target before our re-INVITE (once sent): offered
+    /// again if the join fails after the target accepted it.
+    pub(crate) previous: Option<Bytes>,
 }
 
 /// An ACK we owe `to` for a 2xx to our INVITE that carried an offer (our INVITE had none):

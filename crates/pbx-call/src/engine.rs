@@ -25,12 +25,13 @@ use crate::sip::{
     ForkTarget, TrunkAttempt, TrunkCredentials, copy_passed_headers, our_contact, our_via, reason,
 };
 
+mod attended;
 mod early;
 mod late_offer;
 mod prack;
 mod transfer;
 
-pub use transfer::{NewTransfer, TransferError, TransferRequest};
+pub use transfer::{NewTransfer, ReplacedDialog, TransferError, TransferRequest};
 
 /// Methods we allow on every leg.
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK";
@@ -131,6 +132,9 @@ enum Role {
     /// An INVITE of a transfer to one of the target's bindings (index in the transfer's
     /// forks).
     Transfer(usize),
+    /// Our re-INVITE of an attended transfer's target (filed under the target's call) that
+    /// moves it to call `0`'s relay.
+    Join(CallKey),
     /// BYE, CANCEL, NOTIFY, our own PRACK or the BYE to a late 2xx: nothing to do with the
     /// answer.
     Fire,
@@ -439,6 +443,7 @@ impl<C: Clone> CallEngine<C> {
             media_base: Default::default(),
             caller_side: Side::A,
             trunk_leg: None,
+            joining: None,
         };
         if let Some(offer) = &offer {
             call.learn_remote(Side::A, offer);
@@ -550,6 +555,9 @@ impl<C: Clone> CallEngine<C> {
                     }
                     Role::Transfer(index) => {
                         self.on_transfer_response(endpoint, now, key, index, response);
+                    }
+                    Role::Join(into) => {
+                        self.on_join_response(endpoint, now, key, into, *transaction, response);
                     }
                     Role::Fire => {}
                 }
@@ -1464,6 +1472,11 @@ impl<C: Clone> CallEngine<C> {
         let Some(call) = self.remove_call(key) else {
             return;
         };
+        if let Some(joining) = &call.joining {
+            // The target's call ended before the attended transfer joined it.
+            let cause = "transfer target's call ended";
+            self.join_failed(endpoint, now, joining.into, 487, cause);
+        }
         if call.record.answered_at_ms.is_none() {
             // The record of a transfer whose target had not answered when the call ended.
             let cause = format!("{cause} during transfer");
@@ -1957,6 +1970,7 @@ impl<C: Clone> CallEngine<C> {
                 };
                 self.on_transfer_response(endpoint, now, key, index, &response);
             }
+            Role::Join(into) => self.join_unanswered(endpoint, now, key, into, status),
             Role::Fire => {}
         }
     }

@@ -26,6 +26,12 @@
 //!   from the relay, and takes the transferor's place when it answers; the transferee–target
 //!   call has a record of its own (`Stage::Started` with a new key when the target is
 //!   invited). A REFER from a trunk leg gets 403, a second one during a transfer 491.
+//! - An attended transfer (the `Refer-To` carries `?Replaces=` naming the transferor's
+//!   confirmed dialog of another call of this engine) comes out the same way with
+//!   [`TransferRequest::replaces`] set: check that the named leg is the transferor's own
+//!   party and call [`CallEngine::start_attended_transfer`] (or `refuse_transfer` with 403).
+//!   The other call's party is re-INVITEd onto this call's relay in the transferor's place
+//!   and the transferor is released from both calls (see `engine/attended.rs`).
 //! - Engine events ([`pbx_sip_engine::Event`]): [`CallEngine::handle_event`] returns whether
 //!   the event belonged to a call (responses to our client transactions, CANCEL and ACK for the
 //!   A-leg INVITE, timeouts).
@@ -120,7 +126,8 @@ mod sip;
 
 pub use config::CallConfig;
 pub use engine::{
-    CallEngine, CallKey, NewCall, NewTransfer, Stage, StartError, TransferError, TransferRequest,
+    CallEngine, CallKey, NewCall, NewTransfer, ReplacedDialog, Stage, StartError, TransferError,
+    TransferRequest,
 };
 pub use media::{MediaAllocator, MediaSession, MediaUnavailable, Side, StreamStats};
 pub use record::{CallRecord, Direction, Disposition, HangupSide, Now};

@@ -36,35 +36,6 @@ fn refer(world: &mut World, from_bob: bool, refer_to: &[&str]) {
     world.run(Duration::from_millis(500));
 }
 
-fn refer_statuses(ua: &Ua) -> Vec<u16> {
-    ua.responses_to(Method::Refer)
-        .iter()
-        .map(|r| r.status().0)
-        .collect()
-}
-
-fn header(request: &Request, name: &HeaderName) -> String {
-    String::from_utf8_lossy(request.headers().get(name).unwrap_or_default()).into_owned()
-}
-
-/// The sipfrag status lines of the NOTIFYs Bob got, with their Subscription-State.
-fn notifies(ua: &Ua) -> Vec<(String, String)> {
-    ua.received_of(Method::Notify)
-        .iter()
-        .map(|notify| {
-            assert_eq!(header(notify, &HeaderName::Event), "refer");
-            assert_eq!(
-                header(notify, &HeaderName::ContentType),
-                "message/sipfrag;version=2.0"
-            );
-            (
-                body_text(notify).trim_end().to_owned(),
-                header(notify, &HeaderName::SubscriptionState),
-            )
-        })
-        .collect()
-}
-
 fn hold(world: &mut World) {
     let now = world.now();
     world

@@ -29,10 +29,6 @@ fn trunk_world(carriers: Vec<Ua>, credentials: Vec<Option<TrunkCredentials>>) ->
     world
 }
 
-fn header(request: &Request, name: &HeaderName) -> String {
-    String::from_utf8_lossy(request.headers().get(name).unwrap_or_default()).into_owned()
-}
-
 #[test]
 fn carrier_challenge_is_answered_once_in_the_same_attempt() {
     for (status, credentials_header) in [

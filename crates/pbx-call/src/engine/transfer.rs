@@ -3,8 +3,8 @@
 //! A REFER in a confirmed dialog from side X (the transferor) asks us to connect the other
 //! side Y (the transferee) to the target of its `Refer-To`. The engine does not know who the
 //! target is: it checks the request (400 without one parsable `Refer-To`, 403 from a trunk
-//! leg, 491 while a transfer or an offer/answer exchange is in progress, 501 for an attended
-//! transfer's `Replaces`) and reports a [`TransferRequest`] from
+//! leg, 491 while a transfer or an offer/answer exchange is in progress; a `Refer-To` with
+//! a `Replaces` is an attended transfer, see `attended`) and reports a [`TransferRequest`] from
 //! [`CallEngine::poll_transfer`]. The driver resolves the target with the same rules as a
 //! call X would dial and, in the same step, calls [`CallEngine::start_transfer`] with the
 //! target's bindings or [`CallEngine::refuse_transfer`] with a status (nothing is sent
@@ -39,7 +39,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pbx_sdp::{Direction as SdpDirection, LegOrigin, SessionDescription};
-use pbx_sip::{HeaderName, Method, NameAddr, Request, Response, StatusCode, Uri};
+use pbx_sip::scan::percent_decode;
+use pbx_sip::{HeaderName, Method, NameAddr, Replaces, Request, Response, StatusCode, Uri};
 use pbx_sip_engine::{AcceptedTransaction, Dialog, Endpoint};
 
 use super::{CallEngine, CallKey, Orphan, Role, best_failure, reason};
@@ -73,6 +74,26 @@ pub struct TransferRequest<C> {
     pub transferor_is_caller: bool,
     /// The REFER (its `Privacy` and `From` say whether the transferor hides its identity).
     pub refer: Request,
+    /// An attended transfer: the confirmed dialog of another call that the `Refer-To`'s
+    /// `Replaces` names (see `attended`). The driver checks that it is the transferor's own
+    /// and answers with [`CallEngine::start_attended_transfer`] or
+    /// [`CallEngine::refuse_transfer`] (403); `target` is then not resolved.
+    pub replaces: Option<ReplacedDialog<C>>,
+}
+
+/// The other call of an attended transfer, as named by the `Replaces` of a REFER.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ReplacedDialog<C> {
+    /// The call (the transferor's call with the target).
+    pub key: CallKey,
+    /// The side of that call whose dialog was named (the transferor's own leg, if the
+    /// driver agrees); the target is on the other side.
+    pub side: Side,
+    /// That call's context, as the driver started it.
+    pub context: C,
+    /// The named side is that call's record caller (else its callee).
+    pub side_is_caller: bool,
 }
 
 /// What the driver resolved a [`TransferRequest`] to.
@@ -119,7 +140,10 @@ impl<C: Clone> CallEngine<C> {
             .as_ref()
             .and_then(|transfer| transfer.refer)
             .ok_or(TransferError::NotWaiting)?;
-        call.transfer = None;
+        let attended = call.transfer.take().and_then(|transfer| transfer.attended);
+        if let Some(other) = attended.and_then(|attended| self.calls.get_mut(&attended.other)) {
+            other.joining = None;
+        }
         let _ = endpoint.respond(now.instant, refer, StatusCode(status));
         self.reschedule(key);
         Ok(())
@@ -173,15 +197,7 @@ impl<C: Clone> CallEngine<C> {
         let transfer = call.transfer.as_mut().ok_or(TransferError::NotWaiting)?;
         let refer = transfer.refer.take().ok_or(TransferError::NotWaiting)?;
         let x = transfer.transferor;
-        let subscribed = transfer.subscribed;
-        if let Ok(mut accepted) = endpoint.response(refer, StatusCode(202)) {
-            if !subscribed {
-                accepted
-                    .headers_mut()
-                    .push(HeaderName::Other(Bytes::from_static(b"Refer-Sub")), "false");
-            }
-            let _ = endpoint.send_response(now.instant, refer, accepted);
-        }
+        accept_refer(endpoint, now, refer, transfer.subscribed);
         // The transferee is the new record's caller, as if it had called the target.
         let transferee = if x.other() == call.caller_side {
             call.record.caller.clone()
@@ -317,7 +333,11 @@ impl<C: Clone> CallEngine<C> {
         };
         let status = if super::is_trunk_leg(call, from) {
             Some(403)
-        } else if call.transfer.is_some() || call.late_ack.is_some() || call.offer_pending {
+        } else if call.transfer.is_some()
+            || call.late_ack.is_some()
+            || call.offer_pending
+            || call.joining.is_some()
+        {
             // One thing at a time: the target takes over a side with no exchange in flight.
             Some(491)
         } else {
@@ -327,12 +347,38 @@ impl<C: Clone> CallEngine<C> {
             let _ = endpoint.respond(now.instant, accepted, StatusCode(status));
             return;
         }
-        let target = match refer_to(request) {
-            Ok(target) => target,
+        let replaced = refer_to(request).and_then(|(target, replaces)| {
+            let replaced = match replaces {
+                Some(replaces) => Some(self.replaced_dialog(key, &replaces)?),
+                None => None,
+            };
+            Ok((target, replaced))
+        });
+        let (target, replaced) = match replaced {
+            Ok(found) => found,
             Err(status) => {
                 let _ = endpoint.respond(now.instant, accepted, StatusCode(status));
                 return;
             }
+        };
+        let attended = replaced.as_ref().map(|replaced| crate::call::Attended {
+            other: replaced.key,
+            side: replaced.side,
+            offer: None,
+            started: false,
+        });
+        if let Some(other) = replaced
+            .as_ref()
+            .and_then(|replaced| self.calls.get_mut(&replaced.key))
+        {
+            other.joining = Some(crate::call::Joining {
+                into: key,
+                target: replaced.as_ref().map_or(Side::A, |r| r.side.other()),
+                previous: None,
+            });
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
         };
         let subscribed = !request
             .headers()
@@ -356,6 +402,7 @@ impl<C: Clone> CallEngine<C> {
             through_trunks: false,
             body: Bytes::new(),
             attempt_deadline: None,
+            attended,
         });
         self.transfers.push_back(TransferRequest {
             key,
@@ -364,6 +411,7 @@ impl<C: Clone> CallEngine<C> {
             context: call.record.context.clone(),
             transferor_is_caller: from == call.caller_side,
             refer: request.clone(),
+            replaces: replaced,
         });
     }
 
@@ -382,6 +430,7 @@ impl<C: Clone> CallEngine<C> {
             return false;
         }
         let _ = endpoint.respond(now.instant, accepted, StatusCode::OK);
+        self.attended_record_started(key);
         self.transferor_leaves(now, key);
         true
     }
@@ -627,6 +676,13 @@ impl<C: Clone> CallEngine<C> {
         if let Some(refer) = transfer.refer {
             let _ = endpoint.respond(now.instant, refer, StatusCode(481));
         }
+        if let Some(attended) = &transfer.attended {
+            self.abandon_join(key, attended);
+            if !attended.started {
+                // Not reported yet: the joined call never began.
+                return;
+            }
+        }
         if let Some(mut record) = transfer.record {
             record.close(
                 now,
@@ -769,7 +825,14 @@ impl<C: Clone> CallEngine<C> {
             let mut resumed = answer.clone();
             resumed.set_direction(SdpDirection::SendRecv);
             if let Ok(body) = call.sdp_toward(x.other(), &resumed) {
-                self.reinvite(endpoint, now, key, x.other(), body);
+                self.reinvite(
+                    endpoint,
+                    now,
+                    key,
+                    x.other(),
+                    body,
+                    Role::Refresh(x.other()),
+                );
             }
         }
         self.reschedule(key);
@@ -777,7 +840,7 @@ impl<C: Clone> CallEngine<C> {
 
     /// The target could not be reached: NOTIFY the transferor, which keeps its call; or,
     /// when it has left, the transferee gets BYE and the call ends.
-    fn transfer_failed(
+    pub(super) fn transfer_failed(
         &mut self,
         endpoint: &mut Endpoint,
         now: Now,
@@ -826,7 +889,7 @@ impl<C: Clone> CallEngine<C> {
 
     /// The transferor is gone (its BYE, or ours): its record closes as transferred, the
     /// transfer's record becomes the call's, and its dialog is remembered for a late BYE.
-    fn transferor_leaves(&mut self, now: Now, key: CallKey) {
+    pub(super) fn transferor_leaves(&mut self, now: Now, key: CallKey) {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -867,11 +930,16 @@ impl<C: Clone> CallEngine<C> {
         if let Some(mut dialog) = dialog {
             dialog.terminate();
             let id = dialog.id();
-            let id = (id.call_id.clone(), id.local_tag.clone());
-            self.dialogs.remove(&id);
-            self.departed.retain(|_, until| *until > now.instant);
-            self.departed.insert(id, now.instant + DEPARTED_FOR);
+            self.remember_departed(now, (id.call_id.clone(), id.local_tag.clone()));
         }
+    }
+
+    /// A dialog (Call-ID, our tag) the transferor left: a BYE in it (crossing ours) is
+    /// answered 200 for a while.
+    pub(super) fn remember_departed(&mut self, now: Now, id: (Bytes, Bytes)) {
+        self.dialogs.remove(&id);
+        self.departed.retain(|_, until| *until > now.instant);
+        self.departed.insert(id, now.instant + DEPARTED_FOR);
     }
 
     /// The transfer's INVITEs are over: pending ones get CANCEL, every one but the winner is
@@ -909,7 +977,14 @@ impl<C: Clone> CallEngine<C> {
 
     /// A NOTIFY of the transfer's progress (`status` of the target, as a sipfrag) to the
     /// transferor, if it is there and subscribed.
-    fn notify(&mut self, endpoint: &mut Endpoint, now: Now, key: CallKey, status: u16, last: bool) {
+    pub(super) fn notify(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        key: CallKey,
+        status: u16,
+        last: bool,
+    ) {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -955,15 +1030,16 @@ impl<C: Clone> CallEngine<C> {
         }
     }
 
-    /// A re-INVITE of ours to `side` with `body` (its answer is handled as a session
-    /// refresh's: ACKed, the relay told).
-    fn reinvite(
+    /// A re-INVITE of ours to `side` with `body` (its answer goes to `role`: a session
+    /// refresh's is ACKed and the relay told).
+    pub(super) fn reinvite(
         &mut self,
         endpoint: &mut Endpoint,
         now: Now,
         key: CallKey,
         side: Side,
         body: Bytes,
+        role: Role,
     ) {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
@@ -997,34 +1073,62 @@ impl<C: Clone> CallEngine<C> {
         request.set_body(body);
         if let Ok(sent) = endpoint.send_invite(now.instant, request, target) {
             call.offer_pending = true;
-            self.clients.insert(sent.id(), (key, Role::Refresh(side)));
+            self.clients.insert(sent.id(), (key, role));
         }
     }
 }
 
-/// The `Refer-To` target: exactly one, a parsable URI (400 otherwise), without the header
-/// parameters of an attended transfer (`Replaces`: 501).
-fn refer_to(request: &Request) -> Result<Uri, u16> {
+/// 202 to a REFER (with `Refer-Sub: false` when the transferor declined the implicit
+/// subscription).
+pub(super) fn accept_refer(
+    endpoint: &mut Endpoint,
+    now: Now,
+    refer: AcceptedTransaction,
+    subscribed: bool,
+) {
+    if let Ok(mut accepted) = endpoint.response(refer, StatusCode(202)) {
+        if !subscribed {
+            accepted
+                .headers_mut()
+                .push(HeaderName::Other(Bytes::from_static(b"Refer-Sub")), "false");
+        }
+        let _ = endpoint.send_response(now.instant, refer, accepted);
+    }
+}
+
+/// The `Refer-To` target: exactly one, a parsable URI (400 otherwise), with the `Replaces`
+/// of an attended transfer when its URI carries one (400 when it does not parse; other
+/// header parameters: 501).
+fn refer_to(request: &Request) -> Result<(Uri, Option<Replaces>), u16> {
     let mut values = request.headers().get_all(&HeaderName::ReferTo);
     let (Some(value), None) = (values.next(), values.next()) else {
         return Err(400);
     };
     let name = NameAddr::parse(value).map_err(|_| 400u16)?;
-    if let Some(sip) = name.uri.as_sip()
-        && sip.headers.is_some()
-    {
-        return Err(501);
-    }
     if matches!(name.uri, Uri::Absolute(_)) {
         return Err(400);
     }
-    Ok(name.uri)
+    let Some(headers) = name.uri.as_sip().and_then(|sip| sip.headers.clone()) else {
+        return Ok((name.uri, None));
+    };
+    // `?Replaces=<escaped value>`, alone or among other header parameters (`&`).
+    let replaces = headers
+        .split(|&b| b == b'&')
+        .find_map(|pair| {
+            let (field, value) = pair.split_at(pair.iter().position(|&b| b == b'=')?);
+            field
+                .eq_ignore_ascii_case(b"Replaces")
+                .then(|| value.get(1..).unwrap_or_default())
+        })
+        .ok_or(501u16)?;
+    let replaces = Replaces::parse(&percent_decode(replaces)).map_err(|_| 400u16)?;
+    Ok((name.uri, Some(replaces)))
 }
 
 /// The offer to the transfer target: the last description sent on the transferor's leg,
 /// restricted to the codecs in use on the call (both legs' last descriptions have them),
 /// `sendrecv` (the transferor may have put the call on hold).
-fn transfer_offer<C>(
+pub(super) fn transfer_offer<C>(
     call: &crate::call::Call<C>,
     x: Side,
     configured: &[pbx_sdp::Codec],
@@ -1053,7 +1157,7 @@ fn transfer_offer<C>(
 
 /// Whether the last description we sent on `leg` put its peer on hold (we only send, or
 /// nothing flows).
-fn held(leg: Option<&Leg>) -> bool {
+pub(super) fn held(leg: Option<&Leg>) -> bool {
     leg.and_then(|leg| leg.last_sdp.clone())
         .and_then(|bytes| SessionDescription::parse_bytes(bytes).ok())
         .is_some_and(|sdp| sdp.is_hold())

@@ -39,6 +39,10 @@ pub struct MediaLog {
     pub allocated: usize,
     pub remotes: Vec<(Side, SocketAddr)>,
     pub holds: Vec<bool>,
+    /// Every `set_remote`, with the session's first port.
+    pub session_remotes: Vec<(u16, Side, SocketAddr)>,
+    /// First ports of the sessions released (dropped).
+    pub released: Vec<u16>,
 }
 
 #[derive(Debug)]
@@ -56,7 +60,9 @@ impl MediaSession for TestSession {
         SocketAddr::new(RELAY_IP.parse().unwrap(), port)
     }
     fn set_remote(&mut self, side: Side, rtp: SocketAddr, _rtcp: Option<SocketAddr>) {
-        self.log.lock().unwrap().remotes.push((side, rtp));
+        let mut log = self.log.lock().unwrap();
+        log.remotes.push((side, rtp));
+        log.session_remotes.push((self.base, side, rtp));
     }
     fn set_hold(&mut self, held: bool) {
         self.log.lock().unwrap().holds.push(held);
@@ -72,6 +78,14 @@ impl MediaSession for TestSession {
                 ..StreamStats::default()
             },
         ]
+    }
+}
+
+impl Drop for TestSession {
+    fn drop(&mut self) {
+        if let Ok(mut log) = self.log.lock() {
+            log.released.push(self.base);
+        }
     }
 }
 
@@ -120,6 +134,12 @@ pub struct Pbx {
     pub transfer_targets: Vec<(String, Vec<SocketAddr>)>,
     /// Every transfer the engine asked to resolve.
     pub transfer_requests: Vec<TransferRequest<()>>,
+    /// New calls from these sources fork to these callees (callee extension 300) instead
+    /// of `callees`.
+    pub routes: Vec<(SocketAddr, Vec<SocketAddr>)>,
+    /// The driver's party check of an attended transfer fails (the `Replaces` names
+    /// someone else's leg): 403.
+    pub attended_not_same_party: bool,
     /// Carriers a transfer to a number (`0...` or `+...` of `tenant.example`) goes out
     /// through, in order, with their accounts (`trunk-0`, `trunk-1`, ...).
     pub transfer_trunks: Vec<(SocketAddr, Option<TrunkCredentials>)>,
@@ -140,6 +160,8 @@ impl Pbx {
             transfer_targets: Vec::new(),
             transfer_requests: Vec::new(),
             transfer_trunks: Vec::new(),
+            routes: Vec::new(),
+            attended_not_same_party: false,
             base,
         }
     }
@@ -217,8 +239,14 @@ impl Pbx {
             );
             return;
         }
-        let targets = self
-            .callees
+        let routed = self
+            .routes
+            .iter()
+            .find(|(from, _)| *from == source)
+            .map(|(_, callees)| callees.clone());
+        let extension = if routed.is_some() { "300" } else { "200" };
+        let targets = routed
+            .unwrap_or_else(|| self.callees.clone())
             .iter()
             .enumerate()
             .map(|(i, callee)| ForkTarget {
@@ -227,16 +255,26 @@ impl Pbx {
                 target: Target::udp(*callee),
                 local: self.address,
                 route: Vec::new(),
-                to: NameAddr::parse(b"<sip:200@tenant.example>").unwrap(),
-                label: format!("bob-device-{i}"),
+                to: NameAddr::parse(format!("<sip:{extension}@tenant.example>").as_bytes())
+                    .unwrap(),
+                label: if routed_caller(extension) {
+                    format!("carol-device-{i}")
+                } else {
+                    format!("bob-device-{i}")
+                },
             })
             .collect();
         let new = NewCall {
             direction: Direction::Internal,
             context: (),
-            caller: "100".into(),
-            callee_dialled: "200".into(),
-            callee_normalised: "200".into(),
+            caller: if routed_caller(extension) {
+                "200"
+            } else {
+                "100"
+            }
+            .into(),
+            callee_dialled: extension.into(),
+            callee_normalised: extension.into(),
             from: NameAddr::parse(b"\"Alice\" <sip:100@tenant.example>").unwrap(),
             a_target: Target::udp(source),
             a_local: self.address,
@@ -260,6 +298,19 @@ impl Pbx {
         let pair = self.now(now);
         while let Some(request) = self.calls.poll_transfer() {
             self.transfer_requests.push(request.clone());
+            if request.replaces.is_some() {
+                // Attended: the driver's party check, then the join.
+                if self.attended_not_same_party {
+                    self.calls
+                        .refuse_transfer(&mut self.endpoint, pair, request.key, 403)
+                        .unwrap();
+                } else {
+                    self.calls
+                        .start_attended_transfer(&mut self.endpoint, pair, request.key, ())
+                        .unwrap();
+                }
+                continue;
+            }
             let sip = request.target.as_sip();
             let ours = sip.is_some_and(|sip| sip.host.to_string() == "tenant.example");
             let user = sip
@@ -393,6 +444,11 @@ impl Node for Pbx {
     }
 }
 
+/// The caller of a routed call (Bob's second line, calling Carol) is Bob (200).
+fn routed_caller(callee: &str) -> bool {
+    callee == "300"
+}
+
 /// What a callee does with an INVITE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
@@ -468,6 +524,11 @@ pub struct Ua {
     pub ack_without_answer: bool,
     /// ACKs we sent for 2xx responses.
     pub acks_sent: Vec<Request>,
+    /// As a caller: the Call-ID and From tag of our INVITE.
+    pub call_id: String,
+    pub from_tag: String,
+    /// A re-INVITE in our dialog is refused with this status (else 200).
+    pub reinvite_status: Option<u16>,
     early: Option<Dialog>,
     answer_on_prack: Option<Duration>,
     pub received: Vec<Request>,
@@ -502,6 +563,9 @@ impl Ua {
             offerless: false,
             ack_without_answer: false,
             acks_sent: Vec::new(),
+            call_id: "alice-call-1@192.168.1.10".into(),
+            from_tag: "alice1".into(),
+            reinvite_status: None,
             early: None,
             answer_on_prack: None,
             received: Vec::new(),
@@ -554,9 +618,14 @@ impl Ua {
         let mut builder =
             Request::builder(Method::Invite, "sip:200@tenant.example".parse().unwrap())
                 .via(&via)
-                .from(&NameAddr::parse(b"<sip:100@tenant.example>;tag=alice1").unwrap())
+                .from(
+                    &NameAddr::parse(
+                        format!("<sip:100@tenant.example>;tag={}", self.from_tag).as_bytes(),
+                    )
+                    .unwrap(),
+                )
                 .to(&NameAddr::parse(b"<sip:200@tenant.example>").unwrap())
-                .call_id("alice-call-1@192.168.1.10")
+                .call_id(self.call_id.clone())
                 .cseq(1)
                 .contact(&self.contact());
         if self.session_timer {
@@ -805,6 +874,17 @@ impl Ua {
             && let Some((status, password)) = self.challenge
             && self.challenged_in_dialog(now, accepted, &request, status, password)
         {
+            return;
+        }
+        if method == Method::Invite
+            && let Some(status) = self.reinvite_status
+        {
+            if let Some(dialog) = self.dialog.as_mut() {
+                let _ = dialog.on_request(&request);
+            }
+            self.endpoint
+                .respond(now, accepted, StatusCode(status))
+                .unwrap();
             return;
         }
         let status = StatusCode::OK;
@@ -1175,6 +1255,38 @@ impl World {
         self.alice().call(now);
         self.run(duration);
     }
+}
+
+/// The statuses of the responses to our REFERs.
+pub fn refer_statuses(ua: &Ua) -> Vec<u16> {
+    ua.responses_to(Method::Refer)
+        .iter()
+        .map(|r| r.status().0)
+        .collect()
+}
+
+/// A header's value as text (empty when absent).
+pub fn header(request: &Request, name: &HeaderName) -> String {
+    String::from_utf8_lossy(request.headers().get(name).unwrap_or_default()).into_owned()
+}
+
+/// The sipfrag status lines of the transfer NOTIFYs `ua` got, with their
+/// Subscription-State.
+pub fn notifies(ua: &Ua) -> Vec<(String, String)> {
+    ua.received_of(Method::Notify)
+        .iter()
+        .map(|notify| {
+            assert_eq!(header(notify, &HeaderName::Event), "refer");
+            assert_eq!(
+                header(notify, &HeaderName::ContentType),
+                "message/sipfrag;version=2.0"
+            );
+            (
+                body_text(notify).trim_end().to_owned(),
+                header(notify, &HeaderName::SubscriptionState),
+            )
+        })
+        .collect()
 }
 
 /// Whether digest credentials for an INVITE are right for user `acct` and `password`.

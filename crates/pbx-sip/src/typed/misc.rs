@@ -165,6 +165,15 @@ pub struct Replaces {
     pub params: Params,
 }
 
+impl Replaces {
+    /// Parses a Replaces value (`call-id;to-tag=..;from-tag=..`), as found in the header or,
+    /// percent-decoded, in a `Refer-To` URI's `?Replaces=` header parameter.
+    pub fn parse(value: &[u8]) -> Result<Replaces, ValueError> {
+        let owner = Bytes::copy_from_slice(value);
+        replaces(&owner, &owner)
+    }
+}
+
 /// Splits `word *(;params)` into the word and validated params.
 fn word_params<'a>(owner: &Bytes, s: &'a [u8]) -> Result<(&'a [u8], Params), ValueError> {
     let s = trim(s);

@@ -6,7 +6,7 @@ use crate::error::{ParseError, ValueError};
 use crate::header::HeaderName;
 use crate::message::Message;
 use crate::method::Method;
-use crate::typed::{Contact, Refresher};
+use crate::typed::{Contact, Refresher, Replaces};
 use crate::uri::{Host, Uri};
 
 fn msg(headers: &str) -> Message {
@@ -186,6 +186,9 @@ fn refer_to_and_replaces() {
     );
     let m = msg("Refer-To: sip:c@h");
     assert!(matches!(m.refer_to().unwrap().unwrap().uri, Uri::Sip(_)));
+    let rep = Replaces::parse(b"abc@h;from-tag=2;to-tag=1").unwrap();
+    assert_eq!((&rep.to_tag[..], &rep.from_tag[..]), (&b"1"[..], &b"2"[..]));
+    assert!(Replaces::parse(b"abc@h;to-tag=1").is_err());
 }
 
 #[test]

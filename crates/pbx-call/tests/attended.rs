@@ -1,0 +1,436 @@
+//! Attended transfer (RFC 3515 REFER with RFC 3891 Replaces) on the virtual clock: Alice
+//! (the caller, Y) calls Bob (X, call 1: relay ports 30004/30006); Bob's second line calls
+//! Carol (T, call 2: relay ports 30008/30010); Bob refers Alice to Carol replacing call 2.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::time::Duration;
+
+use pbx_call::{Disposition, HangupSide, Side, Stage};
+use pbx_sip::{HeaderName, Method, Request};
+use support::*;
+
+const CAROL_INDEX: usize = 3;
+const BOB2_INDEX: usize = 4;
+
+/// Call 1 (Alice → Bob, Alice put on hold) and call 2 (Bob's second line → Carol)
+/// answered; Carol answers after 1 s and re-INVITEs per `reinvite_status`.
+fn two_calls(reinvite_status: Option<u16>) -> World {
+    two_calls_with(config_ringing_for(secs(20)), reinvite_status)
+}
+
+fn two_calls_with(config: pbx_call::CallConfig, reinvite_status: Option<u16>) -> World {
+    let bob = Ua::new(BOB, Answer::After(secs(1)), 21);
+    let mut world = World::new(config, vec![bob]);
+    let mut carol = Ua::new(CAROL, Answer::After(secs(1)), 31);
+    carol.reinvite_status = reinvite_status;
+    assert_eq!(world.add_ua(carol), CAROL_INDEX);
+    let mut bob2 = Ua::new(BOB2, Answer::Never, 41);
+    bob2.call_id = "bob-call-2@192.168.2.21".into();
+    bob2.from_tag = "bob2".into();
+    assert_eq!(world.add_ua(bob2), BOB2_INDEX);
+    world.pbx().routes = vec![(addr(BOB2), vec![addr(CAROL)])];
+    world.call(secs(2));
+    assert_eq!(world.alice().statuses().last(), Some(&200));
+    // Bob puts Alice on hold and calls Carol on his second line.
+    let now = world.now();
+    world
+        .bob()
+        .send_in_dialog(now, Method::Invite, Some("sendonly"));
+    world.run(secs(1));
+    let now = world.now();
+    world.ua(BOB2_INDEX).call(now);
+    world.run(secs(2));
+    assert_eq!(world.ua(BOB2_INDEX).statuses().last(), Some(&200));
+    assert_eq!(world.pbx().calls.call_count(), 2);
+    world
+}
+
+/// The `Refer-To` naming Bob's dialog of call 2, our tag as the `to-tag` (`ours_as_to`)
+/// or as the `from-tag`.
+fn replaces_call_2(world: &mut World, ours_as_to: bool) -> String {
+    let dialog = world.ua(BOB2_INDEX).dialog.as_ref().unwrap().id().clone();
+    let ours = String::from_utf8_lossy(&dialog.remote_tag).into_owned();
+    let bobs = String::from_utf8_lossy(&dialog.local_tag).into_owned();
+    let (to, from) = if ours_as_to {
+        (ours, bobs)
+    } else {
+        (bobs, ours)
+    };
+    format!(
+        "<sip:300@tenant.example?Replaces=bob-call-2%40192.168.2.21%3Bto-tag%3D{to}%3Bfrom-tag%3D{from}>"
+    )
+}
+
+fn refer(world: &mut World, refer_to: &str) {
+    let now = world.now();
+    world.bob().send_refer(now, &[refer_to]);
+    world.run(Duration::from_millis(500));
+}
+
+fn frag(status: &str, state: &str) -> (String, String) {
+    (format!("SIP/2.0 {status}"), state.to_owned())
+}
+
+/// The join done: Alice and Carol are in call 1, Bob is out of both calls.
+fn assert_joined(world: &mut World) {
+    assert_eq!(refer_statuses(world.bob()), [202]);
+    assert_eq!(
+        notifies(world.bob()),
+        [
+            frag("100 Trying", "active;expires=60"),
+            frag("200 OK", "terminated;reason=noresource")
+        ]
+    );
+    // Carol is re-INVITEd with call 1's relay side that Bob used, sendrecv, PCMA.
+    let invites = world.ua(CAROL_INDEX).received_of(Method::Invite);
+    assert_eq!(invites.len(), 2);
+    let offer = body_text(invites[1]);
+    assert!(offer.contains("c=IN IP4 10.0.0.1"), "{offer}");
+    assert!(offer.contains("m=audio 30006 RTP/AVP 8 101"), "{offer}");
+    assert!(offer.contains("a=sendrecv"), "{offer}");
+    assert_eq!(world.ua(CAROL_INDEX).received_of(Method::Ack).len(), 2);
+    // Bob gets BYE on both of his legs.
+    assert_eq!(world.bob().received_of(Method::Bye).len(), 1);
+    assert_eq!(world.ua(BOB2_INDEX).received_of(Method::Bye).len(), 1);
+    assert!(
+        header(world.bob().received_of(Method::Bye)[0], &HeaderName::Reason)
+            .contains("transferred")
+    );
+    // Alice, held by Bob, is resumed with sendrecv from call 1's relay side A.
+    let reinvites = world.alice().received_of(Method::Invite);
+    assert_eq!(reinvites.len(), 2);
+    let resumed = body_text(reinvites[1]);
+    assert!(resumed.contains("a=sendrecv"), "{resumed}");
+    assert!(resumed.contains("m=audio 30004 "), "{resumed}");
+    // The relay: call 1's B side now sends to Carol, call 2's session is released.
+    {
+        let log = world.pbx().media.log.lock().unwrap();
+        let carol_media = addr("192.168.3.30:4000");
+        let last_b = log
+            .session_remotes
+            .iter()
+            .rev()
+            .find(|(base, side, _)| *base == 30004 && *side == Side::B);
+        assert_eq!(
+            last_b.map(|r| r.2),
+            Some(carol_media),
+            "{:?}",
+            log.session_remotes
+        );
+        assert_eq!(log.released, [30008]);
+        assert_eq!(log.holds.last(), Some(&false));
+    }
+    assert_eq!(world.pbx().calls.call_count(), 1);
+    // Both original records close for Bob, transferred.
+    let records = world.pbx().records.clone();
+    assert_eq!(records.len(), 2);
+    for record in &records {
+        assert_eq!(record.disposition, Disposition::Answered);
+        assert_eq!(record.hangup_cause, "transferred");
+        assert_eq!(record.transfer_of, None);
+    }
+    // Bob is call 1's callee and call 2's caller.
+    assert_eq!(records[0].callee_normalised, "200");
+    assert_eq!(records[0].hangup_side, HangupSide::Callee);
+    assert_eq!(records[1].callee_normalised, "300");
+    assert_eq!(records[1].hangup_side, HangupSide::Caller);
+}
+
+#[test]
+fn attended_transfer_joins_the_transferee_and_the_target_and_releases_the_transferor() {
+    let mut world = two_calls(None);
+    let refer_to = replaces_call_2(&mut world, true);
+    refer(&mut world, &refer_to);
+    assert_joined(&mut world);
+    let first_key = world.pbx().records[0].call_key;
+    // Alice and Carol talk; then Carol hangs up: Alice gets BYE, the joined record closes.
+    world.run(secs(10));
+    let now = world.now();
+    world.ua(CAROL_INDEX).send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    assert_eq!(world.alice().received_of(Method::Bye).len(), 1);
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 0);
+    assert_eq!(pbx.records.len(), 3);
+    let joined = pbx.records[2].clone();
+    assert_eq!(joined.transfer_of, Some(first_key));
+    assert_eq!(joined.caller, "100");
+    assert_eq!(joined.callee_normalised, "300");
+    assert_eq!(joined.answered_by.as_deref(), Some("carol-device-0"));
+    assert_eq!(joined.disposition, Disposition::Answered);
+    assert_eq!(joined.hangup_side, HangupSide::Callee);
+    assert!((10..=12).contains(&joined.billable_secs), "{joined:?}");
+    let stages: Vec<Stage> = pbx
+        .stages
+        .iter()
+        .filter(|(_, key)| *key == joined.call_key)
+        .map(|(stage, _)| *stage)
+        .collect();
+    assert_eq!(stages, [Stage::Started, Stage::Answered, Stage::Ended]);
+    // Bob's late BYEs (crossing ours) would be answered, not 481: nothing else went out.
+    assert_eq!(world.ua(CAROL_INDEX).received_of(Method::Bye).len(), 0);
+}
+
+#[test]
+fn replaces_with_our_tag_as_from_tag_is_accepted_and_the_transferee_may_hang_up() {
+    let mut world = two_calls(None);
+    let refer_to = replaces_call_2(&mut world, false);
+    refer(&mut world, &refer_to);
+    assert_joined(&mut world);
+    world.run(secs(5));
+    let now = world.now();
+    world.alice().send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    assert_eq!(world.ua(CAROL_INDEX).received_of(Method::Bye).len(), 1);
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 0);
+    let joined = pbx.records.last().unwrap();
+    assert_eq!(joined.hangup_side, HangupSide::Caller);
+    assert_eq!(joined.hangup_cause, "BYE");
+}
+
+#[test]
+fn replaces_naming_no_dialog_of_ours_gets_481_and_nothing_moves() {
+    let mut world = two_calls(None);
+    refer(
+        &mut world,
+        "<sip:300@tenant.example?Replaces=unknown%40h%3Bto-tag%3Da%3Bfrom-tag%3Db>",
+    );
+    assert_eq!(refer_statuses(world.bob()), [481]);
+    // Right Call-ID, wrong tags: 481 too.
+    let refer_to = replaces_call_2(&mut world, true).replace("from-tag%3Dbob2", "from-tag%3Dx");
+    refer(&mut world, &refer_to);
+    assert_eq!(refer_statuses(world.bob()), [481, 481]);
+    assert!(world.bob().received_of(Method::Notify).is_empty());
+    assert_eq!(world.ua(CAROL_INDEX).received_of(Method::Invite).len(), 1);
+    assert_eq!(world.pbx().calls.call_count(), 2);
+    assert!(world.pbx().transfer_requests.is_empty());
+}
+
+#[test]
+fn replaces_naming_another_partys_dialog_is_refused() {
+    let mut world = two_calls(None);
+    world.pbx().attended_not_same_party = true;
+    let refer_to = replaces_call_2(&mut world, true);
+    refer(&mut world, &refer_to);
+    assert_eq!(refer_statuses(world.bob()), [403]);
+    let requests = world.pbx().transfer_requests.clone();
+    assert_eq!(requests.len(), 1);
+    let replaced = requests[0].replaces.as_ref().unwrap();
+    assert_eq!(replaced.side, Side::A);
+    assert!(replaced.side_is_caller);
+    assert_eq!(world.ua(CAROL_INDEX).received_of(Method::Invite).len(), 1);
+    // Call 2 is free again: Carol may re-INVITE it.
+    let now = world.now();
+    world
+        .ua(CAROL_INDEX)
+        .send_in_dialog(now, Method::Invite, Some("sendrecv"));
+    world.run(secs(1));
+    assert_eq!(
+        world
+            .ua(CAROL_INDEX)
+            .responses_to(Method::Invite)
+            .last()
+            .map(|r| r.status().0),
+        Some(200)
+    );
+    assert_eq!(world.pbx().calls.call_count(), 2);
+}
+
+#[test]
+fn replaces_of_the_call_itself_is_forbidden() {
+    let mut world = two_calls(None);
+    let dialog = world.bob().dialog.as_ref().unwrap().id().clone();
+    let refer_to = format!(
+        "<sip:300@tenant.example?Replaces={}%3Bto-tag%3D{}%3Bfrom-tag%3D{}>",
+        String::from_utf8_lossy(&dialog.call_id).replace('@', "%40"),
+        String::from_utf8_lossy(&dialog.local_tag),
+        String::from_utf8_lossy(&dialog.remote_tag),
+    );
+    refer(&mut world, &refer_to);
+    assert_eq!(refer_statuses(world.bob()), [403]);
+}
+
+#[test]
+fn glare_a_second_refer_or_an_exchange_on_the_other_call_gets_491() {
+    let mut world = two_calls(None);
+    // Carol's re-INVITE on call 2 is being relayed when the REFER arrives.
+    let now = world.now();
+    world
+        .ua(CAROL_INDEX)
+        .send_in_dialog(now, Method::Invite, Some("sendrecv"));
+    world.run(Duration::from_millis(15));
+    let refer_to = replaces_call_2(&mut world, true);
+    refer(&mut world, &refer_to);
+    assert_eq!(refer_statuses(world.bob()), [491]);
+    assert_eq!(world.pbx().calls.call_count(), 2);
+    // Two REFERs at once: the second one, during the transfer, gets 491.
+    let now = world.now();
+    world.bob().send_refer(now, &[&refer_to]);
+    world.bob().send_refer(now, &[&refer_to]);
+    world.run(secs(1));
+    let mut statuses = refer_statuses(world.bob());
+    statuses.sort_unstable();
+    assert_eq!(statuses, [202, 491, 491]);
+    assert_joined_calls(&mut world);
+}
+
+fn assert_joined_calls(world: &mut World) {
+    assert_eq!(world.pbx().calls.call_count(), 1);
+    assert_eq!(world.bob().received_of(Method::Bye).len(), 1);
+    assert_eq!(world.ua(BOB2_INDEX).received_of(Method::Bye).len(), 1);
+}
+
+#[test]
+fn target_refusing_the_reinvite_leaves_both_calls_as_they_were() {
+    let mut world = two_calls(Some(488));
+    let refer_to = replaces_call_2(&mut world, true);
+    refer(&mut world, &refer_to);
+    assert_eq!(refer_statuses(world.bob()), [202]);
+    assert_eq!(
+        notifies(world.bob()),
+        [
+            frag("100 Trying", "active;expires=60"),
+            frag("488 Not Acceptable Here", "terminated;reason=noresource")
+        ]
+    );
+    assert!(world.bob().received_of(Method::Bye).is_empty());
+    assert!(world.ua(BOB2_INDEX).received_of(Method::Bye).is_empty());
+    assert_eq!(world.alice().received_of(Method::Invite).len(), 1);
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 2);
+    assert!(pbx.records.is_empty());
+    assert!(pbx.media.log.lock().unwrap().released.is_empty());
+    // Both calls go on: Bob may try again later, Alice hangs up call 1 normally.
+    let now = world.now();
+    world.alice().send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    assert_eq!(world.bob().received_of(Method::Bye).len(), 1);
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 1);
+    assert_eq!(pbx.records.len(), 1);
+    assert_eq!(pbx.records[0].hangup_cause, "BYE");
+    // Call 2 still carries Carol and Bob.
+    let now = world.now();
+    world.ua(BOB2_INDEX).send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    assert_eq!(world.ua(CAROL_INDEX).received_of(Method::Bye).len(), 1);
+    assert_eq!(world.pbx().calls.call_count(), 0);
+}
+
+/// Bob refers; 5 ms later (while Carol's re-INVITE is out) user agent `index` sends BYE.
+fn bye_during_the_join(index: usize) -> World {
+    let mut world = two_calls(None);
+    let refer_to = replaces_call_2(&mut world, true);
+    let now = world.now();
+    world.bob().send_refer(now, &[&refer_to]);
+    world.run(Duration::from_millis(5));
+    let now = world.now();
+    world.ua(index).send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    world
+}
+
+#[test]
+fn target_call_ending_during_the_join_notifies_487_and_call_1_goes_on() {
+    // The REFER reaches us (Carol is being re-INVITEd) just before Bob's second line hangs
+    // up call 2.
+    let mut world = bye_during_the_join(BOB2_INDEX);
+    assert_eq!(refer_statuses(world.bob()), [202]);
+    assert_eq!(
+        notifies(world.bob()).last().unwrap(),
+        &frag("487 Request Terminated", "terminated;reason=noresource")
+    );
+    assert_eq!(world.ua(CAROL_INDEX).received_of(Method::Bye).len(), 1);
+    assert!(world.bob().received_of(Method::Bye).is_empty());
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 1);
+    // Call 2's record only: no joined record for a join that never happened.
+    assert_eq!(pbx.records.len(), 1);
+    assert_eq!(pbx.records[0].hangup_cause, "BYE");
+    assert_eq!(pbx.records[0].callee_normalised, "300");
+}
+
+#[test]
+fn transferee_hanging_up_during_the_join_puts_the_target_back_on_its_call() {
+    // Alice hangs up while Carol is being re-INVITEd to call 1's relay.
+    let mut world = bye_during_the_join(1);
+    assert_eq!(refer_statuses(world.bob()), [202]);
+    assert_eq!(world.bob().received_of(Method::Bye).len(), 1);
+    // Carol accepted the move, then is offered call 2's relay side again (B: 30010).
+    let invites = world.ua(CAROL_INDEX).received_of(Method::Invite);
+    assert_eq!(invites.len(), 3);
+    assert!(body_text(invites[1]).contains("m=audio 30006 "));
+    let back = body_text(invites[2]);
+    assert!(back.contains("m=audio 30010 "), "{back}");
+    assert_eq!(world.ua(CAROL_INDEX).received_of(Method::Ack).len(), 3);
+    assert!(world.ua(BOB2_INDEX).received_of(Method::Bye).is_empty());
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 1);
+    assert_eq!(pbx.records.len(), 1);
+    assert_eq!(pbx.records[0].callee_normalised, "200");
+    assert!(pbx.media.log.lock().unwrap().released.contains(&30004));
+    // Call 2 goes on between Bob and Carol.
+    let now = world.now();
+    world.ua(CAROL_INDEX).send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    assert_eq!(world.ua(BOB2_INDEX).received_of(Method::Bye).len(), 1);
+    assert_eq!(world.pbx().calls.call_count(), 0);
+}
+
+#[test]
+fn the_joined_call_keeps_session_timers_and_the_maximum_duration() {
+    let mut config = config_ringing_for(secs(20));
+    config.session_expires = Some(secs(90));
+    config.max_duration = Some(secs(300));
+    let mut world = two_calls_with(config, None);
+    let refer_to = replaces_call_2(&mut world, true);
+    refer(&mut world, &refer_to);
+    assert_eq!(world.pbx().calls.call_count(), 1);
+    let carol_call_id = world
+        .ua(CAROL_INDEX)
+        .dialog
+        .as_ref()
+        .unwrap()
+        .id()
+        .call_id
+        .clone();
+    let before = refreshes(world.ua(CAROL_INDEX));
+    // We refresh Carol's leg (our session timer from call 2) within its interval, in her
+    // dialog of call 2, now part of call 1.
+    world.run(secs(100));
+    let refreshed: Vec<&Request> = world
+        .ua(CAROL_INDEX)
+        .received
+        .iter()
+        .filter(|r| matches!(r.method(), Method::Invite | Method::Update))
+        .skip(before)
+        .collect();
+    assert!(!refreshed.is_empty());
+    assert!(
+        refreshed
+            .iter()
+            .all(|r| r.call_id().unwrap() == carol_call_id)
+    );
+    assert_eq!(world.pbx().calls.call_count(), 1);
+    // Call 1's maximum duration (300 s from its start) ends the joined call on both sides.
+    world.run(secs(200));
+    assert_eq!(world.pbx().calls.call_count(), 0);
+    let bye = world.ua(CAROL_INDEX).received_of(Method::Bye);
+    assert_eq!(bye.len(), 1);
+    assert!(header(bye[0], &HeaderName::Reason).contains("maximum call duration"));
+    assert_eq!(world.alice().received_of(Method::Bye).len(), 1);
+    let joined = world.pbx().records.last().unwrap().clone();
+    assert_eq!(joined.hangup_cause, "maximum call duration");
+    assert!(joined.transfer_of.is_some());
+}
+
+fn refreshes(ua: &Ua) -> usize {
+    ua.received
+        .iter()
+        .filter(|r| matches!(r.method(), Method::Invite | Method::Update))
+        .count()
+}
