@@ -29,6 +29,7 @@ use pbx_sip_net::{Context, Flow, Transport};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+mod attended;
 mod transfer;
 mod trunk;
 

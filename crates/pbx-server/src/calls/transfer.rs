@@ -47,6 +47,10 @@ impl Calls {
         while let Some(request) = self.engine.poll_transfer() {
             let now = now_pair(ctx);
             let key = request.key;
+            if request.replaces.is_some() {
+                self.start_attended(ctx, &request);
+                continue;
+            }
             let mut handle = None;
             let outcome = match self.resolve(ctx, &request, services, local, &mut handle) {
                 Ok(Resolved::Bindings(new)) => {
@@ -271,12 +275,5 @@ impl Calls {
 /// The transferor's tenant and user: the current record's caller, or its callee (of the
 /// called tenant for a call between tenants). `None` when it is not one of our users.
 fn transferor(request: &TransferRequest<CallContext>) -> Option<(TenantId, UserId)> {
-    let context = &request.context;
-    if request.transferor_is_caller {
-        return Some((context.tenant_id, context.user_id));
-    }
-    match &context.callee_tenant {
-        Some(callee) => Some((callee.tenant_id, callee.user_id)),
-        None => Some((context.tenant_id, context.callee_user_id?)),
-    }
+    super::attended::party(&request.context, request.transferor_is_caller)
 }
