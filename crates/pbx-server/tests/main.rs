@@ -5,6 +5,7 @@
 // Test helpers outside #[test] functions: a failed expectation is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod attended;
 mod baresip;
 mod call_guard;
 mod calls;

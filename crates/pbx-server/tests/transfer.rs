@@ -60,7 +60,7 @@ async fn transfer_with(transferor_scenario: &str, slug: &str) -> Option<(Harness
 
 /// The server the transfer tests run against: MD5 digest only (SIPp answers only that),
 /// IPv4, default call settings.
-async fn md5_harness() -> Harness {
+pub async fn md5_harness() -> Harness {
     Harness::start(Options {
         digest: r#"["MD5"]"#,
         ipv6: false,
