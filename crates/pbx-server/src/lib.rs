@@ -4,6 +4,7 @@
 pub mod calls;
 pub mod cdr;
 pub mod config;
+pub mod dns;
 pub mod guard;
 mod limits;
 pub mod provisioning;

@@ -11,6 +11,7 @@ mod call_guard;
 mod calls;
 mod cdr;
 mod client;
+mod dns;
 mod fraud;
 mod inproc;
 mod late_offer;

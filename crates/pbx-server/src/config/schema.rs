@@ -32,6 +32,8 @@ pub struct FileConfig {
     pub security: crate::guard::SecuritySection,
     /// Call handling (ring timeout, session timers, media relay addresses).
     pub calls: crate::calls::CallsSection,
+    /// Resolution of carrier (trunk) host names: name servers, TTL bounds.
+    pub dns: crate::dns::DnsSection,
 }
 
 impl Default for FileConfig {
@@ -48,6 +50,7 @@ impl Default for FileConfig {
             log: LogSection::default(),
             security: crate::guard::SecuritySection::default(),
             calls: crate::calls::CallsSection::default(),
+            dns: crate::dns::DnsSection::default(),
         }
     }
 }

@@ -84,6 +84,8 @@ pub struct Settings {
     pub security: crate::guard::SecuritySettings,
     /// Call handling.
     pub calls: crate::calls::CallSettings,
+    /// Carrier host resolution.
+    pub dns: crate::dns::DnsSettings,
 }
 
 impl Settings {
@@ -280,6 +282,7 @@ impl Settings {
             log_format,
             security: file.security.validate()?,
             calls: file.calls.validate()?,
+            dns: file.dns.validate()?,
         })
     }
 }
