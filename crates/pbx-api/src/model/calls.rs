@@ -29,10 +29,26 @@ pub struct TrunkRegistrationView {
     pub registrations: u64,
 }
 
+/// Where a trunk's carrier host resolved to on the running server (RFC 3263).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TrunkResolutionView {
+    /// The targets calls try, in order (`ip:port`); the last good answer while lookups fail.
+    #[schema(example = json!(["192.0.2.10:5060", "192.0.2.11:5060"]))]
+    pub targets: Vec<String>,
+    /// Why the last lookup failed, if it did.
+    pub last_error: Option<String>,
+}
+
 /// Where the API reads live trunk registration states.
 pub trait TrunkStatusSource: Send + Sync + std::fmt::Debug {
     /// The state of `trunk`, if it registers.
     fn registration(&self, trunk: TrunkId) -> Option<TrunkRegistrationView>;
+
+    /// Where `trunk`'s host resolved to (`None`: an IP literal, or not known here).
+    fn resolution(&self, trunk: &Trunk) -> Option<TrunkResolutionView> {
+        let _ = trunk;
+        None
+    }
 }
 
 /// The calls API's server-side parts.
@@ -155,6 +171,10 @@ pub struct TrunkView {
     pub enabled: bool,
     /// Live registration state (registering trunks on a running server).
     pub registration: Option<TrunkRegistrationView>,
+    /// Where the host name resolved to (NAPTR/SRV/A/AAAA) on a running server; absent for an
+    /// IP literal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<TrunkResolutionView>,
     /// Creation time (Unix ms).
     pub created_at_ms: i64,
     /// Last change (Unix ms).
@@ -187,6 +207,7 @@ impl TrunkView {
             caller_identity: trunk.caller_identity.as_str().to_owned(),
             enabled: trunk.enabled,
             registration,
+            resolution: None,
             created_at_ms: trunk.created_at_ms,
             updated_at_ms: trunk.updated_at_ms,
         }

@@ -134,12 +134,12 @@ fn trunk_spec(request: &TrunkRequest, creating: bool, has_key: bool) -> ApiResul
 }
 
 fn view(state: &ApiState, trunk: pbx_domain::Trunk) -> TrunkView {
-    let registration = state
-        .calls
-        .trunk_status
-        .as_ref()
-        .and_then(|status| status.registration(trunk.id));
-    TrunkView::new(trunk, registration)
+    let status = state.calls.trunk_status.as_ref();
+    let registration = status.and_then(|status| status.registration(trunk.id));
+    let resolution = status.and_then(|status| status.resolution(&trunk));
+    let mut view = TrunkView::new(trunk, registration);
+    view.resolution = resolution;
+    view
 }
 
 /// The key, or the error for a missing one (checked before by `trunk_spec`).
