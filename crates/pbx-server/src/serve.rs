@@ -264,7 +264,8 @@ impl Server {
         let node_id = "node-1".to_owned();
         // Trunk key, live routing, CDR sink (journal replayed, interrupted calls closed).
         let mut call_data =
-            crate::trunks::CallData::start(&store, &settings.data_dir, &node_id).await?;
+            crate::trunks::CallData::start(&store, &settings.data_dir, &node_id, &settings.dns)
+                .await?;
         let (guard, guard_events) = SecurityGuard::new(settings.security.clone());
         let restored_bans = crate::guard::sink::restore(&store, &guard, &node_id).await;
         let guard_stop = tokio_util::sync::CancellationToken::new();

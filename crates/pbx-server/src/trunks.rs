@@ -4,14 +4,19 @@
 //! - [`LiveRouting`] holds the current [`RoutingSnapshot`] (trunks with their decrypted
 //!   credentials, routes, tenant settings, numbers) and reloads it after every configuration
 //!   change ([`LiveRouting::follow`]). The call engine calls
-//!   [`LiveRouting::snapshot`] from its synchronous callbacks; no database access.
+//!   [`LiveRouting::snapshot`] from its synchronous callbacks; no database access. The
+//!   carrier hosts the snapshot names are resolved (RFC 3263, [`crate::dns`]) when it loads
+//!   and kept fresh in the background; [`LiveRouting::trunk_targets`] reads them without
+//!   waiting.
 //! - [`ClientRequests`] lets an async task send a non-INVITE request through the running
 //!   endpoint and await its final response: the platform TU owns one and routes client
 //!   transaction events to it ([`ClientRequests::route`]).
 //! - [`TrunkRegistrar`] runs one task per registering trunk: REGISTER with digest
 //!   authentication (401 or 407, via `pbx_sip_auth::DigestClient`), refresh before expiry,
 //!   retry with exponential backoff after failures, and a status the API shows
-//!   ([`TrunkRegistrar::status`]).
+//!   ([`TrunkRegistrar::status`]). It registers at the carrier's first resolved target and
+//!   stays there while it answers; a timeout, transport error or 5xx moves on to the next
+//!   target within the same attempt.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,7 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use pbx_api::model::{TrunkRegistrationView, TrunkStatusSource};
+use pbx_api::model::{TrunkRegistrationView, TrunkResolutionView, TrunkStatusSource};
 use pbx_domain::{Transport as DomainTransport, Trunk, TrunkAuth, TrunkId};
 use pbx_routing::{RoutingParts, RoutingSnapshot};
 use pbx_sip::{HeaderName, Message, Request, Response};
@@ -30,44 +35,54 @@ use pbx_store::{ConfigChange, SecretKey, Store, StoreResult};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::dns::{CarrierKey, CarrierTargets, DnsSettings, ResolvedTarget};
+
 /// The live routing snapshot.
 #[derive(Debug)]
 pub struct LiveRouting {
     current: RwLock<Arc<RoutingSnapshot>>,
     loaded: watch::Sender<u64>,
     key: SecretKey,
-    /// Carrier host names resolved at load time (`host:port` → address): the call path is
-    /// synchronous and never waits for DNS.
-    resolved: RwLock<HashMap<(String, u16), SocketAddr>>,
+    /// The carrier hosts' resolved targets (RFC 3263), refreshed in the background: the call
+    /// path is synchronous and never waits for DNS.
+    carriers: Arc<CarrierTargets>,
 }
 
 impl LiveRouting {
-    /// Loads the first snapshot (trunk passwords decrypted with `key`).
-    pub async fn load(store: &Store, key: SecretKey) -> StoreResult<Arc<Self>> {
+    /// Loads the first snapshot (trunk passwords decrypted with `key`) and resolves its
+    /// carrier hosts through `carriers` (bounded).
+    pub async fn load(
+        store: &Store,
+        key: SecretKey,
+        carriers: Arc<CarrierTargets>,
+    ) -> StoreResult<Arc<Self>> {
         let generation = store.generation();
         let snapshot = read(store, &key).await?;
-        let resolved = resolve_carriers(&snapshot).await;
+        carriers.track(carrier_keys(&snapshot)).await;
         let (loaded, _) = watch::channel(generation);
         Ok(Arc::new(Self {
             current: RwLock::new(Arc::new(snapshot)),
             loaded,
             key,
-            resolved: RwLock::new(resolved),
+            carriers,
         }))
     }
 
-    /// Where to send to a trunk: its host when that is an IP literal, else the address the
-    /// name resolved to when the snapshot was loaded (`None`: unresolvable, skip the trunk).
-    pub fn trunk_address(&self, host: &str, port: u16) -> Option<SocketAddr> {
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
-            return Some(SocketAddr::new(ip, port));
-        }
-        self.resolved
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&(bare.to_ascii_lowercase(), port))
-            .copied()
+    /// Where to send to a trunk, in the order to try: its host when that is an IP literal,
+    /// else the targets its name last resolved to (empty: never resolved, skip the trunk).
+    pub fn trunk_targets(
+        &self,
+        host: &str,
+        port: u16,
+        transport: DomainTransport,
+    ) -> Arc<[ResolvedTarget]> {
+        self.carriers
+            .targets(&CarrierKey::of_trunk(host, port, transport))
+    }
+
+    /// The carrier host table (for the API view and tests).
+    pub fn carriers(&self) -> &Arc<CarrierTargets> {
+        &self.carriers
     }
 
     /// The current snapshot (hold it as long as needed; a reload swaps in a new one).
@@ -84,11 +99,7 @@ impl LiveRouting {
     pub async fn refresh(&self, store: &Store) -> StoreResult<()> {
         let generation = store.generation();
         let snapshot = read(store, &self.key).await?;
-        let resolved = resolve_carriers(&snapshot).await;
-        *self
-            .resolved
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = resolved;
+        self.carriers.track(carrier_keys(&snapshot)).await;
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
         self.loaded.send_replace(generation);
         Ok(())
@@ -144,29 +155,13 @@ fn affects_routing(store: &Store, from: u64, to: u64) -> bool {
     })
 }
 
-/// Resolves every enabled trunk host that is a name (bounded: 2 s per name).
-async fn resolve_carriers(snapshot: &RoutingSnapshot) -> HashMap<(String, u16), SocketAddr> {
-    let mut resolved = HashMap::new();
-    for trunk in snapshot.trunks() {
-        let host = trunk.host.trim_start_matches('[').trim_end_matches(']');
-        if !trunk.enabled || host.parse::<std::net::IpAddr>().is_ok() {
-            continue;
-        }
-        let key = (host.to_ascii_lowercase(), trunk.port);
-        if resolved.contains_key(&key) {
-            continue;
-        }
-        let lookup = tokio::net::lookup_host((host, trunk.port));
-        match tokio::time::timeout(Duration::from_secs(2), lookup).await {
-            Ok(Ok(mut addresses)) => {
-                if let Some(address) = addresses.next() {
-                    resolved.insert(key, address);
-                }
-            }
-            _ => tracing::warn!(trunk = %trunk.id, host, "trunk host does not resolve"),
-        }
-    }
-    resolved
+/// The carrier hosts of every enabled trunk.
+fn carrier_keys(snapshot: &RoutingSnapshot) -> Vec<CarrierKey> {
+    snapshot
+        .trunks()
+        .filter(|trunk| trunk.enabled)
+        .map(|trunk| CarrierKey::of_trunk(&trunk.host, trunk.port, trunk.transport))
+        .collect()
 }
 
 async fn read(store: &Store, key: &SecretKey) -> StoreResult<RoutingSnapshot> {
@@ -442,14 +437,16 @@ async fn manage<T: SendsClientRequests>(
             if running.contains_key(&id) {
                 continue;
             }
-            let task = tokio::spawn(register_loop(
+            let registration = Registration {
+                routing: Arc::clone(&routing),
                 id,
-                account.clone(),
-                endpoint.clone(),
+                account: account.clone(),
+                endpoint: endpoint.clone(),
                 local,
-                options.clone(),
-                Arc::clone(&status),
-            ));
+                options: options.clone(),
+                status: Arc::clone(&status),
+            };
+            let task = tokio::spawn(registration.run());
             running.insert(id, Running { account, task });
         }
         if changes.changed().await.is_err() {
@@ -460,14 +457,6 @@ async fn manage<T: SendsClientRequests>(
 
 fn now_ms() -> i64 {
     pbx_api::now_ms()
-}
-
-async fn resolve(account: &Account) -> Option<SocketAddr> {
-    let host = account.host.trim_start_matches('[').trim_end_matches(']');
-    tokio::net::lookup_host((host, account.port))
-        .await
-        .ok()?
-        .next()
 }
 
 /// The local address to put in Via/Contact: the listener's, or (for a wildcard listener)
@@ -505,6 +494,8 @@ struct Session {
     from_tag: String,
     cseq: u32,
     digest: Option<(AuthRole, DigestClient)>,
+    /// The target registered at (or tried) last: tried first next time.
+    carrier: Option<SocketAddr>,
 }
 
 fn register_request(
@@ -614,143 +605,181 @@ async fn send<T: SendsClientRequests>(
     }
 }
 
-async fn attempt<T: SendsClientRequests>(
-    account: &Account,
-    session: &mut Session,
-    endpoint: &EndpointHandle<T>,
-    local: SocketAddr,
-    options: &RegistrationOptions,
-    status: &RegistrationStatus,
-    id: TrunkId,
-) -> Attempt {
-    let Some(carrier) = resolve(account).await else {
-        return Attempt::Failed(None, format!("cannot resolve {}", account.host));
-    };
-    let local = contact_addr(local, carrier);
-    let target = match account.transport {
-        DomainTransport::Tcp => Target::stream(pbx_sip::Transport::Tcp, carrier, None),
-        DomainTransport::Tls => Target::stream(pbx_sip::Transport::Tls, carrier, None),
-        _ => Target::udp(carrier),
-    };
-    let mut expires = account.expires;
-    // A 401/407, a 423 and one stale re-challenge may each need a retry.
-    for _ in 0..4 {
-        let Some(request) = register_request(account, session, local, expires) else {
-            return Attempt::Failed(None, "could not build the REGISTER".to_owned());
-        };
-        status.update(id, |state| state.last_attempt_ms = Some(now_ms()));
-        let response = match send(endpoint, request, target.clone(), options.response_timeout).await
-        {
-            ClientOutcome::Final(response) => response,
-            ClientOutcome::Failed(why) => return Attempt::Failed(None, why.to_owned()),
-        };
-        let code = response.status().0;
-        status.update(id, |state| state.last_status = Some(code));
-        match code {
-            200..=299 => return Attempt::Registered(granted_expires(&response, expires)),
-            401 | 407 => {
-                let role = if code == 401 {
-                    AuthRole::Www
-                } else {
-                    AuthRole::Proxy
-                };
-                let header = if code == 401 {
-                    HeaderName::WwwAuthenticate
-                } else {
-                    HeaderName::ProxyAuthenticate
-                };
-                let values: Vec<&[u8]> = response.headers().get_all(&header).collect();
-                let mut client = match session.digest.take() {
-                    Some((_, client)) => client,
-                    None => match DigestClient::new(&account.auth.username, &account.auth.password)
-                    {
-                        Ok(client) => client,
-                        Err(error) => return Attempt::Failed(Some(code), error.to_string()),
-                    },
-                };
-                if let Err(error) = client.handle_challenge(role, &values) {
-                    return Attempt::Failed(Some(code), format!("digest: {error}"));
-                }
-                session.digest = Some((role, client));
-            }
-            423 => {
-                let minimum = response
-                    .min_expires()
-                    .ok()
-                    .flatten()
-                    .unwrap_or(expires.saturating_mul(2));
-                if minimum <= expires {
-                    return Attempt::Failed(
-                        Some(code),
-                        "423 without a usable Min-Expires".to_owned(),
-                    );
-                }
-                expires = minimum;
-            }
-            _ => {
-                return Attempt::Failed(Some(code), format!("carrier answered {code}"));
-            }
-        }
-    }
-    Attempt::Failed(None, "too many challenges".to_owned())
-}
-
-async fn register_loop<T: SendsClientRequests>(
+/// One trunk's registration task: what every attempt uses.
+struct Registration<T: SendsClientRequests> {
+    routing: Arc<LiveRouting>,
     id: TrunkId,
     account: Account,
     endpoint: EndpointHandle<T>,
     local: SocketAddr,
     options: RegistrationOptions,
     status: Arc<RegistrationStatus>,
-) {
-    let mut session = Session {
-        call_id: format!("{}@cloudpbx", hex(&rand::random::<[u8; 12]>())),
-        from_tag: hex(&rand::random::<[u8; 6]>()),
-        cseq: 0,
-        digest: None,
-    };
-    let mut backoff = options.min_backoff;
-    loop {
-        let outcome = attempt(
-            &account,
-            &mut session,
-            &endpoint,
-            local,
-            &options,
-            &status,
-            id,
-        )
-        .await;
-        let wait = match outcome {
-            Attempt::Registered(granted) => {
-                backoff = options.min_backoff;
-                let granted = Duration::from_secs(u64::from(granted.max(1)));
-                let lead = options.refresh_margin.min(granted / 2);
-                let expires_at = now_ms() + i64::try_from(granted.as_millis()).unwrap_or(i64::MAX);
-                status.update(id, |state| {
-                    state.state = "registered".to_owned();
-                    state.expires_at_ms = Some(expires_at);
-                    state.last_error = None;
-                    state.registrations += 1;
-                });
-                tracing::info!(trunk = %id, secs = granted.as_secs(), "trunk registered");
-                granted - lead
-            }
-            Attempt::Failed(code, error) => {
-                tracing::warn!(trunk = %id, ?code, %error, retry_secs = backoff.as_secs(), "trunk registration failed");
-                status.update(id, |state| {
-                    state.state = "failed".to_owned();
-                    state.expires_at_ms = None;
-                    state.last_error = Some(error);
-                });
-                // A fresh challenge next time (the nonce may be the problem).
+}
+
+impl<T: SendsClientRequests> Registration<T> {
+    /// One registration attempt: at the target registered at last (if still resolved), then at
+    /// the carrier's other targets in order while each fails with a timeout, transport error,
+    /// 408 or 5xx.
+    async fn attempt(&self, session: &mut Session) -> Attempt {
+        let account = &self.account;
+        let targets = self
+            .routing
+            .trunk_targets(&account.host, account.port, account.transport);
+        let mut order: Vec<SocketAddr> = targets.iter().map(|target| target.address).collect();
+        if let Some(position) = session
+            .carrier
+            .and_then(|last| order.iter().position(|address| *address == last))
+        {
+            let last = order.remove(position);
+            order.insert(0, last);
+        }
+        let mut outcome = Attempt::Failed(None, format!("cannot resolve {}", account.host));
+        for carrier in order {
+            if session.carrier != Some(carrier) {
+                // A challenge from another server does not carry over.
                 session.digest = None;
-                let wait = backoff;
-                backoff = (backoff * 2).min(options.max_backoff);
-                wait
+                session.carrier = Some(carrier);
             }
+            outcome = self.attempt_at(session, carrier).await;
+            match &outcome {
+                Attempt::Failed(code, error)
+                    if code.is_none_or(|code| code == 408 || code >= 500) =>
+                {
+                    tracing::info!(trunk = %self.id, %carrier, ?code, %error, "carrier target failed; trying the next");
+                }
+                _ => return outcome,
+            }
+        }
+        outcome
+    }
+
+    /// One registration attempt at `carrier` (digest challenges and 423 answered).
+    async fn attempt_at(&self, session: &mut Session, carrier: SocketAddr) -> Attempt {
+        let (account, status, id) = (&self.account, &self.status, self.id);
+        let local = contact_addr(self.local, carrier);
+        let target = match account.transport {
+            DomainTransport::Tcp => Target::stream(pbx_sip::Transport::Tcp, carrier, None),
+            DomainTransport::Tls => Target::stream(pbx_sip::Transport::Tls, carrier, None),
+            _ => Target::udp(carrier),
         };
-        tokio::time::sleep(wait).await;
+        let mut expires = account.expires;
+        // A 401/407, a 423 and one stale re-challenge may each need a retry.
+        for _ in 0..4 {
+            let Some(request) = register_request(account, session, local, expires) else {
+                return Attempt::Failed(None, "could not build the REGISTER".to_owned());
+            };
+            status.update(id, |state| state.last_attempt_ms = Some(now_ms()));
+            let response = match send(
+                &self.endpoint,
+                request,
+                target.clone(),
+                self.options.response_timeout,
+            )
+            .await
+            {
+                ClientOutcome::Final(response) => response,
+                ClientOutcome::Failed(why) => return Attempt::Failed(None, why.to_owned()),
+            };
+            let code = response.status().0;
+            status.update(id, |state| state.last_status = Some(code));
+            match code {
+                200..=299 => return Attempt::Registered(granted_expires(&response, expires)),
+                401 | 407 => {
+                    let role = if code == 401 {
+                        AuthRole::Www
+                    } else {
+                        AuthRole::Proxy
+                    };
+                    let header = if code == 401 {
+                        HeaderName::WwwAuthenticate
+                    } else {
+                        HeaderName::ProxyAuthenticate
+                    };
+                    let values: Vec<&[u8]> = response.headers().get_all(&header).collect();
+                    let mut client = match session.digest.take() {
+                        Some((_, client)) => client,
+                        None => {
+                            match DigestClient::new(&account.auth.username, &account.auth.password)
+                            {
+                                Ok(client) => client,
+                                Err(error) => {
+                                    return Attempt::Failed(Some(code), error.to_string());
+                                }
+                            }
+                        }
+                    };
+                    if let Err(error) = client.handle_challenge(role, &values) {
+                        return Attempt::Failed(Some(code), format!("digest: {error}"));
+                    }
+                    session.digest = Some((role, client));
+                }
+                423 => {
+                    let minimum = response
+                        .min_expires()
+                        .ok()
+                        .flatten()
+                        .unwrap_or(expires.saturating_mul(2));
+                    if minimum <= expires {
+                        return Attempt::Failed(
+                            Some(code),
+                            "423 without a usable Min-Expires".to_owned(),
+                        );
+                    }
+                    expires = minimum;
+                }
+                _ => {
+                    return Attempt::Failed(Some(code), format!("carrier answered {code}"));
+                }
+            }
+        }
+        Attempt::Failed(None, "too many challenges".to_owned())
+    }
+
+    /// Registers, refreshes and retries until aborted.
+    async fn run(self) {
+        let (options, status, id) = (&self.options, &self.status, self.id);
+        let mut session = Session {
+            call_id: format!("{}@cloudpbx", hex(&rand::random::<[u8; 12]>())),
+            from_tag: hex(&rand::random::<[u8; 6]>()),
+            cseq: 0,
+            digest: None,
+            carrier: None,
+        };
+        let mut backoff = options.min_backoff;
+        loop {
+            let outcome = self.attempt(&mut session).await;
+            let wait = match outcome {
+                Attempt::Registered(granted) => {
+                    backoff = options.min_backoff;
+                    let granted = Duration::from_secs(u64::from(granted.max(1)));
+                    let lead = options.refresh_margin.min(granted / 2);
+                    let expires_at =
+                        now_ms() + i64::try_from(granted.as_millis()).unwrap_or(i64::MAX);
+                    status.update(id, |state| {
+                        state.state = "registered".to_owned();
+                        state.expires_at_ms = Some(expires_at);
+                        state.last_error = None;
+                        state.registrations += 1;
+                    });
+                    tracing::info!(trunk = %id, secs = granted.as_secs(), "trunk registered");
+                    granted - lead
+                }
+                Attempt::Failed(code, error) => {
+                    tracing::warn!(trunk = %id, ?code, %error, retry_secs = backoff.as_secs(), "trunk registration failed");
+                    status.update(id, |state| {
+                        state.state = "failed".to_owned();
+                        state.expires_at_ms = None;
+                        state.last_error = Some(error);
+                    });
+                    // A fresh challenge next time (the nonce may be the problem).
+                    session.digest = None;
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(options.max_backoff);
+                    wait
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
     }
 }
 
@@ -777,6 +806,7 @@ pub struct CallData {
     pub cdrs: crate::cdr::CdrSink,
     cdr_writer: JoinHandle<()>,
     follower: JoinHandle<()>,
+    dns_refresher: JoinHandle<()>,
     registrar: Option<TrunkRegistrar>,
 }
 
@@ -799,11 +829,13 @@ pub enum CallDataError {
 
 impl CallData {
     /// Loads the key (creating it on first start), the routing snapshot (following store
-    /// changes), and starts the CDR sink (journal replay, interrupted calls closed).
+    /// changes; carrier hosts resolved through `dns` and refreshed in the background), and
+    /// starts the CDR sink (journal replay, interrupted calls closed).
     pub async fn start(
         store: &Store,
         data_dir: &std::path::Path,
         node_id: &str,
+        dns: &DnsSettings,
     ) -> Result<Self, CallDataError> {
         let key_path = data_dir.join("secrets").join("trunk.key");
         let trunk_key =
@@ -811,7 +843,9 @@ impl CallData {
                 path: key_path.clone(),
                 source,
             })?;
-        let routing = LiveRouting::load(store, trunk_key.clone()).await?;
+        let carriers = CarrierTargets::new(dns.clone());
+        let routing = LiveRouting::load(store, trunk_key.clone(), Arc::clone(&carriers)).await?;
+        let dns_refresher = carriers.spawn_refresher();
         let follower = routing.follow(store.clone());
         let (cdrs, cdr_writer) = crate::cdr::CdrSink::start(
             store.clone(),
@@ -829,6 +863,7 @@ impl CallData {
             cdrs,
             cdr_writer,
             follower,
+            dns_refresher,
             registrar: None,
         })
     }
@@ -847,14 +882,15 @@ impl CallData {
         ));
     }
 
-    /// What the API needs: the key and the live registration states.
+    /// What the API needs: the key, the live registration states and where carrier hosts
+    /// resolved to.
     pub fn api(&self) -> pbx_api::model::CallsApi {
         pbx_api::model::CallsApi {
             trunk_key: Some(self.trunk_key.clone()),
-            trunk_status: self
-                .registrar
-                .as_ref()
-                .map(|registrar| registrar.status() as Arc<dyn TrunkStatusSource>),
+            trunk_status: Some(Arc::new(TrunkStatus {
+                registrations: self.registrar.as_ref().map(TrunkRegistrar::status),
+                carriers: Arc::clone(self.routing.carriers()),
+            })),
         }
     }
 
@@ -871,6 +907,7 @@ impl CallData {
             registrar.stop();
         }
         self.follower.abort();
+        self.dns_refresher.abort();
         drop(self.cdrs);
         if tokio::time::timeout(Duration::from_secs(10), self.cdr_writer)
             .await
@@ -878,6 +915,32 @@ impl CallData {
         {
             tracing::warn!("CDR writer did not finish within 10 s (records stay in the journal)");
         }
+    }
+}
+
+/// The live trunk states the API shows: registrations (once they run) and resolved hosts.
+#[derive(Debug)]
+struct TrunkStatus {
+    registrations: Option<Arc<RegistrationStatus>>,
+    carriers: Arc<CarrierTargets>,
+}
+
+impl TrunkStatusSource for TrunkStatus {
+    fn registration(&self, trunk: TrunkId) -> Option<TrunkRegistrationView> {
+        self.registrations.as_ref()?.registration(trunk)
+    }
+
+    fn resolution(&self, trunk: &Trunk) -> Option<TrunkResolutionView> {
+        let key = CarrierKey::of_trunk(&trunk.host, trunk.port, trunk.transport);
+        let view = self.carriers.view(&key)?;
+        Some(TrunkResolutionView {
+            targets: view
+                .targets
+                .iter()
+                .map(|target| host_text(target.address))
+                .collect(),
+            last_error: view.last_error,
+        })
     }
 }
 

@@ -27,6 +27,8 @@ pub struct Options {
     pub digest: &'static str,
     /// Lines of the `[calls]` section (TOML text).
     pub calls_toml: &'static str,
+    /// Further sections appended to the file (TOML text), e.g. `[dns]`.
+    pub extra_toml: String,
 }
 
 impl Default for Options {
@@ -37,6 +39,7 @@ impl Default for Options {
             ipv6: true,
             digest: r#"["SHA-256", "MD5"]"#,
             calls_toml: "",
+            extra_toml: String::new(),
         }
     }
 }
@@ -72,12 +75,14 @@ listen = "127.0.0.1:0"
 [log]
 filter = "warn"
 [calls]
-{calls}"#,
+{calls}
+{extra}"#,
         dir = data_dir.display(),
         min = options.min_expiry_secs,
         ka = options.nat_keepalive_secs,
         digest = options.digest,
         calls = options.calls_toml,
+        extra = options.extra_toml,
     );
     let file = parse(Some(&text), "test.toml", Vec::new()).expect("test config parses");
     Settings::from_file_config(file).expect("test config is valid")

@@ -22,10 +22,21 @@ fn carrier(
     password: &str,
     work: &std::path::Path,
 ) -> tokio::process::Command {
+    registrar(sipp, "carrier_register.xml", port, password, work)
+}
+
+/// SIPp running the registrar `scenario` (bench/sipp-trunk) on 127.0.0.1:`port`.
+fn registrar(
+    sipp: &std::path::Path,
+    scenario: &str,
+    port: u16,
+    password: &str,
+    work: &std::path::Path,
+) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(sipp);
     command
         .arg("-sf")
-        .arg(repo_root().join("bench/sipp-trunk/carrier_register.xml"))
+        .arg(repo_root().join("bench/sipp-trunk").join(scenario))
         .args(["-i", "127.0.0.1", "-p", &port.to_string()])
         .args(["-mp", &free_port(v4()).to_string()])
         .args([
@@ -49,9 +60,14 @@ fn carrier(
 }
 
 async fn create_trunk(harness: &Harness, token: &str, port: u16) -> String {
+    create_trunk_at(harness, token, "127.0.0.1", port).await
+}
+
+/// A registering trunk to `host`:`port` (account acct-1).
+async fn create_trunk_at(harness: &Harness, token: &str, host: &str, port: u16) -> String {
     let body = json!({
         "name": "sipp-carrier",
-        "host": "127.0.0.1",
+        "host": host,
         "port": port,
         "auth_username": "acct-1",
         "auth_password": "carrier-pass-1",
@@ -123,6 +139,61 @@ async fn trunk_registers_and_refreshes_with_sipp_carrier() {
     assert_eq!(state["last_status"], 200);
     assert!(state["registrations"].as_u64().unwrap() >= 3, "{state}");
     assert!(state["expires_at_ms"].as_i64().unwrap() > pbx_api::now_ms() - 5_000);
+    harness.shutdown().await;
+}
+
+/// A carrier host name whose first SRV target answers REGISTER 503: the registration moves
+/// on to the second target, registers there, and stays there for the refreshes.
+#[tokio::test]
+async fn trunk_registration_moves_on_to_the_next_srv_target() {
+    use pbx_test_support::dns::{DnsServer, a, srv};
+    let Some(sipp) = tool("sipp", "sip-tester") else {
+        return;
+    };
+    let dns = DnsServer::start().await.unwrap();
+    let (down_port, up_port) = (free_port(v4()), free_port(v4()));
+    let loopback = std::net::Ipv4Addr::LOCALHOST;
+    dns.set(vec![
+        srv(
+            "_sip._udp.reg.test.",
+            300,
+            10,
+            0,
+            down_port,
+            "down.reg.test.",
+        ),
+        srv("_sip._udp.reg.test.", 300, 20, 0, up_port, "up.reg.test."),
+        a("down.reg.test.", 300, loopback),
+        a("up.reg.test.", 300, loopback),
+    ]);
+    let harness = Harness::start(Options {
+        extra_toml: format!("[dns]\nservers = [\"{}\"]\n", dns.addr()),
+        ..Options::default()
+    })
+    .await;
+    let token = operator_token(&harness);
+    let work = tempfile::tempdir().unwrap();
+    let spawn = |scenario, port| {
+        registrar(&sipp, scenario, port, "carrier-pass-1", work.path())
+            .spawn()
+            .unwrap()
+    };
+    let down = spawn("carrier_register_503.xml", down_port);
+    let up = spawn("carrier_register.xml", up_port);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let id = create_trunk_at(&harness, &token, "reg.test", 5060).await;
+
+    for (name, child) in [("503 target", down), ("second target", up)] {
+        let output = tokio::time::timeout(Duration::from_secs(40), child.wait_with_output())
+            .await
+            .expect("SIPp carrier finished")
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(0), "{name}:\n{text}");
+    }
+    let state = registration(&harness, &token, &id).await;
+    assert_eq!(state["state"], "registered", "{state}");
+    assert!(state["registrations"].as_u64().unwrap() >= 3, "{state}");
     harness.shutdown().await;
 }
 
@@ -208,10 +279,16 @@ pub(crate) mod calls {
 
     impl World {
         async fn start() -> Option<World> {
+            World::start_with(String::new()).await
+        }
+
+        /// A world whose server has `extra_toml` appended to its configuration.
+        async fn start_with(extra_toml: String) -> Option<World> {
             let sipp = tool("sipp", "sip-tester")?;
             let harness = Harness::start(Options {
                 digest: r#"["MD5"]"#,
                 ipv6: false,
+                extra_toml,
                 ..Options::default()
             })
             .await;
@@ -474,6 +551,41 @@ pub(crate) mod calls {
             rx.await.unwrap()
         }
 
+        /// A carrier answering 503 on 127.0.0.2:`down_port` and one answering on `up_port`;
+        /// a user dials a national number and the call must be answered after the failover.
+        /// Returns the one INVITE each carrier got, and the call's record.
+        async fn call_through_503_then_answer(
+            &self,
+            down_port: u16,
+            up_port: u16,
+        ) -> (Vec<Vec<String>>, CallEnded) {
+            let first = self.carrier("carrier_invite_503.xml", down_port, "down.log");
+            let second = self.carrier("carrier_invite_answer.xml", up_port, "up.log");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let caller = &self.tenant.accounts[0];
+            // A national number (the provisioned users' class of service is national).
+            let (code, output) = self.dial(caller, "0031301234567").await;
+            assert_eq!(code, 0, "caller: {output}");
+            let (code, output) = finish(first).await;
+            assert_eq!(code, 0, "503 carrier: {output}");
+            let (code, output) = finish(second).await;
+            assert_eq!(code, 0, "second carrier: {output}");
+            let mut got = Vec::new();
+            for trace in ["down.log", "up.log"] {
+                let mut invites = invites(&self.read_trace(trace));
+                assert_eq!(invites.len(), 1, "{trace}: {invites:?}");
+                assert!(
+                    invites[0][0].starts_with("INVITE sip:+31301234567@"),
+                    "{invites:?}"
+                );
+                got.push(invites.remove(0));
+            }
+            let mut records = self.records(1).await;
+            let record = records.pop().unwrap();
+            assert_eq!(record.disposition, Disposition::Answered);
+            (got, record)
+        }
+
         fn read_trace(&self, name: &str) -> String {
             std::fs::read_to_string(self.trace(name)).unwrap_or_default()
         }
@@ -603,36 +715,105 @@ pub(crate) mod calls {
         let up = world.trunk("carrier-up", up_port, 20, false).await;
         world.route("", &[&down, &up]).await;
         world.routing_loaded().await;
-        let first = world.carrier("carrier_invite_503.xml", down_port, "down.log");
-        let second = world.carrier("carrier_invite_answer.xml", up_port, "up.log");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-
-        let caller = &world.tenant.accounts[0];
-        // A national number (the provisioned users' class of service is national).
-        let (code, output) = world.dial(caller, "0031301234567").await;
-        assert_eq!(code, 0, "caller: {output}");
-        let (code, output) = finish(first).await;
-        assert_eq!(code, 0, "503 carrier: {output}");
-        let (code, output) = finish(second).await;
-        assert_eq!(code, 0, "second carrier: {output}");
-        for trace in ["down.log", "up.log"] {
-            let invites = invites(&world.read_trace(trace));
-            assert_eq!(invites.len(), 1, "{trace}: {invites:?}");
-            assert!(
-                invites[0][0].starts_with("INVITE sip:+31301234567@"),
-                "{invites:?}"
-            );
+        let (invites, record) = world.call_through_503_then_answer(down_port, up_port).await;
+        for invite in &invites {
             // No number of the tenant: anonymous towards the carrier, nothing asserted.
-            assert!(header(&invites[0], "P-Asserted-Identity").is_none());
+            assert!(header(invite, "P-Asserted-Identity").is_none());
         }
-        let records = world.records(1).await;
-        let record = records.last().unwrap();
-        assert_eq!(record.disposition, Disposition::Answered);
         assert_eq!(
             record.trunk.as_deref(),
             Some(up.as_str()),
             "the trunk that answered"
         );
+        world.harness.shutdown().await;
+    }
+
+    /// One trunk whose host is a name: the test's DNS gives NAPTR → SRV with two targets
+    /// (priority 10 answers 503, priority 20 answers); the call moves on within the trunk.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn outbound_call_fails_over_between_the_srv_targets_of_one_trunk() {
+        use pbx_test_support::dns::{DnsServer, a, naptr, srv};
+        let dns = DnsServer::start().await.unwrap();
+        let (down_port, up_port) = (free_port(v4()), free_port(v4()));
+        let carrier_ip: std::net::Ipv4Addr = CARRIER_IP.parse().unwrap();
+        dns.set(vec![
+            naptr(
+                "carrier.test.",
+                300,
+                10,
+                10,
+                "S",
+                "SIP+D2U",
+                "_sip._udp.carrier.test.",
+            ),
+            srv(
+                "_sip._udp.carrier.test.",
+                300,
+                10,
+                0,
+                down_port,
+                "down.carrier.test.",
+            ),
+            srv(
+                "_sip._udp.carrier.test.",
+                300,
+                20,
+                0,
+                up_port,
+                "up.carrier.test.",
+            ),
+            a("down.carrier.test.", 300, carrier_ip),
+            a("up.carrier.test.", 300, carrier_ip),
+        ]);
+        let Some(world) =
+            World::start_with(format!("[dns]\nservers = [\"{}\"]\n", dns.addr())).await
+        else {
+            return;
+        };
+        let created = world
+            .api(
+                "POST",
+                "/api/v1/trunks",
+                json!({
+                    "name": "carrier-by-name",
+                    "host": "carrier.test",
+                    "mode": "ip_peering",
+                    "inbound_networks": [format!("{CARRIER_IP}/32")],
+                }),
+            )
+            .await;
+        let trunk = created["id"].as_str().unwrap().to_owned();
+        world.route("", &[&trunk]).await;
+        world.routing_loaded().await;
+        let targets: Vec<_> = world
+            .harness
+            .server()
+            .routing()
+            .trunk_targets("carrier.test", 5060, pbx_domain::Transport::Udp)
+            .iter()
+            .map(|target| target.address.port())
+            .collect();
+        assert_eq!(targets, [down_port, up_port], "SRV order");
+        // The API shows where the name resolved to.
+        let view = world
+            .api("GET", &format!("/api/v1/trunks/{trunk}"), Value::Null)
+            .await;
+        assert_eq!(
+            view["resolution"]["targets"],
+            json!([
+                format!("{CARRIER_IP}:{down_port}"),
+                format!("{CARRIER_IP}:{up_port}")
+            ]),
+            "{view}"
+        );
+        let (invites, record) = world.call_through_503_then_answer(down_port, up_port).await;
+        for invite in &invites {
+            assert!(
+                invite[0].starts_with("INVITE sip:+31301234567@carrier.test"),
+                "{invite:?}"
+            );
+        }
+        assert_eq!(record.trunk.as_deref(), Some(trunk.as_str()));
         world.harness.shutdown().await;
     }
 

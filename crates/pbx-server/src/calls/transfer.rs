@@ -248,7 +248,7 @@ impl Calls {
         let flow = ctx.flow().ok_or(500u16)?;
         let caller_id = snapshot.caller_id(tenant_id, Some(user_id), None, anonymous);
         let attempts: Vec<TrunkAttempt> = trunks
-            .filter_map(|trunk| trunk::attempt(ctx, routing, &flow, &caller_id, trunk))
+            .flat_map(|trunk| trunk::attempts(ctx, routing, &flow, &caller_id, trunk))
             .collect();
         if attempts.is_empty() {
             return Err(503);

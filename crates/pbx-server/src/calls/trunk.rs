@@ -7,7 +7,9 @@
 //!   is the user's own DID or the tenant's main number (anonymous when the caller asked with
 //!   `Privacy` or an anonymous `From`; the real number then only in `P-Asserted-Identity`),
 //!   and the engine tries the trunks one at a time (carrier digest answered, failover on
-//!   5xx/408/timeout).
+//!   5xx/408/timeout). A trunk whose host resolved to several targets (RFC 3263 SRV, or
+//!   several A/AAAA records) is one attempt per target, in resolution order, so a failing
+//!   target moves on to the trunk's next target before the next trunk.
 //! - **Inbound** ([`Calls::inbound_from_trunk`]): an INVITE without credentials from a
 //!   trunk's source network (IP authentication by the trunk's CIDRs) for one of our numbers
 //!   goes to every binding of the user the number is assigned to; a number of ours that is
@@ -104,7 +106,7 @@ impl Calls {
         let anonymous = caller_wants_privacy(&request);
         let caller_id = snapshot.caller_id(tenant, Some(outbound.context.user_id), None, anonymous);
         let attempts: Vec<TrunkAttempt> = trunks
-            .filter_map(|trunk| attempt(ctx, &routing, &flow, &caller_id, trunk))
+            .flat_map(|trunk| attempts(ctx, &routing, &flow, &caller_id, trunk))
             .collect();
         if attempts.is_empty() {
             return self.refuse_outbound(
@@ -487,60 +489,74 @@ struct Unassigned {
     number: pbx_domain::E164,
 }
 
-/// One trunk of the route as the engine tries it; `None` when its host cannot be reached.
-pub(super) fn attempt(
+/// One trunk of the route as the engine tries it: one attempt per resolved target of its
+/// host, in order; none when the host has no target or no listener can reach it.
+pub(super) fn attempts(
     ctx: &Context<'_>,
     routing: &LiveRouting,
     flow: &Flow,
     caller_id: &pbx_routing::CallerId,
     trunk: pbx_routing::TrunkTarget,
-) -> Option<TrunkAttempt> {
-    let Some(address) = routing.trunk_address(&trunk.host, trunk.port) else {
+) -> Vec<TrunkAttempt> {
+    let targets = routing.trunk_targets(&trunk.host, trunk.port, trunk.transport);
+    if targets.is_empty() {
         tracing::warn!(trunk = %trunk.trunk_id, host = trunk.host, "trunk host unresolved; skipped");
-        return None;
-    };
+        return Vec::new();
+    }
     let (transport, listener) = match trunk.transport {
         DomainTransport::Tcp => (pbx_sip::Transport::Tcp, Transport::Tcp),
         DomainTransport::Tls => (pbx_sip::Transport::Tls, Transport::Tls),
         DomainTransport::Udp => (pbx_sip::Transport::Udp, Transport::Udp),
-        _ => return None,
+        _ => return Vec::new(),
     };
-    let local = ctx
-        .transports()
-        .local_addr(listener, address.is_ipv6())
-        .or_else(|| (flow.local.is_ipv6() == address.is_ipv6()).then_some(flow.local))?;
-    let local = crate::trunks::contact_addr(local, address);
-    let request_uri = trunk.request_uri.parse().ok()?;
+    let Ok(request_uri) = trunk.request_uri.parse::<pbx_sip::Uri>() else {
+        return Vec::new();
+    };
     let host = if trunk.host.contains(':') && !trunk.host.starts_with('[') {
         format!("[{}]", trunk.host)
     } else {
         trunk.host.clone()
     };
-    let from = name_addr(&caller_id.from_header(&host))?;
-    let to = name_addr(&format!("<{}>", trunk.request_uri))?;
+    let (Some(from), Some(to)) = (
+        name_addr(&caller_id.from_header(&host)),
+        name_addr(&format!("<{}>", trunk.request_uri)),
+    ) else {
+        return Vec::new();
+    };
     let headers = identity_headers(caller_id, &host, trunk.caller_identity);
-    Some(TrunkAttempt {
-        target: ForkTarget {
-            request_uri,
-            target: Target {
-                transport,
-                address,
-                flow: None,
-            },
-            local,
-            route: Vec::new(),
-            to,
-            label: trunk.name.clone(),
-        },
-        from,
-        headers,
-        credentials: trunk.auth.map(|auth| TrunkCredentials {
-            username: auth.username,
-            password: auth.password,
-            realm: trunk.auth_realm.clone(),
-        }),
-        trunk: trunk.trunk_id.to_string(),
-    })
+    let credentials = trunk.auth.map(|auth| TrunkCredentials {
+        username: auth.username,
+        password: auth.password,
+        realm: trunk.auth_realm.clone(),
+    });
+    targets
+        .iter()
+        .filter_map(|resolved| {
+            let address = resolved.address;
+            let local = ctx
+                .transports()
+                .local_addr(listener, address.is_ipv6())
+                .or_else(|| (flow.local.is_ipv6() == address.is_ipv6()).then_some(flow.local))?;
+            Some(TrunkAttempt {
+                target: ForkTarget {
+                    request_uri: request_uri.clone(),
+                    target: Target {
+                        transport: transport.clone(),
+                        address,
+                        flow: None,
+                    },
+                    local: crate::trunks::contact_addr(local, address),
+                    route: Vec::new(),
+                    to: to.clone(),
+                    label: trunk.name.clone(),
+                },
+                from: from.clone(),
+                headers: headers.clone(),
+                credentials: credentials.clone(),
+                trunk: trunk.trunk_id.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// The caller-identity headers towards a carrier whose trunk sends identity as `mode` (the
