@@ -51,16 +51,23 @@ fn two_calls_with(config: pbx_call::CallConfig, reinvite_status: Option<u16>) ->
 /// The `Refer-To` naming Bob's dialog of call 2, our tag as the `to-tag` (`ours_as_to`)
 /// or as the `from-tag`.
 fn replaces_call_2(world: &mut World, ours_as_to: bool) -> String {
-    let dialog = world.ua(BOB2_INDEX).dialog.as_ref().unwrap().id().clone();
-    let ours = String::from_utf8_lossy(&dialog.remote_tag).into_owned();
-    let bobs = String::from_utf8_lossy(&dialog.local_tag).into_owned();
+    replaces_of(world, BOB2_INDEX, "300", ours_as_to)
+}
+
+/// A `Refer-To` to `extension` replacing the dialog of user agent `index` (one of Bob's
+/// lines), our tag as the `to-tag` (`ours_as_to`) or as the `from-tag`.
+fn replaces_of(world: &mut World, index: usize, extension: &str, ours_as_to: bool) -> String {
+    let dialog = world.ua(index).dialog.as_ref().unwrap().id().clone();
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).replace('@', "%40");
+    let (ours, bobs) = (text(&dialog.remote_tag), text(&dialog.local_tag));
     let (to, from) = if ours_as_to {
         (ours, bobs)
     } else {
         (bobs, ours)
     };
     format!(
-        "<sip:300@tenant.example?Replaces=bob-call-2%40192.168.2.21%3Bto-tag%3D{to}%3Bfrom-tag%3D{from}>"
+        "<sip:{extension}@tenant.example?Replaces={}%3Bto-tag%3D{to}%3Bfrom-tag%3D{from}>",
+        text(&dialog.call_id)
     )
 }
 
@@ -180,16 +187,22 @@ fn replaces_with_our_tag_as_from_tag_is_accepted_and_the_transferee_may_hang_up(
     let refer_to = replaces_call_2(&mut world, false);
     refer(&mut world, &refer_to);
     assert_joined(&mut world);
-    world.run(secs(5));
+    let pbx = alice_hangs_up_after(&mut world, secs(5));
+    let joined = pbx.records.last().unwrap();
+    assert_eq!(joined.hangup_side, HangupSide::Caller);
+    assert_eq!(joined.hangup_cause, "BYE");
+}
+
+/// After `talk`, Alice (joined with Carol) hangs up: Carol gets the BYE, no call is left.
+fn alice_hangs_up_after(world: &mut World, talk: Duration) -> &mut Pbx {
+    world.run(talk);
     let now = world.now();
     world.alice().send_in_dialog(now, Method::Bye, None);
     world.run(secs(1));
     assert_eq!(world.ua(CAROL_INDEX).received_of(Method::Bye).len(), 1);
     let pbx = world.pbx();
     assert_eq!(pbx.calls.call_count(), 0);
-    let joined = pbx.records.last().unwrap();
-    assert_eq!(joined.hangup_side, HangupSide::Caller);
-    assert_eq!(joined.hangup_cause, "BYE");
+    pbx
 }
 
 #[test]
@@ -243,13 +256,7 @@ fn replaces_naming_another_partys_dialog_is_refused() {
 #[test]
 fn replaces_of_the_call_itself_is_forbidden() {
     let mut world = two_calls(None);
-    let dialog = world.bob().dialog.as_ref().unwrap().id().clone();
-    let refer_to = format!(
-        "<sip:300@tenant.example?Replaces={}%3Bto-tag%3D{}%3Bfrom-tag%3D{}>",
-        String::from_utf8_lossy(&dialog.call_id).replace('@', "%40"),
-        String::from_utf8_lossy(&dialog.local_tag),
-        String::from_utf8_lossy(&dialog.remote_tag),
-    );
+    let refer_to = replaces_of(&mut world, 2, "300", false);
     refer(&mut world, &refer_to);
     assert_eq!(refer_statuses(world.bob()), [403]);
 }
@@ -433,4 +440,52 @@ fn refreshes(ua: &Ua) -> usize {
         .iter()
         .filter(|r| matches!(r.method(), Method::Invite | Method::Update))
         .count()
+}
+
+#[test]
+fn the_second_line_may_transfer_and_the_caller_of_call_1_moves_over() {
+    // Bob transfers from his second line: Carol (call 2's callee) is the transferee and
+    // Alice, call 1's caller (its A leg), the target.
+    let mut world = two_calls(None);
+    let refer_to = replaces_of(&mut world, 2, "100", true);
+    let now = world.now();
+    world.ua(BOB2_INDEX).send_refer(now, &[&refer_to]);
+    world.run(secs(1));
+    assert_eq!(refer_statuses(world.ua(BOB2_INDEX)), [202]);
+    assert_eq!(
+        notifies(world.ua(BOB2_INDEX)).last().unwrap(),
+        &frag("200 OK", "terminated;reason=noresource")
+    );
+    // Alice is re-INVITEd (after Bob's hold) with call 2's relay side A, which Bob's second
+    // line used, sendrecv.
+    let invites = world.alice().received_of(Method::Invite);
+    assert_eq!(invites.len(), 2);
+    let offer = body_text(invites[1]);
+    assert!(offer.contains("m=audio 30008 RTP/AVP 8 101"), "{offer}");
+    assert!(offer.contains("a=sendrecv"), "{offer}");
+    assert_eq!(world.bob().received_of(Method::Bye).len(), 1);
+    assert_eq!(world.ua(BOB2_INDEX).received_of(Method::Bye).len(), 1);
+    assert_eq!(world.ua(CAROL_INDEX).received_of(Method::Invite).len(), 1);
+    {
+        let log = world.pbx().media.log.lock().unwrap();
+        assert_eq!(log.released, [30004]);
+        let alice_media = addr("192.168.1.10:4000");
+        assert_eq!(
+            log.session_remotes.last(),
+            Some(&(30008, Side::A, alice_media))
+        );
+    }
+    // Alice and Carol talk; Alice's BYE (in her dialog of call 1) reaches Carol.
+    let pbx = alice_hangs_up_after(&mut world, secs(3));
+    assert_eq!(pbx.records.len(), 3);
+    let joined = &pbx.records[2];
+    assert_eq!(joined.caller, "300");
+    assert_eq!(joined.callee_normalised, "100");
+    assert_eq!(joined.hangup_side, HangupSide::Callee);
+    // Call 2 (the transferee's) goes on in the engine: the joined record is its transfer.
+    assert_eq!(pbx.records[0].callee_normalised, "300");
+    assert_eq!(pbx.records[0].hangup_side, HangupSide::Caller);
+    assert_eq!(pbx.records[1].callee_normalised, "200");
+    assert_eq!(pbx.records[1].hangup_side, HangupSide::Callee);
+    assert_eq!(joined.transfer_of, Some(pbx.records[0].call_key));
 }

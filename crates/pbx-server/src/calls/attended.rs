@@ -34,7 +34,8 @@ impl Calls {
         let named = party(&replaced.context, replaced.side_is_caller);
         let outcome = if transferor.is_some() && transferor == named {
             tracing::info!(call = key.0, other = replaced.key.0, "attended transfer");
-            let context = joined_context(request);
+            let context =
+                joined_context(&request.context, &replaced.context, replaced.side_is_caller);
             self.engine
                 .start_attended_transfer(ctx.engine(), now, key, context)
         } else {
@@ -64,19 +65,21 @@ pub(super) fn party(context: &CallContext, is_caller: bool) -> Option<(TenantId,
     }
 }
 
-/// The joined call's record context (see the module doc).
-fn joined_context(request: &TransferRequest<CallContext>) -> CallContext {
-    let mut context = request.context.clone();
-    let Some(replaced) = &request.replaces else {
-        return context;
-    };
-    let other = &replaced.context;
-    if replaced.side_is_caller {
-        // The transferor called the target: the target is that call's callee.
+/// The joined call's record context (see the module doc): the transferee's call's
+/// `context` with the target as callee, from the `other` call's context; the target was
+/// that call's callee when the transferor called it (`target_was_callee`).
+fn joined_context(
+    context: &CallContext,
+    other: &CallContext,
+    target_was_callee: bool,
+) -> CallContext {
+    let mut context = context.clone();
+    if target_was_callee {
         context.callee_user_id = other.callee_user_id;
         context.callee_tenant.clone_from(&other.callee_tenant);
     } else {
-        // The target called the transferor.
+        // The target called the transferor: one of our users when it called from a device
+        // of the same tenant.
         context.callee_user_id = other
             .device_id
             .filter(|_| other.tenant_id == context.tenant_id)
@@ -84,4 +87,83 @@ fn joined_context(request: &TransferRequest<CallContext>) -> CallContext {
         context.callee_tenant = None;
     }
     context
+}
+
+#[cfg(test)]
+mod tests {
+    use pbx_domain::{DeviceId, TenantId, UserId};
+
+    use super::*;
+    use crate::calls::CalleeTenant;
+
+    fn tenant(n: u8) -> TenantId {
+        TenantId::from_parts(1, &[n; 10])
+    }
+
+    fn user(n: u8) -> UserId {
+        UserId::from_parts(1, &[n; 10])
+    }
+
+    fn context(tenant: TenantId, user: UserId, device: bool) -> CallContext {
+        CallContext {
+            tenant_id: tenant,
+            user_id: user,
+            device_id: device.then(|| DeviceId::from_parts(1, &[9; 10])),
+            callee_user_id: None,
+            callee_tenant: None,
+        }
+    }
+
+    #[test]
+    fn the_transferor_is_the_same_party_on_both_calls_as_caller_or_callee() {
+        let (tenant, alice, bob) = (tenant(1), user(1), user(2));
+        // Call 1: Alice calls Bob; call 2: Bob calls Carol.
+        let mut call_1 = context(tenant, alice, true);
+        call_1.callee_user_id = Some(bob);
+        let call_2 = context(tenant, bob, true);
+        assert_eq!(party(&call_1, false), party(&call_2, true));
+        assert_ne!(party(&call_1, true), party(&call_2, true));
+        // Bob as the callee of another tenant's call is that tenant's user.
+        let other_tenant = self::tenant(2);
+        call_1.callee_tenant = Some(CalleeTenant {
+            tenant_id: other_tenant,
+            user_id: bob,
+            caller: "+31201234567".into(),
+        });
+        assert_eq!(party(&call_1, false), Some((other_tenant, bob)));
+        // A call from a trunk to no user has no callee party.
+        let mut inbound = context(tenant, alice, false);
+        inbound.callee_user_id = None;
+        assert_eq!(party(&inbound, false), None);
+    }
+
+    #[test]
+    fn the_joined_record_names_the_target_as_the_other_call_knew_it() {
+        let (tenant, alice, bob, carol) = (tenant(1), user(1), user(2), user(3));
+        let mut call_1 = context(tenant, alice, true);
+        call_1.callee_user_id = Some(bob);
+        // Bob called Carol.
+        let mut call_2 = context(tenant, bob, true);
+        call_2.callee_user_id = Some(carol);
+        let joined = joined_context(&call_1, &call_2, true);
+        assert_eq!(joined.user_id, alice);
+        assert_eq!(joined.callee_user_id, Some(carol));
+        // Carol called Bob from her phone.
+        let call_2 = context(tenant, carol, true);
+        assert_eq!(
+            joined_context(&call_1, &call_2, false).callee_user_id,
+            Some(carol)
+        );
+        // Carol called from a trunk, or from another tenant: no called user.
+        let from_trunk = context(tenant, bob, false);
+        assert_eq!(
+            joined_context(&call_1, &from_trunk, false).callee_user_id,
+            None
+        );
+        let elsewhere = context(self::tenant(2), carol, true);
+        assert_eq!(
+            joined_context(&call_1, &elsewhere, false).callee_user_id,
+            None
+        );
+    }
 }
