@@ -248,6 +248,37 @@ async fn a_failing_resolver_keeps_the_last_good_answer() {
     refresher.abort();
 }
 
+#[tokio::test]
+async fn a_silent_name_server_does_not_hold_up_tracking() {
+    let dns = DnsServer::start().await.unwrap();
+    dns.set(vec![a("late.test.", 60, V4)]);
+    dns.set_silent(true);
+    let mut settings = settings(&dns);
+    settings.query_timeout = Duration::from_millis(200);
+    let table = CarrierTargets::new(settings);
+    let late = key("late.test", 5060, Transport::Udp);
+    let started = std::time::Instant::now();
+    table.track([late.clone()]).await;
+    // Bounded by twice the query timeout, not by the whole resolution.
+    assert!(
+        started.elapsed() < Duration::from_millis(1_000),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(table.targets(&late).is_empty());
+    assert!(table.view(&late).unwrap().last_error.is_some());
+    // The server comes back: the lookup that was left running fails, and the retry after
+    // min_ttl fills the entry in.
+    dns.set_silent(false);
+    let refresher = table.spawn_refresher();
+    assert!(
+        wait_for(&table, &late, |targets| targets == [addr("127.0.0.2:5060")]).await,
+        "{:?}",
+        table.view(&late)
+    );
+    refresher.abort();
+}
+
 fn addresses(table: &CarrierTargets, key: &CarrierKey) -> Vec<SocketAddr> {
     table
         .targets(key)

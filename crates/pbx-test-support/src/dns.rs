@@ -3,7 +3,8 @@
 //! [`DnsServer::start`] binds UDP `127.0.0.1:0` and answers every query from the records the
 //! test put in with [`DnsServer::set`]: the records of the asked name and type, NOERROR with
 //! no answer when the name has records of other types only, NXDOMAIN when it has none.
-//! [`DnsServer::set_failing`] makes it answer SERVFAIL (a resolver hiccup) until turned off.
+//! [`DnsServer::set_failing`] makes it answer SERVFAIL (a resolver hiccup) until turned off;
+//! [`DnsServer::set_silent`] makes it drop queries unanswered (a server that is down).
 //! It never forwards anything: tests of RFC 3263 resolution point the resolver at it and
 //! never reach the internet. The task stops when the server is dropped.
 //!
@@ -36,6 +37,7 @@ pub struct DnsServer {
 struct Shared {
     records: Mutex<Vec<Record>>,
     failing: AtomicBool,
+    silent: AtomicBool,
     queries: AtomicUsize,
 }
 
@@ -68,6 +70,11 @@ impl DnsServer {
         self.shared.failing.store(failing, Ordering::SeqCst);
     }
 
+    /// Drops every query unanswered while `silent`.
+    pub fn set_silent(&self, silent: bool) {
+        self.shared.silent.store(silent, Ordering::SeqCst);
+    }
+
     /// Queries received so far.
     pub fn queries(&self) -> usize {
         self.shared.queries.load(Ordering::SeqCst)
@@ -90,6 +97,9 @@ async fn serve(socket: UdpSocket, shared: Arc<Shared>) {
             continue;
         };
         shared.queries.fetch_add(1, Ordering::SeqCst);
+        if shared.silent.load(Ordering::SeqCst) {
+            continue;
+        }
         let reply = answer(&shared, &query);
         if let Ok(bytes) = reply.to_vec() {
             let _ = socket.send_to(&bytes, peer).await;

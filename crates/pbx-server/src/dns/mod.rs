@@ -7,8 +7,9 @@
 //!   A/AAAA, with SRV records ordered by priority and weighted random within a priority
 //!   (RFC 2782); no SRV → A/AAAA on 5060 (5061 for TLS).
 //! - [`CarrierTargets`] holds the ordered targets of every carrier host the routing snapshot
-//!   names. [`CarrierTargets::track`] resolves hosts it has not seen before (bounded, when
-//!   the snapshot loads) and drops those no trunk names any more; the task of
+//!   names. [`CarrierTargets::track`] resolves hosts it has not seen before when the
+//!   snapshot loads (waiting at most twice the query timeout; a slower lookup fills in its
+//!   host when it ends) and drops those no trunk names any more; the task of
 //!   [`CarrierTargets::spawn_refresher`] asks again when an answer's TTL runs out, clamped to
 //!   `[dns] min_ttl_secs ..= max_ttl_secs`. A failed lookup keeps the last good answer (a
 //!   resolver hiccup must not make a carrier vanish) and is retried after `min_ttl_secs`.
@@ -237,8 +238,9 @@ impl CarrierTargets {
         })
     }
 
-    /// Tracks exactly the names among `keys`: the new ones are resolved now (all at once,
-    /// each bounded), those no longer named are dropped, the others stay as they are.
+    /// Tracks exactly the names among `keys`: the new ones are resolved now, all at once,
+    /// and waited for at most twice the query timeout (a slower lookup fills its entry when
+    /// it ends); those no longer named are dropped; the others stay as they are.
     pub async fn track(self: &Arc<Self>, keys: impl IntoIterator<Item = CarrierKey>) {
         let wanted: HashSet<CarrierKey> = keys
             .into_iter()
@@ -247,10 +249,23 @@ impl CarrierTargets {
         let new: Vec<CarrierKey> = {
             let mut entries = self.write();
             entries.retain(|key, _| wanted.contains(key));
-            wanted
+            let new: Vec<CarrierKey> = wanted
                 .into_iter()
                 .filter(|key| !entries.contains_key(key))
-                .collect()
+                .collect();
+            for key in &new {
+                // No target until the first answer; a lookup that ends after the key was
+                // dropped finds no entry to fill.
+                entries.insert(
+                    key.clone(),
+                    Entry {
+                        targets: Arc::from([]),
+                        refresh_at: Instant::now() + self.settings.max_ttl,
+                        last_error: Some("not resolved yet".to_owned()),
+                    },
+                );
+            }
+            new
         };
         if new.is_empty() {
             return;
@@ -260,15 +275,21 @@ impl CarrierTargets {
             let this = Arc::clone(self);
             lookups.spawn(async move {
                 let entry = this.resolve(&key, None).await;
-                (key, entry)
+                if let Some(slot) = this.write().get_mut(&key) {
+                    *slot = entry;
+                }
+                this.wake.notify_one();
             });
         }
-        while let Some(done) = lookups.join_next().await {
-            if let Ok((key, entry)) = done {
-                self.write().insert(key, entry);
-            }
+        let bound = self.settings.query_timeout.saturating_mul(2);
+        let all = async { while lookups.join_next().await.is_some() {} };
+        if tokio::time::timeout(bound, all).await.is_err() {
+            tracing::info!(
+                pending = lookups.len(),
+                "carrier host lookups still running; their trunks get targets when they end"
+            );
+            lookups.detach_all();
         }
-        self.wake.notify_one();
     }
 
     /// Resolves again every tracked name whose time has come (the resolver's own cache
