@@ -189,6 +189,17 @@ pub struct CallEngine<C> {
     departed: HashMap<(Bytes, Bytes), Instant>,
 }
 
+/// Lets the endpoint drop the request of an INVITE client transaction a 2xx accepted: the
+/// engine keeps its own copy of every INVITE it sends (forks, relayed and refreshing
+/// re-INVITEs) and builds dialogs and ACKs from that, so the endpoint's copy would only sit
+/// there for Timer M's 32 s (about half a kilobyte to a kilobyte per call). A no-op for any
+/// other transaction.
+fn release_accepted(endpoint: &mut Endpoint, transaction: TransactionId) {
+    if let Some(invite) = endpoint.client_invite(transaction) {
+        endpoint.release_request(invite);
+    }
+}
+
 /// What answering a carrier's challenge to an in-dialog request needs once the call may be
 /// gone (a BYE): our account, where the request went, and our address there.
 #[derive(Debug)]
@@ -515,6 +526,7 @@ impl<C: Clone> CallEngine<C> {
                     if response.status().is_success() {
                         let orphan = orphan.clone();
                         self.ack_and_bye(endpoint, now, *transaction, &orphan, response);
+                        release_accepted(endpoint, *transaction);
                     }
                     return true;
                 }
@@ -563,6 +575,9 @@ impl<C: Clone> CallEngine<C> {
                 }
                 if status >= 200 && !matches!(role, Role::Fork(_) | Role::Transfer(_)) {
                     self.clients.remove(transaction);
+                }
+                if response.status().is_success() {
+                    release_accepted(endpoint, *transaction);
                 }
                 true
             }

@@ -4,9 +4,6 @@
 //! allocator in this test binary only. Deterministic (heap bytes, not RSS), so it is a test;
 //! `cargo test -p pbx-registrar --test memory -- --nocapture` prints the figure.
 
-// The only `unsafe` is the `GlobalAlloc` impl, which forwards every call unchanged to the
-// system allocator (the same contract, so the same safety) and keeps a byte count.
-#![allow(unsafe_code)]
 // A panic is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -14,44 +11,12 @@
 #[allow(dead_code)]
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
-
 use pbx_domain::{DirectoryParts, DirectorySnapshot};
 use pbx_registrar::RegistrarConfig;
 use pbx_sip_auth::NonceCountTracker;
 
+use pbx_test_support::alloc::{Counting, live_bytes};
 use support::{Harness, Reg, udp};
-
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-fn delta(size: usize) -> isize {
-    isize::try_from(size).unwrap_or(isize::MAX)
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments, so the caller's
-// obligations are passed on unchanged; the counter is only arithmetic.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(delta(layout.size()), Ordering::Relaxed);
-        // SAFETY: forwarded unchanged.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(delta(layout.size()), Ordering::Relaxed);
-        // SAFETY: forwarded unchanged.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(delta(new_size) - delta(layout.size()), Ordering::Relaxed);
-        // SAFETY: forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -104,7 +69,7 @@ fn a_binding_costs_less_than_2_kib_of_registrar_memory() {
         })
         .collect();
 
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live_bytes();
     for ((reg, flow), account) in requests.into_iter().zip(&accounts) {
         let mut reg = reg;
         let outcome = h.register(account, &mut reg, flow);
@@ -112,7 +77,7 @@ fn a_binding_costs_less_than_2_kib_of_registrar_memory() {
         // The effects go to the store writer and are gone once written.
         drop(outcome);
     }
-    let after = LIVE.load(Ordering::Relaxed);
+    let after = live_bytes();
     assert_eq!(h.registrar.binding_count(), BINDINGS as usize);
     let per_binding = (after - before) / isize::try_from(BINDINGS).unwrap();
     println!(

@@ -36,18 +36,23 @@ pub(crate) enum ServerKey {
         sent_by: (SentByHost, Option<u16>),
         method: Method,
     },
-    /// RFC 2543 fallback: Request-URI, From tag, Call-ID, CSeq number, top Via, method (ACK
-    /// counted as INVITE), and the To tag except for INVITE/ACK (an ACK carries the tag of
-    /// our response, checked separately).
-    Rfc2543 {
-        request_uri: Bytes,
-        from_tag: Option<Bytes>,
-        call_id: Bytes,
-        cseq: u32,
-        top_via: Bytes,
-        method: Method,
-        to_tag: Option<Bytes>,
-    },
+    /// RFC 2543 fallback (boxed: rare, and three times the size of the usual key, which
+    /// every server transaction stores twice).
+    Rfc2543(Box<Rfc2543Key>),
+}
+
+/// The RFC 2543 key: Request-URI, From tag, Call-ID, CSeq number, top Via, method (ACK
+/// counted as INVITE), and the To tag except for INVITE/ACK (an ACK carries the tag of our
+/// response, checked separately).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Rfc2543Key {
+    request_uri: Bytes,
+    from_tag: Option<Bytes>,
+    call_id: Bytes,
+    cseq: u32,
+    top_via: Bytes,
+    method: Method,
+    to_tag: Option<Bytes>,
 }
 
 /// The sent-by host of a server key: an address as such (no text per request), a name
@@ -93,23 +98,15 @@ impl ServerKey {
                 ),
                 method: method.clone(),
             },
-            Self::Rfc2543 {
-                request_uri,
-                from_tag,
-                call_id,
-                cseq,
-                top_via,
-                method,
-                to_tag,
-            } => Self::Rfc2543 {
-                request_uri: copy(request_uri),
-                from_tag: from_tag.as_ref().map(copy),
-                call_id: copy(call_id),
-                cseq: *cseq,
-                top_via: copy(top_via),
-                method: method.clone(),
-                to_tag: to_tag.as_ref().map(copy),
-            },
+            Self::Rfc2543(key) => Self::Rfc2543(Box::new(Rfc2543Key {
+                request_uri: copy(&key.request_uri),
+                from_tag: key.from_tag.as_ref().map(copy),
+                call_id: copy(&key.call_id),
+                cseq: key.cseq,
+                top_via: copy(&key.top_via),
+                method: key.method.clone(),
+                to_tag: key.to_tag.as_ref().map(copy),
+            })),
         }
     }
 
@@ -133,7 +130,7 @@ impl ServerKey {
             Method::Invite => None,
             _ => request.to()?.tag,
         };
-        Ok(ServerKey::Rfc2543 {
+        Ok(ServerKey::Rfc2543(Box::new(Rfc2543Key {
             request_uri: request.uri().to_bytes(),
             from_tag: request.from()?.tag,
             call_id: request.call_id()?,
@@ -141,21 +138,20 @@ impl ServerKey {
             top_via: via.to_bytes(),
             method,
             to_tag,
-        })
+        })))
     }
 
     /// The same key for another method (CANCEL → the INVITE it cancels).
     pub(crate) fn with_method(&self, method: Method) -> Self {
         let mut key = self.clone();
         match &mut key {
-            ServerKey::Rfc3261 { method: m, .. } | ServerKey::Rfc2543 { method: m, .. } => {
-                *m = method;
+            ServerKey::Rfc3261 { method: m, .. } => *m = method,
+            ServerKey::Rfc2543(key) => {
+                if method == Method::Invite {
+                    key.to_tag = None;
+                }
+                key.method = method;
             }
-        }
-        if let ServerKey::Rfc2543 { to_tag, method, .. } = &mut key
-            && *method == Method::Invite
-        {
-            *to_tag = None;
         }
         key
     }
@@ -176,6 +172,17 @@ pub(crate) struct AckKey {
 }
 
 impl AckKey {
+    /// The same key owning copies of its bytes (see [`ServerKey::detached`]).
+    pub(crate) fn detached(&self) -> Self {
+        let copy = |bytes: &Bytes| Bytes::copy_from_slice(bytes);
+        Self {
+            call_id: copy(&self.call_id),
+            from_tag: self.from_tag.as_ref().map(copy),
+            to_tag: self.to_tag.as_ref().map(copy),
+            cseq: self.cseq,
+        }
+    }
+
     pub(crate) fn of_request(request: &Request) -> Result<Self, ParseError> {
         Ok(Self {
             call_id: request.call_id()?,

@@ -10,9 +10,12 @@
 //!   clock to the next deadline, so timer paths run in milliseconds.
 //! - `postgres::FreshDatabase` (feature `postgres`): a throw-away PostgreSQL database per
 //!   test, skipped with a notice when the server is unreachable (a failure under `CI=true`).
+//! - [`alloc::Counting`]: a counting global allocator (live heap bytes, allocations) for
+//!   memory tests.
 //! - `dns::DnsServer` (feature `dns`): a DNS responder on loopback answering NAPTR, SRV, A
 //!   and AAAA queries from a table the test edits (RFC 3263 resolution tests).
 
+pub mod alloc;
 pub mod clock;
 pub mod conformance;
 #[cfg(feature = "dns")]

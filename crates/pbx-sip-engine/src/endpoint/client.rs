@@ -82,11 +82,11 @@ impl Endpoint {
         ) {
             return Err(CancelError::AlreadyFinal);
         }
-        // Client transactions keep their request for their whole life.
-        let request = entry.request.as_ref().ok_or(CancelError::AlreadyFinal)?;
+        // An INVITE client transaction keeps its request until a 2xx accepts it.
+        let request = entry.request.as_deref().ok_or(CancelError::AlreadyFinal)?;
         let cancel = build::cancel_for(request).map_err(CancelError::Malformed)?;
         if state == ClientInviteState::Calling {
-            e.pending_cancel = Some(cancel);
+            e.pending_cancel = Some(Box::new(cancel));
             return Ok(CancelOutcome::Deferred);
         }
         match self.start_cancel(now, id, cancel) {
@@ -183,7 +183,7 @@ impl Endpoint {
         self.transactions.insert(
             id,
             Box::new(Entry {
-                request: Some(request),
+                request: Some(Box::new(request)),
                 target,
                 kind,
             }),

@@ -112,7 +112,8 @@ impl Endpoint {
                 match e.machine.on_response(&self.config, status, &mut timers) {
                     ClientInviteResponse::PassUp => {
                         if (200..300).contains(&status) {
-                            // Accepted (Timer M, 32 s): the INVITE is never re-sent again.
+                            // Accepted (Timer M, 32 s): the INVITE is never re-sent again
+                            // (the request stays until the TU releases it, for its dialogs).
                             e.bytes = Bytes::new();
                             let to_tag = response.to().ok().and_then(|to| to.tag);
                             if let Some((_, ack)) = e.acks_2xx.iter().find(|(t, _)| *t == to_tag) {
@@ -129,10 +130,9 @@ impl Endpoint {
                         // Completed: the INVITE is never re-sent again (its request stays, for
                         // a challenge's retry).
                         e.bytes = Bytes::new();
-                        // Client transactions keep their request for their whole life.
                         let ack = entry
                             .request
-                            .as_ref()
+                            .as_deref()
                             .map(|request| build::ack_for_non_2xx(request, &response));
                         match ack {
                             None => {}
@@ -186,7 +186,7 @@ impl Endpoint {
         }
         if let Some(cancel) = cancel_now {
             // A failure here (capacity) leaves the INVITE uncancelled; the TU can retry.
-            let _ = self.start_cancel(now, id, cancel);
+            let _ = self.start_cancel(now, id, *cancel);
         }
         self.remove_if_terminated(id);
     }
@@ -320,7 +320,14 @@ impl Endpoint {
             id,
             now,
         };
-        match e.machine.on_ack(&self.config, &mut timers) {
+        let verdict = e.machine.on_ack(&self.config, &mut timers);
+        // Acknowledged: the final response is never re-sent again (an INVITE retransmitted
+        // after this is absorbed), so its bytes need not stay for the rest of Timer I or L.
+        // (A stray ACK while proceeding changes nothing: the provisional stays.)
+        if e.machine.state() != ServerInviteState::Proceeding {
+            e.last_response = None;
+        }
+        match verdict {
             AckVerdict::Absorb => self.stats.absorbed += 1,
             AckVerdict::PassUp => self.events.push_back(Event::Ack {
                 transaction: Some(ServerTransaction::new(id)),
@@ -374,7 +381,7 @@ impl Endpoint {
         self.transactions.insert(
             id,
             Box::new(super::Entry {
-                request: Some(cancel.clone()),
+                request: Some(Box::new(cancel.clone())),
                 target,
                 kind: EntryKind::ServerNonInvite(ServerEntry {
                     machine,

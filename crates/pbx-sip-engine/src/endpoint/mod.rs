@@ -78,10 +78,13 @@ pub struct Endpoint {
 #[derive(Debug)]
 struct Entry {
     /// The request that created it (server side: with the stamped top Via). Dropped when a
-    /// server INVITE transaction sends its final response, and when a non-INVITE server
-    /// transaction over UDP completes: for the 32 s of Timer L or J it only re-sends its last
-    /// response, and the request is most of its memory.
-    request: Option<Request>,
+    /// server INVITE transaction sends its final response, when a non-INVITE server
+    /// transaction over UDP completes (for the 32 s of Timer L or J it only re-sends its last
+    /// response, and the request is most of its memory), and when the TU releases an
+    /// accepted INVITE client transaction's ([`Endpoint::release_request`]). Boxed:
+    /// the entry outlives it, and an inline `Request` would keep ~0.4 KB per entry for that
+    /// time.
+    request: Option<Box<Request>>,
     /// Client: where requests go. Server: where responses go.
     target: Target,
     kind: EntryKind,
@@ -110,8 +113,9 @@ struct ClientInviteEntry {
     ack: Option<Bytes>,
     /// ACKs for 2xx by To tag, re-sent when that 2xx is retransmitted (Accepted state).
     acks_2xx: Vec<(Option<Bytes>, Transmit)>,
-    /// A CANCEL asked for before any provisional response (§9.1: wait for one).
-    pending_cancel: Option<Request>,
+    /// A CANCEL asked for before any provisional response (§9.1: wait for one). Boxed: rare,
+    /// and inline it would double the size of every entry.
+    pending_cancel: Option<Box<Request>>,
     /// The CANCEL transaction once sent.
     cancel: Option<TransactionId>,
 }
@@ -278,12 +282,27 @@ impl Endpoint {
         })
     }
 
-    /// The request that created a transaction: always for a client transaction; for a server
-    /// transaction until its final response (an INVITE) or its completion over UDP (others).
+    /// The request that created a transaction: for a client transaction its whole life
+    /// (unless [released](Endpoint::release_request)); for a server transaction until its
+    /// final response (an INVITE) or its completion over UDP (others).
     pub fn request(&self, transaction: impl Into<TransactionId>) -> Option<&Request> {
         self.transactions
             .get(&transaction.into())
-            .and_then(|e| e.request.as_ref())
+            .and_then(|e| e.request.as_deref())
+    }
+
+    /// Drops the request of an INVITE client transaction that a 2xx accepted, once the TU
+    /// has taken from it what its dialogs need (a TU that keeps its own copy, as a B2BUA
+    /// does): for the 32 s of Timer M the transaction only passes 2xx retransmissions up and
+    /// re-sends their ACKs, and the INVITE with its SDP is most of its memory. Does nothing
+    /// to any other transaction or state (a proceeding INVITE still needs it for CANCEL).
+    pub fn release_request(&mut self, transaction: ClientTransaction<Invite>) {
+        if let Some(entry) = self.transactions.get_mut(&transaction.id())
+            && let EntryKind::ClientInvite(e) = &entry.kind
+            && e.machine.state() == ClientInviteState::Accepted
+        {
+            entry.request = None;
+        }
     }
 
     /// The typed handle of an INVITE client transaction from its id (as carried by

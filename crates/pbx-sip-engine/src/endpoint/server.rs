@@ -67,7 +67,7 @@ impl Endpoint {
         self.transactions.insert(
             id,
             Box::new(Entry {
-                request: Some(request),
+                request: Some(Box::new(request)),
                 target,
                 kind,
             }),
@@ -157,7 +157,10 @@ impl Endpoint {
             EntryKind::ServerNonInvite(e) => &e.local_tag,
             _ => return Err(ResponseError::NotAServerTransaction),
         };
-        let request = entry.request.as_ref().ok_or(ResponseError::AlreadyFinal)?;
+        let request = entry
+            .request
+            .as_deref()
+            .ok_or(ResponseError::AlreadyFinal)?;
         let response = Response::for_request(request, status);
         Ok(if status == StatusCode::TRYING {
             response
@@ -192,7 +195,11 @@ impl Endpoint {
                     return Err(ResponseError::AlreadyFinal);
                 }
                 if (200..300).contains(&status) {
-                    let key = AckKey::of_response(&response).map_err(ResponseError::Malformed)?;
+                    // Detached: the response's Call-ID and From tag slice the received INVITE,
+                    // which the index would otherwise keep alive for the 32 s of Timer L.
+                    let key = AckKey::of_response(&response)
+                        .map_err(ResponseError::Malformed)?
+                        .detached();
                     self.ack_index.insert(key.clone(), id);
                     e.ack_keys.push(key);
                 }
