@@ -24,6 +24,9 @@ REFINE = int(ENV("REFINE", "3"))
 GEN_CPU = ENV("GEN_CPU", "0")
 PIN = ENV("PIN", "1") == "1"
 UAC_PORT = int(ENV("UAC_PORT", "15080"))
+# The server's SIP port (from the target argument), whose socket drops each step reports.
+_TARGET_ARG = 3 if sys.argv[1:2] == ["--storm"] else 2
+SERVER_PORT = int(sys.argv[_TARGET_ARG].rsplit(":", 1)[1]) if len(sys.argv) > _TARGET_ARG else 0
 BUDGET_S = float(ENV("BUDGET_SECONDS", "480"))
 SETTLE_S = float(ENV("SETTLE_SECONDS", "35"))
 OVERLOAD_S = float(ENV("OVERLOAD_SECONDS", "0"))
@@ -50,6 +53,24 @@ def rss_kb(pid):
     return 0
 
 
+def udp_drops(port):
+    """Datagrams the kernel dropped at the UDP socket(s) bound to local `port` (the `drops`
+    column of /proc/net/udp and udp6: a full receive buffer), or None when none is bound."""
+    total, found = 0, False
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    cols = line.split()
+                    if int(cols[1].rsplit(":", 1)[1], 16) == port:
+                        total += int(cols[-1])
+                        found = True
+        except OSError:
+            pass
+    return total if found else None
+
+
 def sipp(work, tag, scenario, inf, target, rate, calls):
     d = os.path.join(work, tag)
     os.makedirs(d, exist_ok=True)
@@ -64,11 +85,24 @@ def sipp(work, tag, scenario, inf, target, rate, calls):
         "-recv_timeout", "5000", "-timeout", f"{int(calls / rate * 3 + 20)}s",
         "-trace_stat", "-stf", stf, "-fd", "1", "-trace_err", "-nostdin"]
     t0 = time.time()
-    p = subprocess.run(cmd, cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       stdin=subprocess.DEVNULL, timeout=int(calls / rate * 3 + 40))
+    p = subprocess.Popen(cmd, cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         stdin=subprocess.DEVNULL)
+    # SIPp's own socket drops (answers lost at the generator, not the server), sampled while
+    # it runs: the socket goes away with it.
+    sipp_drops = 0
+    deadline = t0 + int(calls / rate * 3 + 40)
+    while p.poll() is None:
+        if time.time() > deadline:
+            p.kill()
+            p.wait()
+            break
+        drops = udp_drops(UAC_PORT)
+        if drops is not None:
+            sipp_drops = max(sipp_drops, drops)
+        time.sleep(0.25)
     wall = time.time() - t0
     res = {"rate": rate, "calls": calls, "rc": p.returncode, "wall_s": round(wall, 2),
-           "cmd": " ".join(cmd)}
+           "sipp_socket_drops": sipp_drops, "cmd": " ".join(cmd)}
     with open(stf) as f:
         rows = [l.rstrip("\n").split(";") for l in f if l.strip()]
     hdr, last = rows[0], rows[-1]
@@ -95,8 +129,10 @@ def step(pid, work, inf, target, rate, users, seconds=None, tag=None, calls=None
     seconds = STEP_S if seconds is None else seconds
     calls = calls or max(rate, int(rate * seconds))
     c0 = cpu_s(pid)
+    d0 = udp_drops(SERVER_PORT) or 0
     r = sipp(work, tag or f"r{rate}", "reg_auth.xml", inf, target, rate, calls)
     r["sut_cpu_s"] = round(cpu_s(pid) - c0, 3)
+    r["server_socket_drops"] = (udp_drops(SERVER_PORT) or 0) - d0
     r["cpu_us_per_reg"] = round(r["sut_cpu_s"] / r["ok"] * 1e6, 2) if r["ok"] else None
     r["achieved"] = round(r["ok"] / r["wall_s"], 1) if r["wall_s"] else 0
     r["clean"] = (r["failed"] == 0 and r["rc"] == 0 and r["ok"] == calls
@@ -105,6 +141,7 @@ def step(pid, work, inf, target, rate, users, seconds=None, tag=None, calls=None
     log(f"  rate {rate:>6}/s calls {calls:>6} ok {r['ok']:>6} failed {r['failed']:>4} "
         f"retrans {r['retrans']:>5} achieved {r['achieved']:>8}/s cpu {r['sut_cpu_s']:.3f}s -> "
         f"{r['cpu_us_per_reg']} us/reg rtd {r['rtd_ms']} ms "
+        f"drops sipp/server {r['sipp_socket_drops']}/{r['server_socket_drops']} "
         f"{'STRICT' if r['strict'] else 'CLEAN' if r['clean'] else 'FAIL'}")
     return r
 
