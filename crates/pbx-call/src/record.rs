@@ -81,6 +81,10 @@ pub struct CallRecord<C> {
     /// For the record of a transferred call (transferee and target), the engine's key of
     /// the call it continues; `None` for a call's first record.
     pub transfer_of: Option<u64>,
+    /// For the record of an attended transfer's joined call: the engine's key of the
+    /// transferor's other call, whose party joined this one (that call ends at the join,
+    /// its record is reported `Ended` right after this record's `Answered`).
+    pub joined: Option<u64>,
     /// The caller's Call-ID (A-leg).
     pub a_call_id: String,
     /// Internal, outbound or inbound.
@@ -140,6 +144,7 @@ impl<C> CallRecord<C> {
             context,
             call_key,
             transfer_of: None,
+            joined: None,
             a_call_id,
             direction,
             caller,

@@ -177,6 +177,14 @@ fn attended_transfer_joins_the_transferee_and_the_target_and_releases_the_transf
         .map(|(stage, _)| *stage)
         .collect();
     assert_eq!(stages, [Stage::Started, Stage::Answered, Stage::Ended]);
+    // It names call 2, which ends right after its answer.
+    let call_2 = pbx.records[1].call_key;
+    assert_eq!(joined.joined, Some(call_2));
+    let at = |wanted: (Stage, u64)| pbx.stages.iter().position(|s| *s == wanted).unwrap();
+    assert_eq!(
+        at((Stage::Answered, joined.call_key)) + 1,
+        at((Stage::Ended, call_2))
+    );
     // Bob's late BYEs (crossing ours) would be answered, not 481: nothing else went out.
     assert_eq!(world.ua(CAROL_INDEX).received_of(Method::Bye).len(), 0);
 }

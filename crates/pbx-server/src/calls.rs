@@ -906,6 +906,12 @@ impl Calls {
                         if let Some((_, handle)) = self.transfer_guarded.get(&record.call_key) {
                             guard.call_answered(*handle);
                         }
+                        // An attended transfer: the target's call (a call to a number, say)
+                        // goes on in the joined call, and counts until that ends.
+                        if let Some(handle) = record.joined.and_then(|k| self.guarded.remove(&k)) {
+                            let key = record.transfer_of.unwrap_or(record.call_key);
+                            self.transfer_guarded.insert(record.call_key, (key, handle));
+                        }
                     }
                     // A call's first record ends when a transferor leaves it; the guard
                     // counts the call until the engine no longer has it.
@@ -1457,6 +1463,7 @@ mod tests {
             },
             call_key: 7,
             transfer_of: None,
+            joined: None,
             a_call_id: "call@a".into(),
             direction: Direction::Internal,
             caller: "100".into(),

@@ -295,7 +295,12 @@ impl Carrier {
     /// The carrier UAS (`carrier_invite_answer.xml`: answers, waits for BYE) for `calls`
     /// calls, tracing its messages to `trace`.
     fn carrier(&self, calls: u32, trace: &str) -> tokio::process::Child {
-        let scenario = repo_root().join("bench/sipp-trunk/carrier_invite_answer.xml");
+        self.carrier_with("carrier_invite_answer.xml", calls, trace)
+    }
+
+    /// The carrier UAS running `scenario` of `bench/sipp-trunk`, as [`Self::carrier`].
+    fn carrier_with(&self, scenario: &str, calls: u32, trace: &str) -> tokio::process::Child {
+        let scenario = repo_root().join("bench/sipp-trunk").join(scenario);
         let mut command = tokio::process::Command::new(&self.bin);
         command
             .arg("-sf")
@@ -788,5 +793,80 @@ async fn an_account_blocked_through_the_api_is_refused_until_lifted() {
     )
     .await;
     assert_eq!(unblocked.len(), 1, "{unblocked:?}");
+    world.harness.shutdown().await;
+}
+
+/// An attended transfer to a number: extension 100 calls 101, which calls a number through
+/// the carrier on its second line and joins 100 to that call with a REFER + Replaces
+/// (`uas_attended_transferor.xml`; the carrier, `carrier_attended_target.xml`, must get the
+/// joining re-INVITE). The guard counts the outside call until the joined call ends (100
+/// hangs up), not only until the transferor left it: nobody can leave an outside call
+/// running uncounted through a transfer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outside_call_joined_by_an_attended_transfer_is_counted_until_it_ends() {
+    let Some(world) = Carrier::start("attguard", LimitsSection::default()).await else {
+        return;
+    };
+    let tenant = world.harness.provision("attguardco", 2).await;
+    let sipp = Sipp::new(world.bin.clone(), &world.harness, &tenant);
+    let (caller, transferor) = (&tenant.accounts[0], &tenant.accounts[1]);
+    let transferor_port = free_port(v4());
+    sipp.register(transferor, transferor_port).await;
+    let carrier = world.carrier_with("carrier_attended_target.xml", 1, "carrier.log");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let number = "0201234567";
+    let mut command = sipp.callee_command(
+        "uas_attended_transferor.xml",
+        transferor_port,
+        free_port(v4()),
+    );
+    command
+        .args(["-key", "target", number])
+        .args(["-key", "caller", &transferor.extension])
+        .args(["-au", &transferor.auth_user, "-ap", &transferor.password])
+        .args(["-auth_uri", &format!("{number}@{}", tenant.domain)]);
+    let transferor_sipp = command.spawn().expect("sipp transferor starts");
+    // 100 stays 8 s on the call, then hangs up.
+    let mut command = sipp.caller_command("uac_short.xml", caller, &transferor.extension);
+    command.args(["-d", "8000"]);
+    let phone = Phone(
+        command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("sipp caller starts"),
+    );
+    let (code, output) = wait_bounded(transferor_sipp, Duration::from_secs(45)).await;
+    assert_eq!(code, 0, "transferor: {output}{}", sipp.logs());
+    // The transferor is gone from both calls; the outside call goes on, counted.
+    assert!(world.running(1).await, "the joined outside call is counted");
+    let (code, output) = phone.finish().await;
+    assert_eq!(code, 0, "caller: {output}{}", sipp.logs());
+    let (code, output) = wait_bounded(carrier, Duration::from_secs(45)).await;
+    assert_eq!(
+        code,
+        0,
+        "carrier: {output}{}",
+        world.read_trace("carrier.log")
+    );
+    assert!(
+        world.running(0).await,
+        "released when the joined call ended"
+    );
+
+    let cdrs = api_cdrs(&world.harness, &tenant, 3).await;
+    assert_eq!(cdrs.len(), 3, "{cdrs:?}");
+    let joined = cdrs
+        .iter()
+        .find(|cdr| cdr["caller"] == caller.extension && cdr["direction"] == "outbound")
+        .unwrap_or_else(|| panic!("no joined CDR: {cdrs:?}"));
+    assert_eq!(joined["disposition"], "answered", "{joined}");
+    assert_eq!(joined["hangup_side"], "caller", "{joined}");
+    assert!(joined["trunk_id"].is_string(), "{joined}");
+    let outside = cdrs
+        .iter()
+        .find(|cdr| cdr["caller"] == transferor.extension)
+        .unwrap_or_else(|| panic!("no CDR of the transferor's call: {cdrs:?}"));
+    assert_eq!(outside["hangup_cause"], "transferred", "{outside}");
     world.harness.shutdown().await;
 }

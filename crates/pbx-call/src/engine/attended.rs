@@ -34,9 +34,12 @@
 //! them (answered, cause `transferred`, hangup side X's); the joined Y–T call gets a record
 //! of its own, with a new key, `transfer_of` = call 1's key (the engine call that goes on),
 //! the transferee Y as its caller and T as the callee (as call 2 named it), reported
-//! `Started` and `Answered` when T accepts the re-INVITE (the talk time starts there) —
-//! never for a join that fails. Direction: outbound through call 2's trunk when T is a
-//! carrier's leg, else call 1's direction and trunk. Its context is the driver's.
+//! `Started` and `Answered` when T accepts the re-INVITE (the talk time starts there; it is
+//! `Started` earlier if X hangs up call 1 first) — never for a join that fails. Its
+//! `joined` names call 2, whose `Ended` follows that `Answered`: a driver moves what it
+//! counts per call (the fraud guard's concurrent calls and minutes) from call 2 to the
+//! joined call. Direction: outbound through call 2's trunk when T is a carrier's leg, else
+//! call 1's direction and trunk. Its context is the driver's.
 
 use pbx_sdp::{Direction as SdpDirection, SessionDescription};
 use pbx_sip::{Replaces, Response};
@@ -418,8 +421,8 @@ impl<C: Clone> CallEngine<C> {
         };
         leg.last_sdp = offer;
         let side = call_party(&other, left);
-        self.close(now, other, Disposition::Answered, 200, TRANSFERRED, side);
         let Some(call) = self.calls.get_mut(&into) else {
+            self.close(now, other, Disposition::Answered, 200, TRANSFERRED, side);
             return;
         };
         call.transfer = None;
@@ -439,8 +442,15 @@ impl<C: Clone> CallEngine<C> {
         }
         call.record.answered_at_ms = Some(now.unix_ms);
         call.record.answered_by = answered_by;
+        call.record.joined = Some(key.0);
         self.records
             .push_back((crate::Stage::Answered, call.record.clone()));
+        // Call 2's record ends after the joined one's answer names it (a driver hands what
+        // it counted for call 2 over to the joined call).
+        self.close(now, other, Disposition::Answered, 200, TRANSFERRED, side);
+        let Some(call) = self.calls.get_mut(&into) else {
+            return;
+        };
         // Y hears the target: back to sendrecv if the transferor had put it on hold.
         if held(call.leg(x.other())) && !call.offer_pending {
             let mut resumed = answer.clone();

@@ -11,6 +11,9 @@
 //! context with the callee replaced by the target as the other call knew it: its called
 //! user (and called tenant) when the target was that call's callee, or its calling user
 //! when the target called the transferor from a device of the same tenant (none otherwise).
+//! The fraud guard's count of the target's call (a call to a number through a trunk, say)
+//! moves to the joined call at its answer (the record's `joined`) and ends with it, as for a
+//! blind transfer to a number: a transferor cannot leave an outside call running uncounted.
 
 use pbx_call::TransferRequest;
 use pbx_domain::{TenantId, UserId};
