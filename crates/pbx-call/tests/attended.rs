@@ -22,16 +22,9 @@ fn two_calls(reinvite_status: Option<u16>) -> World {
 }
 
 fn two_calls_with(config: pbx_call::CallConfig, reinvite_status: Option<u16>) -> World {
-    let bob = Ua::new(BOB, Answer::After(secs(1)), 21);
-    let mut world = World::new(config, vec![bob]);
     let mut carol = Ua::new(CAROL, Answer::After(secs(1)), 31);
     carol.reinvite_status = reinvite_status;
-    assert_eq!(world.add_ua(carol), CAROL_INDEX);
-    let mut bob2 = Ua::new(BOB2, Answer::Never, 41);
-    bob2.call_id = "bob-call-2@192.168.2.21".into();
-    bob2.from_tag = "bob2".into();
-    assert_eq!(world.add_ua(bob2), BOB2_INDEX);
-    world.pbx().routes = vec![(addr(BOB2), vec![addr(CAROL)])];
+    let mut world = world_with(config, carol);
     world.call(secs(2));
     assert_eq!(world.alice().statuses().last(), Some(&200));
     // Bob puts Alice on hold and calls Carol on his second line.
@@ -45,6 +38,20 @@ fn two_calls_with(config: pbx_call::CallConfig, reinvite_status: Option<u16>) ->
     world.run(secs(2));
     assert_eq!(world.ua(BOB2_INDEX).statuses().last(), Some(&200));
     assert_eq!(world.pbx().calls.call_count(), 2);
+    world
+}
+
+/// Alice, Bob (answering after 1 s), `carol` and Bob's second line, whose calls go to
+/// Carol; no call yet.
+fn world_with(config: pbx_call::CallConfig, carol: Ua) -> World {
+    let bob = Ua::new(BOB, Answer::After(secs(1)), 21);
+    let mut world = World::new(config, vec![bob]);
+    assert_eq!(world.add_ua(carol), CAROL_INDEX);
+    let mut bob2 = Ua::new(BOB2, Answer::Never, 41);
+    bob2.call_id = "bob-call-2@192.168.2.21".into();
+    bob2.from_tag = "bob2".into();
+    assert_eq!(world.add_ua(bob2), BOB2_INDEX);
+    world.pbx().routes = vec![(addr(BOB2), vec![addr(CAROL)])];
     world
 }
 
@@ -496,4 +503,56 @@ fn the_second_line_may_transfer_and_the_caller_of_call_1_moves_over() {
     assert_eq!(pbx.records[1].callee_normalised, "200");
     assert_eq!(pbx.records[1].hangup_side, HangupSide::Callee);
     assert_eq!(joined.transfer_of, Some(pbx.records[0].call_key));
+}
+
+#[test]
+fn a_carrier_target_joins_with_its_challenge_answered_and_stays_a_trunk_leg() {
+    // Bob's second line calls out through a trunk; the carrier (Carol) challenges every
+    // in-dialog request.
+    let mut carrier = Ua::new(CAROL, Answer::After(secs(1)), 31);
+    carrier.challenge = Some((407, "s3cret"));
+    carrier.challenge_in_dialog = true;
+    let mut world = world_with(config_ringing_for(secs(20)), carrier);
+    world.pbx().trunks = Some(vec![Some(pbx_call::TrunkCredentials {
+        username: "acct".into(),
+        password: "s3cret".into(),
+        realm: None,
+    })]);
+    world.call(secs(2));
+    let now = world.now();
+    world.ua(BOB2_INDEX).call(now);
+    world.run(secs(3));
+    assert_eq!(world.ua(BOB2_INDEX).statuses().last(), Some(&200));
+    let refer_to = replaces_call_2(&mut world, true);
+    refer(&mut world, &refer_to);
+    assert_eq!(
+        notifies(world.bob()).last().unwrap(),
+        &frag("200 OK", "terminated;reason=noresource")
+    );
+    // The joining re-INVITE was challenged once and answered with the trunk's account.
+    let auth: Vec<(String, Option<bool>)> = world.ua(CAROL_INDEX).in_dialog_auth.clone();
+    assert_eq!(
+        auth,
+        [
+            ("INVITE".to_owned(), None),
+            ("INVITE".to_owned(), Some(true))
+        ]
+    );
+    assert_eq!(world.pbx().calls.call_count(), 1);
+    // The carrier stays a trunk leg of the joined call: Alice's BYE to it is challenged
+    // and answered too.
+    let now = world.now();
+    world.alice().send_in_dialog(now, Method::Bye, None);
+    world.run(secs(2));
+    let auth = world.ua(CAROL_INDEX).in_dialog_auth.clone();
+    assert_eq!(
+        auth[2..],
+        [("BYE".to_owned(), None), ("BYE".to_owned(), Some(true))]
+    );
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 0);
+    let joined = pbx.records.last().unwrap();
+    assert_eq!(joined.direction, pbx_call::Direction::Outbound);
+    assert_eq!(joined.trunk.as_deref(), Some("trunk-0"));
+    assert_eq!(joined.callee_normalised, "+31201234567");
 }

@@ -14,8 +14,10 @@
 //!   [`CallEngine::start_attended_transfer`], or [`CallEngine::refuse_transfer`] (403).
 //! - Started: 202 to the REFER, NOTIFY `100 Trying` to X (as for a blind transfer), and a
 //!   re-INVITE to T in its dialog of call 2 offering call 1's relay side that X used (its
-//!   last description, restricted to the codecs in use on call 1, `sendrecv`). Call 2 is
-//!   marked as joining meanwhile (its re-INVITEs and REFERs get 491).
+//!   last description, restricted to the codecs in use on call 1, `sendrecv`; a carrier's
+//!   401/407 to it is answered once with the trunk's account). Call 2 is marked as joining
+//!   meanwhile (its re-INVITEs and REFERs get 491). A carrier target stays a trunk leg in
+//!   call 1 (no REFER from it, its challenges answered).
 //! - T accepts (2xx with a usable answer): it is ACKed and its leg moves into call 1 in
 //!   X's place (the relay's X side is pointed at T's answer; latching learns it again); X
 //!   gets NOTIFY `200 OK` (terminated) and BYE on call 1, BYE on call 2; Y, if held, a

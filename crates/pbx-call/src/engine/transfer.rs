@@ -1044,6 +1044,8 @@ impl<C: Clone> CallEngine<C> {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
+        // A carrier's 401/407 to it is answered once, as to our session refresh.
+        let retry = super::trunk_retry(call, side);
         let Some(leg) = call.leg_mut(side) else {
             return;
         };
@@ -1074,6 +1076,9 @@ impl<C: Clone> CallEngine<C> {
         if let Ok(sent) = endpoint.send_invite(now.instant, request, target) {
             call.offer_pending = true;
             self.clients.insert(sent.id(), (key, role));
+            if let Some(retry) = retry {
+                self.trunk_auth.insert(sent.id(), retry);
+            }
         }
     }
 }

@@ -135,7 +135,8 @@ pub struct Pbx {
     /// Every transfer the engine asked to resolve.
     pub transfer_requests: Vec<TransferRequest<()>>,
     /// New calls from these sources fork to these callees (callee extension 300) instead
-    /// of `callees`.
+    /// of `callees`; with `trunks`, they go out through the trunks to these carriers (and
+    /// other sources' calls fork to `callees`).
     pub routes: Vec<(SocketAddr, Vec<SocketAddr>)>,
     /// The driver's party check of an attended transfer fails (the `Replaces` names
     /// someone else's leg): 403.
@@ -191,10 +192,21 @@ impl Pbx {
         let Ok(AcceptedTransaction::Invite(invite)) = self.endpoint.accept(now, incoming) else {
             return;
         };
-        if let Some(trunks) = self.trunks.clone() {
+        let routed = self
+            .routes
+            .iter()
+            .find(|(from, _)| *from == source)
+            .map(|(_, callees)| callees.clone());
+        // With routes, only a routed source's calls go through the trunks (to its route).
+        let trunked = self
+            .trunks
+            .clone()
+            .filter(|_| self.routes.is_empty() || routed.is_some());
+        if let Some(trunks) = trunked {
+            let carriers = routed.clone().unwrap_or_else(|| self.callees.clone());
             let attempts = trunks
                 .into_iter()
-                .zip(&self.callees)
+                .zip(&carriers)
                 .enumerate()
                 .map(|(i, (credentials, carrier))| TrunkAttempt {
                     target: ForkTarget {
@@ -239,11 +251,6 @@ impl Pbx {
             );
             return;
         }
-        let routed = self
-            .routes
-            .iter()
-            .find(|(from, _)| *from == source)
-            .map(|(_, callees)| callees.clone());
         let extension = if routed.is_some() { "300" } else { "200" };
         let targets = routed
             .unwrap_or_else(|| self.callees.clone())
