@@ -1,6 +1,7 @@
 //! Blind transfer (REFER) on the running server: the engine reports the transfer a REFER asks
 //! for ([`pbx_call::TransferRequest`]) and the target is resolved here exactly as a call the
-//! transferor would dial:
+//! transferor would dial (an attended transfer, whose `Refer-To` carries `Replaces`, is
+//! checked in `attended.rs` instead):
 //!
 //! - an extension of the transferor's tenant, in one of our domains (the tenant's SIP
 //!   domain, the realm, or our own address), forks to all its registered bindings;
