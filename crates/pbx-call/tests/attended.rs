@@ -556,3 +556,22 @@ fn a_carrier_target_joins_with_its_challenge_answered_and_stays_a_trunk_leg() {
     assert_eq!(joined.trunk.as_deref(), Some("trunk-0"));
     assert_eq!(joined.callee_normalised, "+31201234567");
 }
+
+#[test]
+fn a_malformed_or_early_only_replaces_is_refused() {
+    let mut world = two_calls(None);
+    // No from-tag: 400.
+    refer(
+        &mut world,
+        "<sip:300@tenant.example?Replaces=bob-call-2%40192.168.2.21%3Bto-tag%3Dx>",
+    );
+    // early-only names a confirmed dialog: 486 (RFC 3891 §3).
+    let refer_to = replaces_call_2(&mut world, true).replace('>', "%3Bearly-only>");
+    refer(&mut world, &refer_to);
+    // Another URI header beside Replaces is ignored.
+    let refer_to = replaces_call_2(&mut world, true).replace('>', "&Require=replaces>");
+    refer(&mut world, &refer_to);
+    assert_eq!(refer_statuses(world.bob()), [400, 486, 202]);
+    world.run(secs(1));
+    assert_eq!(world.pbx().calls.call_count(), 1);
+}
