@@ -1,8 +1,10 @@
-//! Attended transfer (REFER with Replaces, RFC 3891) with real peers: a SIPp caller
-//! (`uac_wait_bye.xml`, extension 100) calls 101; 101 (`uas_attended_transferor.xml`, a
-//! desk phone's two lines in one SIPp scenario) answers, calls 102 on its second line, and
-//! REFERs call 1 to 102 with `Replaces` naming its own dialog of call 2; it fails unless it
-//! gets 202, NOTIFY 100 and 200 (terminated), and BYE on both of its lines. 102
+//! Attended transfer (REFER with Replaces, RFC 3891) with real peers, as a desk phone does
+//! it: a SIPp caller (`uac_held_wait_bye.xml`, extension 100) calls 101; 101
+//! (`uas_attended_transferor.xml`, a desk phone's two lines in one SIPp scenario) answers,
+//! puts 100 on hold, calls 102 on its second line, and REFERs call 1 to 102 with `Replaces`
+//! naming its own dialog of call 2; it fails unless it gets 202, NOTIFY 100 and 200
+//! (terminated), and BYE on both of its lines. 100 fails unless it is held (sendonly) and
+//! then resumed by the platform (sendrecv). 102
 //! (`uas_attended_target.xml`) answers call 2, fails unless it is re-INVITEd in the same
 //! dialog with a sendrecv PCMA offer from the relay, answers it, talks 1 s and hangs up; the
 //! caller gets that BYE (so the two remaining parties were joined). Three CDRs through the
@@ -49,7 +51,8 @@ async fn sipp_attended_transfer_joins_caller_and_target_and_releases_the_transfe
             &format!("{}@{}", target.extension, tenant.domain),
         ]);
     let transferor_sipp = transferor_command.spawn().expect("sipp transferor starts");
-    let caller_command = sipp.caller_command("uac_wait_bye.xml", caller, &transferor.extension);
+    let caller_command =
+        sipp.caller_command("uac_held_wait_bye.xml", caller, &transferor.extension);
     let (code, output) = run_bounded(caller_command, Duration::from_secs(60)).await;
     assert_eq!(code, 0, "caller: {output}{}", sipp.logs());
     let (code, output) = wait_bounded(transferor_sipp, Duration::from_secs(45)).await;

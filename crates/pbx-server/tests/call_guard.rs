@@ -799,8 +799,8 @@ async fn an_account_blocked_through_the_api_is_refused_until_lifted() {
 /// An attended transfer to a number: extension 100 calls 101, which calls a number through
 /// the carrier on its second line and joins 100 to that call with a REFER + Replaces
 /// (`uas_attended_transferor.xml`; the carrier, `carrier_attended_target.xml`, must get the
-/// joining re-INVITE). The guard counts the outside call until the joined call ends (100
-/// hangs up), not only until the transferor left it: nobody can leave an outside call
+/// joining re-INVITE). The guard counts the outside call until the joined call ends (the
+/// carrier hangs up), not only until the transferor left it: nobody can leave an outside call
 /// running uncounted through a transfer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outside_call_joined_by_an_attended_transfer_is_counted_until_it_ends() {
@@ -826,9 +826,8 @@ async fn an_outside_call_joined_by_an_attended_transfer_is_counted_until_it_ends
         .args(["-au", &transferor.auth_user, "-ap", &transferor.password])
         .args(["-auth_uri", &format!("{number}@{}", tenant.domain)]);
     let transferor_sipp = command.spawn().expect("sipp transferor starts");
-    // 100 stays 8 s on the call, then hangs up.
-    let mut command = sipp.caller_command("uac_short.xml", caller, &transferor.extension);
-    command.args(["-d", "8000"]);
+    // 100 is held, resumed once joined, and hung up on by the carrier.
+    let mut command = sipp.caller_command("uac_held_wait_bye.xml", caller, &transferor.extension);
     let phone = Phone(
         command
             .stdout(std::process::Stdio::piped())
@@ -861,7 +860,7 @@ async fn an_outside_call_joined_by_an_attended_transfer_is_counted_until_it_ends
         .find(|cdr| cdr["caller"] == caller.extension && cdr["direction"] == "outbound")
         .unwrap_or_else(|| panic!("no joined CDR: {cdrs:?}"));
     assert_eq!(joined["disposition"], "answered", "{joined}");
-    assert_eq!(joined["hangup_side"], "caller", "{joined}");
+    assert_eq!(joined["hangup_side"], "callee", "{joined}");
     assert!(joined["trunk_id"].is_string(), "{joined}");
     let outside = cdrs
         .iter()
