@@ -39,5 +39,5 @@ pub use caller_id::{ANONYMOUS_URI, CallerId, wants_privacy};
 pub use number::{Dialled, NormaliseError, NumberPlan, normalise};
 pub use table::{
     InboundDecision, NoRoute, OutboundTargets, RoutingParts, RoutingSnapshot, TrunkTarget,
-    should_fail_over,
+    explicit_port, should_fail_over,
 };

@@ -454,6 +454,21 @@ fn target(entry: &TrunkEntry, user: &str) -> TrunkTarget {
         },
         auth_realm: trunk.auth_realm.clone(),
         caller_identity: trunk.caller_identity,
-        request_uri: format!("{scheme}:{user}@{host}:{}{transport}", trunk.port),
+        request_uri: match explicit_port(&trunk.host, trunk.port, trunk.transport) {
+            Some(port) => format!("{scheme}:{user}@{host}:{port}{transport}"),
+            None => format!("{scheme}:{user}@{host}{transport}"),
+        },
     }
+}
+
+/// The port of a trunk's carrier as RFC 3263 sees it: `None` when the host is a name and the
+/// port the default (5060, or 5061 for TLS), so NAPTR/SRV pick the targets and the URIs
+/// towards the carrier carry no port; `Some` for an IP literal or any other port (A/AAAA
+/// only). Trunks always store a port (the API fills in 5060 when none is given), so the
+/// default stands for "none given".
+pub fn explicit_port(host: &str, port: u16, transport: Transport) -> Option<u16> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let literal = bare.parse::<IpAddr>().is_ok();
+    let default = port == 5060 || (transport == Transport::Tls && port == 5061);
+    (literal || !default).then_some(port)
 }

@@ -204,7 +204,8 @@ fn longest_prefix_and_priority_order() {
     let mut emergency = w.snapshot.outbound(w.acme, "112").unwrap();
     assert_eq!(emergency.remaining(), 1);
     let target = emergency.next().unwrap();
-    assert_eq!(target.request_uri, "sip:112@carrier1.example.net:5060");
+    // A name on the default port: RFC 3263 (NAPTR/SRV) picks the port, the URI has none.
+    assert_eq!(target.request_uri, "sip:112@carrier1.example.net");
     assert!(emergency.next().is_none());
 }
 
@@ -224,10 +225,7 @@ fn targets_carry_credentials_and_uri() {
     let w = world();
     let mut targets = w.snapshot.outbound(w.acme, "31612345678").unwrap();
     let first = targets.next().unwrap();
-    assert_eq!(
-        first.request_uri,
-        "sip:+31612345678@carrier3.example.net:5060"
-    );
+    assert_eq!(first.request_uri, "sip:+31612345678@carrier3.example.net");
     assert_eq!(first.auth.as_ref().unwrap().username, "acct3");
     assert_eq!(first.transport, Transport::Udp);
 }
@@ -341,4 +339,24 @@ fn tenant_plans() {
         Dialled::External(E164::parse("+31201234567").unwrap())
     );
     assert_eq!(w.snapshot.registering_trunks().count(), 1);
+}
+
+#[test]
+fn a_trunk_port_is_explicit_unless_a_host_name_has_the_default() {
+    use pbx_routing::explicit_port;
+    let name = "carrier.example.net";
+    assert_eq!(explicit_port(name, 5060, Transport::Udp), None);
+    assert_eq!(
+        explicit_port(name, 5060, Transport::Tls),
+        None,
+        "the API's default"
+    );
+    assert_eq!(explicit_port(name, 5061, Transport::Tls), None);
+    assert_eq!(explicit_port(name, 5061, Transport::Udp), Some(5061));
+    assert_eq!(explicit_port(name, 5080, Transport::Tcp), Some(5080));
+    assert_eq!(explicit_port("192.0.2.1", 5060, Transport::Udp), Some(5060));
+    assert_eq!(
+        explicit_port("[2001:db8::1]", 5060, Transport::Udp),
+        Some(5060)
+    );
 }

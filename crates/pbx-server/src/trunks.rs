@@ -520,7 +520,10 @@ fn register_request(
     } else {
         account.host.clone()
     };
-    let uri = format!("{scheme}:{host}:{}", account.port);
+    let uri = match pbx_routing::explicit_port(&account.host, account.port, account.transport) {
+        Some(port) => format!("{scheme}:{host}:{port}"),
+        None => format!("{scheme}:{host}"),
+    };
     let aor = format!("{scheme}:{}@{host}", account.user);
     let branch = format!("z9hG4bK{}", hex(&rand::random::<[u8; 10]>()));
     let contact_transport = match account.transport {

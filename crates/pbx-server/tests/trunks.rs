@@ -809,7 +809,7 @@ pub(crate) mod calls {
         let (invites, record) = world.call_through_503_then_answer(down_port, up_port).await;
         for invite in &invites {
             assert!(
-                invite[0].starts_with("INVITE sip:+31301234567@carrier.test"),
+                invite[0].starts_with("INVITE sip:+31301234567@carrier.test SIP/2.0"),
                 "{invite:?}"
             );
         }

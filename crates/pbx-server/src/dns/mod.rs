@@ -18,7 +18,8 @@
 //! Trunks store a port (the API fills in 5060 when none is given), so "no explicit port" is
 //! read from it: a name with the transport's default port (5060, or 5061 for TLS; 5060 also
 //! for TLS, as the API's default) goes through NAPTR/SRV, any other port is explicit
-//! ([`CarrierKey::of_trunk`]).
+//! ([`CarrierKey::of_trunk`], [`pbx_routing::explicit_port`]); the Request-URI and the
+//! REGISTER URI then carry no port either.
 
 mod resolve;
 
@@ -155,8 +156,8 @@ pub struct CarrierKey {
 
 impl CarrierKey {
     /// The key of a trunk's `host`, `port` and `transport`. The port counts as not given when
-    /// the host is a name and the port is 5060 (the API's default), or 5061 for TLS: see the
-    /// module docs.
+    /// the host is a name and the port is 5060 (the API's default), or 5061 for TLS
+    /// ([`pbx_routing::explicit_port`], which also leaves it out of the Request-URI).
     pub fn of_trunk(host: &str, port: u16, transport: Transport) -> Self {
         let host = host
             .trim()
@@ -164,11 +165,9 @@ impl CarrierKey {
             .trim_end_matches(']')
             .trim_end_matches('.')
             .to_ascii_lowercase();
-        let literal = host.parse::<IpAddr>().is_ok();
-        let default = port == 5060 || (transport == Transport::Tls && port == 5061);
         Self {
+            port: pbx_routing::explicit_port(&host, port, transport),
             host,
-            port: (literal || !default).then_some(port),
             transport,
         }
     }
