@@ -31,7 +31,7 @@ mod late_offer;
 mod prack;
 mod transfer;
 
-pub use transfer::{NewTransfer, ReplacedDialog, TransferError, TransferRequest};
+pub use transfer::{NewTransfer, RefusedTransfer, ReplacedDialog, TransferError, TransferRequest};
 
 /// Methods we allow on every leg.
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK";

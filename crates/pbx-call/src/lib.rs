@@ -22,10 +22,13 @@
 //!   [`CallEngine::poll_transfer`] after `handle_in_dialog` as a [`TransferRequest`]: resolve
 //!   its target in the same step and call [`CallEngine::start_transfer`] with the target's
 //!   bindings, [`CallEngine::start_trunk_transfer`] with the trunks of a number, or
-//!   [`CallEngine::refuse_transfer`] with a status (403 for a target that is not ours). The transferor gets 202 and NOTIFYs (`message/sipfrag`), the target an INVITE
-//!   from the relay, and takes the transferor's place when it answers; the transferee–target
-//!   call has a record of its own (`Stage::Started` with a new key when the target is
-//!   invited). A REFER from a trunk leg gets 403, a second one during a transfer 491.
+//!   [`CallEngine::refuse_transfer_target`] with a status (403 for a target that is not
+//!   ours) and how to file the attempt. The transferor gets 202 and NOTIFYs
+//!   (`message/sipfrag`), the target an INVITE from the relay, and takes the transferor's
+//!   place when it answers; the transferee–target call has a record of its own
+//!   (`Stage::Started` with a new key when the target is invited; a refused target's
+//!   attempt only `Stage::Ended`, closed at once). A REFER from a trunk leg gets 403, a
+//!   second one during a transfer 491.
 //! - An attended transfer (the `Refer-To` carries `?Replaces=` naming the transferor's
 //!   confirmed dialog of another call of this engine) comes out the same way with
 //!   [`TransferRequest::replaces`] set: check that the named leg is the transferor's own
@@ -126,8 +129,8 @@ mod sip;
 
 pub use config::CallConfig;
 pub use engine::{
-    CallEngine, CallKey, NewCall, NewTransfer, ReplacedDialog, Stage, StartError, TransferError,
-    TransferRequest,
+    CallEngine, CallKey, NewCall, NewTransfer, RefusedTransfer, ReplacedDialog, Stage, StartError,
+    TransferError, TransferRequest,
 };
 pub use media::{MediaAllocator, MediaSession, MediaUnavailable, Side, StreamStats};
 pub use record::{CallRecord, Direction, Disposition, HangupSide, Now};

@@ -55,6 +55,10 @@ pub enum Disposition {
     Incompatible,
     /// Any other failure (5xx, relay ports exhausted, ...).
     Failed,
+    /// Refused by the platform's policy before anything was sent (fraud guard, class of
+    /// service); only the driver files this (a refused transfer, see
+    /// `CallEngine::refuse_transfer_target`).
+    Blocked,
 }
 
 /// Who ended the call.

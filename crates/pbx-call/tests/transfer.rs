@@ -314,10 +314,79 @@ fn a_refer_to_a_foreign_or_unknown_target_is_refused_and_nothing_is_forwarded() 
     assert_eq!(world.bob().received_of(Method::Invite).len(), 1);
     assert!(world.alice().received_of(Method::Invite).is_empty());
     assert_eq!(world.pbx().transfer_requests.len(), 3);
-    // The call is untouched and can still be transferred.
+    // Every refused attempt is filed: one closed record each (only `Ended`), of Alice (the
+    // transferee) calling the target, naming the call it belongs to.
+    let pbx = world.pbx();
+    let call = pbx.transfer_requests[0].key.0;
+    assert_eq!(pbx.records.len(), 3);
+    let expected = [
+        (
+            403,
+            Disposition::Failed,
+            "sip:300@evil.example",
+            "not our domain",
+        ),
+        (
+            403,
+            Disposition::Failed,
+            "sip:+4420799999@carrier.example",
+            "not our domain",
+        ),
+        (404, Disposition::Unavailable, "999", "no such extension"),
+    ];
+    for (record, (status, disposition, callee, cause)) in pbx.records.iter().zip(expected) {
+        assert_eq!(record.transfer_of, Some(call), "{record:?}");
+        assert_ne!(record.call_key, call, "{record:?}");
+        assert_eq!(record.caller, "100", "{record:?}");
+        assert_eq!(record.callee_dialled, callee, "{record:?}");
+        assert_eq!(record.callee_normalised, callee, "{record:?}");
+        assert_eq!(record.hangup_status, status, "{record:?}");
+        assert_eq!(record.disposition, disposition, "{record:?}");
+        assert_eq!(record.hangup_cause, cause, "{record:?}");
+        assert_eq!(record.hangup_side, HangupSide::System, "{record:?}");
+        assert_eq!(
+            record.direction,
+            pbx_call::Direction::Internal,
+            "{record:?}"
+        );
+        assert_eq!(record.trunk, None, "{record:?}");
+        assert_eq!((record.billable_secs, record.duration_ms), (0, 0));
+        assert_eq!(record.answered_at_ms, None, "{record:?}");
+        assert_eq!(
+            pbx.stages
+                .iter()
+                .filter(|(_, key)| *key == record.call_key)
+                .collect::<Vec<_>>(),
+            [&(Stage::Ended, record.call_key)]
+        );
+    }
+    let keys: std::collections::BTreeSet<u64> = pbx.records.iter().map(|r| r.call_key).collect();
+    assert_eq!(keys.len(), 3);
+    // The call is untouched (still running, nothing of its own reported since it was
+    // answered) and can still be transferred.
+    assert_eq!(pbx.calls.call_count(), 1);
+    assert!(
+        !pbx.stages
+            .iter()
+            .any(|(stage, key)| *key == call && *stage == Stage::Ended)
+    );
     refer(&mut world, true, &["<sip:300@tenant.example>"]);
     assert_eq!(refer_statuses(world.bob()), [403, 403, 404, 202]);
     assert_eq!(carol(&mut world).received_of(Method::Invite).len(), 1);
+    // Alice hangs up: the original call's record is as if nothing had been refused.
+    let now = world.now();
+    world.alice().send_in_dialog(now, Method::Bye, None);
+    world.run(secs(1));
+    let pbx = world.pbx();
+    let original = pbx
+        .records
+        .iter()
+        .find(|record| record.call_key == call)
+        .expect("the call's record");
+    assert_eq!(original.transfer_of, None);
+    assert_eq!(original.callee_normalised, "200");
+    assert_eq!(original.disposition, Disposition::Answered);
+    assert_eq!(original.hangup_side, HangupSide::Caller);
 }
 
 #[test]

@@ -285,6 +285,7 @@ fn domain_disposition(disposition: Disposition, status: u16) -> pbx_domain::Disp
         Disposition::Cancelled => D::Cancelled,
         Disposition::Unavailable if matches!(status, 403 | 603) => D::Rejected,
         Disposition::Unavailable => D::Unavailable,
+        Disposition::Blocked => D::Blocked,
         _ => D::Failed,
     }
 }

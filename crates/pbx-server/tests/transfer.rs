@@ -8,14 +8,16 @@
 //! The same when the transferor hangs up right after the first NOTIFY, as most desk phones do
 //! (`uas_transfer_refer_bye.xml`): the caller stays and is connected to 102.
 //! Never an open relay: REFERs to a foreign domain (403) and to an unknown extension (404,
-//! `uas_transfer_refused.xml`) reach nobody, and leave one CDR.
+//! `uas_transfer_refused.xml`) reach nobody; each refused attempt leaves a closed CDR of
+//! its own (failed 403 `not our domain`; unavailable 404 `no such extension`, outbound for
+//! the transferor as when it dials 999), besides the call's own, which is unaffected.
 //! To a number: the transferor REFERs the call to `0612345678`; the platform dials it as the
 //! transferor's own call: the first trunk's SIPp carrier answers 503, the second
 //! (`bench/sipp-trunk/carrier_transfer_target.xml`) challenges with 407 and gets the E.164
 //! Request-URI, our digest and the transferor's DID as caller ID, answers and hangs up
 //! later; both CDRs through the API (the second names the trunk and the number). A number
-//! the transferor's class of service forbids (`uas_transfer_forbidden.xml`) is refused 403
-//! and the carrier receives nothing.
+//! the transferor's class of service forbids (`uas_transfer_forbidden.xml`) is refused 403,
+//! filed as a blocked outbound attempt of the transferor's, and the carrier receives nothing.
 
 use std::time::Duration;
 
@@ -174,13 +176,59 @@ async fn sipp_refer_to_a_foreign_domain_or_unknown_extension_is_refused_and_not_
         "an INVITE reached extension {}",
         target.extension
     );
-    // One call, one CDR: the original call, hung up by the callee.
-    let cdrs = api_cdrs(&harness, &tenant, 1).await;
-    assert_eq!(cdrs.len(), 1, "{cdrs:?}");
-    assert_eq!(cdrs[0]["callee"], transferor.extension, "{}", cdrs[0]);
-    assert_eq!(cdrs[0]["disposition"], "answered", "{}", cdrs[0]);
-    assert_eq!(cdrs[0]["hangup_side"], "callee", "{}", cdrs[0]);
-    assert_eq!(cdrs[0]["hangup_cause"], "BYE", "{}", cdrs[0]);
+    // Three attempts, three CDRs: the call, hung up by the callee as if nothing had been
+    // refused, and each refused transfer (the caller calling the target).
+    let caller = &tenant.accounts[0];
+    let records = crate::calls::wait_records(&harness, 3).await;
+    assert_eq!(records.len(), 3, "{records:?}");
+    let original = records
+        .iter()
+        .find(|r| r.transfer_of.is_none())
+        .expect("the call's record");
+    for refused in records.iter().filter(|r| r.transfer_of.is_some()) {
+        assert_eq!(refused.transfer_of, Some(original.call_key), "{refused:?}");
+        assert_eq!(refused.caller, caller.extension, "{refused:?}");
+        assert_eq!(refused.hangup_side, HangupSide::System, "{refused:?}");
+    }
+    let cdrs = api_cdrs(&harness, &tenant, 3).await;
+    assert_eq!(cdrs.len(), 3, "{cdrs:?}");
+    let cdr = |callee: &str| {
+        cdrs.iter()
+            .find(|cdr| cdr["callee"] == callee)
+            .unwrap_or_else(|| panic!("no CDR to {callee}: {cdrs:?}"))
+    };
+    let call = cdr(&transferor.extension);
+    assert_eq!(call["disposition"], "answered", "{call}");
+    assert_eq!(call["hangup_side"], "callee", "{call}");
+    assert_eq!(call["hangup_cause"], "BYE", "{call}");
+    assert_eq!(call["sip_status"], 200, "{call}");
+    let foreign_uri = format!("sip:{}@evil.example", target.extension);
+    let foreign = cdr(&foreign_uri);
+    assert_eq!(foreign["callee_dialled"], foreign_uri, "{foreign}");
+    assert_eq!(foreign["disposition"], "failed", "{foreign}");
+    assert_eq!(foreign["sip_status"], 403, "{foreign}");
+    assert_eq!(foreign["hangup_cause"], "not our domain", "{foreign}");
+    assert_eq!(foreign["direction"], "internal", "{foreign}");
+    assert_eq!(foreign["user_id"], caller.user_id.to_string(), "{foreign}");
+    let unknown = cdr("999");
+    assert_eq!(unknown["callee_dialled"], "999", "{unknown}");
+    assert_eq!(unknown["disposition"], "unavailable", "{unknown}");
+    assert_eq!(unknown["sip_status"], 404, "{unknown}");
+    assert_eq!(unknown["hangup_cause"], "no such extension", "{unknown}");
+    assert_eq!(unknown["direction"], "outbound", "{unknown}");
+    assert_eq!(
+        unknown["user_id"],
+        transferor.user_id.to_string(),
+        "{unknown}"
+    );
+    for refused in [foreign, unknown] {
+        assert_eq!(refused["caller"], caller.extension, "{refused}");
+        assert_eq!(refused["hangup_side"], "system", "{refused}");
+        assert_eq!(refused["billable_secs"], 0, "{refused}");
+        assert!(refused["trunk_id"].is_null(), "{refused}");
+        assert!(refused["answer_ms"].is_null(), "{refused}");
+        assert_eq!(refused["sip_call_id"], call["sip_call_id"], "{refused}");
+    }
     harness.shutdown().await;
 }
 
@@ -512,10 +560,34 @@ mod numbers {
             0,
             "an INVITE reached the carrier"
         );
-        let cdrs = api_cdrs(&harness, &tenant, 1).await;
-        assert_eq!(cdrs.len(), 1, "{cdrs:?}");
-        assert_eq!(cdrs[0]["callee"], transferor.extension, "{}", cdrs[0]);
-        assert_eq!(cdrs[0]["hangup_cause"], "BYE", "{}", cdrs[0]);
+        // The call's CDR, and the refused attempt's: blocked, as if the transferor had
+        // dialled the number.
+        let cdrs = api_cdrs(&harness, &tenant, 2).await;
+        assert_eq!(cdrs.len(), 2, "{cdrs:?}");
+        let call = cdrs
+            .iter()
+            .find(|cdr| cdr["callee"] == transferor.extension)
+            .unwrap_or_else(|| panic!("no CDR of the call: {cdrs:?}"));
+        assert_eq!(call["hangup_cause"], "BYE", "{call}");
+        assert_eq!(call["disposition"], "answered", "{call}");
+        let blocked = cdrs
+            .iter()
+            .find(|cdr| cdr["callee"] == "+442079460000")
+            .unwrap_or_else(|| panic!("no CDR of the refused transfer: {cdrs:?}"));
+        assert_eq!(blocked["callee_dialled"], "00442079460000", "{blocked}");
+        assert_eq!(blocked["disposition"], "blocked", "{blocked}");
+        assert_eq!(blocked["sip_status"], 403, "{blocked}");
+        assert_eq!(blocked["direction"], "outbound", "{blocked}");
+        assert_eq!(blocked["caller"], caller.extension, "{blocked}");
+        assert_eq!(
+            blocked["user_id"],
+            transferor.user_id.to_string(),
+            "{blocked}"
+        );
+        assert_eq!(blocked["hangup_side"], "system", "{blocked}");
+        assert!(blocked["trunk_id"].is_null(), "{blocked}");
+        let cause = blocked["hangup_cause"].as_str().unwrap_or_default();
+        assert!(cause.starts_with("blocked by the fraud guard"), "{blocked}");
         harness.shutdown().await;
     }
 

@@ -7,8 +7,13 @@
 //! a `Replaces` is an attended transfer, see `attended`) and reports a [`TransferRequest`] from
 //! [`CallEngine::poll_transfer`]. The driver resolves the target with the same rules as a
 //! call X would dial and, in the same step, calls [`CallEngine::start_transfer`] with the
-//! target's bindings or [`CallEngine::refuse_transfer`] with a status (nothing is sent
-//! anywhere for a target that is not ours).
+//! target's bindings or [`CallEngine::refuse_transfer_target`] with a status (nothing is
+//! sent anywhere for a target that is not ours).
+//!
+//! - Refused: the REFER gets the status, the call goes on untouched (its record too), and
+//!   the attempted transferee–target call is filed as every refused call attempt is: one
+//!   record of its own (new key, `transfer_of` = the call's key), reported `Stage::Ended`
+//!   only, hangup side system, with the driver's disposition, status and cause.
 //!
 //! - Started: 202 to the REFER, a NOTIFY `SIP/2.0 100 Trying` (`Subscription-State:
 //!   active;expires=60`) to X, and one INVITE per binding (parallel fork, first 2xx wins,
@@ -109,6 +114,29 @@ pub struct NewTransfer<C> {
     pub targets: Vec<ForkTarget>,
 }
 
+/// A blind transfer's target the driver refuses, and how the attempted transferee–target
+/// call is filed (see [`CallEngine::refuse_transfer_target`]).
+#[derive(Debug, Clone)]
+pub struct RefusedTransfer<C> {
+    /// The context of the attempt's record (as a [`NewTransfer`] would have had).
+    pub context: C,
+    /// The status the REFER gets (403 for a target that is not ours, 404 for an unknown
+    /// one, the fraud guard's status, ...).
+    pub status: u16,
+    /// How the record is filed (`Failed`, `Unavailable`, `Blocked`, ...).
+    pub disposition: Disposition,
+    /// Why, in words (the record's hangup cause).
+    pub cause: String,
+    /// The target as referred to.
+    pub callee_dialled: String,
+    /// The target normalised, or as referred to when it could not be.
+    pub callee_normalised: String,
+    /// The attempt's direction (`None`: the call's, as for a transfer to an extension).
+    pub direction: Option<crate::Direction>,
+    /// The trunk, when one had been chosen.
+    pub trunk: Option<String>,
+}
+
 /// Why [`CallEngine::start_transfer`] or [`CallEngine::refuse_transfer`] did nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -125,8 +153,10 @@ impl<C: Clone> CallEngine<C> {
         self.transfers.pop_front()
     }
 
-    /// Refuses a transfer the driver could not resolve: `status` (403 for a target that is
-    /// not ours, 404 for an unknown one) to the REFER; the call goes on untouched.
+    /// Refuses a transfer with `status` to the REFER and no record: for an attended
+    /// transfer whose `Replaces` the driver does not accept (no call is attempted). A
+    /// blind transfer's target is refused with [`Self::refuse_transfer_target`]. The call
+    /// goes on untouched.
     pub fn refuse_transfer(
         &mut self,
         endpoint: &mut Endpoint,
@@ -146,6 +176,50 @@ impl<C: Clone> CallEngine<C> {
         }
         let _ = endpoint.respond(now.instant, refer, StatusCode(status));
         self.reschedule(key);
+        Ok(())
+    }
+
+    /// Refuses a blind transfer's target (not ours, unknown, blocked, no route):
+    /// `refused.status` to the REFER, and one closed record of the attempted
+    /// transferee–target call (`Stage::Ended` only, as for a call refused before forking):
+    /// a new key, `transfer_of` = `key`, the transferee as the caller, hangup side
+    /// system, no billable time. The call goes on untouched and its record is unaffected.
+    pub fn refuse_transfer_target(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        key: CallKey,
+        refused: RefusedTransfer<C>,
+    ) -> Result<(), TransferError> {
+        let call = self.calls.get(&key).ok_or(TransferError::NotWaiting)?;
+        let x = call
+            .transfer
+            .as_ref()
+            .filter(|transfer| transfer.refer.is_some())
+            .ok_or(TransferError::NotWaiting)?
+            .transferor;
+        let mut record = CallRecord::open(
+            refused.context,
+            self.next_key + 1,
+            call.record.a_call_id.clone(),
+            refused.direction.unwrap_or(call.record.direction),
+            transferee(&call.record, call.caller_side, x),
+            refused.callee_dialled,
+            refused.callee_normalised,
+            now,
+        );
+        record.trunk = refused.trunk;
+        record.transfer_of = Some(key.0);
+        record.close(
+            now,
+            refused.disposition,
+            refused.status,
+            &refused.cause,
+            HangupSide::System,
+        );
+        self.refuse_transfer(endpoint, now, key, refused.status)?;
+        self.next_key += 1;
+        self.records.push_back((crate::Stage::Ended, record));
         Ok(())
     }
 
@@ -198,12 +272,7 @@ impl<C: Clone> CallEngine<C> {
         let refer = transfer.refer.take().ok_or(TransferError::NotWaiting)?;
         let x = transfer.transferor;
         accept_refer(endpoint, now, refer, transfer.subscribed);
-        // The transferee is the new record's caller, as if it had called the target.
-        let transferee = if x.other() == call.caller_side {
-            call.record.caller.clone()
-        } else {
-            call.record.callee_normalised.clone()
-        };
+        let transferee = transferee(&call.record, call.caller_side, x);
         let direction = if trunks.is_some() {
             crate::Direction::Outbound
         } else {
@@ -1133,6 +1202,17 @@ fn refer_to(request: &Request) -> Result<(Uri, Option<Replaces>), u16> {
 /// The offer to the transfer target: the last description sent on the transferor's leg,
 /// restricted to the codecs in use on the call (both legs' last descriptions have them),
 /// `sendrecv` (the transferor may have put the call on hold).
+/// The transferee (the side other than the transferor `x`) as a transfer record's caller,
+/// as if it had called the target.
+/// `record` is the call's current record, `caller_side` its caller's side.
+fn transferee<C>(record: &CallRecord<C>, caller_side: Side, x: Side) -> String {
+    if x.other() == caller_side {
+        record.caller.clone()
+    } else {
+        record.callee_normalised.clone()
+    }
+}
+
 pub(super) fn transfer_offer<C>(
     call: &crate::call::Call<C>,
     x: Side,

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pbx_call::{
-    CallConfig, CallEngine, CallRecord, Direction, ForkTarget, MediaAllocator, MediaSession,
-    MediaUnavailable, NewCall, NewTransfer, Now, Side, Stage, StreamStats, TransferRequest,
-    TrunkAttempt, TrunkCredentials,
+    CallConfig, CallEngine, CallRecord, Direction, Disposition, ForkTarget, MediaAllocator,
+    MediaSession, MediaUnavailable, NewCall, NewTransfer, Now, RefusedTransfer, Side, Stage,
+    StreamStats, TransferRequest, TrunkAttempt, TrunkCredentials,
 };
 use pbx_sip::{HeaderName, Host, Method, NameAddr, Request, Response, StatusCode, Transport, Via};
 use pbx_sip_auth::{Algorithm, Credentials, Ha1, ResponseInput, compute_response};
@@ -369,9 +369,29 @@ impl Pbx {
                 continue;
             }
             let (true, Some(bindings)) = (ours, known) else {
-                let status = if ours { 404 } else { 403 };
+                // The attempt is filed as a driver files a refused call.
+                let (status, disposition, cause, dialled) = if ours {
+                    (404, Disposition::Unavailable, "no such extension", user)
+                } else {
+                    (
+                        403,
+                        Disposition::Failed,
+                        "not our domain",
+                        request.target.to_string(),
+                    )
+                };
+                let refused = RefusedTransfer {
+                    context: (),
+                    status,
+                    disposition,
+                    cause: cause.to_owned(),
+                    callee_normalised: dialled.clone(),
+                    callee_dialled: dialled,
+                    direction: None,
+                    trunk: None,
+                };
                 self.calls
-                    .refuse_transfer(&mut self.endpoint, pair, request.key, status)
+                    .refuse_transfer_target(&mut self.endpoint, pair, request.key, refused)
                     .unwrap();
                 continue;
             };
