@@ -201,6 +201,9 @@ pub(crate) struct Call<C> {
     /// The ACK we owe a side whose 2xx carried an offer, until the other side's ACK brings
     /// the answer (late offer, RFC 3261 §13.2.1).
     pub(crate) late_ack: Option<LateAck>,
+    /// A late-offer call whose callee offered in a reliable 18x relayed to the caller
+    /// (RFC 3262 §5): the answer comes in the caller's PRACK.
+    pub(crate) early_offer: Option<EarlyOffer>,
     /// A blind transfer (REFER) in progress.
     pub(crate) transfer: Option<Transfer<C>>,
     /// Dialogs that joined the call later (a transfer target's), by (Call-ID, our tag):
@@ -286,6 +289,20 @@ pub(crate) struct Joining {
     /// The last description sent to the target before our re-INVITE (once sent): offered
     /// again if the join fails after the target accepted it.
     pub(crate) previous: Option<Bytes>,
+}
+
+/// The offer of a fork's reliable 18x in a late-offer call, relayed to the caller in our
+/// reliable 18x (see `engine/late_offer.rs`).
+#[derive(Debug, Clone)]
+pub(crate) struct EarlyOffer {
+    /// The fork's provisional that carried it: the caller's PRACK of ours brings the
+    /// answer, and our PRACK to this one carries it on.
+    pub(crate) origin: crate::reliable::Origin,
+    /// The offer as relayed (restricted to our codecs), for the answer's codec check.
+    pub(crate) offer: SessionDescription,
+    /// The caller's PRACK brought a usable answer: the exchange is complete, the 2xx
+    /// carries no new offer.
+    pub(crate) answered: bool,
 }
 
 /// An ACK we owe `to` for a 2xx to our INVITE that carried an offer (our INVITE had none):

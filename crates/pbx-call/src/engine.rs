@@ -449,6 +449,7 @@ impl<C: Clone> CallEngine<C> {
             early_peer: None,
             b_early_sdp: None,
             late_ack: None,
+            early_offer: None,
             transfer: None,
             joined_dialogs: Vec::new(),
             media_base: Default::default(),
@@ -1204,7 +1205,12 @@ impl<C: Clone> CallEngine<C> {
             fork_target.local,
         );
         dialog.set_local_contact(b_contact);
-        let late = call.late_offer();
+        // A late offer whose offer and answer went in a reliable 18x and the PRACK.
+        let early_done = call
+            .early_offer
+            .as_ref()
+            .is_some_and(|early| early.answered);
+        let late = call.late_offer() && !early_done;
         // A late offer's 2xx is ACKed when the caller's ACK brings the answer.
         let via = our_via(endpoint, &fork_target.target.transport, fork_target.local);
         if !late && let Ok(ack) = dialog.ack(&via) {
@@ -1229,6 +1235,9 @@ impl<C: Clone> CallEngine<C> {
             _ => None,
         };
         let (a_body, failure) = match (&call.a_offer, &b_sdp) {
+            // The exchange is complete (RFC 3262 §5): a session in the 2xx is no new offer
+            // and the caller's 2xx carries none.
+            (None, _) if early_done => (Some(Bytes::new()), ""),
             (None, _) => {
                 // Late offer: B's 2xx carries the offer, restricted to our codecs it goes to
                 // the caller; B's ACK waits for the caller's answer.
@@ -1329,11 +1338,13 @@ impl<C: Clone> CallEngine<C> {
                 now.instant,
             ));
         }
-        headers.push(
-            HeaderName::ContentType,
-            Bytes::from_static(b"application/sdp"),
-        );
-        reply.set_body(a_body);
+        if !a_body.is_empty() {
+            headers.push(
+                HeaderName::ContentType,
+                Bytes::from_static(b"application/sdp"),
+            );
+            reply.set_body(a_body);
+        }
         if call.reliable.holds_final() {
             // RFC 3262 §3: no 2xx while a reliable provisional with SDP awaits its PRACK.
             call.held_answer = Some(reply);
@@ -2094,11 +2105,11 @@ impl Sender<'_> {
         }
         let allow = if call.trunk_call { ALLOW } else { ALLOW_REFER };
         builder = builder.header(HeaderName::Allow, Bytes::from_static(allow.as_bytes()));
-        // 100rel only when the caller can take reliable provisionals across, and not without
-        // an offer (a reliable 18x could carry one: see `late_offer`).
+        // 100rel only when the caller can take reliable provisionals across (without an
+        // offer too: a reliable 18x then carries the callee's offer, see `late_offer`).
         let supported = match (
             self.config.session_expires.is_some(),
-            call.reliable.enabled() && !call.late_offer(),
+            call.reliable.enabled(),
         ) {
             (true, true) => Some("timer, 100rel"),
             (true, false) => Some("timer"),

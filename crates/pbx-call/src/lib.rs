@@ -98,8 +98,9 @@
 //!
 //! # Late offer (RFC 3261 §13.2.1, RFC 3264)
 //!
-//! An INVITE without SDP is not refused: its forks go without an offer too (and without
-//! `Supported: 100rel`); the relay session is allocated up front as for any call.
+//! An INVITE without SDP is not refused: its forks go without an offer too (with
+//! `Supported: 100rel` only when the caller supports it); the relay session is allocated
+//! up front as for any call.
 //!
 //! - The winning fork's 2xx carries the offer. Restricted to the configured codecs and
 //!   rewritten to our relay, it goes to the caller in our 2xx; the fork's 2xx is not ACKed
@@ -112,8 +113,16 @@
 //!   rejected) and BYE, the caller BYE; the record says failed (no billable seconds), cause
 //!   `no ACK from caller` / `ACK without SDP answer`. Any other teardown while the answer
 //!   is awaited also ACKs the fork before its BYE.
-//! - SDP in a fork's 18x is its offer and is not relayed to the caller (who gets it in the
-//!   2xx); a fork that sends a reliable 18x anyway is PRACKed by us.
+//! - The offer in a fork's first reliable 18x (RFC 3262 §5), when the caller supports
+//!   100rel: restricted and rewritten to our relay, it goes to the caller in our reliable
+//!   183 (our RSeq, `Require: 100rel`); the caller's PRACK carries the answer, which the
+//!   relay learns and our PRACK to the fork carries on, rewritten. The fork's 2xx is then
+//!   ACKed at once without SDP and the caller's 2xx carries none (a session repeated in the
+//!   fork's 2xx is ignored). A PRACK without a usable answer gets 200, then the caller 488
+//!   and the forks CANCEL (record failed, cause `PRACK without SDP answer`).
+//! - Other SDP in a fork's 18x (the caller without 100rel, an unreliable 18x, an offer
+//!   without a codec we relay) is not relayed: the caller gets the offer in the 2xx; a
+//!   reliable 18x is then PRACKed by us without an answer.
 //! - A re-INVITE without SDP in a confirmed dialog passes across the same way: the other
 //!   side's 2xx offer goes back rewritten, the ACK to that 2xx waits for the originator's
 //!   ACK with the answer; no such answer ends the call (BYE both legs, recorded answered).

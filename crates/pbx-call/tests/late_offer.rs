@@ -1,6 +1,8 @@
 //! Late offer (RFC 3261 §13.2.1, RFC 3264) on the virtual clock: an INVITE without SDP, the
 //! offer in the 2xx, the answer in the ACK; failures (no common codec, no ACK, an ACK
-//! without answer), forking, 18x with SDP, and re-INVITEs without SDP.
+//! without answer), forking, 18x with SDP (an offer in a reliable 183 relayed to a caller
+//! with 100rel, its answer in the PRACK; not relayed to one without), and re-INVITEs
+//! without SDP.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -36,6 +38,16 @@ fn invite_final(ua: &Ua) -> Option<u16> {
         .find(|s| *s >= 200)
 }
 
+/// Alice's answer as Bob gets it: on the relay's B side, her address hidden.
+fn assert_answer_toward_bob(answer: &str) {
+    assert!(answer.contains(&format!("c=IN IP4 {RELAY_IP}")), "{answer}");
+    assert_eq!(m_line(answer), "m=audio 30006 RTP/AVP 8 101", "{answer}");
+    assert!(
+        !answer.contains("192.168.1.10"),
+        "Alice's address leaked: {answer}"
+    );
+}
+
 fn acks(ua: &Ua) -> Vec<Request> {
     ua.received_of(Method::Ack).into_iter().cloned().collect()
 }
@@ -66,13 +78,7 @@ fn the_offer_in_the_2xx_reaches_the_caller_and_the_answer_in_its_ack_the_callee(
     assert!(body_text(&alice.acks_sent[0]).contains("m=audio 4000 "));
     let bob_acks = acks(world.bob());
     assert_eq!(bob_acks.len(), 1);
-    let answer = body_text(&bob_acks[0]);
-    assert!(answer.contains(&format!("c=IN IP4 {RELAY_IP}")), "{answer}");
-    assert_eq!(m_line(&answer), "m=audio 30006 RTP/AVP 8 101", "{answer}");
-    assert!(
-        !answer.contains("192.168.1.10"),
-        "Alice's address leaked: {answer}"
-    );
+    assert_answer_toward_bob(&body_text(&bob_acks[0]));
     assert_eq!(
         bob_acks[0].headers().get(&HeaderName::ContentType),
         Some(&b"application/sdp"[..])
@@ -196,8 +202,9 @@ fn forking_without_an_offer_the_first_2xx_wins_and_the_other_fork_is_cancelled()
 }
 
 #[test]
-fn sdp_in_a_18x_of_a_late_offer_call_is_not_relayed_to_the_caller() {
-    // Bob puts his offer in a reliable 183 although we did not offer 100rel; we PRACK it.
+fn sdp_in_a_18x_of_a_late_offer_call_is_not_relayed_to_a_caller_without_100rel() {
+    // Bob puts his offer in a reliable 183 although we did not offer 100rel (Alice has
+    // none); we PRACK it and Alice gets the offer in the 2xx, as before.
     let mut bob = Ua::new(BOB, Answer::After(secs(1)), 21);
     bob.reliably = Some(Reliably {
         with_sdp: true,
@@ -206,11 +213,12 @@ fn sdp_in_a_18x_of_a_late_offer_call_is_not_relayed_to_the_caller() {
         answer_after_prack: None,
     });
     let mut world = late_world(vec![bob]);
-    world.alice().rel100 = Some(HeaderName::Supported);
     world.call(secs(3));
     let invite = world.bob().received_of(Method::Invite)[0].clone();
     assert!(!has_100rel(invite.headers(), &HeaderName::Supported));
-    assert_eq!(world.bob().received_of(Method::Prack).len(), 1);
+    let pracks = world.bob().received_of(Method::Prack);
+    assert_eq!(pracks.len(), 1);
+    assert!(pracks[0].body().is_empty());
     let alice = world.alice();
     let provisional: Vec<_> = alice
         .responses_to(Method::Invite)
@@ -219,6 +227,12 @@ fn sdp_in_a_18x_of_a_late_offer_call_is_not_relayed_to_the_caller() {
         .collect();
     assert!(!provisional.is_empty());
     assert!(provisional.iter().all(|r| r.body().is_empty()));
+    assert!(
+        provisional
+            .iter()
+            .all(|r| !has_100rel(r.headers(), &HeaderName::Require))
+    );
+    assert_eq!(alice.pracks_sent, 0);
     // The offer comes in the 2xx, the answer goes in Bob's ACK.
     assert_eq!(invite_final(alice), Some(200));
     let offer = response_body(alice.responses_to(Method::Invite).last().unwrap());
@@ -228,6 +242,122 @@ fn sdp_in_a_18x_of_a_late_offer_call_is_not_relayed_to_the_caller() {
         m_line(&body_text(&bob_acks[0])),
         "m=audio 30006 RTP/AVP 8 101"
     );
+}
+
+/// Alice calls without an offer and with `Supported: 100rel`; Bob offers in a reliable 183
+/// (G.729 first, which we do not relay) and answers 500 ms after our PRACK.
+fn early_offer_world() -> World {
+    let mut bob = reliable_callee(BOB, 21, 1, Some(std::time::Duration::from_millis(500)));
+    bob.payload_types = vec!["18", "8", "101"];
+    let mut world = late_world(vec![bob]);
+    world.alice().rel100 = Some(HeaderName::Supported);
+    world
+}
+
+/// Alice's reliable provisional responses.
+fn reliable_provisionals(alice: &Ua) -> Vec<pbx_sip::Response> {
+    alice
+        .responses_to(Method::Invite)
+        .into_iter()
+        .filter(|r| (101..200).contains(&r.status().0))
+        .filter(|r| has_100rel(r.headers(), &HeaderName::Require))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn an_offer_in_a_reliable_183_reaches_the_caller_reliably_and_its_prack_brings_the_answer() {
+    let mut world = early_offer_world();
+    world.call(secs(1));
+    // Bob's INVITE: no offer, but 100rel (Alice supports it).
+    let invite = world.bob().received_of(Method::Invite)[0].clone();
+    assert!(invite.body().is_empty());
+    assert!(has_100rel(invite.headers(), &HeaderName::Supported));
+    // Alice's 183: reliable (our RSeq), Bob's offer restricted to our codecs, on the relay.
+    let alice = world.alice();
+    let reliable = reliable_provisionals(alice);
+    assert_eq!(reliable.len(), 1, "{reliable:?}");
+    assert_eq!(reliable[0].status().0, 183);
+    assert!(reliable[0].headers().get(&HeaderName::RSeq).is_some());
+    let offer = response_body(&reliable[0]);
+    assert!(offer.contains(&format!("c=IN IP4 {RELAY_IP}")), "{offer}");
+    assert_eq!(m_line(&offer), "m=audio 30004 RTP/AVP 8 101", "{offer}");
+    assert!(
+        !offer.contains("192.168.2.20"),
+        "Bob's address leaked: {offer}"
+    );
+    assert_eq!(alice.pracks_sent, 1);
+    assert_eq!(
+        alice.responses_to(Method::Prack)[0].status().0,
+        200,
+        "Alice's PRACK"
+    );
+    // Alice's 200: no SDP (the exchange is complete); her ACK carries none either.
+    assert_eq!(invite_final(alice), Some(200));
+    let ok = *alice.responses_to(Method::Invite).last().unwrap();
+    assert!(ok.body().is_empty(), "{}", response_body(ok));
+    assert!(ok.headers().get(&HeaderName::ContentType).is_none());
+    assert!(alice.acks_sent[0].body().is_empty());
+    // Bob's PRACK carries Alice's answer rewritten to the relay's B side.
+    let pracks = world.bob().received_of(Method::Prack);
+    assert_eq!(pracks.len(), 1);
+    assert_answer_toward_bob(&body_text(pracks[0]));
+    assert_eq!(
+        pracks[0].headers().get(&HeaderName::RAck),
+        Some(&b"1 1 INVITE"[..])
+    );
+    // Bob's ACK (at once, to his 2xx that repeated his session) carries no SDP.
+    let bob_acks = acks(world.bob());
+    assert_eq!(bob_acks.len(), 1);
+    assert!(bob_acks[0].body().is_empty(), "{}", body_text(&bob_acks[0]));
+    // The relay learnt both sides: Bob's from his 183, Alice's from her PRACK.
+    {
+        let pbx = world.pbx();
+        let log = pbx.media.log.lock().unwrap();
+        assert!(log.remotes.contains(&(Side::B, addr("192.168.2.20:4000"))));
+        assert!(log.remotes.contains(&(Side::A, addr("192.168.1.10:4000"))));
+    }
+    assert_eq!(world.pbx().calls.call_count(), 1);
+    // The call runs and ends as any other.
+    caller_talks_ten_seconds_and_hangs_up(&mut world);
+}
+
+#[test]
+fn a_prack_without_the_answer_to_the_183_offer_fails_the_call_with_488() {
+    let mut world = early_offer_world();
+    world.alice().prack_without_answer = true;
+    world.call(secs(3));
+    let alice = world.alice();
+    assert_eq!(alice.pracks_sent, 1);
+    // The PRACK is acknowledged (it stops our 183's retransmissions), the INVITE fails.
+    assert_eq!(alice.responses_to(Method::Prack)[0].status().0, 200);
+    assert_eq!(invite_final(alice), Some(488));
+    assert!(alice.acks_sent.is_empty());
+    // Bob gets no PRACK of ours (his offer was never answered) but a CANCEL.
+    assert!(world.bob().received_of(Method::Prack).is_empty());
+    assert_eq!(world.bob().cancels, 1);
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 0);
+    let record = &pbx.records[0];
+    assert_eq!(record.disposition, Disposition::Failed);
+    assert_eq!(record.hangup_status, 488);
+    assert_eq!(record.hangup_cause, "PRACK without SDP answer");
+    assert_eq!(record.hangup_side, HangupSide::System);
+    assert_eq!(record.billable_secs, 0);
+}
+
+#[test]
+fn a_prack_answer_without_a_common_codec_fails_the_call_with_488() {
+    let mut world = early_offer_world();
+    // Alice answers PCMU only, which Bob's (restricted) offer does not have.
+    world.alice().payload_types = vec!["0"];
+    world.call(secs(3));
+    assert_eq!(invite_final(world.alice()), Some(488));
+    assert_eq!(world.bob().cancels, 1);
+    let pbx = world.pbx();
+    assert_eq!(pbx.calls.call_count(), 0);
+    assert_eq!(pbx.records[0].hangup_cause, "unusable SDP answer in PRACK");
+    assert_eq!(pbx.records[0].disposition, Disposition::Failed);
 }
 
 #[test]

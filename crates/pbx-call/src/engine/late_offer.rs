@@ -2,9 +2,9 @@
 //! 2xx of the side it was sent to and the answer in the ACK of the side that sent it, so
 //! the B2BUA may ACK the 2xx only once the other side's ACK has brought the answer.
 //!
-//! - A caller's INVITE without SDP starts a call whose forks carry no offer either (and no
-//!   `Supported: 100rel`, so a callee has no reason to put its offer in a reliable 18x). The
-//!   relay session is allocated up front, as for any call.
+//! - A caller's INVITE without SDP starts a call whose forks carry no offer either (with
+//!   `Supported: 100rel` only when the caller supports it). The relay session is allocated
+//!   up front, as for any call.
 //! - The winning fork's 2xx offer is restricted to the configured codecs, tells the relay
 //!   where the callee receives, and goes to the caller rewritten to our relay; the fork's
 //!   2xx is not ACKed yet ([`LateAck`]). The other forks are CANCELled as usual.
@@ -14,9 +14,25 @@
 //!   488; an ACK without a usable answer; no ACK within 64·T1; any teardown) ACKs the fork
 //!   with an answer rejecting every stream before its BYE (§13.2.1: a valid answer in the
 //!   ACK, then BYE). A call that never completed its offer/answer is recorded as failed.
-//! - A 18x with SDP in a late-offer call is the callee's offer: its SDP is not relayed to
-//!   the caller, who gets the offer in the 2xx. A callee that sends a reliable 18x anyway
-//!   is PRACKed by us without an answer (the 2xx then normally repeats the offer).
+//! - Offer in a reliable 18x (RFC 3261 §13.2.1, RFC 3262 §5): when the caller supports
+//!   100rel, a fork's first reliable 18x with SDP carries its offer. Restricted to our
+//!   codecs and rewritten to our relay (which learns where the callee receives), it goes
+//!   to the caller in our reliable 183 (our RSeq, `Require: 100rel`, retransmitted until
+//!   PRACKed; the caller's 2xx is held until then). The caller's PRACK brings the answer:
+//!   the relay learns the caller's address, the PRACK gets 200 and our PRACK to the fork
+//!   carries the answer rewritten to our relay. The 2xx then completes nothing: a session
+//!   in it (a repeat of the offer) is ignored, the fork is ACKed at once without SDP and
+//!   the caller's 2xx carries none ([`EarlyOffer`]).
+//!   A PRACK without an answer, or one sharing no codec with the offer, violates §5: the
+//!   PRACK gets 200 (it acknowledges our 183), then the call fails like a late offer
+//!   whose ACK had no answer: 488 to the caller's INVITE with a `Reason`, the forks
+//!   CANCELled, the record failed (status 488, hangup side system, cause `PRACK without
+//!   SDP answer` / `unusable SDP answer in PRACK`).
+//!   A fork's 2xx before our PRACK (§3 forbids it) goes the late-offer way below.
+//! - Any other 18x with SDP in a late-offer call (the caller without 100rel, an unreliable
+//!   18x, an offer without a codec we relay, a later fork's) is not relayed: the caller
+//!   gets the offer in the 2xx. A reliable one is PRACKed by us without an answer (the 2xx
+//!   then normally repeats the offer).
 //! - A re-INVITE without SDP in a confirmed dialog passes across the same way: the other
 //!   side's 2xx offer goes back (restricted when possible, rewritten) in the 2xx to the
 //!   re-INVITE, and its ACK waits for the originator's ACK with the answer. No ACK, or one
@@ -28,14 +44,18 @@ use pbx_sip::{HeaderName, Request};
 use pbx_sip_engine::{ClientTransaction, DialogId, Endpoint, Invite, ServerTransaction};
 
 use super::{CallEngine, CallKey, reason};
-use crate::call::{Call, LateAck, Phase};
+use crate::call::{Call, EarlyOffer, LateAck, Phase};
 use crate::media::Side;
 use crate::record::{Disposition, HangupSide, Now};
+use crate::reliable::Origin;
 use crate::sdp::body_sdp;
 use crate::sip::our_via;
 
 /// The cause recorded when the caller's ACK carried no usable answer.
 const NO_ANSWER: &str = "ACK without SDP answer";
+
+/// The cause recorded when the caller's PRACK of our 18x with an offer had no answer.
+const NO_PRACK_ANSWER: &str = "PRACK without SDP answer";
 
 impl<C: Clone> CallEngine<C> {
     /// The call whose owed ACK this ACK brings the answer for: by the INVITE server
@@ -99,6 +119,24 @@ impl<C: Clone> CallEngine<C> {
         let body = call.sdp_toward(late.to, &answer).ok();
         self.settle_late_ack(endpoint, now, key, None, body);
         self.reschedule(key);
+    }
+
+    /// The caller's PRACK of our 18x with an offer carried no usable answer (`request`):
+    /// the call fails before its answer (see the module doc).
+    pub(super) fn fail_early_answer(
+        &mut self,
+        endpoint: &mut Endpoint,
+        now: Now,
+        key: CallKey,
+        request: &Request,
+    ) {
+        let cause = if request.body().is_empty() {
+            NO_PRACK_ANSWER
+        } else {
+            "unusable SDP answer in PRACK"
+        };
+        let side = Some(HangupSide::System);
+        self.fail_ringing_by(endpoint, now, key, 488, cause, Disposition::Failed, side);
     }
 
     /// The answer never came (no ACK within 64·T1, or Timer L on the transaction whose ACK
@@ -198,6 +236,58 @@ impl<C: Clone> CallEngine<C> {
         };
         self.close(now, call, Disposition::Failed, status, cause, side);
     }
+}
+
+/// A fork's reliable 18x (`origin`) of a late-offer call brought `sdp`, its offer: returns
+/// it for the caller's reliable 18x (restricted to `codecs`, rewritten to our relay) and
+/// awaits the answer in the caller's PRACK. `None` when it has no codec we relay (it is
+/// then not relayed).
+pub(super) fn relay_early_offer<C>(
+    call: &mut Call<C>,
+    origin: &Origin,
+    sdp: &SessionDescription,
+    codecs: &[Codec],
+) -> Option<Bytes> {
+    let mut offer = sdp.clone();
+    offer.restrict_to(codecs).ok()?;
+    let body = call.sdp_toward(Side::A, &offer).ok()?;
+    call.learn_remote(Side::B, &offer);
+    call.offer_pending = true;
+    call.early_offer = Some(EarlyOffer {
+        origin: origin.clone(),
+        offer,
+        answered: false,
+    });
+    Some(body)
+}
+
+/// Whether the caller's PRACK of our provisional relayed from `origin` must bring the
+/// answer to the offer it carried.
+pub(super) fn awaits_early_answer<C>(call: &Call<C>, origin: &Origin) -> bool {
+    call.early_offer.as_ref().is_some_and(|early| {
+        !early.answered
+            && early.origin.fork == origin.fork
+            && early.origin.to_tag == origin.to_tag
+            && early.origin.rack == origin.rack
+    })
+}
+
+/// The answer in the caller's PRACK (`request`) to the offer of our reliable 18x: the relay
+/// learns where the caller receives and the answer is returned rewritten for our PRACK to
+/// the fork (and remembered as the B-leg's last description). `None` without an answer
+/// sharing a codec with the offer.
+pub(super) fn take_early_answer<C>(call: &mut Call<C>, request: &Request) -> Option<Bytes> {
+    let early = call.early_offer.as_mut()?;
+    let answer = body_sdp(request.headers(), request.body())
+        .and_then(Result::ok)
+        .filter(|answer| !early.offer.common_audio_codecs(answer).is_empty())?;
+    early.answered = true;
+    let fork = early.origin.fork;
+    call.offer_pending = false;
+    call.learn_remote(Side::A, &answer);
+    let body = call.sdp_toward(Side::B, &answer).ok()?;
+    call.b_early_sdp = Some((fork, body.clone()));
+    Some(body)
 }
 
 /// A late-offer call's winning 2xx (our `invite` to B) with `offer`: records the ACK we owe

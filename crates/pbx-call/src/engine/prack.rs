@@ -7,7 +7,7 @@ use bytes::Bytes;
 use pbx_sip::{HeaderName, Method, Request, Response, StatusCode};
 use pbx_sip_engine::{AcceptedTransaction, Dialog, Endpoint};
 
-use super::{CallEngine, CallKey, Role, Stage, TrunkRetry};
+use super::{CallEngine, CallKey, Role, Stage, TrunkRetry, late_offer};
 use crate::call::{EarlyPeer, ForkState, Phase};
 use crate::media::Side;
 use crate::record::Now;
@@ -70,12 +70,18 @@ impl<C: Clone> CallEngine<C> {
             self.records
                 .push_back((Stage::Ringing, call.record.clone()));
         }
-        // In a late-offer call an SDP in a 18x is the callee's offer: it is not relayed (the
-        // caller gets it in the 2xx; see `late_offer`).
+        // In a late-offer call an SDP in a 18x is the callee's offer: relayed reliably in
+        // ours when it came reliably and the caller can PRACK (its answer comes in the
+        // PRACK), else not at all (the caller gets it in the 2xx; see `late_offer`).
         let early = match body_sdp(response.headers(), response.body()) {
             Some(Ok(sdp)) if call.a_early_answer.is_none() && !call.late_offer() => {
                 call.learn_remote(Side::B, &sdp);
                 call.sdp_toward(Side::A, &sdp).ok()
+            }
+            Some(Ok(sdp)) if call.early_offer.is_none() && call.reliable.enabled() => {
+                origin.as_ref().and_then(|origin| {
+                    late_offer::relay_early_offer(call, origin, &sdp, &self.config.codecs)
+                })
             }
             _ => None,
         };
@@ -121,7 +127,9 @@ impl<C: Clone> CallEngine<C> {
         }
         call.ringing_sent = true;
         let reliably = call.reliable.required()
-            || (origin.is_some() && call.reliable.enabled() && !call.late_offer());
+            || (origin.is_some()
+                && call.reliable.enabled()
+                && (!call.late_offer() || early.is_some()));
         if reliably {
             let with_sdp = early.is_some();
             if let Some(reply) = call.reliable.push(reply, with_sdp, origin, now.instant, t1) {
@@ -235,9 +243,22 @@ impl<C: Clone> CallEngine<C> {
         if let Some(dialog) = call.a.dialog.as_mut() {
             let _ = dialog.on_request(request);
         }
+        // The PRACK of our 18x with a late-offer call's offer brings the answer (see
+        // `late_offer`); without a usable one the call fails.
+        let early_answer = match &origin {
+            Some(origin) if late_offer::awaits_early_answer(call, origin) => {
+                Some(late_offer::take_early_answer(call, request))
+            }
+            _ => None,
+        };
+        if let Some(None) = early_answer {
+            let _ = endpoint.respond(now.instant, accepted, StatusCode::OK);
+            self.fail_early_answer(endpoint, now, key, request);
+            return;
+        }
         // An offer in the PRACK goes to the fork whose provisional it acknowledges.
         let offer = match (body_sdp(request.headers(), request.body()), &origin) {
-            (Some(Ok(sdp)), Some(_)) => {
+            (Some(Ok(sdp)), Some(_)) if early_answer.is_none() => {
                 call.learn_remote(Side::A, &sdp);
                 call.sdp_toward(Side::B, &sdp).ok()
             }
@@ -251,8 +272,13 @@ impl<C: Clone> CallEngine<C> {
         } else {
             call.held_answer.take()
         };
-        let relayed = match (&origin, offer) {
-            (Some(origin), Some(body)) => self.send_prack(
+        let relayed = match (&origin, offer, early_answer.flatten()) {
+            (Some(origin), _, Some(answer)) => {
+                let _ = endpoint.respond(now.instant, accepted, StatusCode::OK);
+                self.send_prack(endpoint, now, key, origin, Some(answer), Role::Fire);
+                true
+            }
+            (Some(origin), Some(body), None) => self.send_prack(
                 endpoint,
                 now,
                 key,

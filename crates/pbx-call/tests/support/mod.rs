@@ -538,6 +538,9 @@ pub struct Ua {
     pub auto_prack: bool,
     /// As a caller: our PRACK carries an offer with this direction.
     pub prack_offer: Option<&'static str>,
+    /// As a caller without an offer: our PRACK of a reliable 18x with SDP (the callee's
+    /// offer) carries no answer (a broken UA); else it carries ours (`sendrecv`).
+    pub prack_without_answer: bool,
     /// As a callee: send the provisional reliably.
     pub reliably: Option<Reliably>,
     /// The last reliable provisional received, with its RSeq (caller side).
@@ -584,6 +587,7 @@ impl Ua {
             rel100: None,
             auto_prack: true,
             prack_offer: None,
+            prack_without_answer: false,
             reliably: None,
             last_reliable: None,
             pracks_sent: 0,
@@ -1052,7 +1056,12 @@ impl Ua {
     pub fn send_prack(&mut self, now: Instant) {
         let (rseq, response) = self.last_reliable.clone().expect("a reliable provisional");
         let via = self.via();
-        let body = self.prack_offer.map(|d| self.sdp(d));
+        // Late offer: a reliable 18x with SDP carried the offer, the PRACK carries the answer.
+        let answer = self.offerless && !response.body().is_empty() && !self.prack_without_answer;
+        let body = self
+            .prack_offer
+            .or(answer.then_some("sendrecv"))
+            .map(|d| self.sdp(d));
         let early = self.early.as_mut().expect("an early dialog");
         let mut prack = early.request(Method::Prack, &via).unwrap();
         let cseq = response.cseq().unwrap().seq;
