@@ -5,6 +5,11 @@
 //! restricted to the relayed codecs (no G.729); its ACK carries its answer, then it plays
 //! G.711 A-law audio that must reach the callee's media port through the relay (so both relay
 //! sides were pointed at the right peers). The CDR listed through the API says answered.
+//! With 100rel (`uac_late_offer_prack.xml` / `uas_late_offer_prack.xml`, RFC 3262 §5): the
+//! callee must get `Supported: 100rel` and puts its offer in a reliable 183; the caller
+//! fails unless it gets our reliable 183 with the offer rewritten and restricted, and PRACKs
+//! it with its answer; the callee fails unless our PRACK carries that answer rewritten by
+//! us; the 200s and ACKs carry no SDP; the same audio must reach the callee.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +22,18 @@ use crate::support::{run_bounded, v4, wait_bounded};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_late_offer_call_gets_the_offer_in_the_200_and_the_answer_in_the_ack() {
+    late_offer_call("uac_late_offer.xml", "uas_late_offer.xml").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_late_offer_call_gets_the_offer_in_a_reliable_183_and_the_answer_in_the_prack() {
+    late_offer_call("uac_late_offer_prack.xml", "uas_late_offer_prack.xml").await;
+}
+
+/// A SIPp caller (`caller` scenario, without SDP) calls a SIPp callee (`callee` scenario);
+/// both must pass, the caller's audio must reach the callee through the relay and the CDR
+/// must say answered.
+async fn late_offer_call(caller: &str, callee: &str) {
     let Some((harness, tenant, sipp, port)) = call_setup("").await else {
         return;
     };
@@ -34,12 +51,8 @@ async fn sipp_late_offer_call_gets_the_offer_in_the_200_and_the_answer_in_the_ac
             let _ = socket.send_to(&buf[..len], from).await;
         }
     });
-    let callee = sipp.callee("uas_late_offer.xml", port, rtp_port);
-    let command = sipp.caller_command(
-        "uac_late_offer.xml",
-        &tenant.accounts[0],
-        &tenant.accounts[1].extension,
-    );
+    let callee = sipp.callee(callee, port, rtp_port);
+    let command = sipp.caller_command(caller, &tenant.accounts[0], &tenant.accounts[1].extension);
     let (code, output) = run_bounded(command, Duration::from_secs(60)).await;
     assert_eq!(code, 0, "caller: {output}{}", sipp.logs());
     let (code, output) = wait_bounded(callee, Duration::from_secs(45)).await;
