@@ -1238,6 +1238,13 @@ impl<C: Clone> CallEngine<C> {
             // The exchange is complete (RFC 3262 §5): a session in the 2xx is no new offer
             // and the caller's 2xx carries none.
             (None, _) if early_done => (Some(Bytes::new()), ""),
+            // A 2xx before our PRACK brought the answer to the offer in its 18x (RFC 3262
+            // §3 forbids it): its ACK carries the answer when the caller's PRACK brings it.
+            (None, _) if call.early_offer.is_some() => {
+                let deadline = now.instant + endpoint.config().timeout_64_t1();
+                self::late_offer::owe_early_ack(call, transaction, deadline);
+                (Some(Bytes::new()), "")
+            }
             (None, _) => {
                 // Late offer: B's 2xx carries the offer, restricted to our codecs it goes to
                 // the caller; B's ACK waits for the caller's answer.

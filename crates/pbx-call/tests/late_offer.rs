@@ -323,6 +323,46 @@ fn an_offer_in_a_reliable_183_reaches_the_caller_reliably_and_its_prack_brings_t
 }
 
 #[test]
+fn a_2xx_before_our_prack_gets_its_ack_with_the_answer_from_the_callers_prack() {
+    // Bob answers 200 ms after his reliable 183 with the offer, without waiting for our
+    // PRACK (RFC 3262 §3 forbids it); Alice PRACKs late.
+    let mut bob = Ua::new(
+        BOB,
+        Answer::After(std::time::Duration::from_millis(200)),
+        21,
+    );
+    bob.reliably = Some(Reliably {
+        with_sdp: true,
+        regardless: false,
+        rseq: 1,
+        answer_after_prack: None,
+    });
+    let mut world = late_world(vec![bob]);
+    world.alice().rel100 = Some(HeaderName::Supported);
+    world.alice().auto_prack = false;
+    world.call(secs(1));
+    // Bob's 2xx is not ACKed yet and Alice's 2xx is held until her PRACK.
+    assert!(acks(world.bob()).is_empty());
+    assert_eq!(invite_final(world.alice()), None);
+    assert!(!reliable_provisionals(world.alice()).is_empty());
+    let now = world.now();
+    world.alice().send_prack(now);
+    world.run(secs(1));
+    // Her answer reaches Bob in his ACK (no PRACK: his early dialog is confirmed).
+    assert!(world.bob().received_of(Method::Prack).is_empty());
+    let bob_acks = acks(world.bob());
+    assert_eq!(bob_acks.len(), 1);
+    assert_answer_toward_bob(&body_text(&bob_acks[0]));
+    // Alice's 2xx carries no new offer, her ACK no SDP.
+    let alice = world.alice();
+    assert_eq!(invite_final(alice), Some(200));
+    let ok = *alice.responses_to(Method::Invite).last().unwrap();
+    assert!(ok.body().is_empty(), "{}", response_body(ok));
+    assert!(alice.acks_sent[0].body().is_empty());
+    assert_eq!(world.pbx().calls.call_count(), 1);
+}
+
+#[test]
 fn a_prack_without_the_answer_to_the_183_offer_fails_the_call_with_488() {
     let mut world = early_offer_world();
     world.alice().prack_without_answer = true;

@@ -28,7 +28,8 @@
 //!   whose ACK had no answer: 488 to the caller's INVITE with a `Reason`, the forks
 //!   CANCELled, the record failed (status 488, hangup side system, cause `PRACK without
 //!   SDP answer` / `unusable SDP answer in PRACK`).
-//!   A fork's 2xx before our PRACK (§3 forbids it) goes the late-offer way below.
+//!   A fork's 2xx before our PRACK (§3 forbids it) is not ACKed yet: the caller's 2xx
+//!   (without SDP) is held until its PRACK, whose answer goes to the fork in the ACK.
 //! - Any other 18x with SDP in a late-offer call (the caller without 100rel, an unreliable
 //!   18x, an offer without a codec we relay, a later fork's) is not relayed: the caller
 //!   gets the offer in the 2xx. A reliable one is PRACKed by us without an answer (the 2xx
@@ -259,6 +260,25 @@ pub(super) fn relay_early_offer<C>(
         answered: false,
     });
     Some(body)
+}
+
+/// The winning fork's 2xx (our `invite` to B) came while the offer of its reliable 18x
+/// still awaits the caller's PRACK: the ACK we owe B carries the answer that PRACK brings.
+pub(super) fn owe_early_ack<C>(
+    call: &mut Call<C>,
+    invite: ClientTransaction<Invite>,
+    deadline: std::time::Instant,
+) {
+    let offer = call.early_offer.as_ref().map(|early| early.offer.clone());
+    call.late_ack = Some(LateAck {
+        to: Side::B,
+        invite,
+        offer,
+        from: call.a_invite,
+        cseq: call.a_request.cseq().map(|cseq| cseq.seq).unwrap_or(0),
+        initial: true,
+        deadline,
+    });
 }
 
 /// Whether the caller's PRACK of our provisional relayed from `origin` must bring the

@@ -275,7 +275,16 @@ impl<C: Clone> CallEngine<C> {
         let relayed = match (&origin, offer, early_answer.flatten()) {
             (Some(origin), _, Some(answer)) => {
                 let _ = endpoint.respond(now.instant, accepted, StatusCode::OK);
-                self.send_prack(endpoint, now, key, origin, Some(answer), Role::Fire);
+                let owed = self
+                    .calls
+                    .get(&key)
+                    .is_some_and(|call| call.late_ack.is_some());
+                if owed {
+                    // The fork answered before our PRACK: the answer goes in its ACK.
+                    self.settle_late_ack(endpoint, now, key, Some(Side::B), Some(answer));
+                } else {
+                    self.send_prack(endpoint, now, key, origin, Some(answer), Role::Fire);
+                }
                 true
             }
             (Some(origin), Some(body), None) => self.send_prack(
