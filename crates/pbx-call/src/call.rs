@@ -303,6 +303,9 @@ pub(crate) struct EarlyOffer {
     /// The caller's PRACK brought a usable answer: the exchange is complete, the 2xx
     /// carries no new offer.
     pub(crate) answered: bool,
+    /// That answer (the caller's own): it answers another fork's offer too, if that fork
+    /// wins.
+    pub(crate) answer: Option<SessionDescription>,
 }
 
 /// An ACK we owe `to` for a 2xx to our INVITE that carried an offer (our INVITE had none):

@@ -1205,11 +1205,11 @@ impl<C: Clone> CallEngine<C> {
             fork_target.local,
         );
         dialog.set_local_contact(b_contact);
-        // A late offer whose offer and answer went in a reliable 18x and the PRACK.
-        let early_done = call
-            .early_offer
-            .as_ref()
-            .is_some_and(|early| early.answered);
+        // A late offer whose offer and answer went in a reliable 18x and the PRACK (with
+        // this fork, or another one: its 2xx then brings an offer the answer is reused for).
+        let early_answered = call.early_offer.as_ref().filter(|early| early.answered);
+        let early_done = early_answered.is_some_and(|early| early.origin.fork == index);
+        let answer_again = early_answered.is_some() && !early_done;
         let late = call.late_offer() && !early_done;
         // A late offer's 2xx is ACKed when the caller's ACK brings the answer.
         let via = our_via(endpoint, &fork_target.target.transport, fork_target.local);
@@ -1238,6 +1238,16 @@ impl<C: Clone> CallEngine<C> {
             // The exchange is complete (RFC 3262 §5): a session in the 2xx is no new offer
             // and the caller's 2xx carries none.
             (None, _) if early_done => (Some(Bytes::new()), ""),
+            (None, Some(_)) if answer_again => {
+                let deadline = now.instant + endpoint.config().timeout_64_t1();
+                let offer = b_sdp.as_ref();
+                // Its offer does not go to the caller: A's last description stays ours.
+                let a_last = call.a.last_sdp.clone();
+                let _ =
+                    self::late_offer::owe_ack(call, transaction, offer, &config.codecs, deadline);
+                call.a.last_sdp = a_last;
+                (Some(Bytes::new()), "")
+            }
             // A 2xx before our PRACK brought the answer to the offer in its 18x (RFC 3262
             // §3 forbids it): its ACK carries the answer when the caller's PRACK brings it.
             (None, _) if call.early_offer.is_some() => {
@@ -1307,6 +1317,15 @@ impl<C: Clone> CallEngine<C> {
             allows_update: allows_update(response.headers()),
         });
         call.record.answered_by = Some(fork_target.label.clone());
+        if answer_again {
+            // The caller's answer serves this fork's offer too (see `late_offer`).
+            let Some(body) = self::late_offer::answer_again(call) else {
+                let failure = "answer without common codec";
+                self.fail_ringing(endpoint, now, key, 488, failure, Disposition::Incompatible);
+                return;
+            };
+            self.settle_late_ack(endpoint, now, key, Some(Side::B), Some(body));
+        }
         let Some(a_body) = a_body else {
             // B answered with nothing A can use: end both sides (B gets BYE).
             self.fail_ringing(endpoint, now, key, 488, failure, Disposition::Incompatible);

@@ -118,7 +118,9 @@
 //!   183 (our RSeq, `Require: 100rel`); the caller's PRACK carries the answer, which the
 //!   relay learns and our PRACK to the fork carries on, rewritten. The fork's 2xx is then
 //!   ACKed at once without SDP and the caller's 2xx carries none (a session repeated in the
-//!   fork's 2xx is ignored); a fork's 2xx before our PRACK gets the answer in its ACK.
+//!   fork's 2xx is ignored); a fork's 2xx before our PRACK gets the answer in its ACK,
+//!   and another fork winning with its own offer gets the caller's answer (restricted to
+//!   the codecs it offered) in its ACK.
 //!   A PRACK without a usable answer gets 200, then the caller 488 and the forks CANCEL
 //!   (record failed, cause `PRACK without SDP answer`).
 //! - Other SDP in a fork's 18x (the caller without 100rel, an unreliable 18x, an offer

@@ -48,6 +48,15 @@ fn assert_answer_toward_bob(answer: &str) {
     );
 }
 
+/// Alice's INVITE was answered 200 without SDP (the offer and answer went in the 18x and
+/// the PRACK).
+fn assert_ok_without_sdp(alice: &Ua) {
+    assert_eq!(invite_final(alice), Some(200));
+    let ok = *alice.responses_to(Method::Invite).last().unwrap();
+    assert!(ok.body().is_empty(), "{}", response_body(ok));
+    assert!(ok.headers().get(&HeaderName::ContentType).is_none());
+}
+
 fn acks(ua: &Ua) -> Vec<Request> {
     ua.received_of(Method::Ack).into_iter().cloned().collect()
 }
@@ -293,10 +302,7 @@ fn an_offer_in_a_reliable_183_reaches_the_caller_reliably_and_its_prack_brings_t
         "Alice's PRACK"
     );
     // Alice's 200: no SDP (the exchange is complete); her ACK carries none either.
-    assert_eq!(invite_final(alice), Some(200));
-    let ok = *alice.responses_to(Method::Invite).last().unwrap();
-    assert!(ok.body().is_empty(), "{}", response_body(ok));
-    assert!(ok.headers().get(&HeaderName::ContentType).is_none());
+    assert_ok_without_sdp(alice);
     assert!(alice.acks_sent[0].body().is_empty());
     // Bob's PRACK carries Alice's answer rewritten to the relay's B side.
     let pracks = world.bob().received_of(Method::Prack);
@@ -355,11 +361,39 @@ fn a_2xx_before_our_prack_gets_its_ack_with_the_answer_from_the_callers_prack() 
     assert_answer_toward_bob(&body_text(&bob_acks[0]));
     // Alice's 2xx carries no new offer, her ACK no SDP.
     let alice = world.alice();
-    assert_eq!(invite_final(alice), Some(200));
-    let ok = *alice.responses_to(Method::Invite).last().unwrap();
-    assert!(ok.body().is_empty(), "{}", response_body(ok));
+    assert_ok_without_sdp(alice);
     assert!(alice.acks_sent[0].body().is_empty());
     assert_eq!(world.pbx().calls.call_count(), 1);
+}
+
+#[test]
+fn another_fork_winning_after_the_183_exchange_gets_the_callers_answer_in_its_ack() {
+    // Bob offers in a reliable 183 (relayed, answered in Alice's PRACK) but never answers;
+    // Bob2 rings and answers with its own offer (PCMU first, PCMA).
+    let bob = reliable_callee(BOB, 21, 1, None);
+    let mut bob2 = Ua::new(BOB2, Answer::After(secs(1)), 22);
+    bob2.payload_types = vec!["0", "8", "101"];
+    let mut world = late_world(vec![bob, bob2]);
+    world.alice().rel100 = Some(HeaderName::Supported);
+    world.call(secs(3));
+    assert_eq!(world.bob().received_of(Method::Prack).len(), 1);
+    assert_eq!(world.bob().cancels, 1, "the losing fork got CANCEL");
+    // Bob2's ACK: Alice's answer (PCMA), restricted to what Bob2 offered, on the relay.
+    let bob2_acks = acks(world.ua(3));
+    assert_eq!(bob2_acks.len(), 1);
+    assert_answer_toward_bob(&body_text(&bob2_acks[0]));
+    // Alice's 2xx carries no new offer; the relay's B side points at Bob2.
+    let alice = world.alice();
+    assert_ok_without_sdp(alice);
+    let bob2_media = addr(&format!("{}:4000", addr(BOB2).ip()));
+    let pbx = world.pbx();
+    let log = pbx.media.log.lock().unwrap();
+    assert_eq!(
+        log.remotes.last(),
+        Some(&(Side::B, bob2_media)),
+        "{:?}",
+        log.remotes
+    );
 }
 
 #[test]

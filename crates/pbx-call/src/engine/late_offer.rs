@@ -30,6 +30,10 @@
 //!   SDP answer` / `unusable SDP answer in PRACK`).
 //!   A fork's 2xx before our PRACK (§3 forbids it) is not ACKed yet: the caller's 2xx
 //!   (without SDP) is held until its PRACK, whose answer goes to the fork in the ACK.
+//!   Another fork winning after the exchange (its 2xx brings its own offer) is ACKed with
+//!   the caller's answer restricted to the codecs that offer shares with it (the relay
+//!   points at that fork), the caller's 2xx again without SDP; sharing none, the fork gets
+//!   an ACK rejecting its streams and BYE, the caller 488.
 //! - Any other 18x with SDP in a late-offer call (the caller without 100rel, an unreliable
 //!   18x, an offer without a codec we relay, a later fork's) is not relayed: the caller
 //!   gets the offer in the 2xx. A reliable one is PRACKed by us without an answer (the 2xx
@@ -258,6 +262,7 @@ pub(super) fn relay_early_offer<C>(
         origin: origin.clone(),
         offer,
         answered: false,
+        answer: None,
     });
     Some(body)
 }
@@ -281,6 +286,24 @@ pub(super) fn owe_early_ack<C>(
     });
 }
 
+/// Another fork than the one whose offer the caller answered won (`owe_ack` recorded its
+/// 2xx's offer): the caller's answer, restricted to the codecs that offer shares with it,
+/// rewritten for that fork's ACK. `None` when they share none.
+pub(super) fn answer_again<C>(call: &mut Call<C>) -> Option<Bytes> {
+    let offer = call.late_ack.as_ref()?.offer.as_ref()?;
+    let mut answer = call.early_offer.as_ref()?.answer.clone()?;
+    let shared: Vec<Codec> = answer
+        .common_audio_codecs(offer)
+        .into_iter()
+        .map(|format| format.codec)
+        .collect();
+    if shared.is_empty() {
+        return None;
+    }
+    answer.restrict_to(&shared).ok()?;
+    call.sdp_toward(Side::B, &answer).ok()
+}
+
 /// Whether the caller's PRACK of our provisional relayed from `origin` must bring the
 /// answer to the offer it carried.
 pub(super) fn awaits_early_answer<C>(call: &Call<C>, origin: &Origin) -> bool {
@@ -302,6 +325,7 @@ pub(super) fn take_early_answer<C>(call: &mut Call<C>, request: &Request) -> Opt
         .and_then(Result::ok)
         .filter(|answer| !early.offer.common_audio_codecs(answer).is_empty())?;
     early.answered = true;
+    early.answer = Some(answer.clone());
     let fork = early.origin.fork;
     call.offer_pending = false;
     call.learn_remote(Side::A, &answer);
