@@ -437,6 +437,16 @@ impl<C> Call<C> {
         side: Side,
         sdp: &SessionDescription,
     ) -> Result<Bytes, pbx_sdp::EditError> {
+        self.sdp_toward_owned(side, sdp.clone())
+    }
+
+    /// [`Call::sdp_toward`] for a description the caller no longer needs: rewritten in
+    /// place, without a copy (an INVITE's offer toward the forks).
+    pub(crate) fn sdp_toward_owned(
+        &mut self,
+        side: Side,
+        sdp: SessionDescription,
+    ) -> Result<Bytes, pbx_sdp::EditError> {
         let local = self.media.local(side);
         let bytes = match side {
             Side::A => crate::sdp::toward(sdp, local, &mut self.a.origin)?,

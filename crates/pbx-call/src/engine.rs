@@ -437,7 +437,7 @@ impl<C: Clone> CallEngine<C> {
             scheduled: None,
             a_timer_request,
             a_supports_timer,
-            a_offer: offer.clone(),
+            a_offer: None,
             fork_failures: Vec::new(),
             trunk_call: trunks.is_some(),
             trunks: trunks.unwrap_or_default().into(),
@@ -457,10 +457,11 @@ impl<C: Clone> CallEngine<C> {
             trunk_leg: None,
             joining: None,
         };
-        if let Some(offer) = &offer {
-            call.learn_remote(Side::A, offer);
+        if let Some(offer) = offer {
+            call.learn_remote(Side::A, &offer);
+            call.a_offer = Some(offer);
         }
-        let b_body = match b_offer.map(|b_offer| call.sdp_toward(Side::B, &b_offer)) {
+        let b_body = match b_offer.map(|b_offer| call.sdp_toward_owned(Side::B, b_offer)) {
             Some(Ok(body)) => body,
             None => Bytes::new(),
             Some(Err(_)) => {

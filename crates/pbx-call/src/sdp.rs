@@ -59,19 +59,18 @@ pub(crate) fn remote_rtp(sdp: &SessionDescription) -> Option<(SocketAddr, Option
 /// addresses of the peer, the leg's `o=`; legacy `c=0.0.0.0` hold becomes `sendonly`. Only
 /// the first active audio stream is relayed, other streams are disabled (port 0).
 pub(crate) fn toward(
-    sdp: &SessionDescription,
+    mut out: SessionDescription,
     local: SocketAddr,
     origin: &mut LegOrigin,
 ) -> Result<Bytes, pbx_sdp::EditError> {
-    let mut out = sdp.clone();
     let legacy_hold: Vec<bool> = (0..out.media().len())
         .map(|i| out.is_legacy_hold(i))
         .collect();
-    out.rewrite_connection(local.ip());
-    let relayed = sdp
+    let relayed = out
         .media()
         .iter()
         .position(|m| !m.is_rejected() && m.media_type().eq_ignore_ascii_case("audio"));
+    out.rewrite_connection(local.ip());
     for (index, media) in out.media_iter_mut().enumerate() {
         for name in TOPOLOGY_ATTRIBUTES {
             media.remove_attributes(name);

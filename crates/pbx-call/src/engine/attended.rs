@@ -118,7 +118,7 @@ impl<C: Clone> CallEngine<C> {
             return Ok(());
         };
         let previous = leg.last_sdp.clone();
-        let body = offer.and_then(|offer| crate::sdp::toward(&offer, local, &mut leg.origin).ok());
+        let body = offer.and_then(|offer| crate::sdp::toward(offer, local, &mut leg.origin).ok());
         let Some(body) = body else {
             self.join_failed(endpoint, now, key, 500, "transfer offer");
             return Ok(());

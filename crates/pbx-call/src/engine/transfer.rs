@@ -324,7 +324,7 @@ impl<C: Clone> CallEngine<C> {
         let mut sent = Vec::new();
         if let Some(trunks) = trunks {
             if let Some(transfer) = call.transfer.as_mut()
-                && let Ok(body) = crate::sdp::toward(&offer, local, &mut transfer.origin)
+                && let Ok(body) = crate::sdp::toward(offer, local, &mut transfer.origin)
             {
                 transfer.trunks = trunks.into();
                 transfer.through_trunks = true;
@@ -338,7 +338,7 @@ impl<C: Clone> CallEngine<C> {
             return Ok(());
         }
         if let Some(transfer) = call.transfer.as_mut()
-            && let Ok(body) = crate::sdp::toward(&offer, local, &mut transfer.origin)
+            && let Ok(body) = crate::sdp::toward(offer, local, &mut transfer.origin)
         {
             for target in new.targets {
                 let (request, call_id, tag) = invite_for(
