@@ -15,10 +15,10 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / tick
 
 
-def run_step(a, rate):
-    d = os.path.join(a["work"], f"r{rate}")
+def run_step(a, rate, calls=None, tag=None):
+    d = os.path.join(a["work"], tag or f"r{rate}")
     os.makedirs(d, exist_ok=True)
-    calls = max(rate * a["step_s"], 10)
+    calls = calls or max(rate * a["step_s"], 10)
     stf = os.path.join(d, "stat.csv")
     pin = ["taskset", "-c", a["gen_cpu"]] if a["pin"] else []
     cmd = pin + ["sipp", a["target"], "-sf", os.path.join(HERE, "uac_bench.xml"),
@@ -63,6 +63,19 @@ def main():
     factor = float(os.environ.get("FACTOR", "2"))
     max_rate = int(os.environ.get("MAX_RATE", "5000"))
     budget = float(os.environ.get("BUDGET_SECONDS", "240"))
+    # Warm-up (not measured): the relay binds a port pair's sockets the first time the pair is
+    # used and keeps them (pbx-media's pool hands pairs out oldest-freed first), so the first
+    # (ports / 4) calls after a start also pay socket/bind/epoll registration, which a running
+    # server has long done. WARMUP_CALLS (default: enough to use every pair of RTP_PORTS once)
+    # at WARMUP_RATE (1000/s) puts the server in that state before the measured steps.
+    low, _, high = os.environ.get("RTP_PORTS", "40000-49999").partition("-")
+    warmup = int(os.environ.get("WARMUP_CALLS", str((int(high) - int(low) + 1) // 4 + 100)))
+    warmup_rate = int(os.environ.get("WARMUP_RATE", "1000"))
+    if warmup > 0:
+        w = run_step(a, warmup_rate, calls=warmup, tag="warmup")
+        print(f"warm-up: {w['ok']}/{warmup} calls at {warmup_rate}/s (not measured)",
+              file=sys.stderr, flush=True)
+        time.sleep(2)
     t0 = time.time()
     steps, best = [], None
     while rate <= max_rate and time.time() - t0 < budget:

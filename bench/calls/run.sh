@@ -8,6 +8,10 @@
 # the highest rate with 0 failed calls. KAMAILIO=1 then runs the anchor's call-auth test
 # (../shared/bench-anchors, TESTS=call-auth) in the same run for the ratio.
 #
+# A warm-up of WARMUP_CALLS (default: one use of every relay port pair, RTP_PORTS / 4 + 100) at
+# WARMUP_RATE (1000/s) runs first and is not measured: the relay binds a pair's sockets on its
+# first use and keeps them, a one-time cost a running server has long paid.
+#
 # Knobs: USERS (200), STEP_SECONDS (5), START_RATE (50), FACTOR (2), MAX_RATE (5000),
 # BUDGET_SECONDS (240), HOLD_MS (100), SUT_CPU (1), GEN_CPU (0), PIN (1), SIP_PORT (16060),
 # UAS_PORT (16070), UAC_PORT (16080), RTP_PORTS (40000-49999), CARGO_TARGET_DIR, BIN_DIR, OUT.
@@ -59,7 +63,7 @@ UAS_PID="$(cd "$WORK" && "${GENPIN[@]}" sipp -sf "$ROOT/bench/sipp-calls/uas_ans
 # (sipp -bg exits non-zero after forking; the PID line is what counts)
 [ -n "$UAS_PID" ] && kill -0 "$UAS_PID" || { echo "SIPp callee did not start" >&2; exit 1; }
 sleep 0.5
-GEN_CPU="$GEN_CPU" PIN="$PIN" python3 "$HERE/bench.py" "$SERVER_PID" "127.0.0.1:$SIP_PORT" \
+RTP_PORTS="$RTP_PORTS" GEN_CPU="$GEN_CPU" PIN="$PIN" python3 "$HERE/bench.py" "$SERVER_PID" "127.0.0.1:$SIP_PORT" \
   "$WORK/callers.csv" "$CALLEE" "$WORK" > "$OUT/cloudpbx-calls.json"
 echo "results: $OUT/cloudpbx-calls.json" >&2
 python3 - "$OUT/cloudpbx-calls.json" <<'PY'
