@@ -45,6 +45,25 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / HZ
 
 
+def thread_cpu_s(pid):
+    """utime + stime per thread name (threads of one name summed), in seconds."""
+    out = {}
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                head, _, rest = f.read().rpartition(")")
+            name = head.split("(", 1)[1]
+            fields = rest.split()
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / HZ
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -157,10 +176,14 @@ def step(pid, work, inf, target, rate, users, seconds=None, tag=None, calls=None
     seconds = STEP_S if seconds is None else seconds
     calls = calls or max(rate, int(rate * seconds))
     c0 = cpu_s(pid)
+    t0 = thread_cpu_s(pid)
     d0 = udp_drops(SERVER_PORT) or 0
     r = sipp(work, tag or f"r{rate}", "reg_auth.xml", inf, target, rate, calls)
     r["sut_cpu_s"] = round(cpu_s(pid) - c0, 3)
     r["server_socket_drops"] = (udp_drops(SERVER_PORT) or 0) - d0
+    t1 = thread_cpu_s(pid)
+    r["threads_cpu_s"] = {name: round(t1[name] - t0.get(name, 0.0), 3) for name in t1
+                          if t1[name] - t0.get(name, 0.0) > 0}
     r["cpu_us_per_reg"] = round(r["sut_cpu_s"] / r["ok"] * 1e6, 2) if r["ok"] else None
     # Over the steady middle of the run, as the anchors judge it (`steady_rate`); else from the
     # end of SIPp's start-up (its statistics header written) to its exit. The wall time also
@@ -175,6 +198,7 @@ def step(pid, work, inf, target, rate, users, seconds=None, tag=None, calls=None
         f"retrans {r['retrans']:>5} achieved {r['achieved']:>8}/s cpu {r['sut_cpu_s']:.3f}s -> "
         f"{r['cpu_us_per_reg']} us/reg rtd {r['rtd_ms']} ms "
         f"drops sipp/server {r['sipp_socket_drops']}/{r['server_socket_drops']} "
+        f"threads {' '.join(f'{k}={v:.2f}' for k, v in sorted(r['threads_cpu_s'].items(), key=lambda kv: -kv[1])[:4])} "
         f"{'STRICT' if r['strict'] else 'CLEAN' if r['clean'] else 'FAIL'}")
     return r
 
