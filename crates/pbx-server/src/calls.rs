@@ -1044,29 +1044,6 @@ impl Calls {
             ctx.engine().reject(now.instant, incoming, StatusCode(500));
             return;
         };
-        // Never an open relay: only our own domains (or our own address) and users.
-        let Some(sip) = request.uri().as_sip() else {
-            ctx.engine().reject(now.instant, incoming, StatusCode(416));
-            return;
-        };
-        let domain_ok = match &sip.host {
-            Host::Domain(name) => {
-                let name = String::from_utf8_lossy(name);
-                name.eq_ignore_ascii_case(tenant.sip_domain.as_str())
-                    || name.eq_ignore_ascii_case(services.verifier.realm())
-            }
-            Host::Ipv4(ip) => IpAddr::V4(*ip) == flow.local.ip(),
-            Host::Ipv6(ip) => IpAddr::V6(*ip) == flow.local.ip(),
-        };
-        if !domain_ok {
-            ctx.engine()
-                .reject(now.instant, incoming, StatusCode::FORBIDDEN);
-            return;
-        }
-        let dialled = sip
-            .user_unescaped()
-            .map(|u| String::from_utf8_lossy(&u).into_owned())
-            .unwrap_or_default();
         let context = CallContext {
             tenant_id: tenant.id,
             user_id: caller.id,
@@ -1075,6 +1052,46 @@ impl Calls {
             callee_tenant: None,
         };
         let call_id = String::from_utf8_lossy(&request.call_id().unwrap_or_default()).into_owned();
+        // Never an open relay: only our own domains (or our own address) and users. An
+        // authenticated user's attempt at anything else is refused and filed, as a refused
+        // transfer to it is (nothing is sent anywhere).
+        let domain_ok = request.uri().as_sip().map(|sip| match &sip.host {
+            Host::Domain(name) => {
+                let name = String::from_utf8_lossy(name);
+                name.eq_ignore_ascii_case(tenant.sip_domain.as_str())
+                    || name.eq_ignore_ascii_case(services.verifier.realm())
+            }
+            Host::Ipv4(ip) => IpAddr::V4(*ip) == flow.local.ip(),
+            Host::Ipv6(ip) => IpAddr::V6(*ip) == flow.local.ip(),
+        });
+        let Some(sip) = request.uri().as_sip().filter(|_| domain_ok == Some(true)) else {
+            let (status, cause) = match domain_ok {
+                None => (416, "unsupported URI scheme"),
+                Some(_) => (403, "not our domain"),
+            };
+            let dialled = request.uri().to_string();
+            self.refuse(
+                ctx,
+                incoming,
+                &Refused {
+                    context: &context,
+                    caller: caller.extension.as_str(),
+                    dialled: &dialled,
+                    normalised: None,
+                    call_id: &call_id,
+                    direction: pbx_domain::CallDirection::Outbound,
+                    status,
+                    disposition: pbx_domain::Disposition::Failed,
+                    cause: cause.to_owned(),
+                },
+                None,
+            );
+            return;
+        };
+        let dialled = sip
+            .user_unescaped()
+            .map(|u| String::from_utf8_lossy(&u).into_owned())
+            .unwrap_or_default();
         let Some(callee) = directory.user_by_extension(tenant.id, &dialled) else {
             // Not one of the tenant's extensions: a call out of the platform. The fraud guard
             // decides before any routing, so a blocked destination never reaches a trunk.

@@ -83,6 +83,39 @@ async fn security_events_as(
     listed
 }
 
+/// Never an open relay: an authenticated user's INVITE to a SIP URI in a domain that is not
+/// ours gets 403 (nothing is sent anywhere) and is filed as a failed outbound attempt, as a
+/// refused transfer to such a URI is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_to_a_foreign_domain_gets_403_and_a_failed_cdr() {
+    let Some((harness, tenant, sipp)) = setup("foreignco").await else {
+        return;
+    };
+    let mut command = sipp.caller_command("uac_foreign.xml", &tenant.accounts[0], "bob");
+    command
+        .args(["-key", "target", "evil.example"])
+        .args(["-auth_uri", "bob@evil.example"])
+        .args(["-m", "1", "-l", "1"]);
+    let (code, output) = run_bounded(command, Duration::from_secs(60)).await;
+    assert_eq!(code, 0, "403 expected: {output}{}", sipp.logs());
+    let cdrs = api_cdrs(&harness, &tenant, 1).await;
+    assert_eq!(cdrs.len(), 1, "{cdrs:?}");
+    let cdr = &cdrs[0];
+    assert_eq!(cdr["callee_dialled"], "sip:bob@evil.example", "{cdr}");
+    assert_eq!(cdr["direction"], "outbound", "{cdr}");
+    assert_eq!(cdr["disposition"], "failed", "{cdr}");
+    assert_eq!(cdr["sip_status"], 403, "{cdr}");
+    assert_eq!(cdr["hangup_cause"], "not our domain", "{cdr}");
+    assert_eq!(cdr["hangup_side"], "system", "{cdr}");
+    assert!(cdr["trunk_id"].is_null(), "{cdr}");
+    assert_eq!(
+        cdr["user_id"],
+        tenant.accounts[0].user_id.to_string(),
+        "{cdr}"
+    );
+    harness.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn premium_and_high_fraud_destinations_get_403_with_a_cdr_and_an_event() {
     let Some((harness, tenant, sipp)) = setup("premco").await else {
