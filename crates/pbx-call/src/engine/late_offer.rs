@@ -250,10 +250,9 @@ impl<C: Clone> CallEngine<C> {
 pub(super) fn relay_early_offer<C>(
     call: &mut Call<C>,
     origin: &Origin,
-    sdp: &SessionDescription,
+    mut offer: SessionDescription,
     codecs: &[Codec],
 ) -> Option<Bytes> {
-    let mut offer = sdp.clone();
     offer.restrict_to(codecs).ok()?;
     let body = call.sdp_toward(Side::A, &offer).ok()?;
     call.learn_remote(Side::B, &offer);
@@ -301,7 +300,7 @@ pub(super) fn answer_again<C>(call: &mut Call<C>) -> Option<Bytes> {
         return None;
     }
     answer.restrict_to(&shared).ok()?;
-    call.sdp_toward(Side::B, &answer).ok()
+    call.sdp_toward_owned(Side::B, answer).ok()
 }
 
 /// Whether the caller's PRACK of our provisional relayed from `origin` must bring the
@@ -325,11 +324,14 @@ pub(super) fn take_early_answer<C>(call: &mut Call<C>, request: &Request) -> Opt
         .and_then(Result::ok)
         .filter(|answer| !early.offer.common_audio_codecs(answer).is_empty())?;
     early.answered = true;
-    early.answer = Some(answer.clone());
     let fork = early.origin.fork;
     call.offer_pending = false;
     call.learn_remote(Side::A, &answer);
-    let body = call.sdp_toward(Side::B, &answer).ok()?;
+    let body = call.sdp_toward(Side::B, &answer);
+    if let Some(early) = call.early_offer.as_mut() {
+        early.answer = Some(answer);
+    }
+    let body = body.ok()?;
     call.b_early_sdp = Some((fork, body.clone()));
     Some(body)
 }

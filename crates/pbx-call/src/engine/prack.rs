@@ -80,7 +80,7 @@ impl<C: Clone> CallEngine<C> {
             }
             Some(Ok(sdp)) if call.early_offer.is_none() && call.reliable.enabled() => {
                 origin.as_ref().and_then(|origin| {
-                    late_offer::relay_early_offer(call, origin, &sdp, &self.config.codecs)
+                    late_offer::relay_early_offer(call, origin, sdp, &self.config.codecs)
                 })
             }
             _ => None,
@@ -257,10 +257,15 @@ impl<C: Clone> CallEngine<C> {
             return;
         }
         // An offer in the PRACK goes to the fork whose provisional it acknowledges.
-        let offer = match (body_sdp(request.headers(), request.body()), &origin) {
-            (Some(Ok(sdp)), Some(_)) if early_answer.is_none() => {
+        // (A PRACK that brought the early answer was parsed for it already.)
+        let sdp = match (&origin, &early_answer) {
+            (Some(_), None) => body_sdp(request.headers(), request.body()),
+            _ => None,
+        };
+        let offer = match sdp {
+            Some(Ok(sdp)) => {
                 call.learn_remote(Side::A, &sdp);
-                call.sdp_toward(Side::B, &sdp).ok()
+                call.sdp_toward_owned(Side::B, sdp).ok()
             }
             _ => None,
         };
