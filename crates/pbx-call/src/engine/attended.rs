@@ -47,7 +47,7 @@ use pbx_sdp::{Direction as SdpDirection, SessionDescription};
 use pbx_sip::{Replaces, Response};
 use pbx_sip_engine::{DialogState, Endpoint, TransactionId};
 
-use super::transfer::{TRANSFERRED, accept_refer, held, transfer_offer};
+use super::transfer::{TRANSFERRED, accept_refer, held, transfer_offer, transferee};
 use super::{CallEngine, CallKey, Role, call_party, is_trunk_leg, leg_answered, reason};
 use crate::call::{Attended, Leg, Phase};
 use crate::media::Side;
@@ -75,11 +75,7 @@ impl<C: Clone> CallEngine<C> {
         self.next_key += 1;
         let record_key = self.next_key;
         // The transferee is the joined call's caller.
-        let transferee = if x.other() == call.caller_side {
-            call.record.caller.clone()
-        } else {
-            call.record.callee_normalised.clone()
-        };
+        let transferee = transferee(&call.record, call.caller_side, x);
         let (direction, trunk) = (call.record.direction, call.record.trunk.clone());
         let a_call_id = call.record.a_call_id.clone();
         let offer = transfer_offer(call, x, &config.codecs);
@@ -217,11 +213,6 @@ impl<C: Clone> CallEngine<C> {
         if status < 200 {
             return;
         }
-        let Some(other) = self.calls.get_mut(&key) else {
-            return;
-        };
-        other.offer_pending = false;
-        let joining = other.joining.take();
         let live = self
             .calls
             .get(&into)
@@ -232,6 +223,8 @@ impl<C: Clone> CallEngine<C> {
         let Some(other) = self.calls.get_mut(&key) else {
             return;
         };
+        other.offer_pending = false;
+        let joining = other.joining.take();
         // The side we re-INVITEd.
         let target = match (&live, joining.as_ref()) {
             (Some((target, _)), _) => *target,
@@ -457,7 +450,7 @@ impl<C: Clone> CallEngine<C> {
         if held(call.leg(x.other())) && !call.offer_pending {
             let mut resumed = answer.clone();
             resumed.set_direction(SdpDirection::SendRecv);
-            if let Ok(body) = call.sdp_toward(x.other(), &resumed) {
+            if let Ok(body) = call.sdp_toward_owned(x.other(), resumed) {
                 let role = Role::Refresh(x.other());
                 self.reinvite(endpoint, now, into, x.other(), body, role);
             }
@@ -482,7 +475,7 @@ impl<C: Clone> CallEngine<C> {
         let Some(description) = description else {
             return;
         };
-        let Ok(body) = call.sdp_toward(target, &description) else {
+        let Ok(body) = call.sdp_toward_owned(target, description) else {
             return;
         };
         self.reinvite(endpoint, now, key, target, body, Role::Refresh(target));

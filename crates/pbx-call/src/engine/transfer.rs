@@ -436,13 +436,12 @@ impl<C: Clone> CallEngine<C> {
             offer: None,
             started: false,
         });
-        if let Some(other) = replaced
-            .as_ref()
-            .and_then(|replaced| self.calls.get_mut(&replaced.key))
+        if let Some(replaced) = &replaced
+            && let Some(other) = self.calls.get_mut(&replaced.key)
         {
             other.joining = Some(crate::call::Joining {
                 into: key,
-                target: replaced.as_ref().map_or(Side::A, |r| r.side.other()),
+                target: replaced.side.other(),
                 previous: None,
             });
         }
@@ -1205,7 +1204,7 @@ fn refer_to(request: &Request) -> Result<(Uri, Option<Replaces>), u16> {
 /// The transferee (the side other than the transferor `x`) as a transfer record's caller,
 /// as if it had called the target.
 /// `record` is the call's current record, `caller_side` its caller's side.
-fn transferee<C>(record: &CallRecord<C>, caller_side: Side, x: Side) -> String {
+pub(super) fn transferee<C>(record: &CallRecord<C>, caller_side: Side, x: Side) -> String {
     if x.other() == caller_side {
         record.caller.clone()
     } else {
