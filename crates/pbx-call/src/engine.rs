@@ -2187,9 +2187,6 @@ impl Sender<'_> {
     }
 }
 
-/// The credentials header answering a carrier's 401/407 `response` to a `method` request
-/// for `uri` with `account`; `None` when it cannot be answered (no usable challenge, or a
-/// realm other than the configured one).
 /// Answers a carrier's 401/407 to `fork`'s INVITE, once: the same INVITE with the trunk's
 /// credentials (same Call-ID and From tag, CSeq + 1, new branch) on a new transaction, whose
 /// id is returned. `None` when there is nothing to answer with (no credentials, already
@@ -2224,6 +2221,9 @@ fn reinvite_with_credentials(
     Some(transaction.id())
 }
 
+/// The credentials header answering a carrier's 401/407 `response` to a `method` request
+/// for `uri` with `account`; `None` when it cannot be answered (no usable challenge, or a
+/// realm other than the configured one).
 fn carrier_authorization(
     endpoint: &mut Endpoint,
     account: &TrunkCredentials,
