@@ -85,7 +85,7 @@ async fn trunk_and_route_crud_with_scopes() {
         let mut change = trunk_body("carrier-a2");
         change.as_object_mut().unwrap().remove("auth_password");
         change["port"] = json!(5080);
-        let changed = app.call(axum::http::Method::PUT, &format!("/api/v1/tenants/acme/trunks/{own_id}"), Some(&admin), Some(change)).await.expect(200);
+        let changed = app.put(&format!("/api/v1/tenants/acme/trunks/{own_id}"), &admin, change).await.expect(200);
         assert_eq!((changed["name"].clone(), changed["port"].clone(), changed["has_password"].clone()), (json!("carrier-a2"), json!(5080), json!(true)));
 
         // Routes: the tenant's own and operator trunks; not another tenant's.
@@ -105,7 +105,7 @@ async fn trunk_and_route_crud_with_scopes() {
         assert_eq!(app.get("/api/v1/routes", &op).await.expect(200).as_array().unwrap().len(), 1);
         let route_id = route["id"].as_str().unwrap();
         let moved = app
-            .call(axum::http::Method::PUT, &format!("/api/v1/tenants/acme/routes/{route_id}"), Some(&admin), Some(json!({"prefix": "3161", "trunks": [{"trunk_id": own_id}]})))
+            .put(&format!("/api/v1/tenants/acme/routes/{route_id}"), &admin, json!({"prefix": "3161", "trunks": [{"trunk_id": own_id}]}))
             .await
             .expect(200);
         assert_eq!(moved["prefix"], "3161");
@@ -121,11 +121,11 @@ async fn trunk_and_route_crud_with_scopes() {
         let settings = app.get("/api/v1/tenants/acme/call-settings", &admin).await.expect(200);
         assert_eq!(settings, json!({"country": "NL", "main_number": null}));
         let put = app
-            .call(axum::http::Method::PUT, "/api/v1/tenants/acme/call-settings", Some(&admin), Some(json!({"country": "de", "main_number": "+49 30 1234567"})))
+            .put("/api/v1/tenants/acme/call-settings", &admin, json!({"country": "de", "main_number": "+49 30 1234567"}))
             .await
             .expect(200);
         assert_eq!(put, json!({"country": "DE", "main_number": "+49301234567"}));
-        app.call(axum::http::Method::PUT, "/api/v1/tenants/acme/call-settings", Some(&admin), Some(json!({"country": "XX"})))
+        app.put("/api/v1/tenants/acme/call-settings", &admin, json!({"country": "XX"}))
             .await
             .assert_error(422, "invalid_field", Some("country"));
 
@@ -346,12 +346,7 @@ async fn trunk_caller_identity_defaults_to_pai_is_validated_and_documented() {
         );
         body["caller_identity"] = json!("from");
         let changed = app
-            .call(
-                axum::http::Method::PUT,
-                &format!("/api/v1/trunks/{id}"),
-                Some(&op),
-                Some(body.clone()),
-            )
+            .put(&format!("/api/v1/trunks/{id}"), &op, body.clone())
             .await
             .expect(200);
         assert_eq!(changed["caller_identity"], "from");
@@ -364,12 +359,7 @@ async fn trunk_caller_identity_defaults_to_pai_is_validated_and_documented() {
         // A PUT without the field goes back to the default.
         body.as_object_mut().unwrap().remove("caller_identity");
         let reset = app
-            .call(
-                axum::http::Method::PUT,
-                &format!("/api/v1/trunks/{id}"),
-                Some(&op),
-                Some(body.clone()),
-            )
+            .put(&format!("/api/v1/trunks/{id}"), &op, body.clone())
             .await
             .expect(200);
         assert_eq!(reset["caller_identity"], "pai");
@@ -380,14 +370,9 @@ async fn trunk_caller_identity_defaults_to_pai_is_validated_and_documented() {
             app.post("/api/v1/trunks", &op, wrong.clone())
                 .await
                 .assert_error(422, "invalid_field", Some("caller_identity"));
-            app.call(
-                axum::http::Method::PUT,
-                &format!("/api/v1/trunks/{id}"),
-                Some(&op),
-                Some(wrong),
-            )
-            .await
-            .assert_error(422, "invalid_field", Some("caller_identity"));
+            app.put(&format!("/api/v1/trunks/{id}"), &op, wrong)
+                .await
+                .assert_error(422, "invalid_field", Some("caller_identity"));
         }
         assert_eq!(
             app.get(&format!("/api/v1/trunks/{id}"), &op)

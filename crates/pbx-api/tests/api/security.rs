@@ -23,10 +23,7 @@ async fn destination_exceptions_are_stored_validated_and_scoped() {
 
         // Set (normalised to +digits, duplicates dropped, order kept) and read back.
         let body = json!({ "allow": ["+319091234", "319091234"], "block": ["44", "+1900"] });
-        let set = app
-            .call(axum::http::Method::PUT, PATH, Some(&op), Some(body))
-            .await
-            .expect(200);
+        let set = app.put(PATH, &op, body).await.expect(200);
         assert_eq!(set["allow"], json!(["+319091234"]));
         assert_eq!(set["block"], json!(["+44", "+1900"]));
         assert!(set["updated_at_ms"].as_i64().is_some_and(|t| t > 0));
@@ -41,9 +38,7 @@ async fn destination_exceptions_are_stored_validated_and_scoped() {
         );
 
         // 4xx errors name the field.
-        let put = |body: serde_json::Value| {
-            app.call(axum::http::Method::PUT, PATH, Some(&op), Some(body))
-        };
+        let put = |body: serde_json::Value| app.put(PATH, &op, body);
         put(json!({ "allow": [], "block": ["+44", "0900"] }))
             .await
             .assert_error(422, "invalid_field", Some("block.1"));
@@ -78,13 +73,10 @@ async fn destination_exceptions_are_stored_validated_and_scoped() {
         // A customer admin may change the blocks, not lift default blocks.
         let admin = app.admin_token("acme").await;
         let blocks = json!({ "allow": ["+319091234"], "block": ["+44"] });
-        let changed = app
-            .call(axum::http::Method::PUT, PATH, Some(&admin), Some(blocks))
-            .await
-            .expect(200);
+        let changed = app.put(PATH, &admin, blocks).await.expect(200);
         assert_eq!(changed["block"], json!(["+44"]));
         let lift = json!({ "allow": ["+319091234", "+882"], "block": ["+44"] });
-        app.call(axum::http::Method::PUT, PATH, Some(&admin), Some(lift))
+        app.put(PATH, &admin, lift)
             .await
             .assert_error(403, "forbidden", None);
 
@@ -93,14 +85,9 @@ async fn destination_exceptions_are_stored_validated_and_scoped() {
         app.get(PATH, &beta_admin)
             .await
             .assert_error(404, "not_found", None);
-        app.call(
-            axum::http::Method::PUT,
-            PATH,
-            Some(&beta_admin),
-            Some(json!({ "allow": [], "block": [] })),
-        )
-        .await
-        .assert_error(404, "not_found", None);
+        app.put(PATH, &beta_admin, json!({ "allow": [], "block": [] }))
+            .await
+            .assert_error(404, "not_found", None);
         let beta = app
             .get(
                 "/api/v1/tenants/beta/security/destination-exceptions",

@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::http::Method;
 use pbx_api::ops::security::{
     BanView, BlockView, EffectiveLimits, SecurityControl, ThrottleView, UsageLimits,
 };
@@ -176,10 +175,7 @@ async fn account_limits_are_validated_scoped_audited_live_and_stored() {
 
         // Set: stored, installed in the live guard, audited; 0 is unlimited.
         let body = json!({ "calls_per_minute": 2, "max_concurrent_calls": 0 });
-        let set = app
-            .call(Method::PUT, path, Some(&op), Some(body))
-            .await
-            .expect(200);
+        let set = app.put(path, &op, body).await.expect(200);
         assert_eq!(set["limits"]["calls_per_minute"], 2);
         assert_eq!(set["limits"]["max_concurrent_calls"], 0);
         assert_eq!(set["limits"]["calls_per_hour"], Value::Null);
@@ -202,7 +198,7 @@ async fn account_limits_are_validated_scoped_audited_live_and_stored() {
         assert_eq!(app.get(&by_id, &op).await.expect(200), set);
 
         // Bad values: 422 naming the field, nothing changed.
-        let put = |body: Value| app.call(Method::PUT, path, Some(&op), Some(body));
+        let put = |body: Value| app.put(path, &op, body);
         put(json!({ "calls_per_minute": -1 })).await.assert_error(
             422,
             "invalid_field",
@@ -237,14 +233,9 @@ async fn account_limits_are_validated_scoped_audited_live_and_stored() {
         app.get(&smuggled, &beta_admin)
             .await
             .assert_error(404, "not_found", None);
-        app.call(
-            Method::PUT,
-            &smuggled,
-            Some(&beta_admin),
-            Some(json!({ "calls_per_minute": 1 })),
-        )
-        .await
-        .assert_error(404, "not_found", None);
+        app.put(&smuggled, &beta_admin, json!({ "calls_per_minute": 1 }))
+            .await
+            .assert_error(404, "not_found", None);
         app.delete(&smuggled, &beta_admin)
             .await
             .assert_error(404, "not_found", None);
@@ -256,17 +247,14 @@ async fn account_limits_are_validated_scoped_audited_live_and_stored() {
         // A customer admin may tighten, never loosen (above the default or unlimited).
         let admin = app.admin_token("acme").await;
         let tighter = json!({ "calls_per_minute": 5, "cost_per_day_millicents": 100_000 });
-        let tightened = app
-            .call(Method::PUT, path, Some(&admin), Some(tighter))
-            .await
-            .expect(200);
+        let tightened = app.put(path, &admin, tighter).await.expect(200);
         assert_eq!(tightened["effective"]["calls_per_minute"], 5);
         assert_eq!(tightened["effective"]["max_concurrent_calls"], 4);
         for looser in [
             json!({ "calls_per_minute": 11 }),
             json!({ "max_concurrent_calls": 0 }),
         ] {
-            app.call(Method::PUT, path, Some(&admin), Some(looser))
+            app.put(path, &admin, looser)
                 .await
                 .assert_error(403, "forbidden", None);
         }
@@ -315,24 +303,16 @@ async fn tenant_limits_are_validated_scoped_and_stored() {
         assert_eq!(fresh["effective"]["max_concurrent_calls"], 30);
 
         let body = json!({ "max_concurrent_calls": 100, "minutes_per_day": 20_000 });
-        let set = app
-            .call(Method::PUT, path, Some(&op), Some(body))
-            .await
-            .expect(200);
+        let set = app.put(path, &op, body).await.expect(200);
         assert_eq!(set["effective"]["max_concurrent_calls"], 100);
         assert_eq!(set["effective"]["minutes_per_day"], 20_000);
         assert_eq!(set["effective"]["calls_per_minute"], 60);
         let installed = guard.installed(acme, None).expect("installed live");
         assert_eq!(installed.max_concurrent_calls, Some(100));
-        app.call(
-            Method::PUT,
-            path,
-            Some(&op),
-            Some(json!({ "calls_per_minute": 2_000_000 })),
-        )
-        .await
-        .assert_error(422, "invalid_field", Some("calls_per_minute"));
-        app.call(Method::PUT, path, Some(&op), Some(json!([])))
+        app.put(path, &op, json!({ "calls_per_minute": 2_000_000 }))
+            .await
+            .assert_error(422, "invalid_field", Some("calls_per_minute"));
+        app.put(path, &op, json!([]))
             .await
             .assert_error(422, "invalid_field", None);
 
@@ -342,14 +322,9 @@ async fn tenant_limits_are_validated_scoped_and_stored() {
             .await
             .assert_error(404, "not_found", None);
         let admin = app.admin_token("acme").await;
-        app.call(
-            Method::PUT,
-            path,
-            Some(&admin),
-            Some(json!({ "max_concurrent_calls": 200 })),
-        )
-        .await
-        .assert_error(403, "forbidden", None);
+        app.put(path, &admin, json!({ "max_concurrent_calls": 200 }))
+            .await
+            .assert_error(403, "forbidden", None);
 
         let restarted = app.reopen().await;
         assert_eq!(
