@@ -149,11 +149,7 @@ fn a_caller_that_never_acks_is_sent_bye_and_the_callee_ack_and_bye() {
     let pbx = world.pbx();
     assert_eq!(pbx.calls.call_count(), 0);
     let record = &pbx.records[0];
-    assert_eq!(record.disposition, Disposition::Failed);
-    assert_eq!(record.hangup_status, 408);
-    assert_eq!(record.hangup_cause, "no ACK from caller");
-    assert_eq!(record.hangup_side, HangupSide::System);
-    assert_eq!(record.billable_secs, 0);
+    assert_failed_unanswered(record, 408, "no ACK from caller");
     // Given up at 64·T1 after the 2xx (about 1 s after the call started).
     let ended = record.ended_at_ms - record.started_at_ms;
     assert!((32_000..34_500).contains(&ended), "{record:?}");
@@ -412,12 +408,20 @@ fn a_prack_without_the_answer_to_the_183_offer_fails_the_call_with_488() {
     assert_eq!(world.bob().cancels, 1);
     let pbx = world.pbx();
     assert_eq!(pbx.calls.call_count(), 0);
-    let record = &pbx.records[0];
-    assert_eq!(record.disposition, Disposition::Failed);
-    assert_eq!(record.hangup_status, 488);
-    assert_eq!(record.hangup_cause, "PRACK without SDP answer");
-    assert_eq!(record.hangup_side, HangupSide::System);
-    assert_eq!(record.billable_secs, 0);
+    assert_failed_unanswered(&pbx.records[0], 488, "PRACK without SDP answer");
+}
+
+/// The call's record: failed by the platform with `status` and `cause`, nothing billed.
+fn assert_failed_unanswered<C: std::fmt::Debug>(
+    record: &pbx_call::CallRecord<C>,
+    status: u16,
+    cause: &str,
+) {
+    assert_eq!(record.disposition, Disposition::Failed, "{record:?}");
+    assert_eq!(record.hangup_status, status, "{record:?}");
+    assert_eq!(record.hangup_cause, cause, "{record:?}");
+    assert_eq!(record.hangup_side, HangupSide::System, "{record:?}");
+    assert_eq!(record.billable_secs, 0, "{record:?}");
 }
 
 #[test]
@@ -430,8 +434,7 @@ fn a_prack_answer_without_a_common_codec_fails_the_call_with_488() {
     assert_eq!(world.bob().cancels, 1);
     let pbx = world.pbx();
     assert_eq!(pbx.calls.call_count(), 0);
-    assert_eq!(pbx.records[0].hangup_cause, "unusable SDP answer in PRACK");
-    assert_eq!(pbx.records[0].disposition, Disposition::Failed);
+    assert_failed_unanswered(&pbx.records[0], 488, "unusable SDP answer in PRACK");
 }
 
 #[test]
