@@ -98,6 +98,17 @@ fn provisional_stops_retransmission() {
             ClientInviteState::Proceeding
         ))
     );
+    // Releasing the request of an INVITE not yet accepted does nothing: a CANCEL needs it.
+    pair.a().endpoint.release_request(tx);
+    assert!(
+        pair.a().endpoint.request(tx).is_some(),
+        "kept while proceeding"
+    );
+    let now = pair.now();
+    assert!(
+        pair.a().endpoint.cancel(now, tx).is_ok(),
+        "still cancellable"
+    );
 }
 
 #[test]
@@ -216,6 +227,13 @@ fn accepted_state_passes_2xx_retransmissions_up_and_resends_the_ack_until_timer_
     assert_eq!(
         pair.a().endpoint.transaction_state(tx),
         Some(TransactionState::ClientInvite(ClientInviteState::Accepted))
+    );
+    // The TU has its dialog: the accepted INVITE's request may go (as the call engine does);
+    // the 2xx retransmissions below are still passed up and answered with the ACK.
+    pair.a().endpoint.release_request(tx);
+    assert!(
+        pair.a().endpoint.request(tx).is_none(),
+        "released once accepted"
     );
     pair.run_until_idle().unwrap();
 
