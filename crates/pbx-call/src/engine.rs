@@ -1241,12 +1241,11 @@ impl<C: Clone> CallEngine<C> {
             (None, _) if early_done => (Some(Bytes::new()), ""),
             (None, Some(_)) if answer_again => {
                 let deadline = now.instant + endpoint.config().timeout_64_t1();
+                // Its offer does not go to the caller (nor into A's leg origin or last
+                // description): the caller's answer serves it.
                 let offer = b_sdp.as_ref();
-                // Its offer does not go to the caller: A's last description stays ours.
-                let a_last = call.a.last_sdp.clone();
-                let _ =
-                    self::late_offer::owe_ack(call, transaction, offer, &config.codecs, deadline);
-                call.a.last_sdp = a_last;
+                let codecs = &config.codecs;
+                let _ = self::late_offer::note_owed_ack(call, transaction, offer, codecs, deadline);
                 (Some(Bytes::new()), "")
             }
             // A 2xx before our PRACK brought the answer to the offer in its 18x (RFC 3262

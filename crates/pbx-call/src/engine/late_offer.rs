@@ -347,6 +347,21 @@ pub(super) fn owe_ack<C>(
     codecs: &[Codec],
     deadline: std::time::Instant,
 ) -> Option<Bytes> {
+    let restricted = note_owed_ack(call, invite, offer, codecs, deadline)?;
+    call.sdp_toward_owned(Side::A, restricted).ok()
+}
+
+/// [`owe_ack`] without the offer for the caller: records the ACK owed B and tells the
+/// relay where B receives; returns the offer restricted to `codecs` (`None` as there).
+/// Alone for another fork's offer after the caller answered one in its PRACK (the
+/// caller's answer serves it, its offer never goes to the caller).
+pub(super) fn note_owed_ack<C>(
+    call: &mut Call<C>,
+    invite: ClientTransaction<Invite>,
+    offer: Option<&SessionDescription>,
+    codecs: &[Codec],
+    deadline: std::time::Instant,
+) -> Option<SessionDescription> {
     let restricted = offer.cloned().and_then(|mut offer| {
         offer.restrict_to(codecs).ok()?;
         Some(offer)
@@ -363,7 +378,7 @@ pub(super) fn owe_ack<C>(
     call.offer_pending = true;
     let restricted = restricted?;
     call.learn_remote(Side::B, &restricted);
-    call.sdp_toward(Side::A, &restricted).ok()
+    Some(restricted)
 }
 
 /// The 2xx of side `to` (our re-INVITE `invite` there) brought `offer` for a re-INVITE
