@@ -300,11 +300,9 @@ pub(crate) struct EarlyOffer {
     pub(crate) origin: crate::reliable::Origin,
     /// The offer as relayed (restricted to our codecs), for the answer's codec check.
     pub(crate) offer: SessionDescription,
-    /// The caller's PRACK brought a usable answer: the exchange is complete, the 2xx
-    /// carries no new offer.
-    pub(crate) answered: bool,
-    /// That answer (the caller's own): it answers another fork's offer too, if that fork
-    /// wins.
+    /// The usable answer the caller's PRACK brought (its own description), once it came:
+    /// the exchange is then complete (the 2xx carries no new offer), and it answers another
+    /// fork's offer too, if that fork wins.
     pub(crate) answer: Option<SessionDescription>,
 }
 

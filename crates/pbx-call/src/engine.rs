@@ -1208,7 +1208,10 @@ impl<C: Clone> CallEngine<C> {
         dialog.set_local_contact(b_contact);
         // A late offer whose offer and answer went in a reliable 18x and the PRACK (with
         // this fork, or another one: its 2xx then brings an offer the answer is reused for).
-        let early_answered = call.early_offer.as_ref().filter(|early| early.answered);
+        let early_answered = call
+            .early_offer
+            .as_ref()
+            .filter(|early| early.answer.is_some());
         let early_done = early_answered.is_some_and(|early| early.origin.fork == index);
         let answer_again = early_answered.is_some() && !early_done;
         let late = call.late_offer() && !early_done;

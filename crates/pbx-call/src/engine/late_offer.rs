@@ -260,7 +260,6 @@ pub(super) fn relay_early_offer<C>(
     call.early_offer = Some(EarlyOffer {
         origin: origin.clone(),
         offer,
-        answered: false,
         answer: None,
     });
     Some(body)
@@ -307,7 +306,7 @@ pub(super) fn answer_again<C>(call: &mut Call<C>) -> Option<Bytes> {
 /// answer to the offer it carried.
 pub(super) fn awaits_early_answer<C>(call: &Call<C>, origin: &Origin) -> bool {
     call.early_offer.as_ref().is_some_and(|early| {
-        !early.answered
+        early.answer.is_none()
             && early.origin.fork == origin.fork
             && early.origin.to_tag == origin.to_tag
             && early.origin.rack == origin.rack
@@ -319,11 +318,10 @@ pub(super) fn awaits_early_answer<C>(call: &Call<C>, origin: &Origin) -> bool {
 /// the fork (and remembered as the B-leg's last description). `None` without an answer
 /// sharing a codec with the offer.
 pub(super) fn take_early_answer<C>(call: &mut Call<C>, request: &Request) -> Option<Bytes> {
-    let early = call.early_offer.as_mut()?;
+    let early = call.early_offer.as_ref()?;
     let answer = body_sdp(request.headers(), request.body())
         .and_then(Result::ok)
         .filter(|answer| !early.offer.common_audio_codecs(answer).is_empty())?;
-    early.answered = true;
     let fork = early.origin.fork;
     call.offer_pending = false;
     call.learn_remote(Side::A, &answer);
