@@ -284,7 +284,7 @@ pub(super) fn owe_early_ack<C>(
     });
 }
 
-/// Another fork than the one whose offer the caller answered won (`owe_ack` recorded its
+/// Another fork than the one whose offer the caller answered won (`note_owed_ack` recorded its
 /// 2xx's offer): the caller's answer, restricted to the codecs that offer shares with it,
 /// rewritten for that fork's ACK. `None` when they share none.
 pub(super) fn answer_again<C>(call: &mut Call<C>) -> Option<Bytes> {
