@@ -390,6 +390,43 @@ fn another_fork_winning_after_the_183_exchange_gets_the_callers_answer_in_its_ac
         "{:?}",
         log.remotes
     );
+    drop(log);
+    // Bob2's own offer was never sent to Alice: her next description (Bob2 holds) is the
+    // version after the 183's, not one further (RFC 3264 §8: one increment per change she
+    // sees, or she may take a changed description for the one she has).
+    let early = world
+        .alice()
+        .responses_to(Method::Invite)
+        .into_iter()
+        .find(|r| r.status().0 == 183)
+        .map(|r| response_body(r))
+        .expect("the reliable 183");
+    let now = world.now();
+    world
+        .ua(3)
+        .send_in_dialog(now, Method::Invite, Some("sendonly"));
+    world.run(secs(1));
+    let reinvites = world.alice().received_of(Method::Invite);
+    let hold = body_text(reinvites.last().expect("the hold re-INVITE"));
+    assert!(hold.contains("a=sendonly"), "{hold}");
+    assert_eq!(
+        origin_version(&hold),
+        origin_version(&early) + 1,
+        "183: {early}\nhold: {hold}"
+    );
+}
+
+/// The session version of a description's `o=` line.
+fn origin_version(sdp: &str) -> u64 {
+    let origin = sdp
+        .lines()
+        .find(|line| line.starts_with("o="))
+        .unwrap_or_else(|| panic!("no o= in {sdp}"));
+    origin
+        .split_whitespace()
+        .nth(2)
+        .and_then(|version| version.parse().ok())
+        .unwrap_or_else(|| panic!("no version in {origin}"))
 }
 
 #[test]
