@@ -399,7 +399,7 @@ fn another_fork_winning_after_the_183_exchange_gets_the_callers_answer_in_its_ac
         .responses_to(Method::Invite)
         .into_iter()
         .find(|r| r.status().0 == 183)
-        .map(|r| response_body(r))
+        .map(response_body)
         .expect("the reliable 183");
     let now = world.now();
     world
