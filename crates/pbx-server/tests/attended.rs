@@ -10,22 +10,17 @@
 //! caller gets that BYE (so the two remaining parties were joined). Three CDRs through the
 //! API: both of 101's calls end `transferred`, and the joined call 100 → 102.
 
-use std::time::Duration;
-
 use pbx_call::{Disposition, HangupSide};
 
-use crate::calls::{Sipp, api_cdrs};
-use crate::support::{free_port, run_bounded, tool, v4, wait_bounded};
-use crate::transfer::md5_harness;
+use crate::calls::{api_cdrs, sipp_setup};
+use crate::support::{free_port, v4};
+use crate::transfer::{assert_transferred, run_call};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_attended_transfer_joins_caller_and_target_and_releases_the_transferor() {
-    let Some(bin) = tool("sipp", "sip-tester") else {
+    let Some((harness, tenant, sipp)) = sipp_setup("", "attendco", 3).await else {
         return;
     };
-    let harness = md5_harness().await;
-    let tenant = harness.provision("attendco", 3).await;
-    let sipp = Sipp::new(bin, &harness, &tenant);
     let (caller, transferor, target) = (
         &tenant.accounts[0],
         &tenant.accounts[1],
@@ -53,12 +48,12 @@ async fn sipp_attended_transfer_joins_caller_and_target_and_releases_the_transfe
     let transferor_sipp = transferor_command.spawn().expect("sipp transferor starts");
     let caller_command =
         sipp.caller_command("uac_held_wait_bye.xml", caller, &transferor.extension);
-    let (code, output) = run_bounded(caller_command, Duration::from_secs(60)).await;
-    assert_eq!(code, 0, "caller: {output}{}", sipp.logs());
-    let (code, output) = wait_bounded(transferor_sipp, Duration::from_secs(45)).await;
-    assert_eq!(code, 0, "transferor: {output}{}", sipp.logs());
-    let (code, output) = wait_bounded(target_sipp, Duration::from_secs(45)).await;
-    assert_eq!(code, 0, "target: {output}{}", sipp.logs());
+    run_call(
+        caller_command,
+        vec![("transferor", transferor_sipp), ("target", target_sipp)],
+        || sipp.logs(),
+    )
+    .await;
 
     // The engine's records: call 1, call 2, and the joined call.
     let records = crate::calls::wait_records(&harness, 3).await;
@@ -98,10 +93,10 @@ async fn sipp_attended_transfer_joins_caller_and_target_and_releases_the_transfe
             .unwrap_or_else(|| panic!("no CDR {from} -> {to}: {cdrs:?}"))
     };
     let call_1 = cdr(&caller.extension, &transferor.extension);
-    assert_eq!(call_1["hangup_cause"], "transferred", "{call_1}");
+    assert_transferred(call_1);
     assert_eq!(call_1["hangup_side"], "callee", "{call_1}");
     let call_2 = cdr(&transferor.extension, &target.extension);
-    assert_eq!(call_2["hangup_cause"], "transferred", "{call_2}");
+    assert_transferred(call_2);
     assert_eq!(call_2["hangup_side"], "caller", "{call_2}");
     let joined = cdr(&caller.extension, &target.extension);
     assert_eq!(joined["disposition"], "answered", "{joined}");

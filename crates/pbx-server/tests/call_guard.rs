@@ -20,21 +20,12 @@ use serde_json::{Value, json};
 
 use crate::calls::{Sipp, api_cdrs, operator_token};
 use crate::support::{
-    Harness, Options, Tenant, free_port, http_request, repo_root, run_bounded, tool,
-    trace_header as header, trace_requests as requests, v4, wait_bounded,
+    Harness, Options, Tenant, api_json as api, free_port, http_request, repo_root, run_bounded,
+    tool, trace_header as header, trace_requests as requests, v4, wait_bounded,
 };
 
 async fn setup(slug: &str) -> Option<(Harness, Tenant, Sipp)> {
-    let bin = tool("sipp", "sip-tester")?;
-    let harness = Harness::start(Options {
-        digest: r#"["MD5"]"#,
-        ipv6: false,
-        ..Options::default()
-    })
-    .await;
-    let tenant = harness.provision(slug, 1).await;
-    let sipp = Sipp::new(bin, &harness, &tenant);
-    Some((harness, tenant, sipp))
+    crate::calls::sipp_setup("", slug, 1).await
 }
 
 /// One call from the tenant's first account to `dialled` with `scenario`, `calls` times in a
@@ -303,14 +294,7 @@ impl Carrier {
             json!({ "prefix": "", "trunks": [{ "trunk_id": trunk["id"] }] }),
         )
         .await;
-        let server = harness.server();
-        let generation = server.store().generation();
-        tokio::time::timeout(
-            Duration::from_secs(10),
-            server.routing().caught_up(generation),
-        )
-        .await
-        .expect("routing reloaded within 10 s");
+        harness.routing_loaded().await;
         Some(Carrier {
             harness,
             tenant,
@@ -418,22 +402,6 @@ impl Phone {
     async fn finish(self) -> (i32, String) {
         wait_bounded(self.0, Duration::from_secs(60)).await
     }
-}
-
-async fn api(harness: &Harness, token: &str, method: &str, path: &str, body: Value) -> Value {
-    let (status, text) = http_request(
-        harness.server().http_addr,
-        method,
-        path,
-        token,
-        Some(&body.to_string()),
-    )
-    .await;
-    assert!(
-        (200..300).contains(&status),
-        "{method} {path}: {status} {text}"
-    );
-    serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
 fn ms(cdr: &Value, field: &str) -> i64 {

@@ -264,6 +264,11 @@ impl Sipp {
         (code, output)
     }
 
+    /// The SIPp binary (for peers that are not run against the server, e.g. carriers).
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
     pub fn logs(&self) -> String {
         let mut text = String::new();
         for entry in std::fs::read_dir(self.work.path())
@@ -285,13 +290,32 @@ async fn finish(child: tokio::process::Child) -> (i32, String) {
     wait_bounded(child, Duration::from_secs(45)).await
 }
 
+/// A server for SIPp (MD5 digest, IPv4, `calls_toml` in `[calls]`), a tenant `slug` with
+/// `accounts` accounts (extensions 100, 101, ...) and SIPp against them; `None` (the test is
+/// skipped) without SIPp.
+pub async fn sipp_setup(
+    calls_toml: &'static str,
+    slug: &str,
+    accounts: usize,
+) -> Option<(Harness, Tenant, Sipp)> {
+    let bin = tool("sipp", "sip-tester")?;
+    let harness = harness(calls_toml).await;
+    let tenant = harness.provision(slug, accounts).await;
+    let sipp = Sipp::new(bin, &harness, &tenant);
+    Some((harness, tenant, sipp))
+}
+
+/// The API CDR whose `callee` is `callee` (a failed expectation if there is none).
+pub fn cdr_to<'a>(cdrs: &'a [serde_json::Value], callee: &str) -> &'a serde_json::Value {
+    cdrs.iter()
+        .find(|cdr| cdr["callee"] == callee)
+        .unwrap_or_else(|| panic!("no CDR to {callee}: {cdrs:?}"))
+}
+
 /// A tenant with caller (accounts[0]) and callee (accounts[1]); the callee registered from
 /// SIPp on a free port.
 pub async fn call_setup(calls_toml: &'static str) -> Option<(Harness, Tenant, Sipp, u16)> {
-    let bin = tool("sipp", "sip-tester")?;
-    let harness = harness(calls_toml).await;
-    let tenant = harness.provision("callco", 2).await;
-    let sipp = Sipp::new(bin, &harness, &tenant);
+    let (harness, tenant, sipp) = sipp_setup(calls_toml, "callco", 2).await?;
     let port = free_port(v4());
     sipp.register(&tenant.accounts[1], port).await;
     assert_eq!(

@@ -155,6 +155,18 @@ impl Harness {
             .expect("directory caught up within 10 s");
     }
 
+    /// Waits until the routing snapshot has every store change so far.
+    pub async fn routing_loaded(&self) {
+        let server = self.server();
+        let generation = server.store().generation();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            server.routing().caught_up(generation),
+        )
+        .await
+        .expect("routing reloaded within 10 s");
+    }
+
     /// Number of bindings the registrar holds for `user`.
     pub async fn registrar_bindings(&self, user: UserId) -> usize {
         let (tx, rx) = oneshot::channel();
@@ -446,4 +458,28 @@ pub async fn http_request(
         .map(|(_, body)| body.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+/// A JSON API request with `token` that must succeed (2xx); the response body as JSON
+/// (`Null` when empty).
+pub async fn api_json(
+    harness: &Harness,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let (status, text) = http_request(
+        harness.server().http_addr,
+        method,
+        path,
+        token,
+        Some(&body.to_string()),
+    )
+    .await;
+    assert!(
+        (200..300).contains(&status),
+        "{method} {path}: {status} {text}"
+    );
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
 }

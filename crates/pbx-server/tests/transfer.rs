@@ -19,57 +19,109 @@
 //! the transferor's class of service forbids (`uas_transfer_forbidden.xml`) is refused 403,
 //! filed as a blocked outbound attempt of the transferor's, and the carrier receives nothing.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use pbx_call::{Disposition, HangupSide};
+use serde_json::Value;
+use tokio::process::{Child, Command};
 
-use crate::calls::{Sipp, api_cdrs};
-use crate::support::{Harness, Options, Tenant, free_port, run_bounded, tool, v4, wait_bounded};
+use crate::calls::{Sipp, api_cdrs, cdr_to, sipp_setup};
+use crate::support::{Harness, Tenant, free_port, run_bounded, v4, wait_bounded};
 
-/// Extension 100 (SIPp, `uac_wait_bye.xml`) calls 101, which runs `transferor` and transfers
-/// the call to 102 (`uas_transfer_target.xml`); every scenario must pass. Returns the
-/// running server and the tenant.
+/// Extension 100 (SIPp, `uac_wait_bye.xml`) calls 101, which runs `transferor_scenario` and
+/// transfers the call to 102 (`uas_transfer_target.xml`); every scenario must pass. Returns
+/// the running server and the tenant.
 async fn transfer_with(transferor_scenario: &str, slug: &str) -> Option<(Harness, Tenant)> {
-    let bin = tool("sipp", "sip-tester")?;
-    let harness = md5_harness().await;
-    let tenant = harness.provision(slug, 3).await;
-    let sipp = Sipp::new(bin, &harness, &tenant);
-    let (transferor, target) = (&tenant.accounts[1], &tenant.accounts[2]);
-    let transferor_port = free_port(v4());
-    sipp.register(transferor, transferor_port).await;
-    let target_port = free_port(v4());
-    sipp.register(target, target_port).await;
-    assert_eq!(harness.registrar_bindings(target.user_id).await, 1);
-
-    let target_sipp = sipp.callee("uas_transfer_target.xml", target_port, free_port(v4()));
-    let mut transferor_command =
-        sipp.callee_command(transferor_scenario, transferor_port, free_port(v4()));
-    transferor_command.args(["-key", "target", &target.extension]);
-    let transferor_sipp = transferor_command.spawn().expect("sipp transferor starts");
-    let caller = sipp.caller_command(
-        "uac_wait_bye.xml",
-        &tenant.accounts[0],
-        &transferor.extension,
-    );
-    let (code, output) = run_bounded(caller, Duration::from_secs(60)).await;
-    assert_eq!(code, 0, "caller: {output}{}", sipp.logs());
-    let (code, output) = wait_bounded(transferor_sipp, Duration::from_secs(45)).await;
-    assert_eq!(code, 0, "transferor: {output}{}", sipp.logs());
-    let (code, output) = wait_bounded(target_sipp, Duration::from_secs(45)).await;
-    assert_eq!(code, 0, "target: {output}{}", sipp.logs());
+    let (harness, tenant, sipp) = sipp_setup("", slug, 3).await?;
+    let target = &tenant.accounts[2].extension;
+    transfer_call(&harness, &tenant, &sipp, transferor_scenario, target).await;
     Some((harness, tenant))
 }
 
-/// The server the transfer tests run against: MD5 digest only (SIPp answers only that),
-/// IPv4, default call settings.
-pub async fn md5_harness() -> Harness {
-    Harness::start(Options {
-        digest: r#"["MD5"]"#,
-        ipv6: false,
-        calls_toml: "",
-        ..Options::default()
-    })
-    .await
+/// Extension 100 (SIPp, `uac_wait_bye.xml`) calls 101, which runs `transferor_scenario` and
+/// transfers the call to `target`, which reaches 102 (registered from SIPp and answering with
+/// `uas_transfer_target.xml`); every scenario must pass.
+async fn transfer_call(
+    harness: &Harness,
+    tenant: &Tenant,
+    sipp: &Sipp,
+    transferor_scenario: &str,
+    target: &str,
+) {
+    let (caller, callee) = (&tenant.accounts[0], &tenant.accounts[2]);
+    let callee_port = free_port(v4());
+    sipp.register(callee, callee_port).await;
+    assert_eq!(harness.registrar_bindings(callee.user_id).await, 1);
+    let target_sipp = sipp.callee("uas_transfer_target.xml", callee_port, free_port(v4()));
+    let transferor_sipp = start_transferor(sipp, tenant, transferor_scenario, target).await;
+    let transferor = &tenant.accounts[1].extension;
+    let caller = sipp.caller_command("uac_wait_bye.xml", caller, transferor);
+    run_call(
+        caller,
+        vec![("transferor", transferor_sipp), ("target", target_sipp)],
+        || sipp.logs(),
+    )
+    .await;
+}
+
+/// Registers extension 101 (`tenant.accounts[1]`) from SIPp and starts it with the callee
+/// `scenario`, which transfers the call it answers to `target` (the Refer-To user part).
+pub async fn start_transferor(sipp: &Sipp, tenant: &Tenant, scenario: &str, target: &str) -> Child {
+    let port = free_port(v4());
+    sipp.register(&tenant.accounts[1], port).await;
+    let mut command = sipp.callee_command(scenario, port, free_port(v4()));
+    command.args(["-key", "target", target]);
+    command.spawn().expect("sipp transferor starts")
+}
+
+/// Runs the `caller` scenario to its end (60 s), then waits (45 s each) for the named `peers`:
+/// every one must exit 0; a failure shows its output and `logs()`.
+pub async fn run_call(caller: Command, peers: Vec<(&str, Child)>, logs: impl Fn() -> String) {
+    let (code, output) = run_bounded(caller, Duration::from_secs(60)).await;
+    assert_eq!(code, 0, "caller: {output}{}", logs());
+    for (name, peer) in peers {
+        let (code, output) = wait_bounded(peer, Duration::from_secs(45)).await;
+        assert_eq!(code, 0, "{name}: {output}{}", logs());
+    }
+}
+
+/// The CDR of a call that was answered and then transferred away.
+pub fn assert_transferred(cdr: &Value) {
+    assert_eq!(cdr["disposition"], "answered", "{cdr}");
+    assert_eq!(cdr["hangup_cause"], "transferred", "{cdr}");
+}
+
+/// Counts the INVITEs that reach a UDP port (a peer that must never be called).
+struct InviteCounter {
+    invites: Arc<AtomicU64>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl InviteCounter {
+    async fn bind(addr: impl tokio::net::ToSocketAddrs) -> InviteCounter {
+        let socket = tokio::net::UdpSocket::bind(addr)
+            .await
+            .expect("INVITE counter's port bound");
+        let invites = Arc::new(AtomicU64::new(0));
+        let counted = invites.clone();
+        let listener = tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            while let Ok((len, _)) = socket.recv_from(&mut buf).await {
+                if buf[..len].starts_with(b"INVITE ") {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        InviteCounter { invites, listener }
+    }
+
+    /// Stops listening; the INVITEs that arrived.
+    fn stop(self) -> u64 {
+        self.listener.abort();
+        self.invites.load(Ordering::Relaxed)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,18 +153,12 @@ async fn sipp_callee_transfers_the_caller_to_another_extension_with_refer() {
     // The durable CDRs, through the API.
     let cdrs = api_cdrs(&harness, &tenant, 2).await;
     assert_eq!(cdrs.len(), 2, "{cdrs:?}");
-    let cdr = |callee: &str| {
-        cdrs.iter()
-            .find(|cdr| cdr["callee"] == callee)
-            .unwrap_or_else(|| panic!("no CDR to {callee}: {cdrs:?}"))
-    };
-    let first = cdr(&transferor.extension);
-    assert_eq!(first["disposition"], "answered", "{first}");
-    assert_eq!(first["hangup_cause"], "transferred", "{first}");
+    let first = cdr_to(&cdrs, &transferor.extension);
+    assert_transferred(first);
     assert_eq!(first["hangup_side"], "callee", "{first}");
     assert_eq!(first["caller"], tenant.accounts[0].extension, "{first}");
     assert!(first["billable_secs"].as_i64() >= Some(1), "{first}");
-    let second = cdr(&target.extension);
+    let second = cdr_to(&cdrs, &target.extension);
     assert_eq!(second["disposition"], "answered", "{second}");
     assert_eq!(second["direction"], "internal", "{second}");
     assert_eq!(second["caller"], tenant.accounts[0].extension, "{second}");
@@ -129,49 +175,34 @@ async fn sipp_callee_transfers_the_caller_to_another_extension_with_refer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_refer_to_a_foreign_domain_or_unknown_extension_is_refused_and_not_forwarded() {
-    let Some(bin) = tool("sipp", "sip-tester") else {
+    let Some((harness, tenant, sipp)) = sipp_setup("", "xferno", 3).await else {
         return;
     };
-    let harness = md5_harness().await;
-    let tenant = harness.provision("xferno", 3).await;
-    let sipp = Sipp::new(bin, &harness, &tenant);
     let (transferor, target) = (&tenant.accounts[1], &tenant.accounts[2]);
-    let transferor_port = free_port(v4());
-    sipp.register(transferor, transferor_port).await;
     // Extension 102 is registered too, and would get an INVITE if the platform forwarded
     // the REFER's target by its user part: its port counts every INVITE that arrives.
     let target_port = free_port(v4());
     sipp.register(target, target_port).await;
-    let socket = tokio::net::UdpSocket::bind((v4(), target_port))
-        .await
-        .expect("target port bound");
-    let invites = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let counted = invites.clone();
-    let listener = tokio::spawn(async move {
-        let mut buf = vec![0u8; 4096];
-        while let Ok((len, _)) = socket.recv_from(&mut buf).await {
-            if buf[..len].starts_with(b"INVITE ") {
-                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-    });
+    let invites = InviteCounter::bind((v4(), target_port)).await;
 
-    let mut transferor_command =
-        sipp.callee_command("uas_transfer_refused.xml", transferor_port, free_port(v4()));
-    transferor_command.args(["-key", "target", &target.extension]);
-    let transferor_sipp = transferor_command.spawn().expect("sipp transferor starts");
+    let transferor_sipp = start_transferor(
+        &sipp,
+        &tenant,
+        "uas_transfer_refused.xml",
+        &target.extension,
+    )
+    .await;
     let caller = sipp.caller_command(
         "uac_wait_bye.xml",
         &tenant.accounts[0],
         &transferor.extension,
     );
-    let (code, output) = run_bounded(caller, Duration::from_secs(60)).await;
-    assert_eq!(code, 0, "caller: {output}{}", sipp.logs());
-    let (code, output) = wait_bounded(transferor_sipp, Duration::from_secs(45)).await;
-    assert_eq!(code, 0, "transferor: {output}{}", sipp.logs());
-    listener.abort();
+    run_call(caller, vec![("transferor", transferor_sipp)], || {
+        sipp.logs()
+    })
+    .await;
     assert_eq!(
-        invites.load(std::sync::atomic::Ordering::Relaxed),
+        invites.stop(),
         0,
         "an INVITE reached extension {}",
         target.extension
@@ -192,25 +223,20 @@ async fn sipp_refer_to_a_foreign_domain_or_unknown_extension_is_refused_and_not_
     }
     let cdrs = api_cdrs(&harness, &tenant, 3).await;
     assert_eq!(cdrs.len(), 3, "{cdrs:?}");
-    let cdr = |callee: &str| {
-        cdrs.iter()
-            .find(|cdr| cdr["callee"] == callee)
-            .unwrap_or_else(|| panic!("no CDR to {callee}: {cdrs:?}"))
-    };
-    let call = cdr(&transferor.extension);
+    let call = cdr_to(&cdrs, &transferor.extension);
     assert_eq!(call["disposition"], "answered", "{call}");
     assert_eq!(call["hangup_side"], "callee", "{call}");
     assert_eq!(call["hangup_cause"], "BYE", "{call}");
     assert_eq!(call["sip_status"], 200, "{call}");
     let foreign_uri = format!("sip:{}@evil.example", target.extension);
-    let foreign = cdr(&foreign_uri);
+    let foreign = cdr_to(&cdrs, &foreign_uri);
     assert_eq!(foreign["callee_dialled"], foreign_uri, "{foreign}");
     assert_eq!(foreign["disposition"], "failed", "{foreign}");
     assert_eq!(foreign["sip_status"], 403, "{foreign}");
     assert_eq!(foreign["hangup_cause"], "not our domain", "{foreign}");
     assert_eq!(foreign["direction"], "internal", "{foreign}");
     assert_eq!(foreign["user_id"], caller.user_id.to_string(), "{foreign}");
-    let unknown = cdr("999");
+    let unknown = cdr_to(&cdrs, "999");
     assert_eq!(unknown["callee_dialled"], "999", "{unknown}");
     assert_eq!(unknown["disposition"], "unavailable", "{unknown}");
     assert_eq!(unknown["sip_status"], 404, "{unknown}");
@@ -241,16 +267,10 @@ async fn sipp_transferor_hanging_up_after_the_first_notify_leaves_the_caller_to_
     let (transferor, target) = (&tenant.accounts[1], &tenant.accounts[2]);
     let cdrs = api_cdrs(&harness, &tenant, 2).await;
     assert_eq!(cdrs.len(), 2, "{cdrs:?}");
-    let cdr = |callee: &str| {
-        cdrs.iter()
-            .find(|cdr| cdr["callee"] == callee)
-            .unwrap_or_else(|| panic!("no CDR to {callee}: {cdrs:?}"))
-    };
-    let first = cdr(&transferor.extension);
-    assert_eq!(first["disposition"], "answered", "{first}");
-    assert_eq!(first["hangup_cause"], "transferred", "{first}");
+    let first = cdr_to(&cdrs, &transferor.extension);
+    assert_transferred(first);
     assert_eq!(first["hangup_side"], "callee", "{first}");
-    let second = cdr(&target.extension);
+    let second = cdr_to(&cdrs, &target.extension);
     assert_eq!(second["disposition"], "answered", "{second}");
     assert_eq!(second["caller"], tenant.accounts[0].extension, "{second}");
     assert_eq!(second["hangup_side"], "callee", "{second}");
@@ -266,38 +286,24 @@ async fn sipp_transferor_hanging_up_after_the_first_notify_leaves_the_caller_to_
 /// Trunks through the API and SIPp carriers on 127.0.0.2 (the carriers' network).
 mod numbers {
     use std::path::Path;
-    use std::time::Duration;
 
     use pbx_domain::{Actor, E164};
     use serde_json::{Value, json};
 
-    use super::md5_harness;
-    use crate::calls::{Sipp, api_cdrs, operator_token};
+    use super::{InviteCounter, assert_transferred, run_call, start_transferor, transfer_call};
+    use crate::calls::{api_cdrs, cdr_to, operator_token, sipp_setup};
     use crate::support::{
-        Account, Harness, Tenant, free_port, http_request, repo_root, run_bounded, tool,
-        trace_header as header, trace_requests, v4, wait_bounded,
+        Account, Harness, Tenant, api_json, free_port, repo_root, trace_header as header,
+        trace_requests, v4,
     };
-    use crate::trunks::calls::digest_valid;
+    use crate::trunks::calls::assert_authenticated_invite;
 
     const CARRIER_IP: &str = "127.0.0.2";
     /// The transferor's own number (its caller ID towards carriers).
     const TRANSFEROR_DID: &str = "+31201234588";
 
     async fn api(harness: &Harness, method: &str, path: &str, body: Value) -> Value {
-        let token = operator_token(harness);
-        let (status, text) = http_request(
-            harness.server().http_addr,
-            method,
-            path,
-            &token,
-            Some(&body.to_string()),
-        )
-        .await;
-        assert!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {text}"
-        );
-        serde_json::from_str(&text).unwrap_or(Value::Null)
+        api_json(harness, &operator_token(harness), method, path, body).await
     }
 
     /// A trunk to a carrier on 127.0.0.2:`port` (digest account `acct-1` when `digest`).
@@ -357,17 +363,6 @@ mod numbers {
             .unwrap();
     }
 
-    async fn routing_loaded(harness: &Harness) {
-        let server = harness.server();
-        let generation = server.store().generation();
-        tokio::time::timeout(
-            Duration::from_secs(10),
-            server.routing().caught_up(generation),
-        )
-        .await
-        .expect("routing reloaded within 10 s");
-    }
-
     /// A SIPp carrier (`bench/sipp-trunk/<file>`) on 127.0.0.2:`port`, traced to `trace`.
     fn carrier(sipp: &Path, file: &str, port: u16, trace: &Path) -> tokio::process::Child {
         tokio::process::Command::new(sipp)
@@ -390,32 +385,29 @@ mod numbers {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sipp_callee_transfers_the_caller_to_a_national_number_through_trunks_with_failover() {
-        let Some(bin) = tool("sipp", "sip-tester") else {
+        let Some((harness, tenant, sipp)) = sipp_setup("", "xfernum", 2).await else {
             return;
         };
-        let harness = md5_harness().await;
-        let tenant = harness.provision("xfernum", 2).await;
         let (caller, transferor) = (&tenant.accounts[0], &tenant.accounts[1]);
         let (down_port, up_port) = (free_port(v4()), free_port(v4()));
         let down = trunk(&harness, "carrier-down", down_port, 10, false).await;
         let up = trunk(&harness, "carrier-up", up_port, 20, true).await;
         route(&harness, "31", &[&down, &up]).await;
         number(&harness, &tenant, TRANSFEROR_DID, transferor).await;
-        routing_loaded(&harness).await;
+        harness.routing_loaded().await;
         let work = tempfile::tempdir().unwrap();
         let (down_trace, up_trace) = (work.path().join("down.log"), work.path().join("up.log"));
-        let first = carrier(&bin, "carrier_invite_503.xml", down_port, &down_trace);
-        let second = carrier(&bin, "carrier_transfer_target.xml", up_port, &up_trace);
+        let first = carrier(sipp.bin(), "carrier_invite_503.xml", down_port, &down_trace);
+        let second = carrier(
+            sipp.bin(),
+            "carrier_transfer_target.xml",
+            up_port,
+            &up_trace,
+        );
 
-        let sipp = Sipp::new(bin, &harness, &tenant);
-        let transferor_port = free_port(v4());
-        sipp.register(transferor, transferor_port).await;
-        let mut transferor_command =
-            sipp.callee_command("uas_transfer_refer.xml", transferor_port, free_port(v4()));
-        transferor_command.args(["-key", "target", "0612345678"]);
-        let transferor_sipp = transferor_command.spawn().expect("sipp transferor starts");
+        let transferor_sipp =
+            start_transferor(&sipp, &tenant, "uas_transfer_refer.xml", "0612345678").await;
         let caller_command = sipp.caller_command("uac_wait_bye.xml", caller, &transferor.extension);
-        let (code, output) = run_bounded(caller_command, Duration::from_secs(60)).await;
         let traces = || {
             format!(
                 "{}\ndown:\n{}\nup:\n{}",
@@ -424,13 +416,12 @@ mod numbers {
                 std::fs::read_to_string(&up_trace).unwrap_or_default()
             )
         };
-        assert_eq!(code, 0, "caller: {output}{}", traces());
-        let (code, output) = wait_bounded(transferor_sipp, Duration::from_secs(45)).await;
-        assert_eq!(code, 0, "transferor: {output}{}", traces());
-        let (code, output) = wait_bounded(first, Duration::from_secs(45)).await;
-        assert_eq!(code, 0, "503 carrier: {output}{}", traces());
-        let (code, output) = wait_bounded(second, Duration::from_secs(45)).await;
-        assert_eq!(code, 0, "carrier: {output}{}", traces());
+        let peers = vec![
+            ("transferor", transferor_sipp),
+            ("503 carrier", first),
+            ("carrier", second),
+        ];
+        run_call(caller_command, peers, traces).await;
 
         // One attempt per trunk, in order; the second answered once after its 407.
         let down_invites = trace_requests(&std::fs::read_to_string(&down_trace).unwrap(), "INVITE");
@@ -449,44 +440,17 @@ mod numbers {
             "E.164 Request-URI: {}",
             answered[0]
         );
-        assert_eq!(
-            header(&up_invites[0], "Call-ID"),
-            header(answered, "Call-ID")
-        );
-        let authorization = header(answered, "Proxy-Authorization").expect("credentials");
-        assert!(
-            digest_valid(authorization, "carrier-pass-1"),
-            "{authorization}"
-        );
         // The transferor's caller ID, and nothing of our tenant's dialogs.
-        let from = header(answered, "From").unwrap();
-        assert!(
-            from.contains(&format!("<sip:{TRANSFEROR_DID}@{CARRIER_IP}>")),
-            "{from}"
-        );
-        assert_eq!(
-            header(answered, "P-Asserted-Identity"),
-            Some(format!("<sip:{TRANSFEROR_DID}@{CARRIER_IP}>").as_str())
-        );
+        assert_authenticated_invite(&up_invites[0], answered, TRANSFEROR_DID, &tenant.domain);
         assert!(header(answered, "Referred-By").is_none(), "{answered:?}");
-        assert!(
-            !answered.iter().any(|l| l.contains(&tenant.domain)),
-            "{answered:?}"
-        );
 
         // Both CDRs through the API.
         let cdrs = api_cdrs(&harness, &tenant, 2).await;
         assert_eq!(cdrs.len(), 2, "{cdrs:?}");
-        let cdr = |callee: &str| {
-            cdrs.iter()
-                .find(|cdr| cdr["callee"] == callee)
-                .unwrap_or_else(|| panic!("no CDR to {callee}: {cdrs:?}"))
-        };
-        let original = cdr(&transferor.extension);
-        assert_eq!(original["disposition"], "answered", "{original}");
-        assert_eq!(original["hangup_cause"], "transferred", "{original}");
+        let original = cdr_to(&cdrs, &transferor.extension);
+        assert_transferred(original);
         assert!(original["trunk_id"].is_null(), "{original}");
-        let transferred = cdr("+31612345678");
+        let transferred = cdr_to(&cdrs, "+31612345678");
         assert_eq!(transferred["direction"], "outbound", "{transferred}");
         assert_eq!(transferred["trunk_id"], up.as_str(), "{transferred}");
         assert_eq!(transferred["callee_dialled"], "0612345678", "{transferred}");
@@ -513,67 +477,41 @@ mod numbers {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sipp_transfer_to_a_number_the_class_of_service_forbids_is_refused_and_no_carrier_is_called()
      {
-        let Some(bin) = tool("sipp", "sip-tester") else {
+        let Some((harness, tenant, sipp)) = sipp_setup("", "xferbar", 2).await else {
             return;
         };
-        let harness = md5_harness().await;
-        let tenant = harness.provision("xferbar", 2).await;
         let (caller, transferor) = (&tenant.accounts[0], &tenant.accounts[1]);
         // A carrier for every number, whose port counts the INVITEs that reach it.
         let port = free_port(v4());
         let open = trunk(&harness, "carrier-any", port, 10, false).await;
         route(&harness, "", &[&open]).await;
-        routing_loaded(&harness).await;
-        let socket = tokio::net::UdpSocket::bind((CARRIER_IP, port))
-            .await
-            .expect("carrier port bound");
-        let invites = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let counted = invites.clone();
-        let listener = tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            while let Ok((len, _)) = socket.recv_from(&mut buf).await {
-                if buf[..len].starts_with(b"INVITE ") {
-                    counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-            }
-        });
+        harness.routing_loaded().await;
+        let invites = InviteCounter::bind((CARRIER_IP, port)).await;
 
-        let sipp = Sipp::new(bin, &harness, &tenant);
-        let transferor_port = free_port(v4());
-        sipp.register(transferor, transferor_port).await;
-        let mut transferor_command = sipp.callee_command(
-            "uas_transfer_forbidden.xml",
-            transferor_port,
-            free_port(v4()),
-        );
         // International: the provisioned users' class of service is national.
-        transferor_command.args(["-key", "target", "00442079460000"]);
-        let transferor_sipp = transferor_command.spawn().expect("sipp transferor starts");
+        let transferor_sipp = start_transferor(
+            &sipp,
+            &tenant,
+            "uas_transfer_forbidden.xml",
+            "00442079460000",
+        )
+        .await;
         let caller_command = sipp.caller_command("uac_wait_bye.xml", caller, &transferor.extension);
-        let (code, output) = run_bounded(caller_command, Duration::from_secs(60)).await;
-        assert_eq!(code, 0, "caller: {output}{}", sipp.logs());
-        let (code, output) = wait_bounded(transferor_sipp, Duration::from_secs(45)).await;
-        assert_eq!(code, 0, "transferor: {output}{}", sipp.logs());
-        listener.abort();
-        assert_eq!(
-            invites.load(std::sync::atomic::Ordering::Relaxed),
-            0,
-            "an INVITE reached the carrier"
-        );
+        run_call(
+            caller_command,
+            vec![("transferor", transferor_sipp)],
+            || sipp.logs(),
+        )
+        .await;
+        assert_eq!(invites.stop(), 0, "an INVITE reached the carrier");
         // The call's CDR, and the refused attempt's: blocked, as if the transferor had
         // dialled the number.
         let cdrs = api_cdrs(&harness, &tenant, 2).await;
         assert_eq!(cdrs.len(), 2, "{cdrs:?}");
-        let call = cdrs
-            .iter()
-            .find(|cdr| cdr["callee"] == transferor.extension)
-            .unwrap_or_else(|| panic!("no CDR of the call: {cdrs:?}"));
+        let call = cdr_to(&cdrs, &transferor.extension);
         assert_eq!(call["hangup_cause"], "BYE", "{call}");
         assert_eq!(call["disposition"], "answered", "{call}");
-        let blocked = cdrs
-            .iter()
-            .find(|cdr| cdr["callee"] == "+442079460000")
-            .unwrap_or_else(|| panic!("no CDR of the refused transfer: {cdrs:?}"));
+        let blocked = cdr_to(&cdrs, "+442079460000");
         assert_eq!(blocked["callee_dialled"], "00442079460000", "{blocked}");
         assert_eq!(blocked["disposition"], "blocked", "{blocked}");
         assert_eq!(blocked["sip_status"], 403, "{blocked}");
@@ -593,45 +531,27 @@ mod numbers {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sipp_transfer_to_one_of_our_numbers_is_connected_internally() {
-        let Some(bin) = tool("sipp", "sip-tester") else {
+        let Some((harness, tenant, sipp)) = sipp_setup("", "xferpin", 3).await else {
             return;
         };
-        let harness = md5_harness().await;
-        let tenant = harness.provision("xferpin", 3).await;
-        let (caller, transferor, target) = (
-            &tenant.accounts[0],
-            &tenant.accounts[1],
-            &tenant.accounts[2],
-        );
+        let target = &tenant.accounts[2];
         // A carrier on the route that nothing listens on: a call sent out would fail.
         let open = trunk(&harness, "carrier-unused", free_port(v4()), 10, false).await;
         route(&harness, "31", &[&open]).await;
         number(&harness, &tenant, "+31201234577", target).await;
-        routing_loaded(&harness).await;
+        harness.routing_loaded().await;
 
-        let sipp = Sipp::new(bin, &harness, &tenant);
-        let transferor_port = free_port(v4());
-        sipp.register(transferor, transferor_port).await;
-        let target_port = free_port(v4());
-        sipp.register(target, target_port).await;
-        let target_sipp = sipp.callee("uas_transfer_target.xml", target_port, free_port(v4()));
-        let mut transferor_command =
-            sipp.callee_command("uas_transfer_refer.xml", transferor_port, free_port(v4()));
-        transferor_command.args(["-key", "target", "0201234577"]);
-        let transferor_sipp = transferor_command.spawn().expect("sipp transferor starts");
-        let caller_command = sipp.caller_command("uac_wait_bye.xml", caller, &transferor.extension);
-        let (code, output) = run_bounded(caller_command, Duration::from_secs(60)).await;
-        assert_eq!(code, 0, "caller: {output}{}", sipp.logs());
-        let (code, output) = wait_bounded(transferor_sipp, Duration::from_secs(45)).await;
-        assert_eq!(code, 0, "transferor: {output}{}", sipp.logs());
-        let (code, output) = wait_bounded(target_sipp, Duration::from_secs(45)).await;
-        assert_eq!(code, 0, "target: {output}{}", sipp.logs());
+        transfer_call(
+            &harness,
+            &tenant,
+            &sipp,
+            "uas_transfer_refer.xml",
+            "0201234577",
+        )
+        .await;
         let cdrs = api_cdrs(&harness, &tenant, 2).await;
         assert_eq!(cdrs.len(), 2, "{cdrs:?}");
-        let transferred = cdrs
-            .iter()
-            .find(|cdr| cdr["callee"] == "+31201234577")
-            .unwrap_or_else(|| panic!("no CDR to the number: {cdrs:?}"));
+        let transferred = cdr_to(&cdrs, "+31201234577");
         assert_eq!(transferred["disposition"], "answered", "{transferred}");
         assert_eq!(transferred["callee_dialled"], "0201234577", "{transferred}");
         assert!(transferred["trunk_id"].is_null(), "{transferred}");

@@ -252,7 +252,7 @@ pub(crate) mod calls {
     use tokio::sync::oneshot;
 
     use crate::support::{
-        Account, Harness, Options, Tenant, free_port, http_request, repo_root, run_bounded, tool,
+        Account, Harness, Options, Tenant, api_json, free_port, repo_root, run_bounded, tool,
         trace_header as header, trace_requests, v4, wait_bounded,
     };
 
@@ -305,19 +305,7 @@ pub(crate) mod calls {
         }
 
         async fn api(&self, method: &str, path: &str, body: Value) -> Value {
-            let (status, text) = http_request(
-                self.harness.server().http_addr,
-                method,
-                path,
-                &self.token,
-                Some(&body.to_string()),
-            )
-            .await;
-            assert!(
-                (200..300).contains(&status),
-                "{method} {path}: {status} {text}"
-            );
-            serde_json::from_str(&text).unwrap_or(Value::Null)
+            api_json(&self.harness, &self.token, method, path, body).await
         }
 
         /// A trunk to a carrier on 127.0.0.2:`port`, calls accepted from 127.0.0.2.
@@ -402,14 +390,7 @@ pub(crate) mod calls {
 
         /// Waits until the routing snapshot has every store change so far.
         async fn routing_loaded(&self) {
-            let server = self.harness.server();
-            let generation = server.store().generation();
-            tokio::time::timeout(
-                Duration::from_secs(10),
-                server.routing().caught_up(generation),
-            )
-            .await
-            .expect("routing reloaded within 10 s");
+            self.harness.routing_loaded().await;
         }
 
         fn trace(&self, name: &str) -> PathBuf {
@@ -601,9 +582,37 @@ pub(crate) mod calls {
         trace_requests(trace, "INVITE")
     }
 
+    /// `answered` is the INVITE a carrier got again after challenging `challenged` with 407:
+    /// the same dialog, a right digest of `carrier-pass-1`, `did` as the caller ID (From and
+    /// P-Asserted-Identity), and nothing of the tenant's `domain` (topology hiding). Also
+    /// used by the transfer tests' carriers.
+    pub(crate) fn assert_authenticated_invite(
+        challenged: &[String],
+        answered: &[String],
+        did: &str,
+        domain: &str,
+    ) {
+        assert_eq!(header(challenged, "Call-ID"), header(answered, "Call-ID"));
+        let authorization = header(answered, "Proxy-Authorization").expect("credentials");
+        assert!(
+            digest_valid(authorization, "carrier-pass-1"),
+            "{authorization}"
+        );
+        let from = header(answered, "From").unwrap();
+        assert!(
+            from.contains(&format!("<sip:{did}@{CARRIER_IP}>")),
+            "caller ID: {from}"
+        );
+        assert_eq!(
+            header(answered, "P-Asserted-Identity"),
+            Some(format!("<sip:{did}@{CARRIER_IP}>").as_str())
+        );
+        assert!(!answered.iter().any(|l| l.contains(domain)), "{answered:?}");
+    }
+
     /// Whether a Proxy-Authorization value is a right MD5 digest of `password` for INVITE
-    /// from the trunk account `acct-1` (also used by the transfer tests' carriers).
-    pub(crate) fn digest_valid(value: &str, password: &str) -> bool {
+    /// from the trunk account `acct-1`.
+    fn digest_valid(value: &str, password: &str) -> bool {
         let Ok(credentials) = Credentials::parse(value.as_bytes()) else {
             return false;
         };
@@ -660,31 +669,13 @@ pub(crate) mod calls {
             "E.164 Request-URI: {}",
             first[0]
         );
-        assert_eq!(header(first, "Call-ID"), header(second, "Call-ID"));
         assert!(
             header(second, "CSeq").unwrap().starts_with("2 "),
             "{second:?}"
         );
-        let authorization = header(second, "Proxy-Authorization").expect("credentials");
-        assert!(
-            digest_valid(authorization, "carrier-pass-1"),
-            "{authorization}"
-        );
-        let from = header(second, "From").unwrap();
-        assert!(
-            from.contains(&format!("<sip:{DID}@{CARRIER_IP}>")),
-            "caller ID: {from}"
-        );
-        assert_eq!(
-            header(second, "P-Asserted-Identity"),
-            Some(format!("<sip:{DID}@{CARRIER_IP}>").as_str())
-        );
-        assert!(header(second, "Privacy").is_none());
         // Topology hiding: nothing of the phone's dialog reaches the carrier.
-        assert!(
-            !second.iter().any(|l| l.contains(&world.tenant.domain)),
-            "{second:?}"
-        );
+        assert_authenticated_invite(first, second, DID, &world.tenant.domain);
+        assert!(header(second, "Privacy").is_none());
 
         let records = world.records(1).await;
         let record = records.last().unwrap();
