@@ -224,6 +224,28 @@ impl Harness {
     }
 
     /// One tenant with `users` users, one softphone and one credential each.
+    /// Puts `number` in `tenant` (from the operator's inventory) and assigns it to `account`
+    /// (if any).
+    pub async fn assign_number(&self, tenant: &Tenant, number: &str, account: Option<&Account>) {
+        let store = self.server().store();
+        let e164 = pbx_domain::E164::parse(number).unwrap();
+        let added = store
+            .numbers()
+            .add_to_inventory(&Actor::Operator, &e164)
+            .await
+            .unwrap();
+        store
+            .numbers()
+            .assign_to_tenant(&Actor::Operator, added.id, &tenant.scope)
+            .await
+            .unwrap();
+        store
+            .numbers()
+            .assign_user(&tenant.scope, added.id, account.map(|a| a.user_id))
+            .await
+            .unwrap();
+    }
+
     pub async fn provision(&self, slug: &str, users: usize) -> Tenant {
         let store = self.server().store();
         let tenant = store

@@ -287,14 +287,12 @@ async fn sipp_transferor_hanging_up_after_the_first_notify_leaves_the_caller_to_
 mod numbers {
     use std::path::Path;
 
-    use pbx_domain::{Actor, E164};
     use serde_json::{Value, json};
 
     use super::{InviteCounter, assert_transferred, run_call, start_transferor, transfer_call};
     use crate::calls::{api_cdrs, cdr_to, operator_token, sipp_setup};
     use crate::support::{
-        Account, Harness, Tenant, api_json, free_port, repo_root, trace_header as header,
-        trace_requests, v4,
+        Harness, api_json, free_port, repo_root, trace_header as header, trace_requests, v4,
     };
     use crate::trunks::calls::assert_authenticated_invite;
 
@@ -342,27 +340,6 @@ mod numbers {
         .await;
     }
 
-    /// Gives `account` the number `number`.
-    async fn number(harness: &Harness, tenant: &Tenant, number: &str, account: &Account) {
-        let store = harness.server().store();
-        let e164 = E164::parse(number).unwrap();
-        let added = store
-            .numbers()
-            .add_to_inventory(&Actor::Operator, &e164)
-            .await
-            .unwrap();
-        store
-            .numbers()
-            .assign_to_tenant(&Actor::Operator, added.id, &tenant.scope)
-            .await
-            .unwrap();
-        store
-            .numbers()
-            .assign_user(&tenant.scope, added.id, Some(account.user_id))
-            .await
-            .unwrap();
-    }
-
     /// A SIPp carrier (`bench/sipp-trunk/<file>`) on 127.0.0.2:`port`, traced to `trace`.
     fn carrier(sipp: &Path, file: &str, port: u16, trace: &Path) -> tokio::process::Child {
         tokio::process::Command::new(sipp)
@@ -393,7 +370,9 @@ mod numbers {
         let down = trunk(&harness, "carrier-down", down_port, 10, false).await;
         let up = trunk(&harness, "carrier-up", up_port, 20, true).await;
         route(&harness, "31", &[&down, &up]).await;
-        number(&harness, &tenant, TRANSFEROR_DID, transferor).await;
+        harness
+            .assign_number(&tenant, TRANSFEROR_DID, Some(transferor))
+            .await;
         harness.routing_loaded().await;
         let work = tempfile::tempdir().unwrap();
         let (down_trace, up_trace) = (work.path().join("down.log"), work.path().join("up.log"));
@@ -538,7 +517,9 @@ mod numbers {
         // A carrier on the route that nothing listens on: a call sent out would fail.
         let open = trunk(&harness, "carrier-unused", free_port(v4()), 10, false).await;
         route(&harness, "31", &[&open]).await;
-        number(&harness, &tenant, "+31201234577", target).await;
+        harness
+            .assign_number(&tenant, "+31201234577", Some(target))
+            .await;
         harness.routing_loaded().await;
 
         transfer_call(

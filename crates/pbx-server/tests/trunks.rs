@@ -244,7 +244,6 @@ pub(crate) mod calls {
     use std::time::Duration;
 
     use pbx_call::{Direction, Disposition};
-    use pbx_domain::{Actor, E164};
     use pbx_server::calls::CallEnded;
     use pbx_sip_auth::{Algorithm, Credentials, Ha1, ResponseInput, compute_response};
     use pbx_sip_net::Transport;
@@ -344,23 +343,7 @@ pub(crate) mod calls {
 
         /// Puts `number` in `tenant` and assigns it to `account` (if any).
         async fn number_in(&self, tenant: &Tenant, number: &str, account: Option<&Account>) {
-            let store = self.harness.server().store();
-            let e164 = E164::parse(number).unwrap();
-            let added = store
-                .numbers()
-                .add_to_inventory(&Actor::Operator, &e164)
-                .await
-                .unwrap();
-            store
-                .numbers()
-                .assign_to_tenant(&Actor::Operator, added.id, &tenant.scope)
-                .await
-                .unwrap();
-            store
-                .numbers()
-                .assign_user(&tenant.scope, added.id, account.map(|a| a.user_id))
-                .await
-                .unwrap();
+            self.harness.assign_number(tenant, number, account).await;
         }
 
         /// A carrier on the `31` route that must never see the call (nothing listens there,
